@@ -1,0 +1,214 @@
+package config
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"cel.dev/cel-go/cel"
+	"github.com/robfig/cron/v3"
+)
+
+// check fills defaults and applies the rules that span fields.
+func (c *Config) check(d *decoder) {
+	if c.Server.Listen == "" {
+		c.Server.Listen = DefaultListen
+	} else if _, _, err := net.SplitHostPort(c.Server.Listen); err != nil {
+		d.errorAt("server.listen", "%q is not host:port; want an address like 127.0.0.1:9477 or :9477", c.Server.Listen)
+	}
+	if c.Scheduler.MaxConcurrent == 0 {
+		c.Scheduler.MaxConcurrent = DefaultMaxConcurrent
+	} else if c.Scheduler.MaxConcurrent < 0 {
+		d.errorAt("scheduler.max_concurrent", "%d is negative; want a number of concurrent probe runs, at least 1", c.Scheduler.MaxConcurrent)
+	}
+	env, err := NewExprEnv()
+	if err != nil {
+		d.errorAt("", "build CEL environment: %v", err)
+		return
+	}
+	first := map[string]int{}
+	for i := range c.Probes {
+		p := &c.Probes[i]
+		path := fmt.Sprintf("probes[%d]", i)
+		if j, dup := first[p.Name]; dup && p.Name != "" {
+			d.errorAt(path+".name", "duplicate probe name %q, first used by probes[%d]; names must be unique", p.Name, j)
+		} else {
+			first[p.Name] = i
+		}
+		p.check(d, env, path)
+	}
+}
+
+var (
+	labelNameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+	methodRE    = regexp.MustCompile(`^[A-Z]+$`)
+)
+
+// reservedLabels are set by Lookout or Prometheus on probe metrics.
+var reservedLabels = []string{"probe", "phase", "version", "result", "le", "job", "instance"}
+
+func (p *Probe) check(d *decoder, env *cel.Env, path string) {
+	if p.Name == "" {
+		d.errorAt(path+".name", "missing; every probe needs a unique name")
+	}
+	interval := p.Interval
+	switch {
+	case p.Schedule != nil && d.has(path+".interval"):
+		d.errorAt(path+".schedule", "interval and schedule are both set; want one of them")
+	case p.Schedule != nil:
+		if every, ok := p.Schedule.Schedule.(cron.ConstantDelaySchedule); ok {
+			interval = Duration(every.Delay)
+		}
+	case p.Interval == 0 && d.has(path+".interval"):
+		d.errorAt(path+".interval", "is 0; want a positive duration like 30s")
+	case p.Interval == 0:
+		p.Interval, interval = DefaultInterval, DefaultInterval
+	}
+	if p.Timeout == 0 {
+		p.Timeout = min(DefaultTimeout, interval)
+		if interval == 0 {
+			p.Timeout = DefaultTimeout
+		}
+	}
+	if interval > 0 && p.Timeout >= interval {
+		d.errorAt(path+".timeout", "%s is not less than the interval %s; want a timeout shorter than the interval", p.Timeout.Std(), interval.Std())
+	}
+	if p.Retries < 0 {
+		d.errorAt(path+".retries", "%d is negative; want 0 or more", p.Retries)
+	}
+	p.FailureThreshold.check(d, path+".failure_threshold")
+	for _, name := range sortedKeys(p.Labels) {
+		lpath := path + ".labels." + name
+		switch {
+		case !labelNameRE.MatchString(name) || strings.HasPrefix(name, "__"):
+			d.errorAtKey(lpath, "%q is not a valid label name; want letters, digits and _, not starting with a digit or __", name)
+		case contains(reservedLabels, name):
+			d.errorAtKey(lpath, "%q is set by Lookout; choose another label name (reserved: %s)", name, strings.Join(reservedLabels, ", "))
+		}
+	}
+	if p.HTTP == nil {
+		if !d.has(path + ".http") {
+			d.errorAt(path, "probe has no type; want one of: http")
+		}
+		return
+	}
+	p.HTTP.check(d, env, path+".http")
+}
+
+func (t *FailureThreshold) check(d *decoder, path string) {
+	if !d.has(path) {
+		t.Failures, t.Of = 1, 1
+		return
+	}
+	if t.Of == 0 && !d.has(path+".of") {
+		t.Of = max(t.Failures, 1)
+	}
+	switch {
+	case t.Failures < 1:
+		d.errorAt(path+".failures", "%d is below 1; want how many failed runs make the probe down", t.Failures)
+	case t.Of < t.Failures || t.Of > 100:
+		d.errorAt(path+".of", "%d is not between failures (%d) and 100; want the size of the window of recent runs", t.Of, t.Failures)
+	}
+}
+
+func (h *HTTP) check(d *decoder, env *cel.Env, path string) {
+	if h.URL.URL == nil && !d.has(path+".url") {
+		d.errorAt(path+".url", "missing; want the URL to request, like https://api.example.com/health")
+	}
+	if h.Method == "" {
+		h.Method = "GET"
+	} else if !methodRE.MatchString(h.Method) {
+		d.errorAt(path+".method", "%q is not an HTTP method; want upper case, like GET, HEAD or POST", h.Method)
+	}
+	if h.BasicAuth != nil && h.BearerToken != "" {
+		d.errorAt(path+".bearer_token", "basic_auth and bearer_token are both set; want at most one")
+	}
+	if h.FollowRedirects == nil {
+		yes := true
+		h.FollowRedirects = &yes
+	}
+	if h.MaxRedirects == 0 && !d.has(path+".max_redirects") {
+		h.MaxRedirects = DefaultMaxRedirects
+	} else if h.MaxRedirects < 0 {
+		d.errorAt(path+".max_redirects", "%d is negative; want 0 or more", h.MaxRedirects)
+	}
+	if h.IPProtocol == "" {
+		h.IPProtocol = IPAny
+	}
+	if h.IPFallback == nil {
+		yes := true
+		h.IPFallback = &yes
+	}
+	if h.BodySizeLimit == 0 {
+		h.BodySizeLimit = DefaultBodyLimit
+	}
+	if h.SecurityHeaders == "" {
+		h.SecurityHeaders = SecurityHeadersOff
+	}
+	if len(h.Expect.Status) == 0 {
+		h.Expect.Status = []StatusRange{{200, 299}}
+	}
+	for i := range h.Assert {
+		d.compileExpr(env, &h.Assert[i], fmt.Sprintf("%s.assert[%d]", path, i))
+	}
+	for i := range h.DegradedIf {
+		d.compileExpr(env, &h.DegradedIf[i], fmt.Sprintf("%s.degraded_if[%d]", path, i))
+	}
+	h.TLS.check(d, path+".tls")
+}
+
+func (t *TLS) check(d *decoder, path string) {
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		switch {
+		case err != nil:
+			d.errorAt(path+".ca_file", "cannot read %q: %v; want a readable PEM file of CA certificates", t.CAFile, unwrapPathError(err))
+		case !x509.NewCertPool().AppendCertsFromPEM(pem):
+			d.errorAt(path+".ca_file", "%q holds no PEM certificate; want a PEM file of CA certificates", t.CAFile)
+		}
+	}
+	switch {
+	case (t.CertFile == "") != (t.KeyFile == ""):
+		d.errorAt(path+".cert_file", "cert_file and key_file go together; set both for a client certificate, or neither")
+	case t.CertFile != "":
+		if _, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile); err != nil {
+			d.errorAt(path+".cert_file", "cannot load the client certificate %q with key %q: %v", t.CertFile, t.KeyFile, unwrapPathError(err))
+		}
+	}
+}
+
+func unwrapPathError(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// yamlSyntaxError turns the YAML parser's error into an Error with the
+// line it names.
+func yamlSyntaxError(file string, err error) *Error {
+	msg := err.Error()
+	e := &Error{File: file, Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
+	if _, rest, ok := strings.Cut(msg, "line "); ok {
+		num, tail, _ := strings.Cut(rest, ":")
+		if n, convErr := strconv.Atoi(num); convErr == nil {
+			e.Line, e.Col = n, 1
+			e.Msg = "invalid YAML:" + tail
+		}
+	}
+	return e
+}

@@ -1,0 +1,93 @@
+// Package config loads and checks lookout.yml. Every problem in a file is
+// reported together, each naming file:line:col, the field path and what
+// would be valid. The package imports none of Lookout's other packages.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole of lookout.yml.
+type Config struct {
+	Server    Server    `yaml:"server"`
+	Scheduler Scheduler `yaml:"scheduler"`
+	Probes    []Probe   `yaml:"probes"`
+}
+
+// Server is the HTTP listener for /metrics, the API and health endpoints.
+type Server struct {
+	Listen string `yaml:"listen"`
+}
+
+// Scheduler bounds how probes run.
+type Scheduler struct {
+	// MaxConcurrent is how many probe runs may be in flight at once.
+	MaxConcurrent int `yaml:"max_concurrent"`
+}
+
+// Probe is one check Lookout runs on its own schedule.
+type Probe struct {
+	Name             string            `yaml:"name"`
+	Interval         Duration          `yaml:"interval"`
+	Schedule         *Schedule         `yaml:"schedule"`
+	Timeout          Duration          `yaml:"timeout"`
+	Retries          int               `yaml:"retries"`
+	FailureThreshold FailureThreshold  `yaml:"failure_threshold"`
+	Labels           map[string]string `yaml:"labels"`
+	HTTP             *HTTP             `yaml:"http"`
+}
+
+// FailureThreshold damps flapping: a probe is down only when Failures of
+// its last Of runs failed.
+type FailureThreshold struct {
+	Failures int `yaml:"failures"`
+	Of       int `yaml:"of"`
+}
+
+// Defaults.
+const (
+	DefaultListen        = "127.0.0.1:9477"
+	DefaultInterval      = Duration(60e9)
+	DefaultTimeout       = Duration(10e9)
+	DefaultMaxConcurrent = 512
+	DefaultBodyLimit     = ByteSize(1 << 20)
+	DefaultMaxRedirects  = 10
+)
+
+// Load reads, decodes and checks the config file at path. Environment
+// references are expanded with os.LookupEnv.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(path, data, os.LookupEnv)
+}
+
+// Parse decodes and checks a config file's contents; file names it in
+// errors. On failure the error is an Errors holding every problem found.
+func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
+	d := newDecoder(file, lookupEnv)
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
+		return nil, Errors{yamlSyntaxError(file, err)}
+	}
+	cfg := &Config{}
+	if root.Kind != 0 {
+		d.decode(&root, reflect.ValueOf(cfg).Elem(), "")
+	}
+	cfg.check(d)
+	if len(d.errs) > 0 {
+		d.errs.sort()
+		return nil, d.errs
+	}
+	return cfg, nil
+}

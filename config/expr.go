@@ -1,0 +1,124 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+
+	"cel.dev/cel-go/cel"
+	celast "cel.dev/cel-go/common/ast"
+)
+
+// ExprCostLimit bounds the work one assertion may do per evaluation, so a
+// careless expression over a large body cannot stall the probe.
+const ExprCostLimit = 1_000_000
+
+// Expr is a CEL expression over an HTTP response that yields a bool. It is
+// compiled when the config loads, so its errors are config errors.
+//
+// Variables: status (int), headers (map of header name to list of values;
+// names are case-insensitive), body (the decoded JSON body, or null),
+// text (the body as a string), duration (the whole request), phases (map
+// of phase name to duration), tls (map with version, verified,
+// earliest_expiry; null over plain HTTP).
+type Expr struct {
+	Source  string
+	Program cel.Program
+	// Explain, set when the expression is a comparison (a == b, a < b,
+	// ...), evaluates it again tracking the value of each side, so a
+	// failure can show expected against actual.
+	Explain *Explain
+}
+
+// Explain evaluates a comparison and tells its two sides apart.
+type Explain struct {
+	Program     cel.Program
+	Op          string // ==, !=, <, <=, >, >=
+	Left, Right int64  // expression IDs of the two sides
+	// LeftSource and RightSource are the sides as written.
+	LeftSource, RightSource string
+}
+
+var comparisons = map[string]string{
+	"_==_": "==", "_!=_": "!=", "_<_": "<", "_<=_": "<=", "_>_": ">", "_>=_": ">=",
+}
+
+func (e *Expr) parseScalar(s string) error {
+	if strings.TrimSpace(s) == "" {
+		return fmt.Errorf("expression is empty; want a CEL expression such as 'status == 200'")
+	}
+	e.Source = s
+	return nil
+}
+
+// NewExprEnv returns the CEL environment HTTP assertions are compiled in.
+func NewExprEnv() (*cel.Env, error) {
+	return cel.NewEnv(
+		cel.Variable("status", cel.IntType),
+		cel.Variable("headers", cel.MapType(cel.StringType, cel.ListType(cel.StringType))),
+		cel.Variable("body", cel.DynType),
+		cel.Variable("text", cel.StringType),
+		cel.Variable("duration", cel.DurationType),
+		cel.Variable("phases", cel.MapType(cel.StringType, cel.DurationType)),
+		cel.Variable("tls", cel.DynType),
+	)
+}
+
+// compile checks and plans e in env.
+func (e *Expr) compile(env *cel.Env) error {
+	ast, iss := env.Compile(e.Source)
+	if iss.Err() != nil {
+		return fmt.Errorf("invalid CEL expression %q: %s", e.Source, oneLine(iss.Err().Error()))
+	}
+	if !ast.OutputType().IsExactType(cel.BoolType) && !ast.OutputType().IsExactType(cel.DynType) {
+		return fmt.Errorf("CEL expression %q gives %s; want a bool, such as 'status == 200'", e.Source, ast.OutputType())
+	}
+	prg, err := env.Program(ast, cel.CostLimit(ExprCostLimit))
+	if err != nil {
+		return fmt.Errorf("CEL expression %q: %v", e.Source, err)
+	}
+	e.Program = prg
+	root := ast.NativeRep().Expr()
+	if root.Kind() != celast.CallKind {
+		return nil
+	}
+	call := root.AsCall()
+	op, ok := comparisons[call.FunctionName()]
+	if !ok || len(call.Args()) != 2 {
+		return nil
+	}
+	explain, err := env.Program(ast, cel.CostLimit(ExprCostLimit), cel.EvalOptions(cel.OptTrackState))
+	if err != nil {
+		return fmt.Errorf("CEL expression %q: %v", e.Source, err)
+	}
+	l, r := call.Args()[0], call.Args()[1]
+	e.Explain = &Explain{
+		Program: explain, Op: op, Left: l.ID(), Right: r.ID(),
+		LeftSource: sourceOf(ast, e.Source, l), RightSource: sourceOf(ast, e.Source, r),
+	}
+	return nil
+}
+
+// sourceOf returns the text of a sub-expression, or its unparsed form.
+func sourceOf(ast *cel.Ast, src string, x celast.Expr) string {
+	if s, err := cel.ExprToString(x, ast.NativeRep().SourceInfo()); err == nil {
+		return s
+	}
+	return src
+}
+
+// oneLine folds CEL's multi-line error (message, source line, caret) into
+// one line; the caret's column is already in the message.
+func oneLine(s string) string {
+	first, _, _ := strings.Cut(s, "\n")
+	return strings.TrimPrefix(first, "ERROR: <input>:")
+}
+
+// compileExpr compiles e, reporting a failure at path.
+func (d *decoder) compileExpr(env *cel.Env, e *Expr, path string) {
+	if e.Source == "" {
+		return
+	}
+	if err := e.compile(env); err != nil {
+		d.errorAt(path, "%v", err)
+	}
+}
