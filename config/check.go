@@ -70,9 +70,9 @@ func (p *Probe) check(d *decoder, env *cel.Env, path string) {
 		p.Interval, interval = DefaultInterval, DefaultInterval
 	}
 	if p.Timeout == 0 {
-		p.Timeout = min(DefaultTimeout, interval)
-		if interval == 0 {
-			p.Timeout = DefaultTimeout
+		p.Timeout = DefaultTimeout
+		if interval > 0 {
+			p.Timeout = min(DefaultTimeout, interval*4/5)
 		}
 	}
 	if interval > 0 && p.Timeout >= interval {

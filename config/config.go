@@ -5,6 +5,7 @@ package config
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -90,4 +91,14 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 		return nil, d.errs
 	}
 	return cfg, nil
+}
+
+// Fingerprint identifies a probe's settings: two probes with the same
+// fingerprint behave the same, so a reload keeps the running one.
+func (p Probe) Fingerprint() string {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return "unmarshalable:" + err.Error()
+	}
+	return string(b)
 }

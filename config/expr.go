@@ -42,6 +42,9 @@ var comparisons = map[string]string{
 	"_==_": "==", "_!=_": "!=", "_<_": "<", "_<=_": "<=", "_>_": ">", "_>=_": ">=",
 }
 
+// MarshalText writes the expression's source.
+func (e Expr) MarshalText() ([]byte, error) { return []byte(e.Source), nil }
+
 func (e *Expr) parseScalar(s string) error {
 	if strings.TrimSpace(s) == "" {
 		return fmt.Errorf("expression is empty; want a CEL expression such as 'status == 200'")

@@ -26,6 +26,9 @@ func (d *Duration) parseScalar(s string) error {
 	return nil
 }
 
+// MarshalText writes the duration like 30s.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
 // Std returns the duration as a time.Duration.
 func (d Duration) Std() time.Duration { return time.Duration(d) }
 
@@ -49,6 +52,9 @@ type Schedule struct {
 	Spec string
 	cron.Schedule
 }
+
+// MarshalText writes the spec.
+func (c Schedule) MarshalText() ([]byte, error) { return []byte(c.Spec), nil }
 
 var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
@@ -79,6 +85,14 @@ func (u *URL) parseScalar(s string) error {
 	}
 	u.URL = p
 	return nil
+}
+
+// MarshalText writes the URL as written (for fingerprints and printing).
+func (u URL) MarshalText() ([]byte, error) {
+	if u.URL == nil {
+		return nil, nil
+	}
+	return []byte(u.String()), nil
 }
 
 func unwrapURLError(err error) error {
@@ -123,6 +137,9 @@ func (r *StatusRange) parseScalar(s string) error {
 }
 
 func validStatus(c int) bool { return c >= 100 && c <= 599 }
+
+// MarshalText writes the range as it is written in config.
+func (r StatusRange) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
 
 // Contains reports whether code is in the range.
 func (r StatusRange) Contains(code int) bool { return code >= r.Min && code <= r.Max }

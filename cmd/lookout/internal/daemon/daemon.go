@@ -1,0 +1,175 @@
+// Package daemon wires Lookout together: config, probes, scheduler and
+// the HTTP server, with reloads. Run starts the whole daemon, so tests can
+// too.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/lookout-dev/lookout/config"
+	"github.com/lookout-dev/lookout/probes"
+	"github.com/lookout-dev/lookout/probes/scheduler"
+)
+
+// ShutdownTimeout bounds how long a stopping daemon waits for in-flight
+// HTTP requests.
+const ShutdownTimeout = 10 * time.Second
+
+// Options start a daemon.
+type Options struct {
+	ConfigFile string
+	Logger     *slog.Logger
+	Version    string
+	// Reload receives a value for each reload request (SIGHUP).
+	Reload <-chan struct{}
+	// Listening, when set, is told the address the server listens on.
+	Listening func(addr net.Addr)
+}
+
+// daemon is one running Lookout.
+type daemon struct {
+	opts    Options
+	log     *slog.Logger
+	reg     *prometheus.Registry
+	set     probeSet
+	sched   *scheduler.Scheduler
+	ready   atomic.Bool
+	reloads chan chan error
+
+	reloadOK   prometheus.Gauge
+	reloadTime prometheus.Gauge
+}
+
+// Run loads the config, starts everything and blocks until ctx is done,
+// then drains: the HTTP server finishes requests in flight (up to
+// ShutdownTimeout), probe runs are cancelled, and every goroutine has
+// ended when Run returns.
+func Run(ctx context.Context, opts Options) error {
+	cfg, err := config.Load(opts.ConfigFile)
+	if err != nil {
+		return err
+	}
+	d := &daemon{opts: opts, log: opts.Logger, reg: prometheus.NewRegistry(), reloads: make(chan chan error)}
+	d.registerMetrics()
+	d.sched = scheduler.New(cfg.Scheduler.MaxConcurrent, d.reg)
+	if err := d.apply(cfg); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Server.Listen, err)
+	}
+	if opts.Listening != nil {
+		opts.Listening(ln.Addr())
+	}
+	d.log.Info("lookout started", "version", opts.Version, "listen", ln.Addr().String(), "probes", len(cfg.Probes), "config", opts.ConfigFile)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return d.sched.Run(gctx) })
+	g.Go(func() error { return d.serve(gctx, ln) })
+	g.Go(func() error { return d.reloadLoop(gctx) })
+	d.ready.Store(true)
+	err = g.Wait()
+	d.log.Info("lookout stopped")
+	return err
+}
+
+func (d *daemon) registerMetrics() {
+	d.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "lookout_config_last_reload_successful", Help: "Whether the last config load or reload succeeded.",
+	})
+	d.reloadTime = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "lookout_config_last_reload_success_timestamp_seconds", Help: "When the config last loaded successfully, in Unix seconds.",
+	})
+	build := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "lookout_build_info", Help: "Lookout's version.", ConstLabels: prometheus.Labels{"version": d.opts.Version},
+	})
+	build.Set(1)
+	d.reg.MustRegister(d.reloadOK, d.reloadTime, build,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		probes.NewCollector(d.set.list))
+}
+
+// apply builds the probes of cfg beside the running ones and swaps them in
+// only when all of them built.
+func (d *daemon) apply(cfg *config.Config) error {
+	runners, prints, err := d.set.build(cfg, d.log)
+	if err != nil {
+		d.reloadOK.Set(0)
+		return err
+	}
+	d.set.swap(runners, prints)
+	d.sched.Set(jobs(runners))
+	d.reloadOK.Set(1)
+	d.reloadTime.SetToCurrentTime()
+	return nil
+}
+
+// reload loads the config file again; on any problem the running setup
+// stays as it was.
+func (d *daemon) reload() error {
+	cfg, err := config.Load(d.opts.ConfigFile)
+	if err == nil {
+		err = d.apply(cfg)
+	}
+	if err != nil {
+		d.reloadOK.Set(0)
+		d.log.Error("config reload failed; keeping the running config", "err", err)
+		return err
+	}
+	d.log.Info("config reloaded", "probes", len(cfg.Probes))
+	return nil
+}
+
+// reloadLoop serialises reloads from SIGHUP and from POST /-/reload.
+func (d *daemon) reloadLoop(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-d.opts.Reload:
+			_ = d.reload() // logged by reload
+		case reply := <-d.reloads:
+			reply <- d.reload()
+		}
+	}
+}
+
+func (d *daemon) serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           d.routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	d.ready.Store(false)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if serveErr := <-errc; !errors.Is(serveErr, http.ErrServerClosed) && err == nil {
+		err = serveErr
+	}
+	if err != nil {
+		return fmt.Errorf("http server shutdown: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,109 @@
+package daemon
+
+import (
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/lookout-dev/lookout/config"
+	"github.com/lookout-dev/lookout/probes"
+	"github.com/lookout-dev/lookout/probes/httpprobe"
+	"github.com/lookout-dev/lookout/probes/scheduler"
+)
+
+// probeSet is the running set of probes, swapped whole on reload.
+type probeSet struct {
+	mu      sync.RWMutex
+	runners []*probes.Runner // sorted by name
+	prints  map[string]string
+}
+
+func (s *probeSet) list() []*probes.Runner {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.runners
+}
+
+func (s *probeSet) get(name string) *probes.Runner {
+	for _, r := range s.list() {
+		if r.Name() == name {
+			return r
+		}
+	}
+	return nil
+}
+
+// build makes runners for cfg, reusing the running ones whose settings
+// did not change so they keep their history. Nothing is swapped in: the
+// caller does that with swap once everything built.
+func (s *probeSet) build(cfg *config.Config, log *slog.Logger) ([]*probes.Runner, map[string]string, error) {
+	s.mu.RLock()
+	old := make(map[string]*probes.Runner, len(s.runners))
+	for _, r := range s.runners {
+		old[r.Name()] = r
+	}
+	oldPrints := s.prints
+	s.mu.RUnlock()
+	runners := make([]*probes.Runner, 0, len(cfg.Probes))
+	prints := make(map[string]string, len(cfg.Probes))
+	for _, pc := range cfg.Probes {
+		fp := pc.Fingerprint()
+		prints[pc.Name] = fp
+		if r, ok := old[pc.Name]; ok && oldPrints[pc.Name] == fp {
+			runners = append(runners, r)
+			continue
+		}
+		r, err := NewRunner(pc, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		runners = append(runners, r)
+	}
+	slices.SortFunc(runners, func(a, b *probes.Runner) int { return strings.Compare(a.Name(), b.Name()) })
+	return runners, prints, nil
+}
+
+func (s *probeSet) swap(runners []*probes.Runner, prints map[string]string) {
+	s.mu.Lock()
+	s.runners, s.prints = runners, prints
+	s.mu.Unlock()
+}
+
+// NewRunner builds the runner of one configured probe.
+func NewRunner(pc config.Probe, log *slog.Logger) (*probes.Runner, error) {
+	switch {
+	case pc.HTTP != nil:
+		p, err := httpprobe.New(pc.HTTP)
+		if err != nil {
+			return nil, fmt.Errorf("probe %s: %w", pc.Name, err)
+		}
+		return probes.NewRunner(pc, p, log), nil
+	}
+	return nil, fmt.Errorf("probe %s: no probe type", pc.Name)
+}
+
+// jobs plans each runner: cron schedules as written, intervals (and
+// @every) at the probe's stable offset.
+func jobs(runners []*probes.Runner) []scheduler.Job {
+	js := make([]scheduler.Job, len(runners))
+	for i, r := range runners {
+		pc := r.Config()
+		interval := pc.Interval.Std()
+		var timing scheduler.Timing
+		if pc.Schedule != nil {
+			timing = pc.Schedule.Schedule
+			if every, ok := pc.Schedule.Schedule.(cron.ConstantDelaySchedule); ok {
+				interval, timing = every.Delay, nil
+			}
+		}
+		if timing == nil {
+			timing = scheduler.Every{Interval: interval, Offset: r.Offset(interval)}
+		}
+		js[i] = scheduler.Job{Task: r, Timing: timing}
+	}
+	return js
+}
