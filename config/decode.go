@@ -100,7 +100,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		if err := v.Addr().Interface().(scalarParser).parseScalar(s); err != nil {
-			d.errorf(n, path, "%v", err)
+			d.valueError(n, path, s, err.Error())
 		}
 		return
 	}
@@ -114,6 +114,16 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	default:
 		d.decodeBasic(n, v, path)
 	}
+}
+
+// valueError reports a bad value. When the value came from environment
+// variables, the message shows the ${VAR} reference as written rather than
+// what it expanded to, which may be a secret.
+func (d *decoder) valueError(n *yaml.Node, path, expanded, msg string) {
+	if expanded != n.Value && expanded != "" {
+		msg = strings.ReplaceAll(msg, expanded, n.Value)
+	}
+	d.errorf(n, path, "%s", msg)
 }
 
 // scalar returns the node's value with ${VAR} references expanded.
@@ -143,7 +153,7 @@ func (d *decoder) decodeBasic(n *yaml.Node, v reflect.Value, path string) {
 		}
 		b, err := strconv.ParseBool(s)
 		if err != nil {
-			d.errorf(n, path, "%q is not a boolean; want true or false", s)
+			d.valueError(n, path, s, fmt.Sprintf("%q is not a boolean; want true or false", s))
 			return
 		}
 		v.SetBool(b)
@@ -154,7 +164,7 @@ func (d *decoder) decodeBasic(n *yaml.Node, v reflect.Value, path string) {
 		}
 		i, err := strconv.ParseInt(s, 0, 64)
 		if err != nil {
-			d.errorf(n, path, "%q is not an integer", s)
+			d.valueError(n, path, s, fmt.Sprintf("%q is not an integer", s))
 			return
 		}
 		v.SetInt(i)
@@ -165,7 +175,7 @@ func (d *decoder) decodeBasic(n *yaml.Node, v reflect.Value, path string) {
 		}
 		f, err := strconv.ParseFloat(s, 64)
 		if err != nil {
-			d.errorf(n, path, "%q is not a number", s)
+			d.valueError(n, path, s, fmt.Sprintf("%q is not a number", s))
 			return
 		}
 		v.SetFloat(f)

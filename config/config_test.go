@@ -1,0 +1,175 @@
+package config
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite the .err golden files from the current errors")
+
+// testEnv is the environment the testdata files are loaded with.
+func testEnv(name string) (string, bool) {
+	env := map[string]string{"API_TOKEN": "tok-123", "LOOKOUT_TEST_SECRET": "hunter2"}
+	v, ok := env[name]
+	return v, ok
+}
+
+func loadTestdata(t *testing.T, file string) (*Config, error) {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Parse(file, data, testEnv)
+}
+
+// TestInvalidFiles pins the exact errors of every testdata/invalid-*.yml:
+// all problems of a file at once, each with file:line:col, field path and
+// what would be valid.
+func TestInvalidFiles(t *testing.T) {
+	files, err := filepath.Glob("testdata/invalid-*.yml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no invalid testdata files: %v", err)
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			_, err := loadTestdata(t, file)
+			if err == nil {
+				t.Fatal("loaded without error; want errors")
+			}
+			golden := strings.TrimSuffix(file, ".yml") + ".err"
+			if *update {
+				if err := os.WriteFile(golden, []byte(err.Error()+"\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, rerr := os.ReadFile(golden)
+			if rerr != nil {
+				t.Fatalf("read golden (run go test ./config -update to create it): %v", rerr)
+			}
+			if got := err.Error() + "\n"; got != string(want) {
+				t.Errorf("errors differ from %s\ngot:\n%s\nwant:\n%s", golden, got, want)
+			}
+			for _, line := range strings.Split(strings.TrimSpace(err.Error()), "\n") {
+				if !strings.HasPrefix(line, file+":") {
+					t.Errorf("error does not start with %s:line:col: %s", file, line)
+				}
+			}
+		})
+	}
+}
+
+func TestSecretsStayOutOfErrors(t *testing.T) {
+	_, err := loadTestdata(t, "testdata/invalid-secret.yml")
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("error shows the value of LOOKOUT_TEST_SECRET:\n%v", err)
+	}
+	if !strings.Contains(err.Error(), "${LOOKOUT_TEST_SECRET}") {
+		t.Errorf("error should show the reference as written:\n%v", err)
+	}
+}
+
+func TestIssueExampleLoads(t *testing.T) {
+	cfg, err := loadTestdata(t, "testdata/valid-issue-example.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := cfg.Probes[0]
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"listen", cfg.Server.Listen, "127.0.0.1:9477"},
+		{"interval", p.Interval.Std(), 30 * time.Second},
+		{"timeout", p.Timeout.Std(), 10 * time.Second},
+		{"retries", p.Retries, 1},
+		{"threshold", p.FailureThreshold, FailureThreshold{Failures: 3, Of: 5}},
+		{"label team", p.Labels["team"], "api"},
+		{"url", p.HTTP.URL.String(), "https://api.example.com/health"},
+		{"expanded header", p.HTTP.Headers["Authorization"], "Bearer tok-123"},
+		{"status ranges", len(p.HTTP.Expect.Status), 2},
+		{"3xx accepts 301", p.HTTP.Expect.Status[1].Contains(301), true},
+		{"asserts compiled", p.HTTP.Assert[1].Program != nil, true},
+		{"comparison explained", p.HTTP.Assert[0].Explain != nil && p.HTTP.Assert[0].Explain.LeftSource == "body.status", true},
+		{"security headers", p.HTTP.SecurityHeaders, SecurityHeadersStrict},
+		{"default body limit", p.HTTP.BodySizeLimit, DefaultBodyLimit},
+		{"default follow redirects", *p.HTTP.FollowRedirects, true},
+		{"default max concurrent", cfg.Scheduler.MaxConcurrent, DefaultMaxConcurrent},
+	}
+	for _, c := range checks {
+		t.Run(c.name, func(t *testing.T) {
+			if c.got != c.want {
+				t.Errorf("got %v, want %v", c.got, c.want)
+			}
+		})
+	}
+}
+
+func TestMissingVariableNamedNotValued(t *testing.T) {
+	data, err := os.ReadFile("testdata/valid-issue-example.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Parse("lookout.yml", data, func(string) (string, bool) { return "", false })
+	want := "lookout.yml:13:58: probes[0].http.headers.Authorization: environment variable API_TOKEN is not set and has no default; set it or write ${API_TOKEN:-default}"
+	if err == nil || err.Error() != want {
+		t.Errorf("got %v\nwant %s", err, want)
+	}
+}
+
+func TestExpandEnv(t *testing.T) {
+	env := func(name string) (string, bool) {
+		v, ok := map[string]string{"A": "x", "EMPTY": ""}[name]
+		return v, ok
+	}
+	tests := []struct{ in, want, err string }{
+		{in: "plain", want: "plain"},
+		{in: "${A}", want: "x"},
+		{in: "pre-${A}-post", want: "pre-x-post"},
+		{in: "${MISSING:-def}", want: "def"},
+		{in: "${EMPTY:-def}", want: "def"},
+		{in: "${EMPTY}", want: ""},
+		{in: "cost $$5 and $HOME", want: "cost $5 and $HOME"},
+		{in: "${MISSING}", err: "environment variable MISSING is not set and has no default; set it or write ${MISSING:-default}"},
+		{in: "${A", err: `unclosed ${ in "${A"; write ${NAME}, ${NAME:-default}, or $$ for a literal $`},
+		{in: "${1X}", err: "${1X} is not a valid variable reference; want ${NAME} or ${NAME:-default} with NAME made of letters, digits and _"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := expandEnv(tt.in, env)
+			if tt.err != "" {
+				if err == nil || err.Error() != tt.err {
+					t.Fatalf("got error %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("got %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestFingerprintTellsChangedProbes(t *testing.T) {
+	parse := func(yml string) Probe {
+		t.Helper()
+		cfg, err := Parse("f.yml", []byte(yml), testEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg.Probes[0]
+	}
+	base := "probes:\n  - name: a\n    http:\n      url: http://127.0.0.1/\n      assert: ['status == 200']\n"
+	same := parse(base).Fingerprint() == parse(base).Fingerprint()
+	changed := parse(base).Fingerprint() == parse(strings.Replace(base, "200", "201", 1)).Fingerprint()
+	if !same || changed {
+		t.Errorf("fingerprint: same config equal=%v (want true), changed assert equal=%v (want false)", same, changed)
+	}
+}
