@@ -142,15 +142,17 @@ func (r *Runner) damped() (State, string) {
 	if failed >= th.Failures {
 		return Down, last.Reason
 	}
+	state, reason := Up, ""
 	for i := len(r.history) - 1; i >= 0; i-- {
 		if h := r.history[i]; h.State != Down {
-			if last.State == Down {
-				return h.State, fmt.Sprintf("%d of the last %d runs failed (down at %d): %s", failed, len(r.window), th.Failures, last.Reason)
-			}
-			return h.State, h.Reason
+			state, reason = h.State, h.Reason
+			break
 		}
 	}
-	return Up, last.Reason
+	if last.State == Down {
+		reason = fmt.Sprintf("%d of the last %d runs failed (down at %d): %s", failed, len(r.window), th.Failures, last.Reason)
+	}
+	return state, reason
 }
 
 // Status is a snapshot of a probe for the API and metrics.

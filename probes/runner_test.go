@@ -1,0 +1,142 @@
+package probes_test
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/lookout-dev/lookout/config"
+	"github.com/lookout-dev/lookout/probes"
+	"github.com/lookout-dev/lookout/probes/httpprobe"
+)
+
+// scripted is a target that answers each request with the next status of
+// its script, then 200 for ever.
+type scripted struct {
+	mu     sync.Mutex
+	script []int
+}
+
+func (s *scripted) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+	s.mu.Lock()
+	code := http.StatusOK
+	if len(s.script) > 0 {
+		code, s.script = s.script[0], s.script[1:]
+	}
+	s.mu.Unlock()
+	w.WriteHeader(code)
+}
+
+func newRunner(t *testing.T, url, extra string) *probes.Runner {
+	t.Helper()
+	yml := fmt.Sprintf("probes:\n  - name: flappy\n    labels: {team: api}\n%s    http:\n      url: %s\n", extra, url)
+	cfg, err := config.Parse("test.yml", []byte(yml), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := httpprobe.New(cfg.Probes[0].HTTP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return probes.NewRunner(cfg.Probes[0], p, slog.New(slog.DiscardHandler))
+}
+
+// TestFlapDamping: with failures: 3 of 5, a flapping target stays up until
+// three of its last five runs failed, and recovers once fewer have.
+func TestFlapDamping(t *testing.T) {
+	target := &scripted{script: []int{500, 200, 500, 200, 500, 500, 200, 200, 200, 200}}
+	srv := httptest.NewServer(target)
+	defer srv.Close()
+	r := newRunner(t, srv.URL, "    failure_threshold: {failures: 3, of: 5}\n")
+	want := []probes.State{
+		probes.Up,   // 500: 1 of 1 failed
+		probes.Up,   // 200
+		probes.Up,   // 500: 2 of 3
+		probes.Up,   // 200
+		probes.Down, // 500: 3 of 5
+		probes.Down, // 500: 3 of 5 (window 200,500,200,500,500)
+		probes.Down, // 200: 3 of 5 (500,200,500,500,200)
+		probes.Up,   // 200: 2 of 5
+		probes.Up,
+		probes.Up,
+	}
+	for i, w := range want {
+		raw := r.Probe(t.Context())
+		st := r.Status()
+		if st.State != w {
+			t.Fatalf("run %d (raw %s): damped state %s, want %s (reason %q)", i+1, raw.State, st.State, w, st.Reason)
+		}
+		if raw.State == probes.Down && st.State == probes.Up && !strings.Contains(st.Reason, "of the last") {
+			t.Errorf("run %d: a failure below the threshold should say so in the reason, got %q", i+1, st.Reason)
+		}
+	}
+	if got := r.Status().Results; len(got) != len(want) || got[0].HTTP.StatusCode != 200 || got[len(got)-1].HTTP.StatusCode != 500 {
+		t.Errorf("history should hold %d results newest first", len(want))
+	}
+}
+
+func TestRetryBeforeFailureCounts(t *testing.T) {
+	srv := httptest.NewServer(&scripted{script: []int{503, 503, 503}})
+	defer srv.Close()
+	r := newRunner(t, srv.URL, "    retries: 1\n")
+	first := r.Probe(t.Context()) // 503 then 503
+	second := r.Probe(t.Context()) // 503 then 200
+	if first.State != probes.Down || first.Attempts != 2 {
+		t.Errorf("first run: %s after %d attempts, want down after 2", first.State, first.Attempts)
+	}
+	if second.State != probes.Up || second.Attempts != 2 {
+		t.Errorf("second run: %s after %d attempts, want up after 2", second.State, second.Attempts)
+	}
+}
+
+func TestHistoryIsBounded(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }))
+	defer srv.Close()
+	r := newRunner(t, srv.URL, "")
+	for range probes.HistoryLen + 5 {
+		r.Probe(t.Context())
+	}
+	if got := len(r.Status().Results); got != probes.HistoryLen {
+		t.Errorf("history holds %d results, want %d", got, probes.HistoryLen)
+	}
+}
+
+// TestCollectorLabels: every metric of a probe carries probe and the
+// probe's own labels, and runs are counted by result.
+func TestCollectorLabels(t *testing.T) {
+	srv := httptest.NewServer(&scripted{script: []int{500}})
+	defer srv.Close()
+	r := newRunner(t, srv.URL, "")
+	r.Probe(t.Context())
+	r.Probe(t.Context())
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(probes.NewCollector(func() []*probes.Runner { return []*probes.Runner{r} }))
+	want := `
+# HELP lookout_probe_runs_total Probe runs by raw result (up, degraded, down).
+# TYPE lookout_probe_runs_total counter
+lookout_probe_runs_total{probe="flappy",result="degraded",team="api"} 0
+lookout_probe_runs_total{probe="flappy",result="down",team="api"} 1
+lookout_probe_runs_total{probe="flappy",result="up",team="api"} 1
+# HELP lookout_probe_state Damped probe state: 0 up, 1 degraded, 2 down.
+# TYPE lookout_probe_state gauge
+lookout_probe_state{probe="flappy",team="api"} 0
+# HELP probe_http_status_code HTTP status code of the last response.
+# TYPE probe_http_status_code gauge
+probe_http_status_code{probe="flappy",team="api"} 200
+# HELP probe_success Whether the last run of the probe succeeded (degraded counts as success).
+# TYPE probe_success gauge
+probe_success{probe="flappy",team="api"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
+		"lookout_probe_runs_total", "lookout_probe_state", "probe_http_status_code", "probe_success"); err != nil {
+		t.Error(err)
+	}
+}
