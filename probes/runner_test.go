@@ -87,7 +87,7 @@ func TestRetryBeforeFailureCounts(t *testing.T) {
 	srv := httptest.NewServer(&scripted{script: []int{503, 503, 503}})
 	defer srv.Close()
 	r := newRunner(t, srv.URL, "    retries: 1\n")
-	first := r.Probe(t.Context()) // 503 then 503
+	first := r.Probe(t.Context())  // 503 then 503
 	second := r.Probe(t.Context()) // 503 then 200
 	if first.State != probes.Down || first.Attempts != 2 {
 		t.Errorf("first run: %s after %d attempts, want down after 2", first.State, first.Attempts)

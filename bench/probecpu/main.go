@@ -1,0 +1,255 @@
+// Command probecpu measures the CPU time Lookout's HTTP probe spends per
+// 1,000 runs against a bare Go loop making the same fresh-connection
+// requests, both against a local target in a child process.
+//
+// Each round runs a batch of sequential probes of each side, in
+// alternating order, and reads this process's user+system CPU time
+// (getrusage) around each batch. A batch starts after a forced GC and ends
+// with one, so each side pays for its own garbage. The figure to watch is
+// the median over rounds of lookout/bare; the goal is at most 1.2.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/lookout-dev/lookout/bench/internal/target"
+	"github.com/lookout-dev/lookout/bench/internal/workload"
+	"github.com/lookout-dev/lookout/probes"
+)
+
+// goalRatio is the most CPU Lookout may spend per probe, relative to the
+// bare loop.
+const goalRatio = 1.2
+
+type options struct {
+	rounds, probes, warmup, profileProbes int
+	cpuProfile                            string
+}
+
+func main() {
+	serve := flag.Bool(target.Flag, false, "internal: serve as the target child process")
+	var o options
+	flag.IntVar(&o.rounds, "rounds", 7, "measured rounds; each runs one batch of each side")
+	flag.IntVar(&o.probes, "probes", 1000, "sequential probes per batch")
+	flag.IntVar(&o.warmup, "warmup", 200, "unmeasured probes of each side before the first round")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "after the rounds, profile one more batch of each side into `PREFIX`-bare.pprof and PREFIX-lookout.pprof")
+	flag.IntVar(&o.profileProbes, "profile-probes", 5000, "probes in each profiled batch")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	if *serve {
+		err = target.Serve(ctx, os.Stdin, os.Stdout)
+	} else {
+		err = run(ctx, o, os.Stdout)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "probecpu:", err)
+		os.Exit(1)
+	}
+}
+
+// side is one way of probing the target once.
+type side struct {
+	name  string
+	probe func(context.Context) error
+}
+
+func run(ctx context.Context, o options, out io.Writer) (err error) {
+	if o.rounds < 1 || o.probes < 1 {
+		return errors.New("-rounds and -probes must be at least 1")
+	}
+	child, err := target.Start(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if stopErr := child.Stop(); err == nil {
+			err = stopErr
+		}
+	}()
+	url := "http://" + child.Addr + "/health"
+	sides, err := newSides(url)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "probecpu: %d rounds of %d sequential probes per side against %s (target pid %d)\n",
+		o.rounds, o.probes, url, child.Pid())
+	fmt.Fprintf(out, "%s, GOMAXPROCS %d, %d CPUs\n\n", runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU())
+	for _, s := range sides {
+		if _, err := measure(ctx, s, o.warmup); err != nil {
+			return fmt.Errorf("warm-up: %w", err)
+		}
+	}
+	rounds := make([][2]batch, o.rounds)
+	for i := range rounds {
+		order := []int{0, 1}
+		if i%2 == 1 {
+			order = []int{1, 0} // alternate which side goes first
+		}
+		for _, k := range order {
+			b, err := measure(ctx, sides[k], o.probes)
+			if err != nil {
+				return fmt.Errorf("round %d: %w", i+1, err)
+			}
+			rounds[i][k] = b
+		}
+	}
+	report(out, rounds, o.probes)
+	if o.cpuProfile != "" {
+		return profile(ctx, out, sides, o)
+	}
+	return nil
+}
+
+// newSides builds the bare loop and Lookout's probe (a probes.Runner, as
+// the scheduler runs it: timeout, result recording, metrics) for url.
+func newSides(url string) ([2]side, error) {
+	cfg, err := workload.Config(url, 1, time.Minute)
+	if err != nil {
+		return [2]side{}, err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	runners, err := workload.Runners(cfg, log)
+	if err != nil {
+		return [2]side{}, err
+	}
+	runner := runners[0]
+	bare := newBareProber(url)
+	return [2]side{
+		{"bare", bare.probe},
+		{"lookout", func(ctx context.Context) error {
+			if res := runner.Probe(ctx); res.State != probes.Up {
+				return fmt.Errorf("lookout: probe %s: %s", res.State, res.Reason)
+			}
+			return nil
+		}},
+	}, nil
+}
+
+// batch is what one batch of probes cost.
+type batch struct {
+	cpu, wall     time.Duration
+	allocs, bytes uint64
+	n             int
+}
+
+func (b batch) cpuPer1000() float64 { return b.cpu.Seconds() * 1000 / float64(b.n) }
+
+// measure runs n probes of s one after another and returns their cost,
+// including a GC at the end so the batch pays for its own garbage.
+func measure(ctx context.Context, s side, n int) (batch, error) {
+	runtime.GC()
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	cpu0, err := cpuTime()
+	if err != nil {
+		return batch{}, err
+	}
+	start := time.Now()
+	for range n {
+		if err := s.probe(ctx); err != nil {
+			return batch{}, err
+		}
+	}
+	runtime.GC()
+	wall := time.Since(start)
+	cpu1, err := cpuTime()
+	if err != nil {
+		return batch{}, err
+	}
+	runtime.ReadMemStats(&m1)
+	return batch{
+		cpu: cpu1 - cpu0, wall: wall, n: n,
+		allocs: m1.Mallocs - m0.Mallocs, bytes: m1.TotalAlloc - m0.TotalAlloc,
+	}, nil
+}
+
+// cpuTime is the user plus system CPU time of this process so far, all
+// threads included.
+func cpuTime() (time.Duration, error) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, fmt.Errorf("getrusage: %w", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
+}
+
+func report(out io.Writer, rounds [][2]batch, n int) {
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "round\tbare CPU s/1000\tlookout CPU s/1000\tratio\tbare wall s\tlookout wall s\t")
+	var bare, look, ratios []float64
+	var total [2]batch
+	for i, r := range rounds {
+		b, l := r[0].cpuPer1000(), r[1].cpuPer1000()
+		bare, look, ratios = append(bare, b), append(look, l), append(ratios, l/b)
+		fmt.Fprintf(tw, "%d\t%.3f\t%.3f\t%.2f\t%.2f\t%.2f\t\n", i+1, b, l, l/b, r[0].wall.Seconds(), r[1].wall.Seconds())
+		for k := range total {
+			total[k].allocs += r[k].allocs
+			total[k].bytes += r[k].bytes
+			total[k].n += r[k].n
+		}
+	}
+	fmt.Fprintf(tw, "median\t%.3f\t%.3f\t%.2f\t\t\t\n", median(bare), median(look), median(ratios))
+	tw.Flush()
+	fmt.Fprintln(out)
+	for k, name := range []string{"bare", "lookout"} {
+		t := total[k]
+		fmt.Fprintf(out, "%-8s %6.0f allocations, %6.1f KiB allocated per probe\n",
+			name, float64(t.allocs)/float64(t.n), float64(t.bytes)/float64(t.n)/1024)
+	}
+	verdict := "MET"
+	if median(ratios) > goalRatio {
+		verdict = "NOT MET"
+	}
+	fmt.Fprintf(out, "\nCPU per 1,000 probes (median of %d rounds of %d): bare %.3f s, lookout %.3f s\n",
+		len(rounds), n, median(bare), median(look))
+	fmt.Fprintf(out, "median ratio lookout/bare: %.2f (goal <= %.1f): %s\n", median(ratios), goalRatio, verdict)
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// profile runs one more batch of each side under the CPU profiler.
+func profile(ctx context.Context, out io.Writer, sides [2]side, o options) error {
+	for _, s := range sides {
+		path := o.cpuProfile + "-" + s.name + ".pprof"
+		f, err := os.Create(path)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		b, err := measure(ctx, s, o.profileProbes)
+		pprof.StopCPUProfile()
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("profiled batch %s: %w", s.name, err)
+		}
+		fmt.Fprintf(out, "profiled %d %s probes (%.3f CPU s/1000) into %s\n", o.profileProbes, s.name, b.cpuPer1000(), path)
+	}
+	return nil
+}
