@@ -77,6 +77,9 @@ func (u *URL) parseScalar(s string) error {
 	if err != nil {
 		return fmt.Errorf("%q is not a valid URL: %v", s, unwrapURLError(err))
 	}
+	if p.Scheme == "" {
+		return fmt.Errorf("%q is not an absolute URL; want one starting with http:// or https://, like https://api.example.com/health", s)
+	}
 	if p.Scheme != "http" && p.Scheme != "https" {
 		return fmt.Errorf("%q has scheme %q; want an absolute http:// or https:// URL", s, p.Scheme)
 	}

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestCheck(t *testing.T) {
+	good := writeFile(t, "probes:\n  - name: a\n    http: {url: http://127.0.0.1:1/}\n")
+	bad := writeFile(t, "probes:\n  - name: a\n    timeout: -1s\n    http: {url: 'not a url'}\n")
+	tests := []struct {
+		name     string
+		file     string
+		wantCode int
+		wantOut  string
+	}{
+		{"valid", good, 0, good + ": OK, 1 probes"},
+		{"every problem reported", bad, 1, bad + `:3:14: probes[0].timeout: "-1s" is negative; want a duration of 0 or more` + "\n" +
+			bad + `:4:17: probes[0].http.url: "not a url" is not an absolute URL; want one starting with http:// or https://, like https://api.example.com/health`},
+		{"quickstart example", "../../examples/quickstart.yml", 0, "../../examples/quickstart.yml: OK, 2 probes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			code := run([]string{"check", tt.file}, &out, &errOut)
+			if code != tt.wantCode {
+				t.Errorf("exit %d, want %d (stderr %s)", code, tt.wantCode, errOut.String())
+			}
+			if got := strings.TrimSpace(out.String() + errOut.String()); got != tt.wantOut {
+				t.Errorf("output:\n%s\nwant:\n%s", got, tt.wantOut)
+			}
+		})
+	}
+}
+
+// TestProbeCommand: lookout probe runs one probe once, prints a report
+// with phases and each check, and exits 1 when the probe is down, so it
+// can gate a deployment.
+func TestProbeCommand(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/down" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, `{"status":"DOWN"}`)
+			return
+		}
+		io.WriteString(w, `{"status":"UP"}`)
+	}))
+	defer srv.Close()
+	cfg := writeFile(t, fmt.Sprintf(`probes:
+  - name: up
+    http:
+      url: %[1]s/up
+      assert: ['body.status == "UP"']
+  - name: down
+    http:
+      url: %[1]s/down
+      expect: {status: [200]}
+      assert: ['body.status == "UP"']
+  - name: slow
+    http:
+      url: %[1]s/up
+      degraded_if: ['duration > duration("0s")']
+`, srv.URL))
+	tests := []struct {
+		args     []string
+		wantCode int
+		want     []string
+	}{
+		{[]string{"probe", "up", "--config", cfg}, 0, []string{"probe up: UP", "phases:     resolve", "connect", "ok    assert: expected body.status == \"UP\", got true"}},
+		{[]string{"probe", "--config", cfg, "down"}, 1, []string{"probe down: DOWN", "reason:     status: expected 200, got 503 Service Unavailable",
+			"FAIL  status: expected 200, got 503 Service Unavailable", `FAIL  assert: expected body.status == "UP", got body.status is "DOWN"`}},
+		{[]string{"probe", "slow", "--config", cfg}, 0, []string{"probe slow: DEGRADED", "WARN  degraded_if"}},
+		{[]string{"probe", "slow", "--config", cfg, "--fail-on-degraded"}, 1, []string{"probe slow: DEGRADED"}},
+		{[]string{"probe", "nope", "--config", cfg}, 2, []string{`no probe named "nope"`}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			code := run(tt.args, &out, &errOut)
+			got := out.String() + errOut.String()
+			if code != tt.wantCode {
+				t.Errorf("exit %d, want %d\n%s", code, tt.wantCode, got)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("report lacks %q:\n%s", w, got)
+				}
+			}
+		})
+	}
+}
+
+func TestUsageAndVersion(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run([]string{"version"}, &out, &errOut); code != 0 || !strings.HasPrefix(out.String(), "lookout ") {
+		t.Errorf("version: exit %d, %q", code, out.String())
+	}
+	if code := run([]string{"frobnicate"}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), `unknown command "frobnicate"`) {
+		t.Errorf("unknown command: exit %d, %q", code, errOut.String())
+	}
+}
+
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "lookout.yml")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
