@@ -1,0 +1,161 @@
+// Command scale runs many HTTP probes through Lookout's real scheduler
+// against a local target in a child process, and reports whether every
+// probe keeps its interval and how much memory the process needs.
+//
+// By default: 10,000 probes every 60s, for two intervals and five seconds,
+// at most 512 runs at once, with all metrics gathered every 15s as
+// Prometheus would scrape them. Goals: every probe runs within the first
+// interval; the p99 of |gap between consecutive runs − interval| is at
+// most 100ms; peak RSS stays below 150 MB.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/lookout-dev/lookout/bench/internal/target"
+	"github.com/lookout-dev/lookout/bench/internal/workload"
+	"github.com/lookout-dev/lookout/config"
+	"github.com/lookout-dev/lookout/probes"
+	"github.com/lookout-dev/lookout/probes/scheduler"
+)
+
+type options struct {
+	probes, maxConcurrent      int
+	interval, duration, scrape time.Duration
+}
+
+func main() {
+	serve := flag.Bool(target.Flag, false, "internal: serve as the target child process")
+	var o options
+	flag.IntVar(&o.probes, "probes", 10000, "number of probes")
+	flag.DurationVar(&o.interval, "interval", time.Minute, "interval of every probe")
+	flag.DurationVar(&o.duration, "duration", 0, "how long to run (0: two intervals plus 5s)")
+	flag.IntVar(&o.maxConcurrent, "max-concurrent", config.DefaultMaxConcurrent, "most probe runs at once (scheduler.max_concurrent)")
+	flag.DurationVar(&o.scrape, "scrape", 15*time.Second, "gather all metrics this often, as Prometheus would (0: never)")
+	flag.Parse()
+	if o.duration == 0 {
+		o.duration = 2*o.interval + 5*time.Second
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	if *serve {
+		err = target.Serve(ctx, os.Stdin, os.Stdout)
+	} else {
+		err = run(ctx, o, os.Stdout)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "scale:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options, out io.Writer) (err error) {
+	if o.probes < 1 || o.maxConcurrent < 1 || o.interval <= 0 {
+		return errors.New("-probes and -max-concurrent must be at least 1, -interval positive")
+	}
+	nofile, err := raiseFileLimit()
+	if err != nil {
+		return err
+	}
+	child, err := target.Start(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if stopErr := child.Stop(); err == nil {
+			err = stopErr
+		}
+	}()
+	url := "http://" + child.Addr + "/health"
+	fmt.Fprintf(out, "scale: %d probes every %s for %s, max %d concurrent, against %s (target pid %d), open files limit %d\n",
+		o.probes, o.interval, o.duration, o.maxConcurrent, url, child.Pid(), nofile)
+
+	buildStart := time.Now()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	cfg, err := workload.Config(url, o.probes, o.interval)
+	if err != nil {
+		return err
+	}
+	runners, err := workload.Runners(cfg, log)
+	if err != nil {
+		return err
+	}
+	built := memory()
+	fmt.Fprintf(out, "built %d probes in %s (config parse and runners); RSS %s, peak so far %s\n\n",
+		len(runners), time.Since(buildStart).Round(time.Millisecond), mib(built.rss), mib(built.hwm))
+
+	runs := newRunCounts()
+	tasks := make([]*recordedTask, len(runners))
+	jobs := make([]scheduler.Job, len(runners))
+	for i, r := range runners {
+		tasks[i] = &recordedTask{Runner: r, timing: workload.Timing(r), runs: runs, starts: make([]time.Time, 0, 4)}
+		jobs[i] = scheduler.Job{Task: tasks[i], Timing: tasks[i].timing}
+	}
+	reg := prometheus.NewRegistry()
+	sched := scheduler.New(o.maxConcurrent, reg)
+	reg.MustRegister(probes.NewCollector(func() []*probes.Runner { return runners }))
+
+	cpu0, err := cpuTime()
+	if err != nil {
+		return err
+	}
+	rctx, cancel := context.WithTimeout(ctx, o.duration)
+	defer cancel()
+	setAt := time.Now()
+	sched.Set(jobs)
+	g, gctx := errgroup.WithContext(rctx)
+	g.Go(func() error { return sched.Run(gctx) })
+	mon := &monitor{out: out, reg: reg, runs: runs, start: setAt, scrape: o.scrape}
+	g.Go(func() error { return mon.Run(gctx) })
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	elapsed := time.Since(setAt)
+	cpu1, err := cpuTime()
+	if err != nil {
+		return err
+	}
+	report(out, o, results{
+		setAt: setAt, elapsed: elapsed, cpu: cpu1 - cpu0, tasks: tasks, runs: runs,
+		reg: reg, mem: memory(), scrapes: mon.stats,
+	})
+	return nil
+}
+
+// raiseFileLimit lifts the soft limit on open files to the hard limit
+// (each run in flight holds a socket) and returns the new soft limit.
+func raiseFileLimit() (uint64, error) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return 0, fmt.Errorf("getrlimit: %w", err)
+	}
+	if lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+			return 0, fmt.Errorf("setrlimit: %w", err)
+		}
+	}
+	return lim.Cur, nil
+}
+
+// cpuTime is the user plus system CPU time of this process so far.
+func cpuTime() (time.Duration, error) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, fmt.Errorf("getrusage: %w", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
+}
