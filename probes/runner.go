@@ -14,7 +14,8 @@ import (
 	"github.com/lookout-dev/lookout/config"
 )
 
-// HistoryLen is how many recent results each probe keeps for the API.
+// HistoryLen is how many recent results each probe keeps for the API. The
+// newest keeps every check it made; older ones keep their reason.
 const HistoryLen = 20
 
 // Runner runs one configured probe with its timeout and retries, and keeps
@@ -112,6 +113,11 @@ func (r *Runner) record(res Result) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.lastRun = res.Start
+	if n := len(r.history); n > 0 {
+		// Only the newest result keeps its list of checks; older ones
+		// keep state, reason and phases, which bounds memory at scale.
+		r.history[n-1].Assertions = nil
+	}
 	r.history = append(r.history, res)
 	if len(r.history) > HistoryLen {
 		r.history = slices.Delete(r.history, 0, len(r.history)-HistoryLen)

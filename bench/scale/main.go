@@ -18,6 +18,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -34,6 +36,7 @@ import (
 type options struct {
 	probes, maxConcurrent      int
 	interval, duration, scrape time.Duration
+	memProfile                 string
 }
 
 func main() {
@@ -44,6 +47,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 0, "how long to run (0: two intervals plus 5s)")
 	flag.IntVar(&o.maxConcurrent, "max-concurrent", config.DefaultMaxConcurrent, "most probe runs at once (scheduler.max_concurrent)")
 	flag.DurationVar(&o.scrape, "scrape", 15*time.Second, "gather all metrics this often, as Prometheus would (0: never)")
+	flag.StringVar(&o.memProfile, "memprofile", "", "at the end, write a heap profile to `FILE`")
 	flag.Parse()
 	if o.duration == 0 {
 		o.duration = 2*o.interval + 5*time.Second
@@ -132,6 +136,27 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 		setAt: setAt, elapsed: elapsed, cpu: cpu1 - cpu0, tasks: tasks, runs: runs,
 		reg: reg, mem: memory(), scrapes: mon.stats,
 	})
+	if o.memProfile != "" {
+		err = writeHeapProfile(o.memProfile)
+	}
+	runtime.KeepAlive(tasks) // in the heap profile, as in a running daemon
+	return err
+}
+
+// writeHeapProfile writes what is in use on the heap, after a GC, to path.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	runtime.GC()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
 	return nil
 }
 
