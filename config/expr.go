@@ -36,6 +36,9 @@ type Explain struct {
 	Left, Right int64  // expression IDs of the two sides
 	// LeftSource and RightSource are the sides as written.
 	LeftSource, RightSource string
+	// LeftConst and RightConst mark sides that read no variable (such as
+	// "UP" or duration("800ms")): their value says nothing new.
+	LeftConst, RightConst bool
 }
 
 var comparisons = map[string]string{
@@ -97,6 +100,7 @@ func (e *Expr) compile(env *cel.Env) error {
 	e.Explain = &Explain{
 		Program: explain, Op: op, Left: l.ID(), Right: r.ID(),
 		LeftSource: sourceOf(ast, e.Source, l), RightSource: sourceOf(ast, e.Source, r),
+		LeftConst: isConst(ast, l), RightConst: isConst(ast, r),
 	}
 	return nil
 }
@@ -124,4 +128,10 @@ func (d *decoder) compileExpr(env *cel.Env, e *Expr, path string) {
 	if err := e.compile(env); err != nil {
 		d.errorAt(path, "%v", err)
 	}
+}
+
+// isConst reports whether x reads no variable.
+func isConst(ast *cel.Ast, x celast.Expr) bool {
+	nav := celast.NavigateExpr(ast.NativeRep(), x)
+	return len(celast.MatchDescendants(nav, celast.KindMatcher(celast.IdentKind))) == 0
 }

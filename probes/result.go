@@ -93,12 +93,11 @@ func (p Phases) MarshalJSON() ([]byte, error) {
 
 // HTTPFacts describe the final HTTP response.
 type HTTPFacts struct {
-	StatusCode       int     `json:"status_code"`
-	Version          float64 `json:"version"`
-	ContentLength    int64   `json:"content_length"`
-	BodyBytes        int64   `json:"body_bytes"`
-	Redirects        int     `json:"redirects"`
-	RedirectsStopped bool    `json:"-"`
+	StatusCode    int     `json:"status_code"`
+	Version       float64 `json:"version"`
+	ContentLength int64   `json:"content_length"`
+	BodyBytes     int64   `json:"body_bytes"`
+	Redirects     int     `json:"redirects"`
 }
 
 // TLSFacts describe the TLS connection of the final response.

@@ -86,35 +86,58 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 	url := "http://" + child.Addr + "/health"
 	fmt.Fprintf(out, "scale: %d probes every %s for %s, max %d concurrent, against %s (target pid %d), open files limit %d\n",
 		o.probes, o.interval, o.duration, o.maxConcurrent, url, child.Pid(), nofile)
+	runners, err := build(out, url, o)
+	if err != nil {
+		return err
+	}
+	res, err := schedule(ctx, out, o, runners)
+	if err != nil {
+		return err
+	}
+	report(out, o, res)
+	if o.memProfile != "" {
+		err = writeHeapProfile(o.memProfile)
+	}
+	runtime.KeepAlive(res.tasks) // in the heap profile, as in a running daemon
+	return err
+}
 
-	buildStart := time.Now()
+// build makes the probes as the daemon does at start-up: parse the config,
+// then a runner per probe.
+func build(out io.Writer, url string, o options) ([]*probes.Runner, error) {
+	start := time.Now()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	cfg, err := workload.Config(url, o.probes, o.interval)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	runners, err := workload.Runners(cfg, log)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	built := memory()
+	mem := memory()
 	fmt.Fprintf(out, "built %d probes in %s (config parse and runners); RSS %s, peak so far %s\n\n",
-		len(runners), time.Since(buildStart).Round(time.Millisecond), mib(built.rss), mib(built.hwm))
+		len(runners), time.Since(start).Round(time.Millisecond), mib(mem.rss), mib(mem.hwm))
+	return runners, nil
+}
 
+// schedule runs the probes on the real scheduler for o.duration, with a
+// registry holding what the daemon's does (scheduler and probe metrics).
+func schedule(ctx context.Context, out io.Writer, o options, runners []*probes.Runner) (results, error) {
 	runs := newRunCounts()
 	tasks := make([]*recordedTask, len(runners))
 	jobs := make([]scheduler.Job, len(runners))
+	perProbe := int(o.duration/o.interval) + 2 // runs each probe can make, so recording never grows a slice
 	for i, r := range runners {
-		tasks[i] = &recordedTask{Runner: r, timing: workload.Timing(r), runs: runs, starts: make([]time.Time, 0, 4)}
+		tasks[i] = &recordedTask{Runner: r, timing: workload.Timing(r), runs: runs, starts: make([]time.Time, 0, perProbe)}
 		jobs[i] = scheduler.Job{Task: tasks[i], Timing: tasks[i].timing}
 	}
 	reg := prometheus.NewRegistry()
 	sched := scheduler.New(o.maxConcurrent, reg)
 	reg.MustRegister(probes.NewCollector(func() []*probes.Runner { return runners }))
-
 	cpu0, err := cpuTime()
 	if err != nil {
-		return err
+		return results{}, err
 	}
 	rctx, cancel := context.WithTimeout(ctx, o.duration)
 	defer cancel()
@@ -125,22 +148,17 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 	mon := &monitor{out: out, reg: reg, runs: runs, start: setAt, scrape: o.scrape}
 	g.Go(func() error { return mon.Run(gctx) })
 	if err := g.Wait(); err != nil {
-		return err
+		return results{}, err
 	}
-	elapsed := time.Since(setAt)
+	res := results{setAt: setAt, elapsed: time.Since(setAt), tasks: tasks, runs: runs, reg: reg, mem: memory(), scrapes: mon.stats}
 	cpu1, err := cpuTime()
 	if err != nil {
-		return err
+		return results{}, err
 	}
-	report(out, o, results{
-		setAt: setAt, elapsed: elapsed, cpu: cpu1 - cpu0, tasks: tasks, runs: runs,
-		reg: reg, mem: memory(), scrapes: mon.stats,
-	})
-	if o.memProfile != "" {
-		err = writeHeapProfile(o.memProfile)
-	}
-	runtime.KeepAlive(tasks) // in the heap profile, as in a running daemon
-	return err
+	res.cpu = cpu1 - cpu0
+	runtime.GC()
+	runtime.ReadMemStats(&res.heap)
+	return res, nil
 }
 
 // writeHeapProfile writes what is in use on the heap, after a GC, to path.

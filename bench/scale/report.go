@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -27,6 +28,7 @@ type results struct {
 	runs    *runCounts
 	reg     *prometheus.Registry
 	mem     memoryStatus
+	heap    runtime.MemStats // after a GC at the end
 	scrapes scrapeStats
 }
 
@@ -59,7 +61,7 @@ func report(out io.Writer, o options, r results) {
 		fmt.Fprintf(tw, "  every probe ran once\tNO: %d of %d probes never ran: NOT MET\n", never, len(r.tasks))
 	} else {
 		fmt.Fprintf(tw, "  every probe ran once\tafter %s (goal: within the first interval, %s): %s\n",
-			firstAll.Round(time.Millisecond), o.interval, verdict(firstAll < o.interval))
+			firstAll.Round(time.Microsecond), o.interval, verdict(firstAll < o.interval))
 	}
 	if len(gaps) > 0 {
 		fmt.Fprintf(tw, "  |gap − interval|\tp50 %s, p99 %s, max %s over %d gaps (goal: p99 <= %s): %s\n",
@@ -73,6 +75,8 @@ func report(out io.Writer, o options, r results) {
 	fmt.Fprintf(tw, "  scheduler lag histogram\t%s\n", lag.text)
 	fmt.Fprintf(tw, "  peak RSS (VmHWM)\t%s = %.1f MB (goal: < 150 MB): %s; RSS at the end %s\n",
 		mib(r.mem.hwm), float64(r.mem.hwm)/1e6, verdict(r.mem.hwm > 0 && r.mem.hwm < goalPeakRS), mib(r.mem.rss))
+	fmt.Fprintf(tw, "  live heap after GC\t%s = %.1f KiB per probe; Go runtime holds %s from the OS (stacks %s)\n",
+		mib(int64(r.heap.HeapAlloc)), float64(r.heap.HeapAlloc)/1024/float64(len(r.tasks)), mib(int64(r.heap.Sys)), mib(int64(r.heap.StackSys)))
 	fmt.Fprintf(tw, "  CPU\t%.1f s user+sys in %s = %.1f%% of one core\n",
 		r.cpu.Seconds(), r.elapsed.Round(time.Second), 100*r.cpu.Seconds()/r.elapsed.Seconds())
 	if o.scrape > 0 {

@@ -135,15 +135,15 @@ func explain(e *config.Expr, vars map[string]any) string {
 	}
 	var parts []string
 	for _, side := range []struct {
-		id  int64
-		src string
-	}{{x.Left, x.LeftSource}, {x.Right, x.RightSource}} {
-		v, ok := det.State().Value(side.id)
-		if !ok {
+		id    int64
+		src   string
+		fixed bool
+	}{{x.Left, x.LeftSource, x.LeftConst}, {x.Right, x.RightSource, x.RightConst}} {
+		if side.fixed {
 			continue
 		}
-		if s := formatVal(v); s != side.src {
-			parts = append(parts, side.src+" is "+s)
+		if v, ok := det.State().Value(side.id); ok {
+			parts = append(parts, side.src+" is "+formatVal(v))
 		}
 	}
 	if len(parts) == 0 {

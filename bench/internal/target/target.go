@@ -30,7 +30,6 @@ const Body = `{"status":"UP"}`
 // and serves until ctx is done or in reaches EOF (the parent closed the
 // pipe or died).
 func Serve(ctx context.Context, in io.Reader, out io.Writer) error {
-	raiseFileLimit()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
@@ -143,15 +142,5 @@ func (c *Child) Stop() error {
 		_ = c.cmd.Process.Kill()
 		<-done
 		return errors.New("target: child did not exit within 10s; killed")
-	}
-}
-
-// raiseFileLimit lifts the soft limit on open files to the hard limit, so
-// many connections at once do not fail with "too many open files".
-func raiseFileLimit() {
-	var lim syscall.Rlimit
-	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil && lim.Cur < lim.Max {
-		lim.Cur = lim.Max
-		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
 	}
 }
