@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 
 	"cel.dev/cel-go/cel"
 	"github.com/robfig/cron/v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // check fills defaults and applies the rules that span fields.
@@ -198,17 +200,46 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// yamlSyntaxError turns the YAML parser's error into an Error with the
-// line it names.
-func yamlSyntaxError(file string, err error) *Error {
-	msg := err.Error()
-	e := &Error{File: file, Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
-	if _, rest, ok := strings.Cut(msg, "line "); ok {
-		num, tail, _ := strings.Cut(rest, ":")
-		if n, convErr := strconv.Atoi(num); convErr == nil {
-			e.Line, e.Col = n, 1
-			e.Msg = "invalid YAML:" + tail
-		}
+// yamlSyntaxError turns the YAML parser's error into an Error. The parser
+// names the line where the enclosing block starts, which can be far from
+// the mistake; the first prefix of the file that fails with the same
+// message ends on the line that holds it.
+func yamlSyntaxError(file string, data []byte, err error) *Error {
+	line, msg := splitYAMLError(err)
+	if n := problemLine(data, msg); n > 0 {
+		line = n
+	}
+	e := &Error{File: file, Msg: "invalid YAML: " + msg}
+	if line > 0 {
+		e.Line, e.Col = line, 1
 	}
 	return e
+}
+
+func splitYAMLError(err error) (int, string) {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		num, tail, _ := strings.Cut(rest, ": ")
+		if n, convErr := strconv.Atoi(num); convErr == nil {
+			return n, tail
+		}
+	}
+	return 0, msg
+}
+
+func problemLine(data []byte, msg string) int {
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	end := 0
+	for i, l := range lines {
+		end += len(l)
+		var n yaml.Node
+		err := yaml.Unmarshal(data[:end], &n)
+		if err == nil {
+			continue
+		}
+		if _, m := splitYAMLError(err); m == msg {
+			return i + 1
+		}
+	}
+	return 0
 }

@@ -79,7 +79,7 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
-		return nil, Errors{yamlSyntaxError(file, err)}
+		return nil, Errors{yamlSyntaxError(file, data, err)}
 	}
 	cfg := &Config{}
 	if root.Kind != 0 {
