@@ -5,17 +5,18 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lookout-dev/lookout/config"
 )
 
 // HistoryLen is how many recent results each probe keeps for the API. The
-// newest keeps every check it made; older ones keep their reason.
+// newest keeps everything it found; older ones keep state, reason,
+// duration, phases and status code, which bounds memory at scale.
 const HistoryLen = 20
 
 // Runner runs one configured probe with its timeout and retries, and keeps
@@ -24,44 +25,48 @@ type Runner struct {
 	cfg    config.Probe
 	prober Prober
 	log    *slog.Logger
+	// labelNames ("probe", then the probe's labels sorted) and their
+	// values label every metric of the probe; labelKey names the set.
+	labelNames, labelValues []string
+	labelKey                string
 
 	mu       sync.Mutex
-	history  []Result // oldest first, at most HistoryLen
-	window   []bool   // failed flag of the last FailureThreshold.Of runs
+	last     Result
+	history  [HistoryLen]pastResult // ring; next is the slot to write
+	next, n  int
+	window   []bool // failed flags of the last FailureThreshold.Of runs (ring)
+	wnext    int
+	failures int // true entries in window
 	state    State
 	reason   string
-	lastRun  time.Time
-	runs     [3]prometheus.Counter // by State
-	duration prometheus.Histogram
-	descs    probeDescs
+	runs     [3]uint64 // by State
+	duration durationHistogram
+}
+
+// pastResult is a compact Result for the history.
+type pastResult struct {
+	start    int64 // Unix nanoseconds
+	duration time.Duration
+	phases   [5]int32 // microseconds, in PhaseNames order
+	status   int16
+	state    uint8
+	attempts uint8
+	reason   string
 }
 
 // NewRunner wraps prober for the probe cfg; log receives state changes.
 func NewRunner(cfg config.Probe, prober Prober, log *slog.Logger) *Runner {
-	labels := prometheus.Labels{"probe": cfg.Name}
-	for k, v := range cfg.Labels {
-		labels[k] = v
+	names := append([]string{"probe"}, slices.Sorted(maps.Keys(cfg.Labels))...)
+	values := make([]string, len(names))
+	values[0] = cfg.Name
+	for i, n := range names[1:] {
+		values[i+1] = cfg.Labels[n]
 	}
-	r := &Runner{cfg: cfg, prober: prober, log: log.With("probe", cfg.Name), state: Up, descs: newProbeDescs(cfg.Name, cfg.Labels)}
-	for s := range r.runs {
-		rl := prometheus.Labels{"result": State(s).String()}
-		for k, v := range labels {
-			rl[k] = v
-		}
-		r.runs[s] = prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "lookout_probe_runs_total", Help: "Probe runs by raw result (up, degraded, down).", ConstLabels: rl,
-		})
+	return &Runner{
+		cfg: cfg, prober: prober, log: log.With("probe", cfg.Name),
+		labelNames: names, labelValues: values, labelKey: strings.Join(names, ","),
+		window: make([]bool, max(cfg.FailureThreshold.Of, 1)),
 	}
-	r.duration = prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name:                            "lookout_probe_duration_seconds",
-		Help:                            "How long each probe run took, retries included.",
-		ConstLabels:                     labels,
-		Buckets:                         []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-		NativeHistogramBucketFactor:     1.1,
-		NativeHistogramMaxBucketNumber:  160,
-		NativeHistogramMinResetDuration: time.Hour,
-	})
-	return r
 }
 
 // Name is the probe's name.
@@ -108,55 +113,76 @@ func (r *Runner) Probe(ctx context.Context) Result {
 }
 
 func (r *Runner) record(res Result) {
-	r.runs[res.State].Inc()
-	r.duration.Observe(res.Duration.Seconds())
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.lastRun = res.Start
-	if n := len(r.history); n > 0 {
-		// Only the newest result keeps its list of checks; older ones
-		// keep state, reason and phases, which bounds memory at scale.
-		r.history[n-1].Assertions = nil
+	r.runs[res.State]++
+	r.duration.observe(res.Duration.Seconds())
+	r.last = res
+	r.history[r.next] = compact(res)
+	r.next = (r.next + 1) % HistoryLen
+	r.n = min(r.n+1, HistoryLen)
+	failed := res.State == Down
+	if r.window[r.wnext] {
+		r.failures--
 	}
-	r.history = append(r.history, res)
-	if len(r.history) > HistoryLen {
-		r.history = slices.Delete(r.history, 0, len(r.history)-HistoryLen)
+	if failed {
+		r.failures++
 	}
-	r.window = append(r.window, res.State == Down)
-	if of := r.cfg.FailureThreshold.Of; len(r.window) > of {
-		r.window = slices.Delete(r.window, 0, len(r.window)-of)
-	}
-	prev, first := r.state, len(r.history) == 1
+	r.window[r.wnext] = failed
+	r.wnext = (r.wnext + 1) % len(r.window)
+
+	prev, first := r.state, r.n == 1
 	r.state, r.reason = r.damped()
 	if r.state != prev || (first && r.state != Up) {
 		r.log.Info("probe state changed", "from", prev, "to", r.state, "reason", r.reason)
 	}
 }
 
+func compact(res Result) pastResult {
+	p := pastResult{
+		start: res.Start.UnixNano(), duration: res.Duration, state: uint8(res.State),
+		attempts: uint8(min(res.Attempts, 255)), reason: res.Reason,
+	}
+	for i, d := range res.Phases.Each() {
+		p.phases[i] = int32(min(d.Microseconds(), 1<<31-1))
+	}
+	if res.HTTP != nil {
+		p.status = int16(res.HTTP.StatusCode)
+	}
+	return p
+}
+
+func (p pastResult) expand() Result {
+	us := func(i int) time.Duration { return time.Duration(p.phases[i]) * time.Microsecond }
+	res := Result{
+		Start: time.Unix(0, p.start), Duration: p.duration, State: State(p.state), Reason: p.reason,
+		Attempts: int(p.attempts),
+		Phases:   Phases{Resolve: us(0), Connect: us(1), TLS: us(2), Processing: us(3), Transfer: us(4)},
+	}
+	if p.status != 0 {
+		res.HTTP = &HTTPFacts{StatusCode: int(p.status)}
+	}
+	return res
+}
+
 // damped is down when enough recent runs failed; otherwise it is the state
 // of the latest run that did not fail, noting a failure below the
 // threshold in the reason.
 func (r *Runner) damped() (State, string) {
-	failed := 0
-	for _, f := range r.window {
-		if f {
-			failed++
-		}
-	}
-	last := r.history[len(r.history)-1]
 	th := r.cfg.FailureThreshold
-	if failed >= th.Failures {
-		return Down, last.Reason
+	if r.failures >= th.Failures {
+		return Down, r.last.Reason
 	}
 	state, reason := Up, ""
-	for i := len(r.history) - 1; i >= 0; i-- {
-		if h := r.history[i]; h.State != Down {
-			state, reason = h.State, h.Reason
+	for k := 1; k <= r.n; k++ {
+		h := r.history[(r.next-k+HistoryLen)%HistoryLen]
+		if State(h.state) != Down {
+			state, reason = State(h.state), h.reason
 			break
 		}
 	}
-	if last.State == Down {
-		reason = fmt.Sprintf("%d of the last %d runs failed (down at %d): %s", failed, len(r.window), th.Failures, last.Reason)
+	if r.last.State == Down {
+		reason = fmt.Sprintf("%d of the last %d runs failed (down at %d): %s", r.failures, min(r.n, len(r.window)), th.Failures, r.last.Reason)
 	}
 	return state, reason
 }
@@ -175,17 +201,14 @@ type Status struct {
 func (r *Runner) Status() Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	res := slices.Clone(r.history)
-	slices.Reverse(res)
-	return Status{Name: r.cfg.Name, Labels: r.cfg.Labels, State: r.state, Reason: r.reason, LastRun: r.lastRun, Results: res}
-}
-
-// Last returns the latest result, if any.
-func (r *Runner) Last() (Result, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.history) == 0 {
-		return Result{}, false
+	st := Status{Name: r.cfg.Name, Labels: r.cfg.Labels, State: r.state, Reason: r.reason, Results: make([]Result, 0, r.n)}
+	if r.n == 0 {
+		return st
 	}
-	return r.history[len(r.history)-1], true
+	st.LastRun = r.last.Start
+	st.Results = append(st.Results, r.last)
+	for k := 2; k <= r.n; k++ {
+		st.Results = append(st.Results, r.history[(r.next-k+HistoryLen)%HistoryLen].expand())
+	}
+	return st
 }
