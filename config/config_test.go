@@ -2,11 +2,15 @@ package config
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"cel.dev/cel-go/cel"
 )
 
 var update = flag.Bool("update", false, "rewrite the .err golden files from the current errors")
@@ -171,5 +175,71 @@ func TestFingerprintTellsChangedProbes(t *testing.T) {
 	changed := parse(base).Fingerprint() == parse(strings.Replace(base, "200", "201", 1)).Fingerprint()
 	if !same || changed {
 		t.Errorf("fingerprint: same config equal=%v (want true), changed assert equal=%v (want false)", same, changed)
+	}
+}
+
+// TestAlikeProbesShareCompiledForms: within one file, expressions and
+// regular expressions written alike are compiled once and shared.
+func TestAlikeProbesShareCompiledForms(t *testing.T) {
+	probe := "  - name: %s\n    http:\n      url: http://127.0.0.1/\n      expect: {body_regex: 'UP', headers: {X-A: '^1'}}\n      assert: ['%s']\n"
+	yml := "probes:\n" + fmt.Sprintf(probe, "a", "status == 200") + fmt.Sprintf(probe, "b", "status == 200") + fmt.Sprintf(probe, "c", "status == 201")
+	cfg, err := Parse("f.yml", []byte(yml), testEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b, c := cfg.Probes[0].HTTP, cfg.Probes[1].HTTP, cfg.Probes[2].HTTP
+	checks := []struct {
+		name      string
+		got, want bool
+	}{
+		{"assert program shared", a.Assert[0].Program == b.Assert[0].Program, true},
+		{"assert explain shared", a.Assert[0].Explain == b.Assert[0].Explain, true},
+		{"other assert not shared", a.Assert[0].Program == c.Assert[0].Program, false},
+		{"body_regex shared", a.Expect.BodyRegex.Regexp == c.Expect.BodyRegex.Regexp, true},
+		{"header regexp shared", a.Expect.Headers["X-A"].Regexp == c.Expect.Headers["X-A"].Regexp, true},
+	}
+	for _, c := range checks {
+		t.Run(c.name, func(t *testing.T) {
+			if c.got != c.want {
+				t.Errorf("got %v, want %v", c.got, c.want)
+			}
+		})
+	}
+}
+
+// TestExplainPlannedOnFirstUse: the explaining program of a comparison is
+// planned only when asked for, once, however many ask at the same time.
+func TestExplainPlannedOnFirstUse(t *testing.T) {
+	cfg, err := Parse("f.yml", []byte("probes:\n  - name: a\n    http:\n      url: http://127.0.0.1/\n      assert: ['status == 200']\n"), testEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := cfg.Probes[0].HTTP.Assert[0].Explain
+	if x.prg != nil {
+		t.Fatal("explain program planned before use")
+	}
+	prgs := make([]cel.Program, 8)
+	var wg sync.WaitGroup
+	for i := range prgs {
+		wg.Go(func() {
+			prg, err := x.Program()
+			if err != nil {
+				t.Error(err)
+			}
+			prgs[i] = prg
+		})
+	}
+	wg.Wait()
+	for _, prg := range prgs {
+		if prg == nil || prg != prgs[0] {
+			t.Fatalf("got programs %v; want one and the same", prgs)
+		}
+	}
+	_, det, err := prgs[0].Eval(map[string]any{"status": int64(503)})
+	if err != nil || det == nil {
+		t.Fatalf("eval: %v, details %v; want details", err, det)
+	}
+	if v, ok := det.State().Value(x.Left); !ok || v.Value() != int64(503) {
+		t.Errorf("left side = %v; want 503", v)
 	}
 }

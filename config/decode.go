@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"reflect"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,16 +21,25 @@ type scalarParser interface {
 // decoder turns a YAML node tree into config structs, collecting every
 // problem instead of stopping at the first, and remembering the node of
 // each field path so later checks can point at the right line.
+//
+// Probes are often written alike, so within one file the decoder compiles
+// each regular expression and CEL expression once and shares the result;
+// both are safe for concurrent use.
 type decoder struct {
-	file   string
-	env    func(string) (string, bool)
-	errs   Errors
-	nodes  map[string]*yaml.Node
-	keyPos map[string]*yaml.Node
+	file    string
+	env     func(string) (string, bool)
+	errs    Errors
+	nodes   map[string]*yaml.Node
+	keyPos  map[string]*yaml.Node
+	regexps map[string]*regexp.Regexp // by pattern
+	exprs   map[string]compiledExpr   // by source
 }
 
 func newDecoder(file string, env func(string) (string, bool)) *decoder {
-	return &decoder{file: file, env: env, nodes: map[string]*yaml.Node{}, keyPos: map[string]*yaml.Node{}}
+	return &decoder{
+		file: file, env: env, nodes: map[string]*yaml.Node{}, keyPos: map[string]*yaml.Node{},
+		regexps: map[string]*regexp.Regexp{}, exprs: map[string]compiledExpr{},
+	}
 }
 
 func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
@@ -99,7 +109,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		if !ok {
 			return
 		}
-		if err := v.Addr().Interface().(scalarParser).parseScalar(s); err != nil {
+		if err := d.parseScalar(v.Addr().Interface().(scalarParser), s); err != nil {
 			d.valueError(n, path, s, err.Error())
 		}
 		return
@@ -114,6 +124,24 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	default:
 		d.decodeBasic(n, v, path)
 	}
+}
+
+// parseScalar parses s into p, reusing the compiled form of a regular
+// expression seen before in this file.
+func (d *decoder) parseScalar(p scalarParser, s string) error {
+	re, ok := p.(*Regexp)
+	if !ok {
+		return p.parseScalar(s)
+	}
+	if compiled, seen := d.regexps[s]; seen {
+		re.Regexp = compiled
+		return nil
+	}
+	if err := re.parseScalar(s); err != nil {
+		return err
+	}
+	d.regexps[s] = re.Regexp
+	return nil
 }
 
 // valueError reports a bad value. When the value came from environment

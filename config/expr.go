@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"strings"
+	"sync"
 
 	"cel.dev/cel-go/cel"
 	celast "cel.dev/cel-go/common/ast"
@@ -29,9 +30,11 @@ type Expr struct {
 	Explain *Explain
 }
 
-// Explain evaluates a comparison and tells its two sides apart.
+// Explain evaluates a comparison and tells its two sides apart. Its
+// program is planned on first use, as most assertions never fail; it is
+// safe for concurrent use, and probes whose expressions are written alike
+// share one.
 type Explain struct {
-	Program     cel.Program
 	Op          string // ==, !=, <, <=, >, >=
 	Left, Right int64  // expression IDs of the two sides
 	// LeftSource and RightSource are the sides as written.
@@ -39,6 +42,26 @@ type Explain struct {
 	// LeftConst and RightConst mark sides that read no variable (such as
 	// "UP" or duration("800ms")): their value says nothing new.
 	LeftConst, RightConst bool
+
+	src  string
+	env  *cel.Env
+	ast  *cel.Ast
+	once sync.Once
+	prg  cel.Program
+	err  error
+}
+
+// Program returns the comparison's program, which records the value of
+// every sub-expression in its EvalDetails.
+func (x *Explain) Program() (cel.Program, error) {
+	x.once.Do(func() {
+		x.prg, x.err = x.env.Program(x.ast, cel.CostLimit(ExprCostLimit), cel.EvalOptions(cel.OptTrackState))
+		if x.err != nil {
+			x.err = fmt.Errorf("CEL expression %q: %w", x.src, x.err)
+		}
+		x.env, x.ast = nil, nil
+	})
+	return x.prg, x.err
 }
 
 var comparisons = map[string]string{
@@ -83,6 +106,13 @@ func (e *Expr) compile(env *cel.Env) error {
 		return fmt.Errorf("CEL expression %q: %v", e.Source, err)
 	}
 	e.Program = prg
+	e.Explain = newExplain(env, ast, e.Source)
+	return nil
+}
+
+// newExplain returns the Explain of a comparison, or nil for any other
+// expression.
+func newExplain(env *cel.Env, ast *cel.Ast, src string) *Explain {
 	root := ast.NativeRep().Expr()
 	if root.Kind() != celast.CallKind {
 		return nil
@@ -92,17 +122,13 @@ func (e *Expr) compile(env *cel.Env) error {
 	if !ok || len(call.Args()) != 2 {
 		return nil
 	}
-	explain, err := env.Program(ast, cel.CostLimit(ExprCostLimit), cel.EvalOptions(cel.OptTrackState))
-	if err != nil {
-		return fmt.Errorf("CEL expression %q: %v", e.Source, err)
-	}
 	l, r := call.Args()[0], call.Args()[1]
-	e.Explain = &Explain{
-		Program: explain, Op: op, Left: l.ID(), Right: r.ID(),
-		LeftSource: sourceOf(ast, e.Source, l), RightSource: sourceOf(ast, e.Source, r),
+	return &Explain{
+		Op: op, Left: l.ID(), Right: r.ID(),
+		LeftSource: sourceOf(ast, src, l), RightSource: sourceOf(ast, src, r),
 		LeftConst: isConst(ast, l), RightConst: isConst(ast, r),
+		src: src, env: env, ast: ast,
 	}
-	return nil
 }
 
 // sourceOf returns the text of a sub-expression, or its unparsed form.
@@ -120,13 +146,28 @@ func oneLine(s string) string {
 	return strings.TrimPrefix(first, "ERROR: <input>:")
 }
 
-// compileExpr compiles e, reporting a failure at path.
+// compiledExpr is the outcome of compiling one expression's source.
+type compiledExpr struct {
+	program cel.Program
+	explain *Explain
+	err     error
+}
+
+// compileExpr compiles e, reporting a failure at path. Expressions written
+// alike within one file share their compiled programs.
 func (d *decoder) compileExpr(env *cel.Env, e *Expr, path string) {
 	if e.Source == "" {
 		return
 	}
-	if err := e.compile(env); err != nil {
-		d.errorAt(path, "%v", err)
+	c, ok := d.exprs[e.Source]
+	if !ok {
+		c.err = e.compile(env)
+		c.program, c.explain = e.Program, e.Explain
+		d.exprs[e.Source] = c
+	}
+	e.Program, e.Explain = c.program, c.explain
+	if c.err != nil {
+		d.errorAt(path, "%v", c.err)
 	}
 }
 

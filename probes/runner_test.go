@@ -42,7 +42,9 @@ func newRunner(t *testing.T, url, extra string) *probes.Runner {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := httpprobe.New(cfg.Probes[0].HTTP)
+	transports := httpprobe.NewTransports()
+	t.Cleanup(transports.CloseIdle)
+	p, err := httpprobe.New(cfg.Probes[0].HTTP, transports)
 	if err != nil {
 		t.Fatal(err)
 	}

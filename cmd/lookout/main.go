@@ -18,6 +18,7 @@ import (
 	"github.com/lookout-dev/lookout/cmd/lookout/internal/daemon"
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
+	"github.com/lookout-dev/lookout/probes/httpprobe"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -162,7 +163,9 @@ func cmdProbe(args []string, stdout, stderr io.Writer) int {
 		if pc.Name != name {
 			continue
 		}
-		r, err := daemon.NewRunner(pc, slog.New(slog.DiscardHandler))
+		transports := httpprobe.NewTransports()
+		defer transports.CloseIdle()
+		r, err := daemon.NewRunner(pc, transports, slog.New(slog.DiscardHandler))
 		if err != nil {
 			fmt.Fprintln(stderr, "lookout probe:", err)
 			return 2

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
+	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/common/types/traits"
@@ -16,25 +18,67 @@ import (
 	"github.com/lookout-dev/lookout/probes"
 )
 
-// newActivation binds the variables assertions see (listed on config.Expr).
-func newActivation(resp *http.Response, body []byte, res *probes.Result) map[string]any {
-	phases := make(map[string]time.Duration, len(probes.PhaseNames))
-	for i, d := range res.Phases.Each() {
-		phases[probes.PhaseNames[i]] = d
+// activation binds the variables assertions see (listed on config.Expr).
+// Each is worked out when an expression first reads it and kept for the
+// rest of the run, so a run pays only for the variables its expressions
+// read, once, however many expressions read them.
+type activation struct {
+	resp *http.Response
+	body []byte
+	res  *probes.Result
+	vals [len(celVars)]any
+	done [len(celVars)]bool
+}
+
+var _ cel.Activation = (*activation)(nil)
+
+// celVars are the variables' names, in the order of activation.vals.
+var celVars = [...]string{"status", "headers", "body", "text", "duration", "phases", "tls"}
+
+func newActivation(resp *http.Response, body []byte, res *probes.Result) *activation {
+	return &activation{resp: resp, body: body, res: res}
+}
+
+// ResolveName returns the value of the variable name.
+func (a *activation) ResolveName(name string) (any, bool) {
+	i := slices.Index(celVars[:], name)
+	if i < 0 {
+		return nil, false
 	}
-	vars := map[string]any{
-		"status":   int64(resp.StatusCode),
-		"headers":  newHeaderMap(resp.Header),
-		"body":     decodeJSON(resp.Header.Get("Content-Type"), body),
-		"text":     string(body),
-		"duration": res.Duration,
-		"phases":   phases,
-		"tls":      types.NullValue,
+	if !a.done[i] {
+		a.vals[i], a.done[i] = a.value(name), true
 	}
-	if t := res.TLS; t != nil {
-		vars["tls"] = map[string]any{"version": t.Version, "verified": t.Verified, "earliest_expiry": t.EarliestExpiry}
+	return a.vals[i], true
+}
+
+// Parent is nil: the activation holds every variable.
+func (a *activation) Parent() cel.Activation { return nil }
+
+func (a *activation) value(name string) any {
+	switch name {
+	case "status":
+		return int64(a.resp.StatusCode)
+	case "headers":
+		return newHeaderMap(a.resp.Header)
+	case "body":
+		return decodeJSON(a.resp.Header.Get("Content-Type"), a.body)
+	case "text":
+		return string(a.body)
+	case "duration":
+		return a.res.Duration
+	case "phases":
+		phases := make(map[string]time.Duration, len(probes.PhaseNames))
+		for i, d := range a.res.Phases.Each() {
+			phases[probes.PhaseNames[i]] = d
+		}
+		return phases
+	case "tls":
+		if t := a.res.TLS; t != nil {
+			return map[string]any{"version": t.Version, "verified": t.Verified, "earliest_expiry": t.EarliestExpiry}
+		}
+		return types.NullValue
 	}
-	return vars
+	panic("httpprobe: no CEL variable " + name)
 }
 
 // decodeJSON returns the decoded body when it is JSON, else null.
@@ -77,7 +121,7 @@ func (m headerMap) Contains(k ref.Val) ref.Val     { return m.Mapper.Contains(lo
 func (m headerMap) Find(k ref.Val) (ref.Val, bool) { return m.Mapper.Find(lowerKey(k)) }
 
 // evalAssert runs one assert expression: false or an error fails the probe.
-func evalAssert(e *config.Expr, vars map[string]any) probes.Assertion {
+func evalAssert(e *config.Expr, vars *activation) probes.Assertion {
 	a := probes.Assertion{Name: "assert", Expected: e.Source}
 	ok, err := evalBool(e, vars)
 	a.OK = ok
@@ -94,8 +138,8 @@ func evalAssert(e *config.Expr, vars map[string]any) probes.Assertion {
 
 // evalDegradedIf runs one degraded_if expression: true degrades the probe;
 // an error is reported but does not degrade it.
-func evalDegradedIf(e *config.Expr, vars map[string]any) probes.Assertion {
-	a := probes.Assertion{Name: "degraded_if", Expected: "not " + e.Source, Degrades: true}
+func evalDegradedIf(e *config.Expr, expected string, vars *activation) probes.Assertion {
+	a := probes.Assertion{Name: "degraded_if", Expected: expected, Degrades: true}
 	hit, err := evalBool(e, vars)
 	a.OK = !hit
 	switch {
@@ -109,7 +153,7 @@ func evalDegradedIf(e *config.Expr, vars map[string]any) probes.Assertion {
 	return a
 }
 
-func evalBool(e *config.Expr, vars map[string]any) (bool, error) {
+func evalBool(e *config.Expr, vars *activation) (bool, error) {
 	out, _, err := e.Program.Eval(vars)
 	if err != nil {
 		return false, err
@@ -123,13 +167,17 @@ func evalBool(e *config.Expr, vars map[string]any) (bool, error) {
 
 // explain shows the values of a comparison's sides, such as
 // `body.status is "DOWN"`; for other expressions it says what it gave.
-func explain(e *config.Expr, vars map[string]any) string {
+func explain(e *config.Expr, vars *activation) string {
 	x := e.Explain
-	if x == nil {
+	var prg cel.Program
+	if x != nil {
+		prg, _ = x.Program()
+	}
+	if prg == nil {
 		out, _, _ := e.Program.Eval(vars)
 		return formatVal(out)
 	}
-	_, det, _ := x.Program.Eval(vars)
+	_, det, _ := prg.Eval(vars)
 	if det == nil {
 		return "unknown"
 	}

@@ -5,30 +5,71 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
 )
 
+// checks are the parts of a probe's checks that are the same on every
+// run, worded once when the probe is built.
+type checks struct {
+	status       string // expected status, like "200 or 3xx"
+	headers      []headerCheck
+	bodyRegex    string   // expected of body_regex
+	bodyNotRegex string   // expected of body_not_regex
+	degradedIf   []string // expected of each degraded_if
+	count        int      // checks a run makes at most
+}
+
+// headerCheck is one expect.headers entry.
+type headerCheck struct {
+	name, assertion, expected string
+	re                        config.Regexp
+}
+
+func newChecks(cfg *config.HTTP) checks {
+	e := cfg.Expect
+	c := checks{status: statusWords(e.Status), count: 1 + len(e.Headers) + len(cfg.Assert) + len(cfg.DegradedIf)}
+	for _, name := range sortedHeaderNames(e.Headers) {
+		re := e.Headers[name]
+		c.headers = append(c.headers, headerCheck{name: name, assertion: "header " + name, expected: "matches " + re.String(), re: re})
+	}
+	if e.BodyRegex != nil {
+		c.bodyRegex = "body matches " + e.BodyRegex.String()
+		c.count++
+	}
+	if e.BodyNotRegex != nil {
+		c.bodyNotRegex = "body does not match " + e.BodyNotRegex.String()
+		c.count++
+	}
+	if cfg.SecurityHeaders != config.SecurityHeadersOff {
+		c.count += securityHeaderChecks
+	}
+	for _, x := range cfg.DegradedIf {
+		c.degradedIf = append(c.degradedIf, "not "+x.Source)
+	}
+	return c
+}
+
 // check runs every check of the response in order, records each with
 // expected and actual, and sets the state and reason from the first that
 // fails.
 func (p *Prober) check(res *probes.Result, resp *http.Response, body []byte) {
-	var as []probes.Assertion
-	as = append(as, checkStatus(p.cfg.Expect.Status, resp.StatusCode))
-	for _, name := range sortedHeaderNames(p.cfg.Expect.Headers) {
-		as = append(as, checkHeader(name, p.cfg.Expect.Headers[name], resp.Header))
+	c := &p.checks
+	as := make([]probes.Assertion, 0, c.count)
+	as = append(as, checkStatus(p.cfg.Expect.Status, c.status, resp.StatusCode))
+	for _, h := range c.headers {
+		as = append(as, checkHeader(h, resp.Header))
 	}
 	if re := p.cfg.Expect.BodyRegex; re != nil {
-		as = append(as, probes.Assertion{
-			Name: "body_regex", Expected: "body matches " + re.String(),
-			Actual: matchWord(re.Match(body)) + " match", OK: re.Match(body),
-		})
+		ok := re.Match(body)
+		as = append(as, probes.Assertion{Name: "body_regex", Expected: c.bodyRegex, Actual: matchWords(ok), OK: ok})
 	}
 	if re := p.cfg.Expect.BodyNotRegex; re != nil {
 		loc := re.FindIndex(body)
-		a := probes.Assertion{Name: "body_not_regex", Expected: "body does not match " + re.String(), Actual: "no match", OK: loc == nil}
+		a := probes.Assertion{Name: "body_not_regex", Expected: c.bodyNotRegex, Actual: "no match", OK: loc == nil}
 		if loc != nil {
 			a.Actual = fmt.Sprintf("matched %q", truncate(string(body[loc[0]:loc[1]]), 80))
 		}
@@ -43,7 +84,7 @@ func (p *Prober) check(res *probes.Result, resp *http.Response, body []byte) {
 			as = append(as, evalAssert(&p.cfg.Assert[i], vars))
 		}
 		for i := range p.cfg.DegradedIf {
-			as = append(as, evalDegradedIf(&p.cfg.DegradedIf[i], vars))
+			as = append(as, evalDegradedIf(&p.cfg.DegradedIf[i], c.degradedIf[i], vars))
 		}
 	}
 	res.Assertions = as
@@ -70,34 +111,45 @@ func verdict(as []probes.Assertion) (probes.State, string) {
 	return probes.Up, ""
 }
 
-func checkStatus(want []config.StatusRange, got int) probes.Assertion {
+// statusWords is the expected status as written, like "200 or 3xx".
+func statusWords(want []config.StatusRange) string {
 	names := make([]string, len(want))
-	ok := false
 	for i, r := range want {
 		names[i] = r.String()
+	}
+	return strings.Join(names, " or ")
+}
+
+func checkStatus(want []config.StatusRange, expected string, got int) probes.Assertion {
+	ok := false
+	for _, r := range want {
 		ok = ok || r.Contains(got)
 	}
 	return probes.Assertion{
-		Name: "status", Expected: strings.Join(names, " or "),
-		Actual: fmt.Sprintf("%d %s", got, http.StatusText(got)), OK: ok,
+		Name: "status", Expected: expected,
+		Actual: strconv.Itoa(got) + " " + http.StatusText(got), OK: ok,
 	}
 }
 
-func checkHeader(name string, re config.Regexp, h http.Header) probes.Assertion {
-	a := probes.Assertion{Name: "header " + name, Expected: "matches " + re.String()}
-	values := h.Values(name)
+func checkHeader(c headerCheck, h http.Header) probes.Assertion {
+	a := probes.Assertion{Name: c.assertion, Expected: c.expected}
+	values := h.Values(c.name)
 	if len(values) == 0 {
 		a.Actual = "header absent"
 		return a
 	}
 	a.Actual = fmt.Sprintf("%q", truncate(strings.Join(values, ", "), 120))
 	for _, v := range values {
-		if re.MatchString(v) {
+		if c.re.MatchString(v) {
 			a.OK = true
 		}
 	}
 	return a
 }
+
+// securityHeaderChecks is how many checks checkSecurityHeaders makes at
+// most.
+const securityHeaderChecks = 5
 
 // checkSecurityHeaders checks the headers browsers rely on to protect
 // users of the service. warn makes each failure degrade instead of fail.
@@ -132,11 +184,11 @@ func sortedHeaderNames(m map[string]config.Regexp) []string {
 	return slices.Sorted(maps.Keys(m))
 }
 
-func matchWord(ok bool) string {
+func matchWords(ok bool) string {
 	if ok {
-		return "a"
+		return "a match"
 	}
-	return "no"
+	return "no match"
 }
 
 func truncate(s string, n int) string {

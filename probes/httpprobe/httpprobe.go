@@ -4,16 +4,12 @@ package httpprobe
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -26,83 +22,24 @@ import (
 type Prober struct {
 	cfg       *config.HTTP
 	client    *http.Client
-	transport *http.Transport
-	roots     *x509.CertPool // nil: the system pool
-	redirects int            // redirects followed by the run in flight
+	transport *transport // shared with probes of the same transport settings
+	checks    checks
+	redirects int // redirects followed by the run in flight
 }
 
 var _ probes.Prober = (*Prober)(nil)
 
-// New builds a prober for cfg. It fails only when TLS files cannot be read.
-func New(cfg *config.HTTP) (*Prober, error) {
-	p := &Prober{cfg: cfg}
-	tlsCfg, err := p.tlsConfig()
+// New builds a prober for cfg on a transport from transports, shared with
+// the other probes of the same transport settings. It fails only when TLS
+// files cannot be read.
+func New(cfg *config.HTTP, transports *Transports) (*Prober, error) {
+	t, err := transports.get(cfg)
 	if err != nil {
 		return nil, err
 	}
-	dialer := &net.Dialer{}
-	p.transport = &http.Transport{
-		Proxy:               http.ProxyFromEnvironment,
-		DialContext:         p.dialFunc(dialer),
-		TLSClientConfig:     tlsCfg,
-		ForceAttemptHTTP2:   true,
-		DisableKeepAlives:   !cfg.KeepAlive,
-		MaxIdleConnsPerHost: 1,
-		IdleConnTimeout:     90 * time.Second,
-	}
-	p.client = &http.Client{Transport: p.transport, CheckRedirect: p.checkRedirect}
+	p := &Prober{cfg: cfg, transport: t, checks: newChecks(cfg)}
+	p.client = &http.Client{Transport: t.http, CheckRedirect: p.checkRedirect}
 	return p, nil
-}
-
-// Close releases idle keep-alive connections.
-func (p *Prober) Close() { p.transport.CloseIdleConnections() }
-
-func (p *Prober) tlsConfig() (*tls.Config, error) {
-	t := p.cfg.TLS
-	c := &tls.Config{InsecureSkipVerify: t.InsecureSkipVerify, ServerName: t.ServerName}
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("httpprobe: read ca_file: %w", err)
-		}
-		p.roots = x509.NewCertPool()
-		if !p.roots.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("httpprobe: ca_file %q holds no PEM certificate", t.CAFile)
-		}
-		c.RootCAs = p.roots
-	}
-	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("httpprobe: load client certificate: %w", err)
-		}
-		c.Certificates = []tls.Certificate{cert}
-	}
-	return c, nil
-}
-
-// dialFunc honours ip_protocol: dial the preferred family first and, when
-// fallback is on, the other one if that fails.
-func (p *Prober) dialFunc(d *net.Dialer) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	var first, second string
-	switch p.cfg.IPProtocol {
-	case config.IP4:
-		first, second = "tcp4", "tcp6"
-	case config.IP6:
-		first, second = "tcp6", "tcp4"
-	default:
-		return d.DialContext
-	}
-	if !*p.cfg.IPFallback {
-		second = ""
-	}
-	return func(ctx context.Context, _, addr string) (net.Conn, error) {
-		conn, err := d.DialContext(ctx, first, addr)
-		if err != nil && second != "" && ctx.Err() == nil {
-			return d.DialContext(ctx, second, addr)
-		}
-		return conn, err
-	}
 }
 
 var errStopRedirect = errors.New("redirect not followed")

@@ -27,6 +27,14 @@ import (
 // the body of the http: mapping, written flush left.
 func newProber(t *testing.T, httpYAML string) *httpprobe.Prober {
 	t.Helper()
+	transports := httpprobe.NewTransports()
+	t.Cleanup(transports.CloseIdle)
+	return newProberOn(t, transports, httpYAML)
+}
+
+// newProberOn is newProber on transports shared with other probers.
+func newProberOn(t *testing.T, transports *httpprobe.Transports, httpYAML string) *httpprobe.Prober {
+	t.Helper()
 	var b strings.Builder
 	b.WriteString("probes:\n  - name: test\n    http:\n")
 	for _, line := range strings.Split(strings.Trim(httpYAML, "\n"), "\n") {
@@ -37,11 +45,10 @@ func newProber(t *testing.T, httpYAML string) *httpprobe.Prober {
 	if err != nil {
 		t.Fatalf("config.Parse:\n%s\nerror: %v", b.String(), err)
 	}
-	p, err := httpprobe.New(cfg.Probes[0].HTTP)
+	p, err := httpprobe.New(cfg.Probes[0].HTTP, transports)
 	if err != nil {
 		t.Fatalf("httpprobe.New: %v", err)
 	}
-	t.Cleanup(p.Close)
 	return p
 }
 

@@ -43,7 +43,7 @@ func (p *Prober) verify(cs *tls.ConnectionState, host string) error {
 	for _, c := range cs.PeerCertificates[1:] {
 		inter.AddCert(c)
 	}
-	_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{DNSName: name, Roots: p.roots, Intermediates: inter})
+	_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{DNSName: name, Roots: p.transport.roots, Intermediates: inter})
 	return err
 }
 

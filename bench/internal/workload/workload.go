@@ -49,11 +49,13 @@ func Config(url string, n int, interval time.Duration) (*config.Config, error) {
 // Name is the name of the i-th probe.
 func Name(i int) string { return fmt.Sprintf("probe-%05d", i) }
 
-// Runners builds a runner for each probe of cfg, as the daemon does.
+// Runners builds a runner for each probe of cfg, as the daemon does: on
+// transports shared by probes of the same transport settings.
 func Runners(cfg *config.Config, log *slog.Logger) ([]*probes.Runner, error) {
+	transports := httpprobe.NewTransports()
 	runners := make([]*probes.Runner, len(cfg.Probes))
 	for i, pc := range cfg.Probes {
-		p, err := httpprobe.New(pc.HTTP)
+		p, err := httpprobe.New(pc.HTTP, transports)
 		if err != nil {
 			return nil, fmt.Errorf("workload: probe %s: %w", pc.Name, err)
 		}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
+	"github.com/lookout-dev/lookout/probes/httpprobe"
 	"github.com/lookout-dev/lookout/probes/scheduler"
 )
 
@@ -47,6 +48,10 @@ type daemon struct {
 	ready   atomic.Bool
 	reloads chan chan error
 
+	// transports are the HTTP transports probes share, for the daemon's
+	// lifetime: across reloads too.
+	transports *httpprobe.Transports
+
 	reloadOK   prometheus.Gauge
 	reloadTime prometheus.Gauge
 }
@@ -60,7 +65,10 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	d := &daemon{opts: opts, log: opts.Logger, reg: prometheus.NewRegistry(), reloads: make(chan chan error)}
+	d := &daemon{
+		opts: opts, log: opts.Logger, reg: prometheus.NewRegistry(), reloads: make(chan chan error),
+		transports: httpprobe.NewTransports(),
+	}
 	d.registerMetrics()
 	d.sched = scheduler.New(cfg.Scheduler.MaxConcurrent, d.reg)
 	if err := d.apply(cfg); err != nil {
@@ -80,6 +88,7 @@ func Run(ctx context.Context, opts Options) error {
 	g.Go(func() error { return d.reloadLoop(gctx) })
 	d.ready.Store(true)
 	err = g.Wait()
+	d.transports.CloseIdle()
 	d.log.Info("lookout stopped")
 	return err
 }
@@ -103,7 +112,7 @@ func (d *daemon) registerMetrics() {
 // apply builds the probes of cfg beside the running ones and swaps them in
 // only when all of them built.
 func (d *daemon) apply(cfg *config.Config) error {
-	runners, prints, err := d.set.build(cfg, d.log)
+	runners, prints, err := d.set.build(cfg, d.transports, d.log)
 	if err != nil {
 		d.reloadOK.Set(0)
 		return err

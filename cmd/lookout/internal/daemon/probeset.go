@@ -40,7 +40,7 @@ func (s *probeSet) get(name string) *probes.Runner {
 // build makes runners for cfg, reusing the running ones whose settings
 // did not change so they keep their history. Nothing is swapped in: the
 // caller does that with swap once everything built.
-func (s *probeSet) build(cfg *config.Config, log *slog.Logger) ([]*probes.Runner, map[string]string, error) {
+func (s *probeSet) build(cfg *config.Config, transports *httpprobe.Transports, log *slog.Logger) ([]*probes.Runner, map[string]string, error) {
 	s.mu.RLock()
 	old := make(map[string]*probes.Runner, len(s.runners))
 	for _, r := range s.runners {
@@ -57,7 +57,7 @@ func (s *probeSet) build(cfg *config.Config, log *slog.Logger) ([]*probes.Runner
 			runners = append(runners, r)
 			continue
 		}
-		r, err := NewRunner(pc, log)
+		r, err := NewRunner(pc, transports, log)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -73,11 +73,12 @@ func (s *probeSet) swap(runners []*probes.Runner, prints map[string]string) {
 	s.mu.Unlock()
 }
 
-// NewRunner builds the runner of one configured probe.
-func NewRunner(pc config.Probe, log *slog.Logger) (*probes.Runner, error) {
+// NewRunner builds the runner of one configured probe. HTTP probes get
+// their transport from transports.
+func NewRunner(pc config.Probe, transports *httpprobe.Transports, log *slog.Logger) (*probes.Runner, error) {
 	switch {
 	case pc.HTTP != nil:
-		p, err := httpprobe.New(pc.HTTP)
+		p, err := httpprobe.New(pc.HTTP, transports)
 		if err != nil {
 			return nil, fmt.Errorf("probe %s: %w", pc.Name, err)
 		}
