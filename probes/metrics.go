@@ -2,39 +2,38 @@ package probes
 
 import (
 	"slices"
-	"sync"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Collector exposes every probe's latest result under the metric names of
 // blackbox_exporter, plus Lookout's own, each with the label probe and the
-// probe's own labels. Probes come and go with reloads, so the collector
-// describes nothing up front (an unchecked collector).
+// probe's own labels.
+//
+// It is a prometheus.Gatherer rather than a Collector: with ten thousand
+// probes a scrape holds 180,000 series, and building them all at once
+// through a registry costs about 85 MB. EachFamily hands out one family at
+// a time, so /metrics streams them with only one family in memory.
 type Collector struct {
 	runners func() []*Runner
-
-	mu    sync.Mutex
-	descs map[string]*familyDescs // by Runner.labelKey
 }
 
-var _ prometheus.Collector = (*Collector)(nil)
+var _ prometheus.Gatherer = (*Collector)(nil)
 
 // NewCollector collects the runners that list returns at each scrape.
 func NewCollector(list func() []*Runner) *Collector {
-	return &Collector{runners: list, descs: map[string]*familyDescs{}}
+	return &Collector{runners: list}
 }
-
-// Describe sends nothing: the label sets differ between probes.
-func (c *Collector) Describe(chan<- *prometheus.Desc) {}
 
 type family struct {
 	name, help string
-	extra      []string // label names beyond the probe's
+	typ        dto.MetricType
 }
 
-// The gauges, in the order of familyDescs.gauges.
+// The gauges, one family each.
 const (
 	mSuccess = iota
 	mDuration
@@ -53,60 +52,29 @@ const (
 )
 
 var gauges = [gaugeCount]family{
-	mSuccess:     {"probe_success", "Whether the last run of the probe succeeded (degraded counts as success).", nil},
-	mDuration:    {"probe_duration_seconds", "How long the last run took, retries included.", nil},
-	mStatus:      {"probe_http_status_code", "HTTP status code of the last response.", nil},
-	mPhase:       {"probe_http_duration_seconds", "Duration of each HTTP phase of the last run, summed over redirects.", []string{"phase"}},
-	mContentLen:  {"probe_http_content_length", "Content-Length of the last response (-1 when unknown).", nil},
-	mBodyLen:     {"probe_http_uncompressed_body_length", "Bytes of body read from the last response.", nil},
-	mRedirects:   {"probe_http_redirects", "Redirects followed by the last run.", nil},
-	mVersion:     {"probe_http_version", "HTTP version of the last response.", nil},
-	mCertExpiry:  {"probe_ssl_earliest_cert_expiry", "Earliest expiry of the presented certificate chain, in Unix seconds.", nil},
-	mTLSVersion:  {"probe_tls_version_info", "TLS version of the last connection.", []string{"version"}},
-	mTLSVerified: {"lookout_probe_tls_chain_verified", "Whether the certificate chain of the last connection verified (1) or not (0).", nil},
-	mState:       {"lookout_probe_state", "Damped probe state: 0 up, 1 degraded, 2 down.", nil},
-	mLastRun:     {"lookout_probe_last_run_timestamp_seconds", "When the last run started, in Unix seconds.", nil},
+	mSuccess:     {"probe_success", "Whether the last run of the probe succeeded (degraded counts as success).", dto.MetricType_GAUGE},
+	mDuration:    {"probe_duration_seconds", "How long the last run took, retries included.", dto.MetricType_GAUGE},
+	mStatus:      {"probe_http_status_code", "HTTP status code of the last response.", dto.MetricType_GAUGE},
+	mPhase:       {"probe_http_duration_seconds", "Duration of each HTTP phase of the last run, summed over redirects.", dto.MetricType_GAUGE},
+	mContentLen:  {"probe_http_content_length", "Content-Length of the last response (-1 when unknown).", dto.MetricType_GAUGE},
+	mBodyLen:     {"probe_http_uncompressed_body_length", "Bytes of body read from the last response.", dto.MetricType_GAUGE},
+	mRedirects:   {"probe_http_redirects", "Redirects followed by the last run.", dto.MetricType_GAUGE},
+	mVersion:     {"probe_http_version", "HTTP version of the last response.", dto.MetricType_GAUGE},
+	mCertExpiry:  {"probe_ssl_earliest_cert_expiry", "Earliest expiry of the presented certificate chain, in Unix seconds.", dto.MetricType_GAUGE},
+	mTLSVersion:  {"probe_tls_version_info", "TLS version of the last connection.", dto.MetricType_GAUGE},
+	mTLSVerified: {"lookout_probe_tls_chain_verified", "Whether the certificate chain of the last connection verified (1) or not (0).", dto.MetricType_GAUGE},
+	mState:       {"lookout_probe_state", "Damped probe state: 0 up, 1 degraded, 2 down.", dto.MetricType_GAUGE},
+	mLastRun:     {"lookout_probe_last_run_timestamp_seconds", "When the last run started, in Unix seconds.", dto.MetricType_GAUGE},
 }
 
 var (
-	runsFamily     = family{"lookout_probe_runs_total", "Probe runs by raw result (up, degraded, down).", []string{"result"}}
-	durationFamily = family{"lookout_probe_duration_seconds", "How long each probe run took, retries included.", nil}
+	runsFamily     = family{"lookout_probe_runs_total", "Probe runs by raw result (up, degraded, down).", dto.MetricType_COUNTER}
+	durationFamily = family{"lookout_probe_duration_seconds", "How long each probe run took, retries included.", dto.MetricType_HISTOGRAM}
 )
-
-// familyDescs are the metric descriptions for one set of label names,
-// shared by every probe with that set.
-type familyDescs struct {
-	gauges   [gaugeCount]*prometheus.Desc
-	runs     *prometheus.Desc
-	duration *prometheus.Desc
-}
-
-func (c *Collector) descsFor(r *Runner) *familyDescs {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if d, ok := c.descs[r.labelKey]; ok {
-		return d
-	}
-	desc := func(f family) *prometheus.Desc {
-		return prometheus.NewDesc(f.name, f.help, append(slices.Clone(r.labelNames), f.extra...), nil)
-	}
-	d := &familyDescs{runs: desc(runsFamily), duration: desc(durationFamily)}
-	for i, f := range gauges {
-		d.gauges[i] = desc(f)
-	}
-	c.descs[r.labelKey] = d
-	return d
-}
-
-// Collect sends each probe's metrics.
-func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	for _, r := range c.runners() {
-		r.collect(ch, c.descsFor(r))
-	}
-}
 
 // snapshot is what one scrape reads of a runner, copied under its lock.
 type snapshot struct {
+	r        *Runner
 	last     Result
 	ran      bool
 	state    State
@@ -117,48 +85,157 @@ type snapshot struct {
 func (r *Runner) snapshot() snapshot {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return snapshot{last: r.last, ran: r.n > 0, state: r.state, runs: r.runs, duration: r.duration.snapshot()}
+	return snapshot{r: r, last: r.last, ran: r.n > 0, state: r.state, runs: r.runs, duration: r.duration.snapshot()}
 }
 
-func (r *Runner) collect(ch chan<- prometheus.Metric, d *familyDescs) {
-	s := r.snapshot()
-	with := func(extra string) []string {
-		return append(slices.Clip(r.labelValues), extra)
+// Gather returns every family at once (for tests and in-process readers;
+// /metrics uses EachFamily).
+func (c *Collector) Gather() ([]*dto.MetricFamily, error) {
+	var mfs []*dto.MetricFamily
+	err := c.EachFamily(func(mf *dto.MetricFamily) error {
+		mfs = append(mfs, mf)
+		return nil
+	})
+	slices.SortFunc(mfs, func(a, b *dto.MetricFamily) int { return strings.Compare(a.GetName(), b.GetName()) })
+	return mfs, err
+}
+
+// EachFamily calls fn with each metric family in turn, from one consistent
+// snapshot of the probes. Families without samples are skipped.
+func (c *Collector) EachFamily(fn func(*dto.MetricFamily) error) error {
+	runners := c.runners()
+	snaps := make([]snapshot, len(runners))
+	for i, r := range runners {
+		snaps[i] = r.snapshot()
 	}
-	for st, n := range s.runs {
-		ch <- prometheus.MustNewConstMetric(d.runs, prometheus.CounterValue, float64(n), with(State(st).String())...)
-	}
-	ch <- histogramMetric{desc: d.duration, labels: prometheus.MakeLabelPairs(d.duration, r.labelValues), h: s.duration}
-	if !s.ran {
-		return
-	}
-	emit := func(g int, v float64) {
-		ch <- prometheus.MustNewConstMetric(d.gauges[g], prometheus.GaugeValue, v, r.labelValues...)
-	}
-	last := s.last
-	emit(mSuccess, boolFloat(last.State != Down))
-	emit(mDuration, last.Duration.Seconds())
-	emit(mState, float64(s.state))
-	emit(mLastRun, float64(last.Start.UnixNano())/float64(time.Second))
-	for i, dur := range last.Phases.Each() {
-		ch <- prometheus.MustNewConstMetric(d.gauges[mPhase], prometheus.GaugeValue, dur.Seconds(), with(PhaseNames[i])...)
-	}
-	if h := last.HTTP; h != nil {
-		emit(mStatus, float64(h.StatusCode))
-		emit(mContentLen, float64(h.ContentLength))
-		emit(mBodyLen, float64(h.BodyBytes))
-		emit(mRedirects, float64(h.Redirects))
-		emit(mVersion, h.Version)
-	}
-	if t := last.TLS; t != nil {
-		if !t.EarliestExpiry.IsZero() {
-			emit(mCertExpiry, float64(t.EarliestExpiry.Unix()))
+	emit := func(f family, each func(s *snapshot, add func([]*dto.LabelPair, float64))) error {
+		mf := &dto.MetricFamily{Name: &f.name, Help: &f.help, Type: f.typ.Enum()}
+		for i := range snaps {
+			each(&snaps[i], func(labels []*dto.LabelPair, v float64) {
+				mf.Metric = append(mf.Metric, valueMetric(f.typ, labels, v))
+			})
 		}
-		if t.Version != "" {
-			ch <- prometheus.MustNewConstMetric(d.gauges[mTLSVersion], prometheus.GaugeValue, 1, with(t.Version)...)
+		if len(mf.Metric) == 0 {
+			return nil
 		}
-		emit(mTLSVerified, boolFloat(t.Verified))
+		return fn(mf)
 	}
+	if err := emit(runsFamily, func(s *snapshot, add func([]*dto.LabelPair, float64)) {
+		for _, st := range []State{Degraded, Down, Up} { // in label order
+			add(s.r.pairs.withResult[st], float64(s.runs[st]))
+		}
+	}); err != nil {
+		return err
+	}
+	hist := &dto.MetricFamily{Name: &durationFamily.name, Help: &durationFamily.help, Type: durationFamily.typ.Enum()}
+	for i := range snaps {
+		hist.Metric = append(hist.Metric, snaps[i].duration.metric(snaps[i].r.pairs.base))
+	}
+	if len(hist.Metric) > 0 {
+		if err := fn(hist); err != nil {
+			return err
+		}
+	}
+	for g := range gaugeCount {
+		if err := emit(gauges[g], func(s *snapshot, add func([]*dto.LabelPair, float64)) {
+			if s.ran {
+				gaugeValues(g, s, add)
+			}
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// gaugeValues adds the samples of gauge g for one probe.
+func gaugeValues(g int, s *snapshot, add func([]*dto.LabelPair, float64)) {
+	last, lp := &s.last, &s.r.pairs
+	h, t := last.HTTP, last.TLS
+	switch g {
+	case mSuccess:
+		add(lp.base, boolFloat(last.State != Down))
+	case mDuration:
+		add(lp.base, last.Duration.Seconds())
+	case mState:
+		add(lp.base, float64(s.state))
+	case mLastRun:
+		add(lp.base, float64(last.Start.UnixNano())/float64(time.Second))
+	case mPhase:
+		for i, d := range last.Phases.Each() {
+			add(lp.withPhase[i], d.Seconds())
+		}
+	case mStatus, mContentLen, mBodyLen, mRedirects, mVersion:
+		if h != nil {
+			add(lp.base, httpValue(g, h))
+		}
+	case mCertExpiry:
+		if t != nil && !t.EarliestExpiry.IsZero() {
+			add(lp.base, float64(t.EarliestExpiry.Unix()))
+		}
+	case mTLSVersion:
+		if t != nil && t.Version != "" {
+			add(lp.with("version", t.Version), 1)
+		}
+	case mTLSVerified:
+		if t != nil {
+			add(lp.base, boolFloat(t.Verified))
+		}
+	}
+}
+
+func httpValue(g int, h *HTTPFacts) float64 {
+	switch g {
+	case mStatus:
+		return float64(h.StatusCode)
+	case mContentLen:
+		return float64(h.ContentLength)
+	case mBodyLen:
+		return float64(h.BodyBytes)
+	case mRedirects:
+		return float64(h.Redirects)
+	}
+	return h.Version
+}
+
+func valueMetric(typ dto.MetricType, labels []*dto.LabelPair, v float64) *dto.Metric {
+	if typ == dto.MetricType_COUNTER {
+		return &dto.Metric{Label: labels, Counter: &dto.Counter{Value: &v}}
+	}
+	return &dto.Metric{Label: labels, Gauge: &dto.Gauge{Value: &v}}
+}
+
+// labelPairs are a probe's label pairs, built once: a scrape of ten
+// thousand probes would otherwise build millions of them. The registry
+// only reads them.
+type labelPairs struct {
+	base       []*dto.LabelPair
+	withPhase  [len(PhaseNames)][]*dto.LabelPair
+	withResult [3][]*dto.LabelPair // by State
+}
+
+func newLabelPairs(names, values []string) labelPairs {
+	lp := labelPairs{base: make([]*dto.LabelPair, len(names))}
+	for i := range names {
+		lp.base[i] = &dto.LabelPair{Name: &names[i], Value: &values[i]}
+	}
+	slices.SortFunc(lp.base, func(a, b *dto.LabelPair) int { return strings.Compare(a.GetName(), b.GetName()) })
+	for i, ph := range PhaseNames {
+		lp.withPhase[i] = lp.with("phase", ph)
+	}
+	for st := range lp.withResult {
+		lp.withResult[st] = lp.with("result", State(st).String())
+	}
+	return lp
+}
+
+// with returns the base pairs plus name=value, in name order.
+func (lp labelPairs) with(name, value string) []*dto.LabelPair {
+	out := make([]*dto.LabelPair, 0, len(lp.base)+1)
+	i, _ := slices.BinarySearchFunc(lp.base, name, func(p *dto.LabelPair, n string) int { return strings.Compare(p.GetName(), n) })
+	out = append(out, lp.base[:i]...)
+	out = append(out, &dto.LabelPair{Name: &name, Value: &value})
+	return append(out, lp.base[i:]...)
 }
 
 func boolFloat(b bool) float64 {

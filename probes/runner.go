@@ -29,6 +29,7 @@ type Runner struct {
 	// values label every metric of the probe; labelKey names the set.
 	labelNames, labelValues []string
 	labelKey                string
+	pairs                   labelPairs
 
 	mu       sync.Mutex
 	last     Result
@@ -64,7 +65,7 @@ func NewRunner(cfg config.Probe, prober Prober, log *slog.Logger) *Runner {
 	}
 	return &Runner{
 		cfg: cfg, prober: prober, log: log.With("probe", cfg.Name),
-		labelNames: names, labelValues: values, labelKey: strings.Join(names, ","),
+		labelNames: names, labelValues: values, labelKey: strings.Join(names, ","), pairs: newLabelPairs(names, values),
 		window: make([]bool, max(cfg.FailureThreshold.Of, 1)),
 	}
 }

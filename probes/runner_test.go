@@ -10,7 +10,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/lookout-dev/lookout/config"
@@ -119,8 +118,7 @@ func TestCollectorLabels(t *testing.T) {
 	r := newRunner(t, srv.URL, "")
 	r.Probe(t.Context())
 	r.Probe(t.Context())
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(probes.NewCollector(func() []*probes.Runner { return []*probes.Runner{r} }))
+	c := probes.NewCollector(func() []*probes.Runner { return []*probes.Runner{r} })
 	want := `
 # HELP lookout_probe_runs_total Probe runs by raw result (up, degraded, down).
 # TYPE lookout_probe_runs_total counter
@@ -137,7 +135,7 @@ probe_http_status_code{probe="flappy",team="api"} 200
 # TYPE probe_success gauge
 probe_success{probe="flappy",team="api"} 1
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
+	if err := testutil.GatherAndCompare(c, strings.NewReader(want),
 		"lookout_probe_runs_total", "lookout_probe_state", "probe_http_status_code", "probe_success"); err != nil {
 		t.Error(err)
 	}

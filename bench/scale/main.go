@@ -134,7 +134,7 @@ func schedule(ctx context.Context, out io.Writer, o options, runners []*probes.R
 	}
 	reg := prometheus.NewRegistry()
 	sched := scheduler.New(o.maxConcurrent, reg)
-	reg.MustRegister(probes.NewCollector(func() []*probes.Runner { return runners }))
+	collector := probes.NewCollector(func() []*probes.Runner { return runners })
 	cpu0, err := cpuTime()
 	if err != nil {
 		return results{}, err
@@ -145,7 +145,7 @@ func schedule(ctx context.Context, out io.Writer, o options, runners []*probes.R
 	sched.Set(jobs)
 	g, gctx := errgroup.WithContext(rctx)
 	g.Go(func() error { return sched.Run(gctx) })
-	mon := &monitor{out: out, reg: reg, runs: runs, start: setAt, scrape: o.scrape}
+	mon := &monitor{out: out, reg: reg, probes: collector, runs: runs, start: setAt, scrape: o.scrape}
 	g.Go(func() error { return mon.Run(gctx) })
 	if err := g.Wait(); err != nil {
 		return results{}, err

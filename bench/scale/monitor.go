@@ -11,6 +11,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/lookout-dev/lookout/probes"
 )
 
 // progressEvery is how often the monitor prints progress when it does not
@@ -25,6 +29,7 @@ type monitor struct {
 	runs   *runCounts
 	start  time.Time
 	scrape time.Duration
+	probes *probes.Collector
 	stats  scrapeStats // read once Run has returned
 }
 
@@ -58,20 +63,32 @@ func (m *monitor) Run(ctx context.Context) error {
 	}
 }
 
-// gather scrapes every metric once and describes the scrape.
+// gather scrapes every metric once, as the daemon's /metrics does: the
+// registry's families, then the probes' streamed one family at a time,
+// encoded in the text format and discarded.
 func (m *monitor) gather() string {
 	start := time.Now()
+	n := 0
+	enc := expfmt.NewEncoder(io.Discard, expfmt.NewFormat(expfmt.TypeTextPlain))
+	encode := func(mf *dto.MetricFamily) error {
+		n += len(mf.GetMetric())
+		return enc.Encode(mf)
+	}
 	families, err := m.reg.Gather()
+	for _, mf := range families {
+		if err == nil {
+			err = encode(mf)
+		}
+	}
+	if err == nil {
+		err = m.probes.EachFamily(encode)
+	}
 	took := time.Since(start)
 	m.stats.count++
 	m.stats.longest = max(m.stats.longest, took)
 	if err != nil {
 		m.stats.errors++
 		return fmt.Sprintf("   scrape error: %v", err)
-	}
-	n := 0
-	for _, f := range families {
-		n += len(f.GetMetric())
 	}
 	m.stats.samples = n
 	return fmt.Sprintf("   scrape: %d series in %s", n, took.Round(time.Millisecond))

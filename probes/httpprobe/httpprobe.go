@@ -42,8 +42,6 @@ func New(cfg *config.HTTP, transports *Transports) (*Prober, error) {
 	return p, nil
 }
 
-var errStopRedirect = errors.New("redirect not followed")
-
 func (p *Prober) checkRedirect(req *http.Request, via []*http.Request) error {
 	if !*p.cfg.FollowRedirects {
 		return http.ErrUseLastResponse

@@ -40,13 +40,15 @@ type Options struct {
 
 // daemon is one running Lookout.
 type daemon struct {
-	opts    Options
-	log     *slog.Logger
-	reg     *prometheus.Registry
-	set     probeSet
-	sched   *scheduler.Scheduler
-	ready   atomic.Bool
-	reloads chan chan error
+	opts Options
+	log  *slog.Logger
+	reg  *prometheus.Registry
+	// probeMetrics are served beside reg, streamed (see serveMetrics).
+	probeMetrics *probes.Collector
+	set          probeSet
+	sched        *scheduler.Scheduler
+	ready        atomic.Bool
+	reloads      chan chan error
 
 	// transports are the HTTP transports probes share, for the daemon's
 	// lifetime: across reloads too.
@@ -105,8 +107,8 @@ func (d *daemon) registerMetrics() {
 	})
 	build.Set(1)
 	d.reg.MustRegister(d.reloadOK, d.reloadTime, build,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		probes.NewCollector(d.set.list))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	d.probeMetrics = probes.NewCollector(d.set.list)
 }
 
 // apply builds the probes of cfg beside the running ones and swaps them in

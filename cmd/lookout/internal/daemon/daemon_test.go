@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 	"go.uber.org/goleak"
 )
 
@@ -321,10 +323,44 @@ func TestAPIAndEndpoints(t *testing.T) {
 		{"text/plain", "text/plain"},
 	}
 	for _, f := range formats {
-		resp, _ := d.get(t, "/metrics", "Accept", f.accept)
+		resp, body := d.get(t, "/metrics", "Accept", f.accept)
 		if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, f.want) {
 			t.Errorf("Accept %s: Content-Type %q, want %s", f.accept, ct, f.want)
 		}
+		if !resp.Uncompressed {
+			t.Errorf("Accept %s: response was not gzipped for a client that accepts gzip", f.accept)
+		}
+		switch f.want {
+		case "application/openmetrics-text":
+			if !strings.HasSuffix(body, "# EOF\n") {
+				t.Errorf("OpenMetrics response does not end with # EOF")
+			}
+		case "application/vnd.google.protobuf":
+			checkNativeHistogram(t, resp, body)
+		}
+	}
+}
+
+// checkNativeHistogram decodes a protobuf scrape and checks that the
+// probe duration histogram carries native buckets beside classic ones.
+func checkNativeHistogram(t *testing.T, resp *http.Response, body string) {
+	t.Helper()
+	dec := expfmt.NewDecoder(strings.NewReader(body), expfmt.ResponseFormat(resp.Header))
+	for {
+		var mf dto.MetricFamily
+		if err := dec.Decode(&mf); err != nil {
+			t.Fatalf("no lookout_probe_duration_seconds in the protobuf scrape (%v)", err)
+		}
+		if mf.GetName() != "lookout_probe_duration_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			h := m.GetHistogram()
+			if h.GetSampleCount() == 0 || len(h.GetPositiveSpan()) == 0 || len(h.GetBucket()) == 0 || h.Schema == nil {
+				t.Errorf("histogram %v lacks native or classic buckets: %v", m.GetLabel(), h)
+			}
+		}
+		return
 	}
 }
 

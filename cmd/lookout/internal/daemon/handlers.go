@@ -5,18 +5,12 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/lookout-dev/lookout/probes"
 )
 
 func (d *daemon) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{
-		EnableOpenMetrics: true,
-		ErrorLog:          slogPrinter{d},
-		Registry:          d.reg,
-	}))
+	mux.HandleFunc("GET /metrics", d.serveMetrics)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
@@ -73,8 +67,3 @@ func writeJSON(w http.ResponseWriter, v any) {
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v) // a failed write means the client went away
 }
-
-// slogPrinter lets promhttp report gathering errors through the logger.
-type slogPrinter struct{ d *daemon }
-
-func (p slogPrinter) Println(v ...any) { p.d.log.Error(fmt.Sprint(v...)) }
