@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"google.golang.org/protobuf/proto"
 )
 
 // Collector exposes every probe's latest result under the metric names of
@@ -175,7 +176,7 @@ func gaugeValues(g int, s *snapshot, add func([]*dto.LabelPair, float64)) {
 		}
 	case mTLSVersion:
 		if t != nil && t.Version != "" {
-			add(lp.with("version", t.Version), 1)
+			add(lp.with(&dto.LabelPair{Name: proto.String("version"), Value: &t.Version}), 1)
 		}
 	case mTLSVerified:
 		if t != nil {
@@ -214,27 +215,42 @@ type labelPairs struct {
 	withResult [3][]*dto.LabelPair // by State
 }
 
+// Pairs every probe shares: the phase and result labels.
+var (
+	phasePairs = func() (ps [len(PhaseNames)]*dto.LabelPair) {
+		for i := range PhaseNames {
+			ps[i] = &dto.LabelPair{Name: proto.String("phase"), Value: &PhaseNames[i]}
+		}
+		return ps
+	}()
+	resultPairs = [3]*dto.LabelPair{
+		Up:       {Name: proto.String("result"), Value: proto.String(Up.String())},
+		Degraded: {Name: proto.String("result"), Value: proto.String(Degraded.String())},
+		Down:     {Name: proto.String("result"), Value: proto.String(Down.String())},
+	}
+)
+
 func newLabelPairs(names, values []string) labelPairs {
 	lp := labelPairs{base: make([]*dto.LabelPair, len(names))}
 	for i := range names {
 		lp.base[i] = &dto.LabelPair{Name: &names[i], Value: &values[i]}
 	}
 	slices.SortFunc(lp.base, func(a, b *dto.LabelPair) int { return strings.Compare(a.GetName(), b.GetName()) })
-	for i, ph := range PhaseNames {
-		lp.withPhase[i] = lp.with("phase", ph)
+	for i, p := range phasePairs {
+		lp.withPhase[i] = lp.with(p)
 	}
-	for st := range lp.withResult {
-		lp.withResult[st] = lp.with("result", State(st).String())
+	for st, p := range resultPairs {
+		lp.withResult[st] = lp.with(p)
 	}
 	return lp
 }
 
-// with returns the base pairs plus name=value, in name order.
-func (lp labelPairs) with(name, value string) []*dto.LabelPair {
+// with returns the base pairs plus p, in name order.
+func (lp labelPairs) with(p *dto.LabelPair) []*dto.LabelPair {
 	out := make([]*dto.LabelPair, 0, len(lp.base)+1)
-	i, _ := slices.BinarySearchFunc(lp.base, name, func(p *dto.LabelPair, n string) int { return strings.Compare(p.GetName(), n) })
+	i, _ := slices.BinarySearchFunc(lp.base, p.GetName(), func(b *dto.LabelPair, n string) int { return strings.Compare(b.GetName(), n) })
 	out = append(out, lp.base[:i]...)
-	out = append(out, &dto.LabelPair{Name: &name, Value: &value})
+	out = append(out, p)
 	return append(out, lp.base[i:]...)
 }
 

@@ -64,7 +64,7 @@ func NewRunner(cfg config.Probe, prober Prober, log *slog.Logger) *Runner {
 		values[i+1] = cfg.Labels[n]
 	}
 	return &Runner{
-		cfg: cfg, prober: prober, log: log.With("probe", cfg.Name),
+		cfg: cfg, prober: prober, log: log,
 		labelNames: names, labelValues: values, labelKey: strings.Join(names, ","), pairs: newLabelPairs(names, values),
 		window: make([]bool, max(cfg.FailureThreshold.Of, 1)),
 	}
@@ -135,7 +135,7 @@ func (r *Runner) record(res Result) {
 	prev, first := r.state, r.n == 1
 	r.state, r.reason = r.damped()
 	if r.state != prev || (first && r.state != Up) {
-		r.log.Info("probe state changed", "from", prev, "to", r.state, "reason", r.reason)
+		r.log.Info("probe state changed", "probe", r.cfg.Name, "from", prev, "to", r.state, "reason", r.reason)
 	}
 }
 
