@@ -17,7 +17,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -48,18 +47,7 @@ func main() {
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "after the rounds, profile one more batch of each side into `PREFIX`-bare.pprof and PREFIX-lookout.pprof")
 	flag.IntVar(&o.profileProbes, "profile-probes", 5000, "probes in each profiled batch")
 	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	var err error
-	if *serve {
-		err = target.Serve(ctx, os.Stdin, os.Stdout)
-	} else {
-		err = run(ctx, o, os.Stdout)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "probecpu:", err)
-		os.Exit(1)
-	}
+	target.Main("probecpu", *serve, func(ctx context.Context) error { return run(ctx, o, os.Stdout) })
 }
 
 // side is one way of probing the target once.

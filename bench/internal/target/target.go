@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
@@ -142,5 +143,22 @@ func (c *Child) Stop() error {
 		_ = c.cmd.Process.Kill()
 		<-done
 		return errors.New("target: child did not exit within 10s; killed")
+	}
+}
+
+// Main ends a benchmark program's main: as the target child process when
+// serve is set, else run; it exits 1 when either fails.
+func Main(name string, serve bool, run func(ctx context.Context) error) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	var err error
+	if serve {
+		err = Serve(ctx, os.Stdin, os.Stdout)
+	} else {
+		err = run(ctx)
+	}
+	stop()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		os.Exit(1)
 	}
 }
