@@ -28,6 +28,10 @@ func (c *Config) check(d *decoder) {
 	} else if c.Scheduler.MaxConcurrent < 0 {
 		d.errorAt("scheduler.max_concurrent", "%d is negative; want a number of concurrent probe runs, at least 1", c.Scheduler.MaxConcurrent)
 	}
+	if c.Storage.Path == "" {
+		c.Storage.Path = DefaultStoragePath
+	}
+	c.Alerting.check(d, "alerting")
 	env, err := NewExprEnv()
 	if err != nil {
 		d.errorAt("", "build CEL environment: %v", err)

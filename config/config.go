@@ -19,6 +19,8 @@ import (
 type Config struct {
 	Server    Server    `yaml:"server"`
 	Scheduler Scheduler `yaml:"scheduler"`
+	Storage   Storage   `yaml:"storage"`
+	Alerting  Alerting  `yaml:"alerting"`
 	Probes    []Probe   `yaml:"probes"`
 }
 

@@ -116,6 +116,48 @@ func TestIssueExampleLoads(t *testing.T) {
 	}
 }
 
+func TestAlertingExampleLoads(t *testing.T) {
+	cfg, err := loadTestdata(t, "testdata/valid-alerting.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := cfg.Alerting
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"evaluation interval default", a.EvaluationInterval.Std(), 15 * time.Second},
+		{"builtin rules on", *a.BuiltinRules, true},
+		{"send resolved when muted", *a.SendResolvedWhenMuted, true},
+		{"group_by", strings.Join(a.Route.GroupBy, ","), "alertname,probe"},
+		{"repeat", a.Route.RepeatInterval.Std(), 4 * time.Hour},
+		{"child matcher", a.Route.Routes[0].Matchers[0].String(), `severity="page"`},
+		{"child continue", a.Route.Routes[0].Continue, true},
+		{"inhibit source", a.InhibitRules[0].SourceMatchers[0].String(), `alertname="ProbeDown"`},
+		{"webhook url", a.Receivers[0].Webhook.URL.String(), "http://127.0.0.1:9099/hook"},
+		{"webhook timeout default", a.Receivers[0].Webhook.Timeout.Std(), 10 * time.Second},
+		{"log receiver", a.Receivers[1].Log != nil, true},
+		{"storage", cfg.Storage.Path, "/var/lib/lookout"},
+	}
+	for _, c := range checks {
+		t.Run(c.name, func(t *testing.T) {
+			if c.got != c.want {
+				t.Errorf("got %v, want %v", c.got, c.want)
+			}
+		})
+	}
+}
+
+func TestAlertingDefaultsToLog(t *testing.T) {
+	cfg, err := Parse("f.yml", []byte("probes: []\n"), testEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := cfg.Alerting.Route; r == nil || r.Receiver != "log" || cfg.Alerting.Receivers[0].Log == nil {
+		t.Errorf("without an alerting section, alerts should route to a log receiver: %+v", cfg.Alerting)
+	}
+}
+
 func TestMissingVariableNamedNotValued(t *testing.T) {
 	data, err := os.ReadFile("testdata/valid-issue-example.yml")
 	if err != nil {

@@ -1,0 +1,197 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql/parser"
+)
+
+// Storage is where Lookout keeps what must survive a restart: alert
+// state, silences and the notification outbox.
+type Storage struct {
+	// Path is a directory; Lookout keeps lookout.db in it.
+	Path string `yaml:"path"`
+}
+
+// Alerting configures rule evaluation and notification routing. Field
+// names follow Prometheus and Alertmanager so their configs carry over.
+type Alerting struct {
+	EvaluationInterval Duration `yaml:"evaluation_interval"`
+	RuleFiles          []string `yaml:"rule_files"`
+	// BuiltinRules turns Lookout's default rule pack on (the default) or off.
+	BuiltinRules *bool `yaml:"builtin_rules"`
+	// DisabledRules names rules (alert or record names) not to evaluate,
+	// for turning off single built-in rules.
+	DisabledRules         []string      `yaml:"disabled_rules"`
+	ExternalURL           *URL          `yaml:"external_url"`
+	SendResolvedWhenMuted *bool         `yaml:"send_resolved_when_muted"`
+	Route                 *Route        `yaml:"route"`
+	InhibitRules          []InhibitRule `yaml:"inhibit_rules"`
+	Receivers             []Receiver    `yaml:"receivers"`
+}
+
+// Route is a node of the routing tree.
+type Route struct {
+	Receiver       string    `yaml:"receiver"`
+	GroupBy        []string  `yaml:"group_by"`
+	GroupWait      *Duration `yaml:"group_wait"`
+	GroupInterval  *Duration `yaml:"group_interval"`
+	RepeatInterval *Duration `yaml:"repeat_interval"`
+	Matchers       []Matcher `yaml:"matchers"`
+	Continue       bool      `yaml:"continue"`
+	Routes         []*Route  `yaml:"routes"`
+}
+
+// InhibitRule mutes target alerts while a source alert with the same
+// values of the equal labels fires.
+type InhibitRule struct {
+	SourceMatchers []Matcher `yaml:"source_matchers"`
+	TargetMatchers []Matcher `yaml:"target_matchers"`
+	Equal          []string  `yaml:"equal"`
+}
+
+// Receiver is a named destination for notifications; exactly one kind.
+type Receiver struct {
+	Name    string   `yaml:"name"`
+	Webhook *Webhook `yaml:"webhook"`
+	Log     *LogRcv  `yaml:"log"`
+}
+
+// Webhook posts Alertmanager's webhook JSON.
+type Webhook struct {
+	URL       URL               `yaml:"url"`
+	Timeout   Duration          `yaml:"timeout"`
+	MaxAlerts int               `yaml:"max_alerts"`
+	Headers   map[string]string `yaml:"headers"`
+}
+
+// LogRcv writes one structured log line per notification.
+type LogRcv struct{}
+
+// Matcher is an Alertmanager-style label matcher: severity="page",
+// team=~"api|web", env!="dev".
+type Matcher struct {
+	*labels.Matcher
+}
+
+func (m *Matcher) parseScalar(s string) error {
+	ms, err := parser.NewParser(parser.Options{}).ParseMetricSelector("{" + s + "}")
+	if err != nil || len(ms) != 1 {
+		return fmt.Errorf("%q is not a matcher; want one like severity=\"page\", team=~\"api|web\" or env!=\"dev\"", s)
+	}
+	m.Matcher = ms[0]
+	return nil
+}
+
+// MarshalText writes the matcher.
+func (m Matcher) MarshalText() ([]byte, error) {
+	if m.Matcher == nil {
+		return nil, nil
+	}
+	return []byte(m.String()), nil
+}
+
+// Defaults of alerting.
+const (
+	DefaultEvaluationInterval = Duration(15e9)
+	DefaultGroupWait          = Duration(30e9)
+	DefaultGroupInterval      = Duration(5 * 60e9)
+	DefaultRepeatInterval     = Duration(4 * 3600e9)
+	DefaultStoragePath        = "data"
+)
+
+func (a *Alerting) check(d *decoder, path string) {
+	if a.EvaluationInterval == 0 {
+		a.EvaluationInterval = DefaultEvaluationInterval
+	}
+	yes := true
+	if a.BuiltinRules == nil {
+		a.BuiltinRules = &yes
+	}
+	if a.SendResolvedWhenMuted == nil {
+		a.SendResolvedWhenMuted = &yes
+	}
+	if a.Route == nil && len(a.Receivers) == 0 {
+		// With nothing configured, alerts go to the log (and the API).
+		a.Receivers = []Receiver{{Name: "log", Log: &LogRcv{}}}
+		a.Route = &Route{Receiver: "log"}
+	}
+	names := map[string]int{}
+	for i := range a.Receivers {
+		a.Receivers[i].check(d, fmt.Sprintf("%s.receivers[%d]", path, i), names, i)
+	}
+	if a.Route == nil {
+		d.errorAt(path+".route", "missing; want a route with at least a receiver, like route: {receiver: %s}", firstName(a.Receivers))
+		return
+	}
+	root := a.Route
+	if root.GroupWait == nil {
+		v := DefaultGroupWait
+		root.GroupWait = &v
+	}
+	if root.GroupInterval == nil {
+		v := DefaultGroupInterval
+		root.GroupInterval = &v
+	}
+	if root.RepeatInterval == nil {
+		v := DefaultRepeatInterval
+		root.RepeatInterval = &v
+	}
+	if len(root.Matchers) > 0 {
+		d.errorAt(path+".route.matchers", "the root route matches every alert; move matchers to a child route")
+	}
+	root.check(d, path+".route", names, true)
+}
+
+func (r *Route) check(d *decoder, path string, receivers map[string]int, root bool) {
+	switch {
+	case r.Receiver == "" && root:
+		d.errorAt(path+".receiver", "missing; the root route needs a receiver")
+	case r.Receiver != "":
+		if _, ok := receivers[r.Receiver]; !ok {
+			d.errorAt(path+".receiver", "no receiver named %q; want one of: %s", r.Receiver, strings.Join(sortedKeys(receivers), ", "))
+		}
+	}
+	for i, child := range r.Routes {
+		child.check(d, fmt.Sprintf("%s.routes[%d]", path, i), receivers, false)
+	}
+}
+
+func (r *Receiver) check(d *decoder, path string, names map[string]int, i int) {
+	switch j, dup := names[r.Name]; {
+	case r.Name == "":
+		d.errorAt(path+".name", "missing; every receiver needs a unique name")
+	case dup:
+		d.errorAt(path+".name", "duplicate receiver name %q, first used by receivers[%d]", r.Name, j)
+	default:
+		names[r.Name] = i
+	}
+	kinds := 0
+	if r.Webhook != nil {
+		kinds++
+		if r.Webhook.URL.URL == nil && !d.has(path+".webhook.url") {
+			d.errorAt(path+".webhook.url", "missing; want the URL to post to")
+		}
+		if r.Webhook.Timeout == 0 {
+			r.Webhook.Timeout = Duration(10e9)
+		}
+		if r.Webhook.MaxAlerts < 0 {
+			d.errorAt(path+".webhook.max_alerts", "%d is negative; want 0 (all) or more", r.Webhook.MaxAlerts)
+		}
+	}
+	if r.Log != nil {
+		kinds++
+	}
+	if kinds != 1 && r.Name != "" {
+		d.errorAt(path, "receiver %q has %d kinds; want exactly one of: webhook, log", r.Name, kinds)
+	}
+}
+
+func firstName(rs []Receiver) string {
+	if len(rs) > 0 && rs[0].Name != "" {
+		return rs[0].Name
+	}
+	return "NAME"
+}
