@@ -140,7 +140,16 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "%s: OK, %d probes\n", file, len(cfg.Probes))
+	groups, err := daemon.LoadRules(file, cfg, nil)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	n := 0
+	for _, g := range groups {
+		n += len(g.Rules)
+	}
+	fmt.Fprintf(stdout, "%s: OK, %d probes, %d rules\n", file, len(cfg.Probes), n)
 	return 0
 }
 

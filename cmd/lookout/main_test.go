@@ -15,16 +15,22 @@ import (
 func TestCheck(t *testing.T) {
 	good := writeFile(t, "probes:\n  - name: a\n    http: {url: http://127.0.0.1:1/}\n")
 	bad := writeFile(t, "probes:\n  - name: a\n    timeout: -1s\n    http: {url: 'not a url'}\n")
+	badRules := writeFile(t, "alerting:\n  rule_files: [rules.yml]\nprobes: []\n")
+	if err := os.WriteFile(filepath.Join(filepath.Dir(badRules), "rules.yml"), []byte("groups:\n  - name: g\n    rules:\n      - alert: X\n        expr: up ==\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name     string
 		file     string
 		wantCode int
 		wantOut  string
 	}{
-		{"valid", good, 0, good + ": OK, 1 probes"},
+		{"valid", good, 0, good + ": OK, 1 probes, 7 rules"},
+		{"rule file with an error", badRules, 1, filepath.Join(filepath.Dir(badRules), "rules.yml") +
+			`:5:15: group "g", rule 1, "X": could not parse expression: 1:6: parse error: unexpected end of input`},
 		{"every problem reported", bad, 1, bad + `:3:14: probes[0].timeout: "-1s" is negative; want a duration of 0 or more` + "\n" +
 			bad + `:4:17: probes[0].http.url: "not a url" is not an absolute URL; want one starting with http:// or https://, like https://api.example.com/health`},
-		{"quickstart example", "../../examples/quickstart.yml", 0, "../../examples/quickstart.yml: OK, 2 probes"},
+		{"quickstart example", "../../examples/quickstart.yml", 0, "../../examples/quickstart.yml: OK, 2 probes, 7 rules"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
