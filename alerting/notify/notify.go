@@ -1,0 +1,72 @@
+// Package notify delivers notifications to receivers: the Notifier
+// interface receivers implement, and the Outbox that makes delivery
+// durable.
+//
+// Every notification is committed to the outbox (a bbolt bucket) before
+// it is sent, retried with exponential backoff until it is delivered,
+// given up (a permanent error) or expired, and deleted from the outbox in
+// its own transaction right after the send that delivered it. A
+// notification the outbox has deleted is never sent again.
+//
+// The one window for a duplicate: the process dies after a receiver has
+// accepted a notification and before the transaction that deletes it
+// commits. The notification is still pending on the next start and is
+// sent again. The window is one bbolt commit (an fsync) long. Receivers
+// that care can deduplicate on Notification.ID, which stays the same
+// across retries and restarts (the webhook sends it as Idempotency-Key).
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/lookout-dev/lookout/alerting"
+)
+
+// Notifier sends one notification to one receiver. It must return soon
+// after ctx is done, and must not modify n.
+//
+// An error is retried, unless it is Permanent; a *RetryAfterError says
+// when to retry.
+type Notifier interface {
+	Notify(ctx context.Context, n *alerting.Notification) error
+}
+
+// permanentError marks an error retrying cannot fix.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// Permanent wraps an error that retrying cannot fix (a bad URL, an HTTP
+// 4xx other than 408 and 429): the outbox gives up on the notification at
+// once. Permanent(nil) is nil.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err: err}
+}
+
+// IsPermanent reports whether err, or an error it wraps, was made by
+// Permanent.
+func IsPermanent(err error) bool {
+	var p *permanentError
+	return errors.As(err, &p)
+}
+
+// RetryAfterError lets a notifier say when to try again, as an HTTP 429
+// with Retry-After does. An After of zero or less means "use the usual
+// backoff".
+type RetryAfterError struct {
+	After time.Duration
+	Err   error
+}
+
+func (e *RetryAfterError) Error() string {
+	return fmt.Sprintf("%v (retry after %v)", e.Err, e.After)
+}
+
+func (e *RetryAfterError) Unwrap() error { return e.Err }

@@ -1,0 +1,77 @@
+package notify
+
+import (
+	"container/heap"
+	"sync"
+	"time"
+
+	"github.com/lookout-dev/lookout/alerting"
+)
+
+// entry is a pending notification in memory.
+type entry struct {
+	n        *alerting.Notification
+	enqueued time.Time
+	due      time.Time // next attempt
+	seq      uint64    // enqueue order, breaks ties in due
+	attempts int       // failed attempts so far, in this process
+}
+
+// queue holds one receiver's pending notifications that are not being
+// sent right now, earliest due first.
+type queue struct {
+	receiver string
+	notifier Notifier
+
+	mu      sync.Mutex
+	entries entryHeap
+	wake    chan struct{} // has a value when entries changed
+}
+
+func newQueue(receiver string, n Notifier) *queue {
+	return &queue{receiver: receiver, notifier: n, wake: make(chan struct{}, 1)}
+}
+
+func (q *queue) push(e *entry) {
+	q.mu.Lock()
+	heap.Push(&q.entries, e)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take removes and returns the earliest entry if it is due at now;
+// otherwise it returns how long until one is due (zero when the queue is
+// empty).
+func (q *queue) take(now time.Time) (*entry, time.Duration) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.entries) == 0 {
+		return nil, 0
+	}
+	if wait := q.entries[0].due.Sub(now); wait > 0 {
+		return nil, wait
+	}
+	return heap.Pop(&q.entries).(*entry), 0
+}
+
+type entryHeap []*entry
+
+func (h entryHeap) Len() int { return len(h) }
+func (h entryHeap) Less(i, j int) bool {
+	if !h[i].due.Equal(h[j].due) {
+		return h[i].due.Before(h[j].due)
+	}
+	return h[i].seq < h[j].seq
+}
+func (h entryHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *entryHeap) Push(x any)   { *h = append(*h, x.(*entry)) }
+func (h *entryHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return e
+}
