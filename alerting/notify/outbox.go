@@ -22,7 +22,9 @@ import (
 type OutboxOptions struct {
 	// MinBackoff is the wait after the first failed attempt (default
 	// 1s); it doubles with each further failure up to MaxBackoff
-	// (default 5m).
+	// (default 5m), plus up to a fifth as jitter. A *RetryAfterError's
+	// wait is taken as it is, even beyond MaxBackoff; no wait goes past
+	// the notification's expiry.
 	MinBackoff, MaxBackoff time.Duration
 	// MaxAge is how long a notification may stay undelivered before it
 	// is dropped (default 24h), counted from its enqueueing.
@@ -65,10 +67,12 @@ type Outbox struct {
 	running atomic.Bool
 }
 
-// NewOutbox opens the outbox in db (creating its bucket) for the given
-// receivers and loads every pending notification, to be delivered once
-// Run starts. Pending notifications for receivers not in notifiers stay
-// in the outbox, undelivered, until they expire on a later start.
+// NewOutbox opens the outbox in db (creating its bucket, notify_outbox,
+// so db can be shared with other parts) for the given receivers and loads
+// every pending notification, to be delivered once Run starts. Pending
+// notifications for receivers not in notifiers stay in the outbox,
+// undelivered, until they expire on a later start. db must stay open
+// until Run has returned.
 func NewOutbox(db *bbolt.DB, notifiers map[string]Notifier, opts OutboxOptions, reg prometheus.Registerer, log *slog.Logger) (*Outbox, error) {
 	opts.setDefaults()
 	o := &Outbox{db: db, opts: opts, log: log, queues: make(map[string]*queue, len(notifiers))}

@@ -25,8 +25,9 @@ type Options struct {
 	// ExternalURL is Lookout's own URL, sent as externalURL.
 	ExternalURL string
 	// Client sends the requests; nil means a client on
-	// http.DefaultTransport. Its Timeout, if any, applies on top of the
-	// config's.
+	// http.DefaultTransport that does not follow redirects (a 302 would
+	// turn the POST into a GET and lose the body). Its Timeout, if any,
+	// applies on top of the config's.
 	Client *http.Client
 }
 
@@ -56,7 +57,7 @@ func New(cfg Config, opts Options) (*Webhook, error) {
 		w.timeout = DefaultTimeout
 	}
 	if w.client == nil {
-		w.client = &http.Client{}
+		w.client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	for name, value := range cfg.Headers {
 		w.headers.Set(name, value)
@@ -69,7 +70,8 @@ func New(cfg Config, opts Options) (*Webhook, error) {
 }
 
 // Notify POSTs n. Network errors, 408 and 5xx are worth retrying; 429 is
-// too, after its Retry-After; other answers outside 2xx are permanent.
+// too, after its Retry-After; other answers outside 2xx (redirects too)
+// are permanent.
 // Errors never contain the URL.
 func (w *Webhook) Notify(ctx context.Context, n *alerting.Notification) error {
 	body, err := json.Marshal(NewMessage(n, w.externalURL, w.maxAlerts))

@@ -183,6 +183,10 @@ func TestNotifyStatus(t *testing.T) {
 		{name: "503 retried", code: 503, wantErr: "webhook: post: server answered 503 Service Unavailable", wantAfter: -1},
 		{name: "408 retried", code: 408, wantErr: "webhook: post: server answered 408 Request Timeout", wantAfter: -1},
 		{name: "400 permanent", code: 400, wantErr: "webhook: post: server answered 400 Bad Request", wantPermanent: true, wantAfter: -1},
+		{
+			name: "302 permanent, not followed", code: 302, header: map[string]string{"Location": "/elsewhere"},
+			wantErr: "webhook: post: server answered 302 Found", wantPermanent: true, wantAfter: -1,
+		},
 		{name: "404 permanent", code: 404, wantErr: "webhook: post: server answered 404 Not Found", wantPermanent: true, wantAfter: -1},
 		{
 			name: "429 with Retry-After seconds", code: 429, header: map[string]string{"Retry-After": "42"},
@@ -206,6 +210,9 @@ func TestNotifyStatus(t *testing.T) {
 				t.Fatal(err)
 			}
 			err = w.Notify(t.Context(), twoAlerts())
+			if n := len(srv.got()); n != 1 {
+				t.Errorf("server got %d requests, want 1", n)
+			}
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatalf("Notify: %v", err)
