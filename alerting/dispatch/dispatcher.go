@@ -30,6 +30,17 @@
 //     would send nothing.
 //   - A group whose alerts have all resolved and been flushed is removed
 //     at that flush rather than by a periodic sweep.
+//
+// # Restarts and reloads
+//
+// Group keys are Alertmanager's: the route's identifier (its path of
+// matchers and position among siblings) and the group labels, so they
+// survive a restart, and a reload that keeps the tree's shape. The
+// daemon persists each group's NotifiedState (through StateSink, or
+// Snapshot) and hands it to Restore on start, or from the old to the new
+// Dispatcher on reload; then alerts that still fire are not sent again
+// before their repeat interval, and alerts the rule evaluator hands in
+// as resolved get their resolved notification.
 package dispatch
 
 import (
@@ -74,7 +85,9 @@ type Sink interface {
 // notification, the state of the group that sent it, so that what the
 // outbox will deliver and what Restore will load after a crash always
 // agree. When the sink implements it, the dispatcher calls
-// EnqueueWithState instead of Enqueue.
+// EnqueueWithState instead of Enqueue. The sink keeps the latest state
+// per group key and may drop one whose Firing is empty once it is older
+// than the longest repeat interval.
 type StateSink interface {
 	Sink
 	EnqueueWithState(n *alerting.Notification, groupKey string, st NotifiedState) error
@@ -180,8 +193,8 @@ func (d *Dispatcher) insert(r *node, a *alerting.Alert, now time.Time) bool {
 	return true
 }
 
-// Run flushes groups when their timers are due until ctx is done. It
-// returns nil once stopped; groups not yet flushed are not sent early,
+// Run flushes groups when their timers are due until ctx is done; call
+// it once. It returns nil once stopped; groups not yet flushed are not sent early,
 // since after a restart the rule evaluator hands the alerts in again.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	timer := time.NewTimer(time.Hour)
@@ -234,6 +247,9 @@ func (d *Dispatcher) flushDue(now time.Time) time.Time {
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if len(plans) > 0 {
+		d.inhibit.prune(now)
+	}
 	for i, p := range plans {
 		if sent[i] {
 			d.commit(p, now)

@@ -43,6 +43,15 @@ func (ih *inhibitor) observe(a *alerting.Alert, now time.Time) {
 	}
 }
 
+// prune forgets sources whose EndsAt has passed without an update.
+func (ih *inhibitor) prune(now time.Time) {
+	for fp, a := range ih.sources {
+		if a.ResolvedAt(now) {
+			delete(ih.sources, fp)
+		}
+	}
+}
+
 // inhibitedBy returns the fingerprint of a firing source alert that
 // mutes lset at now, as Alertmanager's Inhibitor.Mutes does: an alert
 // that matches both sides of a rule is never muted by an alert that also

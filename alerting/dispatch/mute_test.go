@@ -135,3 +135,29 @@ func TestSilences(t *testing.T) {
 		})
 	}
 }
+
+func TestSilenceTimes(t *testing.T) {
+	start := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := Silence{ID: "s", Matchers: mustMatchers(t, `a="1"`), StartsAt: start, EndsAt: start.Add(time.Hour)}
+	tests := []struct {
+		name            string
+		at              time.Time
+		active, expired bool
+	}{
+		{"pending", start.Add(-time.Second), false, false},
+		{"starts at StartsAt", start, true, false},
+		{"active", start.Add(30 * time.Minute), true, false},
+		{"ends at EndsAt", start.Add(time.Hour), false, true},
+		{"expired", start.Add(2 * time.Hour), false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if s.Active(tt.at) != tt.active || s.Expired(tt.at) != tt.expired {
+				t.Fatalf("Active = %t, Expired = %t; want %t, %t", s.Active(tt.at), s.Expired(tt.at), tt.active, tt.expired)
+			}
+			if got := s.Mutes(model.LabelSet{"a": "1"}, tt.at); got != tt.active {
+				t.Fatalf("Mutes = %t, want %t", got, tt.active)
+			}
+		})
+	}
+}
