@@ -140,6 +140,15 @@ func (o *Outbox) newEntry(rec *record, now time.Time) *entry {
 // crash and Run will deliver it. Enqueueing an ID that is already pending
 // does nothing. Enqueue keeps its own copy of n.
 func (o *Outbox) Enqueue(n *alerting.Notification) error {
+	return o.EnqueueWith(n, nil)
+}
+
+// EnqueueWith is Enqueue that also runs also in the same bbolt
+// transaction, so what the caller writes there (such as the state of the
+// alert group that sent n) commits together with n or not at all. also
+// runs even when n's ID is already pending; an error from it fails the
+// whole enqueue.
+func (o *Outbox) EnqueueWith(n *alerting.Notification, also func(tx *bbolt.Tx) error) error {
 	if n.ID == "" {
 		return errors.New("outbox: enqueue: notification has no id")
 	}
@@ -158,7 +167,7 @@ func (o *Outbox) Enqueue(n *alerting.Notification) error {
 	if err != nil {
 		return fmt.Errorf("outbox: enqueue %s: %w", n.ID, err)
 	}
-	added, err := put(o.db, n.ID, data)
+	added, err := put(o.db, n.ID, data, also)
 	if err != nil {
 		return fmt.Errorf("outbox: enqueue %s: %w", n.ID, err)
 	}

@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -256,6 +257,70 @@ func TestBackoff(t *testing.T) {
 				if d := opts.backoff(tt.attempts); d < tt.min || d > tt.max {
 					t.Fatalf("backoff(%d) = %v, want in [%v, %v]", tt.attempts, d, tt.min, tt.max)
 				}
+			}
+		})
+	}
+}
+
+func TestEnqueueWith(t *testing.T) {
+	other := []byte("dispatch_state")
+	tests := []struct {
+		name      string
+		also      func(tx *bbolt.Tx) error
+		wantErr   string
+		wantState bool
+	}{
+		{
+			name: "both commit",
+			also: func(tx *bbolt.Tx) error {
+				b, err := tx.CreateBucketIfNotExists(other)
+				if err != nil {
+					return err
+				}
+				return b.Put([]byte("group"), []byte("state"))
+			},
+			wantState: true,
+		},
+		{
+			name: "neither commits",
+			also: func(tx *bbolt.Tx) error {
+				if _, err := tx.CreateBucketIfNotExists(other); err != nil {
+					return err
+				}
+				return errors.New("state does not encode")
+			},
+			wantErr: "outbox: enqueue n1: state does not encode",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db := tempDB(t)
+			o, err := NewOutbox(db, map[string]Notifier{"hook": &fakeNotifier{}}, OutboxOptions{}, prometheus.NewRegistry(), quietLog())
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = o.EnqueueWith(notification("n1", "hook"), tt.also)
+			if (err == nil) != (tt.wantErr == "") || (err != nil && err.Error() != tt.wantErr) {
+				t.Fatalf("EnqueueWith = %v, want %q", err, tt.wantErr)
+			}
+			var state bool
+			db.View(func(tx *bbolt.Tx) error {
+				state = tx.Bucket(other) != nil && tx.Bucket(other).Get([]byte("group")) != nil
+				return nil
+			})
+			wantIDs := []string{"n1"}
+			wantPending := 1.0
+			if !tt.wantState {
+				wantIDs, wantPending = nil, 0
+			}
+			if state != tt.wantState {
+				t.Errorf("state stored = %v, want %v", state, tt.wantState)
+			}
+			if ids := stored(t, db); !slices.Equal(ids, wantIDs) {
+				t.Errorf("outbox holds %v, want %v", ids, wantIDs)
+			}
+			if got := testutil.ToFloat64(o.metrics.pending); got != wantPending {
+				t.Errorf("pending = %v, want %v", got, wantPending)
 			}
 		})
 	}

@@ -20,11 +20,17 @@ type record struct {
 	EnqueuedAt   time.Time             `json:"enqueuedAt"`
 }
 
-// put stores rec under its ID unless that ID is already pending, and
-// reports whether it stored it. The transaction has committed (and
-// synced) when put returns.
-func put(db *bbolt.DB, id string, data []byte) (added bool, err error) {
+// put stores data under id unless that ID is already pending, and
+// reports whether it stored it; also, when not nil, writes in the same
+// transaction. The transaction has committed (and synced) when put
+// returns.
+func put(db *bbolt.DB, id string, data []byte, also func(*bbolt.Tx) error) (added bool, err error) {
 	err = db.Update(func(tx *bbolt.Tx) error {
+		if also != nil {
+			if err := also(tx); err != nil {
+				return err
+			}
+		}
 		b := tx.Bucket(bucketName)
 		if b.Get([]byte(id)) != nil {
 			return nil
