@@ -73,6 +73,9 @@ func positioned(file string, err error) error {
 	if !ok || !linePrefix.MatchString(rest) {
 		return err
 	}
+	if strings.HasPrefix(rest, ": 0:0: ") { // rulefmt knows no position
+		return errors.New(file + ": " + strings.TrimPrefix(rest, ": 0:0: "))
+	}
 	return errors.New(file + linePrefix.ReplaceAllString(rest, ":$1:$2: "))
 }
 
