@@ -7,6 +7,33 @@ import (
 	"math/bits"
 )
 
+// A series' full chunks are kept back to back in one byte slice, each
+// after its length as a uvarint: one allocation of the exact size and one
+// slice header per series rather than per chunk. The slice is never
+// modified: sealing a chunk or dropping old ones makes a new one, so a
+// query can keep reading the slice it took.
+
+// appendSealed returns a new slice of the sealed chunks and c.
+func appendSealed(sealed, c []byte) []byte {
+	var pre [binary.MaxVarintLen64]byte
+	k := binary.PutUvarint(pre[:], uint64(len(c)))
+	out := make([]byte, 0, len(sealed)+k+len(c))
+	return append(append(append(out, sealed...), pre[:k]...), c...)
+}
+
+// splitSealed appends the sealed chunks to dst.
+func splitSealed(sealed []byte, dst [][]byte) [][]byte {
+	for len(sealed) > 0 {
+		n, k := binary.Uvarint(sealed)
+		if k <= 0 || uint64(len(sealed)-k) < n {
+			return dst // corrupt; cannot happen as the store writes them
+		}
+		dst = append(dst, sealed[k:k+int(n)])
+		sealed = sealed[k+int(n):]
+	}
+	return dst
+}
+
 // A chunk holds up to chunkSamples float samples, Gorilla-compressed as in
 // Facebook's paper and Prometheus's XOR chunks: two bytes of sample count,
 // the first timestamp as a varint and its value in 64 bits, the second
@@ -152,11 +179,10 @@ func (a *xorAppender) writeValue(v float64) {
 	a.w.writeBits(x>>trailing, sig)
 }
 
-// resetChunk starts a new chunk in the same buffer, once the full one has
-// been copied out. The previous timestamp stays in t.
-func (a *xorAppender) resetChunk() {
-	a.w.b = a.w.b[:chunkHeader]
-	a.w.b[0], a.w.b[1] = 0, 0
+// resetChunk starts a new chunk in a new buffer of capacity size, once
+// the full one has been copied out. The previous timestamp stays in t.
+func (a *xorAppender) resetChunk(size int) {
+	a.w.b = make([]byte, chunkHeader, max(size, chunkHeader))
 	a.w.free = 0
 	a.leading, a.trailing = 0xff, 0
 }

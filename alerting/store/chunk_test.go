@@ -92,7 +92,7 @@ func TestChunkResetReusesBuffer(t *testing.T) {
 	for i := range 10 {
 		a.append(int64(i)*1000, float64(i)*1.5)
 	}
-	a.resetChunk()
+	a.resetChunk(0)
 	a.append(20_000, math.Inf(1))
 	a.append(21_000, 7)
 	var it xorIterator

@@ -80,14 +80,11 @@ func matches(l labels.Labels, ms []*labels.Matcher) bool {
 func (q *querier) Select(_ context.Context, sortSeries bool, hints *storage.SelectHints, ms ...*labels.Matcher) storage.SeriesSet {
 	var list []*series
 	q.each(ms, func(ser *memSeries, lo int64) {
-		out := &series{lset: ser.lset, lo: lo}
-		n := len(ser.sealed)
-		out.sealed = ser.sealed[:n:n]
+		n := len(ser.hists)
+		out := &series{lset: ser.lset, lo: lo, sealed: ser.sealed, hists: ser.hists[:n:n]}
 		if ser.head != nil && ser.head.num() > 0 {
 			out.head = bytes.Clone(ser.head.bytes())
 		}
-		n = len(ser.hists)
-		out.hists = ser.hists[:n:n]
 		list = append(list, out)
 	})
 	if sortSeries {
@@ -136,7 +133,7 @@ func (ss *seriesSet) Warnings() annotations.Annotations { return nil }
 // series is a snapshot of one series at Select.
 type series struct {
 	lset   labels.Labels
-	sealed [][]byte
+	sealed []byte // never modified, see appendSealed
 	head   []byte // nil when the open chunk is empty
 	hists  []histSample
 	lo     int64
@@ -153,7 +150,10 @@ func (s *series) Iterator(reuse chunkenc.Iterator) chunkenc.Iterator {
 	if !ok {
 		it = &iterator{}
 	}
-	*it = iterator{s: s}
+	*it = iterator{s: s, chunks: splitSealed(s.sealed, it.chunks[:0])}
+	if s.head != nil {
+		it.chunks = append(it.chunks, s.head)
+	}
 	return it
 }
 
@@ -161,6 +161,7 @@ func (s *series) Iterator(reuse chunkenc.Iterator) chunkenc.Iterator {
 // order, from its lo on. It keeps the next pending sample of each.
 type iterator struct {
 	s       *series
+	chunks  [][]byte // sealed, then the open one
 	started bool
 	ci      int // next chunk to decode
 	x       xorIterator
@@ -177,20 +178,6 @@ type iterator struct {
 
 var _ chunkenc.Iterator = (*iterator)(nil)
 
-func (it *iterator) chunks() int {
-	if it.s.head != nil {
-		return len(it.s.sealed) + 1
-	}
-	return len(it.s.sealed)
-}
-
-func (it *iterator) chunk(i int) []byte {
-	if i < len(it.s.sealed) {
-		return it.s.sealed[i]
-	}
-	return it.s.head
-}
-
 // advanceFloat makes the next float sample pending.
 func (it *iterator) advanceFloat() {
 	for {
@@ -203,10 +190,10 @@ func (it *iterator) advanceFloat() {
 			it.err = it.x.err
 			return
 		}
-		if it.ci >= it.chunks() {
+		if it.ci >= len(it.chunks) {
 			return
 		}
-		it.x.reset(it.chunk(it.ci))
+		it.x.reset(it.chunks[it.ci])
 		it.ci++
 	}
 }
@@ -216,11 +203,11 @@ func (it *iterator) advanceFloat() {
 func (it *iterator) seekStreams(t int64) {
 	if !it.fOK || it.fT < t {
 		j := it.ci
-		for j < it.chunks() && chunkMinTime(it.chunk(j)) <= t {
+		for j < len(it.chunks) && chunkMinTime(it.chunks[j]) <= t {
 			j++
 		}
 		if j-1 >= it.ci { // chunks before j-1 end before t
-			it.x.reset(it.chunk(j - 1))
+			it.x.reset(it.chunks[j-1])
 			it.ci = j
 		}
 		for {

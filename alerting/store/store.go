@@ -1,7 +1,7 @@
 package store
 
 import (
-	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -100,8 +100,8 @@ func New(opts Options) *Store {
 // and histograms together.
 type memSeries struct {
 	lset      labels.Labels
-	next      *memSeries // same hash
-	sealed    [][]byte
+	next      *memSeries   // same hash
+	sealed    []byte       // full float chunks, see appendSealed
 	head      *xorAppender // open chunk, reused after each seal; nil before the first float
 	hists     []histSample
 	lastT     int64
@@ -114,8 +114,6 @@ type histSample struct {
 	t int64
 	h *histogram.FloatHistogram // never modified once stored
 }
-
-const sliceHeader = int(unsafe.Sizeof([]byte(nil)))
 
 // Append adds one float sample, creating the series if needed. Staleness
 // of appended series is the caller's: append value.StaleNaN when a series
@@ -180,10 +178,14 @@ func (s *Store) appendFloat(ser *memSeries, t int64, v float64) error {
 	ser.head.append(t, v)
 	s.stats.Bytes += cap(ser.head.w.b) - before
 	if ser.head.num() == chunkSamples {
-		c := bytes.Clone(ser.head.bytes())
-		ser.sealed = append(ser.sealed, c)
-		s.stats.Bytes += cap(c) + sliceHeader
-		ser.head.resetChunk()
+		c := ser.head.bytes()
+		sealed := appendSealed(ser.sealed, c)
+		s.stats.Bytes += cap(sealed) - cap(ser.sealed)
+		ser.sealed = sealed
+		// The next chunk of a series is likely as big as this one.
+		before := cap(c)
+		ser.head.resetChunk(len(c) + len(c)/8)
+		s.stats.Bytes += cap(ser.head.w.b) - before
 	}
 	s.noteAppend(ser, t, value.IsStaleNaN(v))
 	return nil
@@ -267,12 +269,14 @@ func (s *Store) compact(cutoff int64) {
 // any are left. A sealed chunk goes once the next chunk starts at or
 // before cutoff, so all its samples are older.
 func (s *Store) truncate(ser *memSeries, cutoff int64) bool {
+	var buf [8][]byte
+	chunks := splitSealed(ser.sealed, buf[:0])
 	k := 0
-	for ; k < len(ser.sealed); k++ {
+	for ; k < len(chunks); k++ {
 		var next int64
 		switch {
-		case k+1 < len(ser.sealed):
-			next = chunkMinTime(ser.sealed[k+1])
+		case k+1 < len(chunks):
+			next = chunkMinTime(chunks[k+1])
 		case ser.head.num() > 0:
 			next = chunkMinTime(ser.head.bytes())
 		default:
@@ -281,12 +285,17 @@ func (s *Store) truncate(ser *memSeries, cutoff int64) bool {
 		if next > cutoff {
 			break
 		}
-		s.stats.Samples -= chunkLen(ser.sealed[k])
-		s.stats.Bytes -= cap(ser.sealed[k]) + sliceHeader
+		s.stats.Samples -= chunkLen(chunks[k])
 	}
 	if k > 0 {
-		// A new array: queries may still read the old one.
-		ser.sealed = slices.Clone(ser.sealed[k:])
+		var kept []byte
+		if k < len(chunks) {
+			// A new array: queries may still read the old one.
+			rest := ser.sealed[len(ser.sealed)-sealedSize(chunks[k:]):]
+			kept = append(make([]byte, 0, len(rest)), rest...)
+		}
+		s.stats.Bytes += cap(kept) - cap(ser.sealed)
+		ser.sealed = kept
 	}
 	if len(ser.sealed) == 0 && ser.head != nil && ser.head.t < cutoff {
 		s.stats.Samples -= ser.head.num()
@@ -303,6 +312,20 @@ func (s *Store) truncate(ser *memSeries, cutoff int64) bool {
 		ser.hists = slices.Clone(ser.hists[h:])
 	}
 	return ser.head != nil || len(ser.sealed) > 0 || len(ser.hists) > 0
+}
+
+// sealedSize is the bytes chunks take in a sealed slice, prefixes included.
+func sealedSize(chunks [][]byte) int {
+	n := 0
+	for _, c := range chunks {
+		n += uvarintLen(uint64(len(c))) + len(c)
+	}
+	return n
+}
+
+func uvarintLen(x uint64) int {
+	var pre [binary.MaxVarintLen64]byte
+	return binary.PutUvarint(pre[:], x)
 }
 
 func (s *Store) unlink(hash uint64, ser *memSeries) {
@@ -329,7 +352,8 @@ func (ser *memSeries) minTime() int64 {
 	t := int64(math.MaxInt64)
 	switch {
 	case len(ser.sealed) > 0:
-		t = chunkMinTime(ser.sealed[0])
+		_, k := binary.Uvarint(ser.sealed)
+		t = chunkMinTime(ser.sealed[k:])
 	case ser.head != nil && ser.head.num() > 0:
 		t = chunkMinTime(ser.head.bytes())
 	}
