@@ -11,6 +11,8 @@ FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/lookout /usr/local/bin/lookout
 COPY examples/quickstart.yml /etc/lookout/lookout.yml
 USER nonroot:nonroot
+# storage.path (alert state, silences, the outbox) defaults to ./data.
+WORKDIR /home/nonroot
 EXPOSE 9477
 # The image has no shell or curl: the binary checks its own /healthz.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s \

@@ -89,7 +89,10 @@ type Options struct {
 	Interval time.Duration
 	// Ingest, when set, runs at each tick before any group is evaluated,
 	// so rules see Lookout's series as of that tick.
-	Ingest         func(ts time.Time)
+	Ingest func(ts time.Time)
+	// AfterTick, when set, runs after each tick's evaluations (the daemon
+	// saves alert state there).
+	AfterTick      func(ts time.Time)
 	ExternalLabels map[string]string
 	Logger         *slog.Logger
 	// QueryTimeout bounds one rule's query.
@@ -203,12 +206,16 @@ func (m *Manager) Groups() []*Group {
 func (m *Manager) Run(ctx context.Context) error {
 	t := time.NewTicker(m.opts.Interval)
 	defer t.Stop()
+	start := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case ts := <-t.C:
-			m.Tick(ctx, ts)
+		case now := <-t.C:
+			// Evaluate at the planned time, not the ticker's jittery one:
+			// evenly spaced timestamps compress to a bit each in the store.
+			k := (now.Sub(start) + m.opts.Interval/2) / m.opts.Interval
+			m.Tick(ctx, start.Add(k*m.opts.Interval))
 		}
 	}
 }
@@ -228,7 +235,13 @@ func (m *Manager) Tick(ctx context.Context, ts time.Time) {
 		}
 		m.EvalGroup(ctx, g, ts)
 	}
+	if m.opts.AfterTick != nil {
+		m.opts.AfterTick(ts)
+	}
 }
+
+// Logger is the manager's logger.
+func (m *Manager) Logger() *slog.Logger { return m.opts.Logger }
 
 // EvalGroup evaluates every rule of g at ts, writes recorded and ALERTS
 // series to the store, and hands the alerts to the sender.

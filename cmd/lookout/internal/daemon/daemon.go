@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/lookout-dev/lookout/alerting/rules"
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
 	"github.com/lookout-dev/lookout/probes/httpprobe"
@@ -49,6 +50,8 @@ type daemon struct {
 	sched        *scheduler.Scheduler
 	ready        atomic.Bool
 	reloads      chan chan error
+	// alerting is rule evaluation, dispatch and notification.
+	alerting *alertingParts
 
 	// transports are the HTTP transports probes share, for the daemon's
 	// lifetime: across reloads too.
@@ -73,7 +76,18 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	d.registerMetrics()
 	d.sched = scheduler.New(cfg.Scheduler.MaxConcurrent, d.reg)
+	groups, err := LoadRules(opts.ConfigFile, cfg, d.log)
+	if err != nil {
+		return err
+	}
 	if err := d.apply(cfg); err != nil {
+		return err
+	}
+	if d.alerting, err = d.setupAlerting(cfg); err != nil {
+		return err
+	}
+	defer d.alerting.db.Close()
+	if err := d.alerting.applyRules(groups); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
@@ -83,11 +97,15 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Listening != nil {
 		opts.Listening(ln.Addr())
 	}
-	d.log.Info("lookout started", "version", opts.Version, "listen", ln.Addr().String(), "probes", len(cfg.Probes), "config", opts.ConfigFile)
+	d.log.Info("lookout started", "version", opts.Version, "listen", ln.Addr().String(), "probes", len(cfg.Probes),
+		"rule_groups", len(groups), "config", opts.ConfigFile)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return d.sched.Run(gctx) })
 	g.Go(func() error { return d.serve(gctx, ln) })
 	g.Go(func() error { return d.reloadLoop(gctx) })
+	g.Go(func() error { return d.alerting.outbox.Run(gctx) })
+	g.Go(func() error { return d.alerting.dispatcher.Run(gctx) })
+	g.Go(func() error { return d.alerting.rules.Run(gctx) })
 	d.ready.Store(true)
 	err = g.Wait()
 	d.transports.CloseIdle()
@@ -130,6 +148,10 @@ func (d *daemon) apply(cfg *config.Config) error {
 // stays as it was.
 func (d *daemon) reload() error {
 	cfg, err := config.Load(d.opts.ConfigFile)
+	var groups []*rules.Group
+	if err == nil {
+		groups, err = LoadRules(d.opts.ConfigFile, cfg, d.log)
+	}
 	if err == nil {
 		err = d.apply(cfg)
 	}
@@ -138,7 +160,8 @@ func (d *daemon) reload() error {
 		d.log.Error("config reload failed; keeping the running config", "err", err)
 		return err
 	}
-	d.log.Info("config reloaded", "probes", len(cfg.Probes))
+	d.alerting.rules.Update(groups)
+	d.log.Info("config reloaded", "probes", len(cfg.Probes), "rule_groups", len(groups))
 	return nil
 }
 

@@ -33,6 +33,8 @@ type targets struct {
 	caPEM string
 	// hanging receives each request to /hang as it arrives.
 	hanging chan *http.Request
+	// dataDir is the daemon's storage.path.
+	dataDir string
 }
 
 func newTargets(t *testing.T) *targets {
@@ -48,7 +50,7 @@ func newTargets(t *testing.T) *targets {
 	mux.HandleFunc("/old", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/health", http.StatusFound)
 	})
-	tg := &targets{hanging: make(chan *http.Request, 10)}
+	tg := &targets{hanging: make(chan *http.Request, 10), dataDir: t.TempDir()}
 	mux.HandleFunc("/hang", func(_ http.ResponseWriter, r *http.Request) {
 		tg.hanging <- r
 		<-r.Context().Done()
@@ -67,6 +69,8 @@ func newTargets(t *testing.T) *targets {
 func (tg *targets) config(extraProbes string) string {
 	return fmt.Sprintf(`server:
   listen: 127.0.0.1:0
+storage:
+  path: %[5]s
 probes:
   - name: api-health
     interval: 1s
@@ -90,7 +94,7 @@ probes:
     http:
       url: %[2]s/health
       tls: {ca_file: %[3]s}
-%[4]s`, tg.plain.URL, tg.tls.URL, tg.caPEM, extraProbes)
+%[4]s`, tg.plain.URL, tg.tls.URL, tg.caPEM, extraProbes, tg.dataDir)
 }
 
 // running is a daemon started by a test.
@@ -231,7 +235,7 @@ func TestMetricsGolden(t *testing.T) {
 
 var (
 	// dynamicMetrics have values that depend on timing or the host.
-	dynamicMetrics = regexp.MustCompile(`^(probe_duration_seconds|probe_http_duration_seconds|lookout_probe_duration_seconds_\w+|lookout_probe_last_run_timestamp_seconds|lookout_config_last_reload_success_timestamp_seconds|lookout_scheduler_lag_seconds_\w+|lookout_probe_runs_total)[{ ]`)
+	dynamicMetrics = regexp.MustCompile(`^(probe_duration_seconds|probe_http_duration_seconds|lookout_probe_duration_seconds_\w+|lookout_probe_last_run_timestamp_seconds|lookout_config_last_reload_success_timestamp_seconds|lookout_scheduler_lag_seconds_\w+|lookout_probe_runs_total|lookout_store_\w+|lookout_rule_\w+)[{ ]`)
 	keptFamilies   = regexp.MustCompile(`^(# (HELP|TYPE) )?(probe_|lookout_)`)
 )
 
@@ -435,12 +439,13 @@ func TestShutdownDrains(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()
 	cfgFile := filepath.Join(t.TempDir(), "lookout.yml")
 	writeConfig(t, cfgFile, fmt.Sprintf(`server: {listen: "127.0.0.1:0"}
+storage: {path: %q}
 probes:
   - name: hangs
     interval: 2s
     timeout: 1500ms
     http: {url: %s/hang}
-`, tg.plain.URL))
+`, tg.dataDir, tg.plain.URL))
 	d := startDaemon(t, cfgFile)
 	var inflight *http.Request
 	select {

@@ -1,0 +1,279 @@
+package daemon
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/model"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/lookout-dev/lookout/alerting"
+	"github.com/lookout-dev/lookout/alerting/dispatch"
+	"github.com/lookout-dev/lookout/alerting/notify"
+	notifylog "github.com/lookout-dev/lookout/alerting/notify/log"
+	"github.com/lookout-dev/lookout/alerting/notify/webhook"
+	"github.com/lookout-dev/lookout/alerting/rules"
+	"github.com/lookout-dev/lookout/alerting/silences"
+	"github.com/lookout-dev/lookout/alerting/store"
+	"github.com/lookout-dev/lookout/config"
+)
+
+// Buckets of Lookout's database besides the outbox's and the silences'.
+var (
+	ruleAlertsBucket = []byte("rule_alerts")    // alerts of each alerting rule
+	dispatchBucket   = []byte("dispatch_state") // what each group last notified
+)
+
+// alertingParts are the running pieces of alerting.
+type alertingParts struct {
+	db         *bolt.DB
+	store      *store.Store
+	rules      *rules.Manager
+	dispatcher *dispatch.Dispatcher
+	outbox     *notify.Outbox
+	silences   *silences.Store
+}
+
+// setupAlerting opens the database and builds the store, the rule
+// manager, the dispatcher and the outbox, restoring their state.
+func (d *daemon) setupAlerting(cfg *config.Config) (*alertingParts, error) {
+	if err := os.MkdirAll(cfg.Storage.Path, 0o700); err != nil {
+		return nil, fmt.Errorf("storage.path: %w", err)
+	}
+	db, err := bolt.Open(filepath.Join(cfg.Storage.Path, "lookout.db"), 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w (is another Lookout using it?)", filepath.Join(cfg.Storage.Path, "lookout.db"), err)
+	}
+	a := &alertingParts{db: db, store: store.New(store.Options{})}
+	if err := a.build(d, cfg); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *alertingParts) build(d *daemon, cfg *config.Config) error {
+	ac := cfg.Alerting
+	externalURL := ""
+	if ac.ExternalURL != nil {
+		externalURL = ac.ExternalURL.String()
+	}
+	notifiers := map[string]notify.Notifier{}
+	for _, r := range ac.Receivers {
+		switch {
+		case r.Webhook != nil:
+			w, err := webhook.New(webhook.Config{
+				URL: r.Webhook.URL.String(), Timeout: r.Webhook.Timeout.Std(), MaxAlerts: r.Webhook.MaxAlerts, Headers: r.Webhook.Headers,
+			}, webhook.Options{ExternalURL: externalURL})
+			if err != nil {
+				return fmt.Errorf("receiver %s: %w", r.Name, err)
+			}
+			notifiers[r.Name] = w
+		case r.Log != nil:
+			notifiers[r.Name] = notifylog.New(notifylog.Config{Level: slog.LevelWarn}, d.log)
+		}
+	}
+	var err error
+	if err := bucketsExist(a.db); err != nil {
+		return err
+	}
+	if a.outbox, err = notify.NewOutbox(a.db, notifiers, notify.OutboxOptions{}, d.reg, d.log); err != nil {
+		return err
+	}
+	if a.silences, err = silences.Open(a.db); err != nil {
+		return err
+	}
+	a.dispatcher = dispatch.New(dispatch.Options{
+		Route: route(ac.Route), Inhibit: inhibitRules(ac.InhibitRules), Silences: a.silences,
+		SendResolvedWhenMuted: *ac.SendResolvedWhenMuted,
+	}, stateSink{a.outbox}, d.reg, d.log)
+	notified, err := loadNotified(a.db)
+	if err != nil {
+		return err
+	}
+	a.dispatcher.Restore(notified)
+	a.rules = rules.NewManager(rules.Options{
+		Storage: a.store, Sender: a.dispatcher, Interval: ac.EvaluationInterval.Std(),
+		Ingest: d.ingest, AfterTick: a.saveRuleAlerts, Logger: d.log,
+	}, d.reg)
+	d.reg.MustRegister(a.store, a.silences)
+	return nil
+}
+
+func bucketsExist(db *bolt.DB) error {
+	return db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{ruleAlertsBucket, dispatchBucket} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ingest puts everything /metrics shows into the store, for the rules.
+func (d *daemon) ingest(ts time.Time) {
+	mfs, err := d.reg.Gather()
+	if err != nil {
+		d.log.Warn("gather metrics for the rules", "err", err)
+	}
+	_ = d.probeMetrics.EachFamily(func(mf *dto.MetricFamily) error {
+		mfs = append(mfs, mf)
+		return nil
+	})
+	d.alerting.store.Ingest(ts, mfs)
+	d.alerting.store.Compact(ts)
+}
+
+// applyRules loads rules for cfg into the manager, restoring the alerts
+// saved before a restart for rules that kept their group, name and query.
+func (a *alertingParts) applyRules(groups []*rules.Group) error {
+	a.rules.Update(groups)
+	return a.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(ruleAlertsBucket)
+		for _, g := range a.rules.Groups() {
+			for _, r := range g.Rules {
+				ar, ok := r.(*rules.AlertingRule)
+				if !ok {
+					continue
+				}
+				v := b.Get([]byte(ruleKey(g, ar)))
+				if v == nil || len(ar.Alerts()) > 0 {
+					continue
+				}
+				var saved []rules.Alert
+				if err := json.Unmarshal(v, &saved); err != nil {
+					return fmt.Errorf("restore alerts of %s: %w", ar.Name(), err)
+				}
+				ar.Restore(saved)
+			}
+		}
+		return nil
+	})
+}
+
+func ruleKey(g *rules.Group, r *rules.AlertingRule) string {
+	return g.Key() + ";" + r.Name() + ";" + r.Query()
+}
+
+// saveRuleAlerts records every alerting rule's alerts after a tick, so a
+// restart resumes pending `for` clocks and knows what was firing.
+func (a *alertingParts) saveRuleAlerts(time.Time) {
+	err := a.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.DeleteBucket(ruleAlertsBucket); err != nil {
+			return err
+		}
+		b, err := tx.CreateBucket(ruleAlertsBucket)
+		if err != nil {
+			return err
+		}
+		for _, g := range a.rules.Groups() {
+			for _, r := range g.Rules {
+				ar, ok := r.(*rules.AlertingRule)
+				if !ok || len(ar.Alerts()) == 0 {
+					continue
+				}
+				v, err := json.Marshal(ar.Alerts())
+				if err != nil {
+					return err
+				}
+				if err := b.Put([]byte(ruleKey(g, ar)), v); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		a.rules.Logger().Error("save alert state", "err", err)
+	}
+}
+
+// stateSink writes a notification and its group's state in one
+// transaction, so a crash can neither lose the state nor repeat a page
+// the state says was sent.
+type stateSink struct{ outbox *notify.Outbox }
+
+var _ dispatch.StateSink = stateSink{}
+
+func (s stateSink) Enqueue(n *alerting.Notification) error { return s.outbox.Enqueue(n) }
+
+func (s stateSink) EnqueueWithState(n *alerting.Notification, groupKey string, st dispatch.NotifiedState) error {
+	v, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	return s.outbox.EnqueueWith(n, func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(dispatchBucket)
+		if err != nil {
+			return err
+		}
+		if len(st.Firing) == 0 {
+			return b.Delete([]byte(groupKey))
+		}
+		return b.Put([]byte(groupKey), v)
+	})
+}
+
+func loadNotified(db *bolt.DB) (map[string]dispatch.NotifiedState, error) {
+	out := map[string]dispatch.NotifiedState{}
+	err := db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(dispatchBucket).ForEach(func(k, v []byte) error {
+			var st dispatch.NotifiedState
+			if err := json.Unmarshal(v, &st); err != nil {
+				return fmt.Errorf("dispatch state of %s: %w", k, err)
+			}
+			out[string(k)] = st
+			return nil
+		})
+	})
+	return out, err
+}
+
+// route converts the configured routing tree.
+func route(r *config.Route) *dispatch.Route {
+	out := &dispatch.Route{Receiver: r.Receiver, Continue: r.Continue, Matchers: matchers(r.Matchers)}
+	if r.GroupBy != nil {
+		out.GroupBy = make([]model.LabelName, len(r.GroupBy))
+		for i, l := range r.GroupBy {
+			out.GroupBy[i] = model.LabelName(l)
+		}
+	}
+	if r.GroupWait != nil {
+		out.GroupWait = r.GroupWait.Std()
+	}
+	if r.GroupInterval != nil {
+		out.GroupInterval = r.GroupInterval.Std()
+	}
+	if r.RepeatInterval != nil {
+		out.RepeatInterval = r.RepeatInterval.Std()
+	}
+	for _, c := range r.Routes {
+		out.Routes = append(out.Routes, route(c))
+	}
+	return out
+}
+
+func matchers(ms []config.Matcher) dispatch.Matchers {
+	out := make(dispatch.Matchers, len(ms))
+	for i, m := range ms {
+		out[i] = m.Matcher
+	}
+	return out
+}
+
+func inhibitRules(irs []config.InhibitRule) []dispatch.InhibitRule {
+	out := make([]dispatch.InhibitRule, len(irs))
+	for i, ir := range irs {
+		out[i] = dispatch.InhibitRule{SourceMatchers: matchers(ir.SourceMatchers), TargetMatchers: matchers(ir.TargetMatchers)}
+		for _, l := range ir.Equal {
+			out[i].Equal = append(out[i].Equal, model.LabelName(l))
+		}
+	}
+	return out
+}
