@@ -42,6 +42,17 @@ func (s State) String() string {
 // MarshalText writes the state's name.
 func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+// UnmarshalText reads a state's name.
+func (s *State) UnmarshalText(b []byte) error {
+	for _, st := range []State{StateInactive, StatePending, StateFiring} {
+		if string(b) == st.String() {
+			*s = st
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown alert state %q; want inactive, pending or firing", b)
+}
+
 // Alert is one alert instance of an alerting rule.
 type Alert struct {
 	Labels          labels.Labels `json:"labels"`
@@ -231,3 +242,18 @@ func labelSet(l labels.Labels) model.LabelSet {
 	l.Range(func(lb labels.Label) { ls[model.LabelName(lb.Name)] = model.LabelValue(lb.Value) })
 	return ls
 }
+
+// For is how long an alert stays pending before it fires.
+func (r *AlertingRule) For() time.Duration { return r.holdDuration }
+
+// KeepFiringFor is how long a firing alert outlasts its condition.
+func (r *AlertingRule) KeepFiringFor() time.Duration { return r.keepFiringFor }
+
+// Labels are the labels the rule adds to its alerts.
+func (r *AlertingRule) Labels() labels.Labels { return r.labels }
+
+// Annotations are the rule's annotation templates.
+func (r *AlertingRule) Annotations() labels.Labels { return r.annotations }
+
+// Fingerprint identifies the alert by its labels, as the dispatcher does.
+func (a *Alert) Fingerprint() model.Fingerprint { return labelSet(a.Labels).Fingerprint() }

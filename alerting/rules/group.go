@@ -294,3 +294,18 @@ func (m *Manager) write(ts time.Time, vec promql.Vector, previous map[uint64]lab
 	}
 	return now
 }
+
+// Health is what the API shows of a rule's last evaluation.
+type Health struct {
+	LastEvaluation time.Time     `json:"lastEvaluation"`
+	EvaluationTime time.Duration `json:"-"`
+	LastError      string        `json:"lastError,omitempty"`
+}
+
+// HealthOf returns the last evaluation of r.
+func HealthOf(r Rule) Health {
+	h := healthOf(r)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return Health{LastEvaluation: h.lastEval, EvaluationTime: h.duration, LastError: h.lastErr}
+}

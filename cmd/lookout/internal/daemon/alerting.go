@@ -244,19 +244,26 @@ func route(r *config.Route) *dispatch.Route {
 			out.GroupBy[i] = model.LabelName(l)
 		}
 	}
-	if r.GroupWait != nil {
-		out.GroupWait = r.GroupWait.Std()
-	}
-	if r.GroupInterval != nil {
-		out.GroupInterval = r.GroupInterval.Std()
-	}
-	if r.RepeatInterval != nil {
-		out.RepeatInterval = r.RepeatInterval.Std()
-	}
+	out.GroupWait = explicit(r.GroupWait)
+	out.GroupInterval = explicit(r.GroupInterval)
+	out.RepeatInterval = explicit(r.RepeatInterval)
 	for _, c := range r.Routes {
 		out.Routes = append(out.Routes, route(c))
 	}
 	return out
+}
+
+// explicit converts a timer the config may leave unset (nil: inherit).
+// The dispatcher reads zero as "inherit", so an explicit 0s (as in
+// group_wait: 0s, notify at once) becomes the smallest positive duration.
+func explicit(d *config.Duration) time.Duration {
+	switch {
+	case d == nil:
+		return 0
+	case *d == 0:
+		return time.Nanosecond
+	}
+	return d.Std()
 }
 
 func matchers(ms []config.Matcher) dispatch.Matchers {

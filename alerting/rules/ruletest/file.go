@@ -1,0 +1,183 @@
+package ruletest
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/prometheus/common/model"
+	"go.yaml.in/yaml/v3"
+)
+
+// testFile is a unit test file in promtool's format.
+type testFile struct {
+	RuleFiles          []string       `yaml:"rule_files"`
+	EvaluationInterval model.Duration `yaml:"evaluation_interval"`
+	GroupEvalOrder     []string       `yaml:"group_eval_order"`
+	Tests              []testGroup    `yaml:"tests"`
+	// FuzzyCompare is accepted for promtool compatibility; values are
+	// always compared with a small tolerance.
+	FuzzyCompare bool `yaml:"fuzzy_compare"`
+}
+
+type testGroup struct {
+	Name            string            `yaml:"name"`
+	Interval        model.Duration    `yaml:"interval"`
+	InputSeries     []inputSeries     `yaml:"input_series"`
+	AlertRuleTests  []alertTestCase   `yaml:"alert_rule_test"`
+	PromQLExprTests []exprTestCase    `yaml:"promql_expr_test"`
+	ExternalLabels  map[string]string `yaml:"external_labels"`
+	// Known to promtool, not supported here: an error when set.
+	ExternalURL    string `yaml:"external_url"`
+	StartTimestamp string `yaml:"start_timestamp"`
+}
+
+type inputSeries struct {
+	Series string `yaml:"series"`
+	Values string `yaml:"values"`
+}
+
+type alertTestCase struct {
+	EvalTime  model.Duration `yaml:"eval_time"`
+	Alertname string         `yaml:"alertname"`
+	ExpAlerts []expAlert     `yaml:"exp_alerts"`
+}
+
+type expAlert struct {
+	ExpLabels      map[string]string `yaml:"exp_labels"`
+	ExpAnnotations map[string]string `yaml:"exp_annotations"`
+}
+
+type exprTestCase struct {
+	Expr       string         `yaml:"expr"`
+	EvalTime   model.Duration `yaml:"eval_time"`
+	ExpSamples []expSample    `yaml:"exp_samples"`
+}
+
+type expSample struct {
+	Labels string  `yaml:"labels"`
+	Value  float64 `yaml:"value"`
+	// Histogram is promtool's native histogram notation; not supported.
+	Histogram string `yaml:"histogram"`
+}
+
+// decoded is a test file with the node of every field path, so later
+// checks can name file:line:col.
+type decoded struct {
+	file string
+	tf   testFile
+	pos  map[string]*yaml.Node
+}
+
+// errAt is a problem at the node of path (or at the file, if unknown).
+func (d *decoded) errAt(path, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	if n := d.pos[path]; n != nil {
+		return fmt.Errorf("%s:%d:%d: %s: %s", d.file, n.Line, n.Column, path, msg)
+	}
+	return fmt.Errorf("%s: %s: %s", d.file, path, msg)
+}
+
+// decodeFile reads a test file. Unknown fields and malformed durations
+// are errors naming file:line:col and the field's path; all are reported.
+func decodeFile(file string) (*decoded, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	d := &decoded{file: file, pos: map[string]*yaml.Node{}}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	if len(root.Content) == 0 {
+		return nil, fmt.Errorf("%s: empty test file; want rule_files and tests", file)
+	}
+	var errs []error
+	d.walk(root.Content[0], reflect.TypeFor[testFile](), "", &errs)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if err := root.Content[0].Decode(&d.tf); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return d, nil
+}
+
+var durationType = reflect.TypeFor[model.Duration]()
+
+// walk checks n against t: every mapping key must be a field of the
+// struct, every duration must parse. It records each path's node.
+func (d *decoded) walk(n *yaml.Node, t reflect.Type, path string, errs *[]error) {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	d.pos[path] = n
+	switch {
+	case t == durationType:
+		if _, err := model.ParseDuration(n.Value); n.Kind != yaml.ScalarNode || err != nil {
+			*errs = append(*errs, d.errAt(path, "%q is not a duration; want a number and a unit, like 30s, 5m or 1h", n.Value))
+		}
+	case t.Kind() == reflect.Struct && n.Kind == yaml.MappingNode:
+		fields := map[string]reflect.Type{}
+		var names []string
+		for f := range t.Fields() {
+			if name, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); name != "" && name != "-" {
+				fields[name] = f.Type
+				names = append(names, name)
+			}
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key := n.Content[i].Value
+			ft, ok := fields[key]
+			if !ok {
+				d.pos[join(path, key)] = n.Content[i]
+				*errs = append(*errs, d.errAt(join(path, key), "unknown field; want one of %s", strings.Join(names, ", ")))
+				continue
+			}
+			d.walk(n.Content[i+1], ft, join(path, key), errs)
+		}
+	case t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
+		for i, c := range n.Content {
+			d.walk(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), errs)
+		}
+	case t.Kind() == reflect.Map && n.Kind == yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			d.walk(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value), errs)
+		}
+	}
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// ruleFiles resolves rule_files against the test file's folder and
+// expands globs; a pattern that matches nothing is an error.
+func (d *decoded) ruleFiles() ([]string, error) {
+	var files []string
+	var errs []error
+	for i, pat := range d.tf.RuleFiles {
+		p := pat
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(filepath.Dir(d.file), p)
+		}
+		matches, err := filepath.Glob(p)
+		switch {
+		case err != nil:
+			errs = append(errs, d.errAt(fmt.Sprintf("rule_files[%d]", i), "%q: %v", pat, err))
+		case len(matches) == 0:
+			errs = append(errs, d.errAt(fmt.Sprintf("rule_files[%d]", i), "%q: no such file (looked for %s)", pat, p))
+		}
+		files = append(files, matches...)
+	}
+	slices.Sort(files)
+	return slices.Compact(files), errors.Join(errs...)
+}

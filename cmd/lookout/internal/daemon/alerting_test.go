@@ -1,0 +1,274 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// flappingTarget answers 200, or 503 while down is set.
+type flappingTarget struct {
+	srv  *httptest.Server
+	down atomic.Bool
+}
+
+func newFlappingTarget(t *testing.T) *flappingTarget {
+	ft := &flappingTarget{}
+	ft.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if ft.down.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ok")
+	}))
+	t.Cleanup(ft.srv.Close)
+	return ft
+}
+
+// webhookMessage is the part of Alertmanager's webhook JSON the tests read.
+type webhookMessage struct {
+	Status string `json:"status"`
+	Alerts []struct {
+		Status      string            `json:"status"`
+		Labels      map[string]string `json:"labels"`
+		Annotations map[string]string `json:"annotations"`
+	} `json:"alerts"`
+}
+
+// hookServer is a real local webhook receiver.
+type hookServer struct {
+	srv *httptest.Server
+	got chan webhookMessage
+}
+
+func newHookServer(t *testing.T) *hookServer {
+	h := &hookServer{got: make(chan webhookMessage, 100)}
+	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m webhookMessage
+		if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
+			t.Errorf("webhook body: %v", err)
+		}
+		h.got <- m
+	}))
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+// next waits for a notification with the given status.
+func (h *hookServer) next(t *testing.T, status string, within time.Duration) webhookMessage {
+	t.Helper()
+	deadline := time.After(within)
+	for {
+		select {
+		case m := <-h.got:
+			if m.Status == status {
+				return m
+			}
+		case <-deadline:
+			t.Fatalf("no %s notification within %s", status, within)
+		}
+	}
+}
+
+// quiet asserts no notification arrives for d.
+func (h *hookServer) quiet(t *testing.T, d time.Duration) {
+	t.Helper()
+	select {
+	case m := <-h.got:
+		t.Errorf("unexpected notification: %+v", m)
+	case <-time.After(d):
+	}
+}
+
+// alertingConfig writes a config whose probe "api" watches target and
+// whose ProbeDown (overriding the built-in one, for: 0s) pages hook.
+func alertingConfig(t *testing.T, dir string, target, hook string) string {
+	t.Helper()
+	rulesFile := `groups:
+  - name: test
+    rules:
+      - alert: ProbeDown
+        expr: lookout_probe_state == 2
+        labels: {severity: page}
+        annotations: {summary: "Probe {{ $labels.probe }} is down"}
+`
+	cfg := fmt.Sprintf(`server: {listen: "127.0.0.1:0"}
+storage: {path: %q}
+alerting:
+  evaluation_interval: 100ms
+  rule_files: [rules.yml]
+  route: {receiver: hook, group_by: [alertname, probe], group_wait: 0s, group_interval: 200ms, repeat_interval: 1h}
+  receivers:
+    - name: hook
+      webhook: {url: %q}
+probes:
+  - name: api
+    interval: 100ms
+    timeout: 80ms
+    http: {url: %q}
+`, filepath.Join(dir, "data"), hook, target)
+	writeConfig(t, filepath.Join(dir, "rules.yml"), rulesFile)
+	path := filepath.Join(dir, "lookout.yml")
+	writeConfig(t, path, cfg)
+	return path
+}
+
+// TestProbeDownPagesWebhook: a target that goes down drives the ProbeDown
+// alert end to end into a real webhook, shows in the alerts and rules
+// API, and resolves when the target comes back.
+func TestProbeDownPagesWebhook(t *testing.T) {
+	target, hook := newFlappingTarget(t), newHookServer(t)
+	d := startDaemon(t, alertingConfig(t, t.TempDir(), target.srv.URL, hook.srv.URL))
+	defer d.stop(t)
+
+	target.down.Store(true)
+	m := hook.next(t, "firing", 15*time.Second)
+	a := m.Alerts[0]
+	if a.Labels["alertname"] != "ProbeDown" || a.Labels["probe"] != "api" || a.Labels["severity"] != "page" || a.Annotations["summary"] != "Probe api is down" {
+		t.Errorf("firing notification: %+v", m)
+	}
+	_, body := d.get(t, "/api/v1/alerts")
+	if !strings.Contains(body, `"state": "firing"`) || !strings.Contains(body, `"rule": "ProbeDown"`) {
+		t.Errorf("/api/v1/alerts lacks the firing ProbeDown:\n%s", body)
+	}
+	_, body = d.get(t, "/api/v1/rules")
+	if !strings.Contains(body, `"name": "ProbeDown"`) || !strings.Contains(body, `"state": "firing"`) || !strings.Contains(body, `"health": "ok"`) {
+		t.Errorf("/api/v1/rules lacks the firing ProbeDown rule:\n%s", body)
+	}
+
+	target.down.Store(false)
+	m = hook.next(t, "resolved", 15*time.Second)
+	if m.Alerts[0].Labels["alertname"] != "ProbeDown" || m.Alerts[0].Status != "resolved" {
+		t.Errorf("resolved notification: %+v", m)
+	}
+}
+
+// TestSilenceAPI: a silence made through the API mutes the page, is
+// listed, and can be expired; bad requests say what is wrong.
+func TestSilenceAPI(t *testing.T) {
+	target, hook := newFlappingTarget(t), newHookServer(t)
+	d := startDaemon(t, alertingConfig(t, t.TempDir(), target.srv.URL, hook.srv.URL))
+	defer d.stop(t)
+
+	resp, body := d.post(t, "/api/v1/silences", `{"matchers":["alertname=\"ProbeDown\"","probe=\"api\""],"duration":"1h","createdBy":"alice","comment":"deploy"}`)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create silence: %d %s", resp.StatusCode, body)
+	}
+	var sil apiSilence
+	if err := json.Unmarshal([]byte(body), &sil); err != nil || sil.ID == "" || sil.State != "active" {
+		t.Fatalf("created silence %s (%v)", body, err)
+	}
+	target.down.Store(true)
+	hook.quiet(t, 2*time.Second)
+	_, body = d.get(t, "/api/v1/alerts")
+	if !strings.Contains(body, `"suppressed": true`) || !strings.Contains(body, sil.ID) {
+		t.Errorf("/api/v1/alerts should show the alert silenced by %s:\n%s", sil.ID, body)
+	}
+	if _, body := d.get(t, "/api/v1/silences"); !strings.Contains(body, sil.ID) {
+		t.Errorf("silence not listed: %s", body)
+	}
+	req, _ := http.NewRequest(http.MethodDelete, d.base+"/api/v1/silences/"+sil.ID, nil)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("expire silence: %v %v", resp, err)
+	}
+	hook.next(t, "firing", 15*time.Second)
+
+	bad := []struct{ body, want string }{
+		{`{"matchers":["alertname=~\"(\""],"duration":"1h","createdBy":"a"}`, "silence: matchers: matcher 1"},
+		{`{"matchers":["a=\"b\""],"duration":"soon","createdBy":"a"}`, `silence: duration "soon"`},
+		{`{"matchers":["a=\"b\""],"duration":"1h"}`, "silence: no author"},
+		{`{"matchers":["a=\"b\""],"duration":"1h","createdBy":"a","extra":1}`, "silence: invalid JSON body"},
+	}
+	for _, b := range bad {
+		resp, body := d.post(t, "/api/v1/silences", b.body)
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, b.want) {
+			t.Errorf("POST %s: %d %q, want 400 with %q", b.body, resp.StatusCode, body, b.want)
+		}
+	}
+}
+
+func (r *running) post(t *testing.T, path, body string) (*http.Response, string) {
+	t.Helper()
+	resp, err := http.Post(r.base+path, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+// childConfigEnv names the config a child process runs the daemon with.
+const childConfigEnv = "LOOKOUT_TEST_DAEMON_CONFIG"
+
+// TestDaemonChild is the daemon in a child process of TestRestart; it
+// does nothing in a normal test run.
+func TestDaemonChild(t *testing.T) {
+	cfg := os.Getenv(childConfigEnv)
+	if cfg == "" {
+		t.Skip("runs only as TestRestart's child process")
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if err := Run(context.Background(), Options{ConfigFile: cfg, Logger: log, Version: "child"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func startChild(t *testing.T, cfg string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestDaemonChild$", "-test.v")
+	cmd.Env = append(os.Environ(), childConfigEnv+"="+cfg)
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return cmd
+}
+
+func kill(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	if err := cmd.Process.Kill(); err != nil { // SIGKILL: no chance to save anything
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+}
+
+// TestRestart kills the daemon with SIGKILL and starts it again: an alert
+// that was firing and still is does not page again, and one that cleared
+// while Lookout was down gets its resolved notification.
+func TestRestart(t *testing.T) {
+	if os.Getenv(childConfigEnv) != "" {
+		t.Skip("in the child")
+	}
+	target, hook := newFlappingTarget(t), newHookServer(t)
+	cfg := alertingConfig(t, t.TempDir(), target.srv.URL, hook.srv.URL)
+
+	target.down.Store(true)
+	child := startChild(t, cfg)
+	hook.next(t, "firing", 20*time.Second)
+	time.Sleep(300 * time.Millisecond) // a few evaluations save their state
+	kill(t, child)
+
+	child = startChild(t, cfg) // still down
+	hook.quiet(t, 3*time.Second)
+	kill(t, child)
+
+	target.down.Store(false) // cleared while Lookout is down
+	startChild(t, cfg)
+	m := hook.next(t, "resolved", 20*time.Second)
+	if m.Alerts[0].Labels["alertname"] != "ProbeDown" {
+		t.Errorf("resolved notification: %+v", m)
+	}
+}
