@@ -30,6 +30,7 @@ Usage:
   lookout run [--config lookout.yml] [--log.level info] [--log.format text]
   lookout check [lookout.yml]
   lookout probe NAME [--config lookout.yml] [--fail-on-degraded]
+  lookout silence add|ls|expire [--url http://127.0.0.1:9477] ...
   lookout healthcheck [--url http://127.0.0.1:9477/healthz]
   lookout version
 `
@@ -52,6 +53,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdProbe(args[1:], stdout, stderr)
 	case "healthcheck":
 		return cmdHealthcheck(args[1:], stderr)
+	case "silence":
+		return cmdSilence(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "lookout", buildVersion())
 		return 0

@@ -2,14 +2,19 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/lookout-dev/lookout/cmd/lookout/internal/daemon"
 )
 
 func TestCheck(t *testing.T) {
@@ -121,4 +126,44 @@ func writeFile(t *testing.T, content string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestSilenceCommands drives lookout silence add, ls and expire against a
+// real daemon.
+func TestSilenceCommands(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "lookout.yml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("server: {listen: \"127.0.0.1:0\"}\nstorage: {path: %q}\nprobes: []\n", dir)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	addr := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- daemon.Run(ctx, daemon.Options{ConfigFile: cfg, Logger: slog.New(slog.DiscardHandler), Listening: func(a net.Addr) { addr <- a }})
+	}()
+	defer func() { cancel(); <-done }()
+	url := "http://" + (<-addr).String()
+
+	var out, errOut bytes.Buffer
+	if code := run([]string{"silence", "add", "--url", url, "--author", "bob", "--duration", "1h", `alertname="ProbeDown"`}, &out, &errOut); code != 0 {
+		t.Fatalf("add: exit %d: %s", code, errOut.String())
+	}
+	id, _, _ := strings.Cut(out.String(), " ")
+	out.Reset()
+	if code := run([]string{"silence", "ls", "--url", url}, &out, &errOut); code != 0 || !strings.Contains(out.String(), id+"  active") {
+		t.Errorf("ls: exit %d:\n%s", code, out.String())
+	}
+	out.Reset()
+	if code := run([]string{"silence", "expire", "--url", url, id}, &out, &errOut); code != 0 {
+		t.Errorf("expire: exit %d: %s", code, errOut.String())
+	}
+	out.Reset()
+	if run([]string{"silence", "ls", "--url", url}, &out, &errOut); !strings.Contains(out.String(), id+"  expired") {
+		t.Errorf("after expire:\n%s", out.String())
+	}
+	errOut.Reset()
+	if code := run([]string{"silence", "add", "--url", url, "--author", "bob", `alertname=~"("`}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "400 Bad Request: silence: matchers") {
+		t.Errorf("bad matcher: exit %d: %s", code, errOut.String())
+	}
 }
