@@ -83,6 +83,10 @@ type AlertingRule struct {
 	mu     sync.Mutex
 	active map[uint64]*Alert
 	health ruleHealth
+	// graceUntil: until then, restored alerts whose series are not back
+	// yet (the store starts empty after a restart) keep their state
+	// instead of being dropped or resolved.
+	graceUntil time.Time
 }
 
 // NewAlertingRule builds an alerting rule.
@@ -129,7 +133,10 @@ func (r *AlertingRule) Eval(ctx context.Context, ts time.Time, query QueryFunc, 
 	}
 	var vec promql.Vector
 	for h, a := range r.active {
-		if _, present := fresh[h]; !present {
+		if _, present := fresh[h]; !present && ts.Before(r.graceUntil) && a.State != StateInactive {
+			vec = append(vec, alertSample(a, ts), forStateSample(a, ts))
+			continue
+		} else if !present {
 			keepFiring := false
 			if a.State == StateFiring && r.keepFiringFor > 0 {
 				if a.KeepFiringSince.IsZero() {
@@ -205,10 +212,13 @@ func (r *AlertingRule) Alerts() []Alert {
 }
 
 // Restore puts back alerts saved before a restart, so pending alerts
-// resume their `for` clock and firing ones do not start over.
-func (r *AlertingRule) Restore(alerts []Alert) {
+// resume their `for` clock and firing ones do not start over. Until
+// graceUntil, a restored alert whose series has not come back yet keeps
+// its state: after a restart the store is empty until probes run again.
+func (r *AlertingRule) Restore(alerts []Alert, graceUntil time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.graceUntil = graceUntil
 	for i := range alerts {
 		a := alerts[i]
 		r.active[a.Labels.Hash()] = &a

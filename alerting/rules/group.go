@@ -183,7 +183,7 @@ func (m *Manager) Update(groups []*Group) {
 		for _, r := range g.Rules {
 			if ar, ok := r.(*AlertingRule); ok {
 				if prev, ok := old[g.Key()+";"+ar.name+";"+ar.Query()]; ok {
-					ar.Restore(prev.Alerts())
+					ar.Restore(prev.Alerts(), time.Time{})
 				}
 			}
 		}

@@ -369,3 +369,41 @@ func TestBuiltinProbeDown(t *testing.T) {
 		t.Errorf("ProbeDown alert: %+v", a)
 	}
 }
+
+// TestRestoredAlertsWaitForTheirSeries: after a restart the store is
+// empty; restored alerts keep their state through the grace period and
+// resolve only if their series still say so afterwards.
+func TestRestoredAlertsWaitForTheirSeries(t *testing.T) {
+	h := newHarness(t, `groups:
+  - name: g
+    rules:
+      - alert: Down
+        expr: up == 0
+`)
+	h.step(t, 0, 0)
+	var saved []rules.Alert
+	for _, g := range h.m.Groups() {
+		saved = g.Rules[0].(*rules.AlertingRule).Alerts()
+	}
+	// A "restarted" manager over an empty store, restoring the alert.
+	h2 := newHarness(t, `groups:
+  - name: g
+    rules:
+      - alert: Down
+        expr: up == 0
+`)
+	ar := h2.m.Groups()[0].Rules[0].(*rules.AlertingRule)
+	ar.Restore(saved, h2.at(2))
+	for _, g := range h2.m.Groups() {
+		h2.m.EvalGroup(context.Background(), g, h2.at(1)) // no series yet
+	}
+	if got := h2.state(t); got != "firing" {
+		t.Errorf("within the grace period with no series: %s, want firing kept", got)
+	}
+	for _, g := range h2.m.Groups() {
+		h2.m.EvalGroup(context.Background(), g, h2.at(3)) // grace over, still no series
+	}
+	if got := h2.state(t); got != "inactive" {
+		t.Errorf("after the grace period with no series: %s, want resolved", got)
+	}
+}

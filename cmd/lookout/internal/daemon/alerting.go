@@ -132,7 +132,10 @@ func (d *daemon) ingest(ts time.Time) {
 
 // applyRules loads rules for cfg into the manager, restoring the alerts
 // saved before a restart for rules that kept their group, name and query.
-func (a *alertingParts) applyRules(groups []*rules.Group) error {
+// For grace after start, restored alerts whose series are not back yet
+// keep their state.
+func (a *alertingParts) applyRules(groups []*rules.Group, grace time.Duration) error {
+	graceUntil := time.Now().Add(grace)
 	a.rules.Update(groups)
 	return a.db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(ruleAlertsBucket)
@@ -150,7 +153,7 @@ func (a *alertingParts) applyRules(groups []*rules.Group) error {
 				if err := json.Unmarshal(v, &saved); err != nil {
 					return fmt.Errorf("restore alerts of %s: %w", ar.Name(), err)
 				}
-				ar.Restore(saved)
+				ar.Restore(saved, graceUntil)
 			}
 		}
 		return nil
@@ -283,4 +286,19 @@ func inhibitRules(irs []config.InhibitRule) []dispatch.InhibitRule {
 		}
 	}
 	return out
+}
+
+// restartGrace is how long after a start restored alerts wait for their
+// series: every probe runs once within its interval, so the longest
+// interval plus two evaluations (cron schedules count as an hour at most).
+func restartGrace(cfg *config.Config) time.Duration {
+	longest := time.Duration(0)
+	for _, p := range cfg.Probes {
+		iv := p.Interval.Std()
+		if p.Schedule != nil {
+			iv = time.Hour
+		}
+		longest = max(longest, iv)
+	}
+	return longest + 2*cfg.Alerting.EvaluationInterval.Std()
 }

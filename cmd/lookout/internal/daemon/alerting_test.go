@@ -272,3 +272,46 @@ func TestRestart(t *testing.T) {
 		t.Errorf("resolved notification: %+v", m)
 	}
 }
+
+// TestPendingResumesForClock: a pending alert keeps its activeAt across a
+// restart, so its `for` clock does not start over.
+func TestPendingResumesForClock(t *testing.T) {
+	target, hook := newFlappingTarget(t), newHookServer(t)
+	dir := t.TempDir()
+	cfg := alertingConfig(t, dir, target.srv.URL, hook.srv.URL)
+	writeConfig(t, filepath.Join(dir, "rules.yml"), `groups:
+  - name: test
+    rules:
+      - alert: ProbeDown
+        expr: lookout_probe_state == 2
+        for: 1h
+`)
+	target.down.Store(true)
+	activeAt := func(d *running) string {
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			_, body := d.get(t, "/api/v1/alerts")
+			var out struct {
+				Alerts []struct {
+					State    string `json:"state"`
+					ActiveAt string `json:"activeAt"`
+				} `json:"alerts"`
+			}
+			if err := json.Unmarshal([]byte(body), &out); err == nil && len(out.Alerts) == 1 && out.Alerts[0].State == "pending" {
+				return out.Alerts[0].ActiveAt
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatal("no pending ProbeDown")
+		return ""
+	}
+	d := startDaemon(t, cfg)
+	before := activeAt(d)
+	time.Sleep(300 * time.Millisecond)
+	d.stop(t)
+	d = startDaemon(t, cfg)
+	defer d.stop(t)
+	if after := activeAt(d); after != before {
+		t.Errorf("pending alert's activeAt went from %s to %s across a restart; want it kept", before, after)
+	}
+}

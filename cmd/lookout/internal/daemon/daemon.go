@@ -87,7 +87,7 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer d.alerting.db.Close()
-	if err := d.alerting.applyRules(groups); err != nil {
+	if err := d.alerting.applyRules(groups, restartGrace(cfg)); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
