@@ -40,14 +40,48 @@ var (
 	_ prometheus.Collector = (*Store)(nil)
 )
 
-// record is a silence as stored: matchers as strings.
-type record struct {
-	ID        string    `json:"id"`
+// JSON is a silence as Lookout stores it and as its HTTP API reads and
+// writes it: matchers as strings. Duration may stand for EndsAt in a
+// request; State is filled in answers.
+type JSON struct {
+	ID        string    `json:"id,omitempty"`
 	Matchers  []string  `json:"matchers"`
-	StartsAt  time.Time `json:"startsAt"`
-	EndsAt    time.Time `json:"endsAt"`
+	StartsAt  time.Time `json:"startsAt,omitzero"`
+	EndsAt    time.Time `json:"endsAt,omitzero"`
+	Duration  string    `json:"duration,omitempty"`
 	CreatedBy string    `json:"createdBy"`
 	Comment   string    `json:"comment"`
+	State     string    `json:"state,omitempty"`
+}
+
+// ToJSON converts a silence, with its state at now.
+func ToJSON(s dispatch.Silence, now time.Time) JSON {
+	out := JSON{ID: s.ID, StartsAt: s.StartsAt, EndsAt: s.EndsAt, CreatedBy: s.CreatedBy, Comment: s.Comment, State: State(s, now)}
+	for _, m := range s.Matchers {
+		out.Matchers = append(out.Matchers, m.String())
+	}
+	return out
+}
+
+// Silence parses the matchers and, when set, the duration (from StartsAt,
+// or now).
+func (j JSON) Silence(now time.Time) (dispatch.Silence, error) {
+	ms, err := dispatch.ParseMatchers(j.Matchers)
+	if err != nil {
+		return dispatch.Silence{}, fmt.Errorf("silence: matchers: %w", err)
+	}
+	s := dispatch.Silence{ID: j.ID, Matchers: ms, StartsAt: j.StartsAt, EndsAt: j.EndsAt, CreatedBy: j.CreatedBy, Comment: j.Comment}
+	if j.Duration != "" {
+		d, err := time.ParseDuration(j.Duration)
+		if err != nil || d <= 0 {
+			return s, fmt.Errorf("silence: duration %q: want a positive duration like 1h or 30m", j.Duration)
+		}
+		if s.StartsAt.IsZero() {
+			s.StartsAt = now
+		}
+		s.EndsAt = s.StartsAt.Add(d)
+	}
+	return s, nil
 }
 
 // Open loads the silences stored in db.
@@ -74,23 +108,21 @@ func Open(db *bolt.DB) (*Store, error) {
 }
 
 func decode(v []byte) (dispatch.Silence, error) {
-	var r record
-	if err := json.Unmarshal(v, &r); err != nil {
+	var j JSON
+	if err := json.Unmarshal(v, &j); err != nil {
 		return dispatch.Silence{}, err
 	}
-	ms, err := dispatch.ParseMatchers(r.Matchers)
+	s, err := j.Silence(time.Time{})
 	if err != nil {
-		return dispatch.Silence{}, fmt.Errorf("silence %s: %w", r.ID, err)
+		return s, fmt.Errorf("silence %s: %w", j.ID, err)
 	}
-	return dispatch.Silence{ID: r.ID, Matchers: ms, StartsAt: r.StartsAt, EndsAt: r.EndsAt, CreatedBy: r.CreatedBy, Comment: r.Comment}, nil
+	return s, nil
 }
 
 func encode(s dispatch.Silence) ([]byte, error) {
-	r := record{ID: s.ID, StartsAt: s.StartsAt, EndsAt: s.EndsAt, CreatedBy: s.CreatedBy, Comment: s.Comment}
-	for _, m := range s.Matchers {
-		r.Matchers = append(r.Matchers, m.String())
-	}
-	return json.Marshal(r)
+	j := ToJSON(s, time.Time{})
+	j.State = ""
+	return json.Marshal(j)
 }
 
 // Add validates and stores a new silence and returns it with its ID. A

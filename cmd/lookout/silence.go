@@ -11,6 +11,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/lookout-dev/lookout/alerting/silences"
 )
 
 const silenceUsage = `Usage:
@@ -21,18 +23,6 @@ const silenceUsage = `Usage:
 MATCHER is like alertname="ProbeDown", probe=~"api-.*" or env!="dev".
 URL is the daemon's address (default http://127.0.0.1:9477).
 `
-
-// silenceJSON is a silence as the daemon's API reads and writes it.
-type silenceJSON struct {
-	ID        string    `json:"id,omitempty"`
-	Matchers  []string  `json:"matchers"`
-	StartsAt  time.Time `json:"startsAt,omitzero"`
-	EndsAt    time.Time `json:"endsAt,omitzero"`
-	Duration  string    `json:"duration,omitempty"`
-	CreatedBy string    `json:"createdBy"`
-	Comment   string    `json:"comment"`
-	State     string    `json:"state,omitempty"`
-}
 
 func cmdSilence(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
@@ -56,8 +46,8 @@ func cmdSilence(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprint(stderr, "lookout silence add: want at least one matcher\n\n"+silenceUsage)
 			return 2
 		}
-		body, _ := json.Marshal(silenceJSON{Matchers: fs.Args(), Duration: *dur, CreatedBy: *author, Comment: *comment})
-		var s silenceJSON
+		body, _ := json.Marshal(silences.JSON{Matchers: fs.Args(), Duration: *dur, CreatedBy: *author, Comment: *comment})
+		var s silences.JSON
 		if err := call(client, http.MethodPost, api, body, &s); err != nil {
 			fmt.Fprintln(stderr, "lookout silence add:", err)
 			return 1
@@ -66,7 +56,7 @@ func cmdSilence(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "ls":
 		var out struct {
-			Silences []silenceJSON `json:"silences"`
+			Silences []silences.JSON `json:"silences"`
 		}
 		if err := call(client, http.MethodGet, api, nil, &out); err != nil {
 			fmt.Fprintln(stderr, "lookout silence ls:", err)

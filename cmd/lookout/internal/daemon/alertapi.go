@@ -3,7 +3,6 @@ package daemon
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -132,62 +131,30 @@ func rulesState(s string) rules.State {
 	return rules.StateInactive
 }
 
-// apiSilence is a silence as the API reads and writes it.
-type apiSilence struct {
-	ID        string    `json:"id,omitempty"`
-	Matchers  []string  `json:"matchers"`
-	StartsAt  time.Time `json:"startsAt,omitzero"`
-	EndsAt    time.Time `json:"endsAt,omitzero"`
-	Duration  string    `json:"duration,omitempty"` // instead of endsAt, from startsAt
-	CreatedBy string    `json:"createdBy"`
-	Comment   string    `json:"comment"`
-	State     string    `json:"state,omitempty"`
-}
-
-func toAPISilence(s dispatch.Silence, now time.Time) apiSilence {
-	out := apiSilence{ID: s.ID, StartsAt: s.StartsAt, EndsAt: s.EndsAt, CreatedBy: s.CreatedBy, Comment: s.Comment, State: silences.State(s, now)}
-	for _, m := range s.Matchers {
-		out.Matchers = append(out.Matchers, m.String())
-	}
-	return out
-}
-
 func (d *daemon) handleSilences(w http.ResponseWriter, _ *http.Request) {
 	now := time.Now()
 	out := struct {
-		Silences []apiSilence `json:"silences"`
-	}{Silences: []apiSilence{}}
+		Silences []silences.JSON `json:"silences"`
+	}{Silences: []silences.JSON{}}
 	for _, s := range d.alerting.silences.List() {
-		out.Silences = append(out.Silences, toAPISilence(s, now))
+		out.Silences = append(out.Silences, silences.ToJSON(s, now))
 	}
 	writeJSON(w, out)
 }
 
 func (d *daemon) handleAddSilence(w http.ResponseWriter, r *http.Request) {
-	var in apiSilence
+	var in silences.JSON
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
 		http.Error(w, "silence: invalid JSON body: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	ms, err := dispatch.ParseMatchers(in.Matchers)
+	in.ID, in.State = "", ""
+	sil, err := in.Silence(time.Now())
 	if err != nil {
-		http.Error(w, "silence: matchers: "+err.Error(), http.StatusBadRequest)
+		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
-	}
-	sil := dispatch.Silence{Matchers: ms, StartsAt: in.StartsAt, EndsAt: in.EndsAt, CreatedBy: in.CreatedBy, Comment: in.Comment}
-	if in.Duration != "" {
-		dur, err := time.ParseDuration(in.Duration)
-		if err != nil || dur <= 0 {
-			http.Error(w, fmt.Sprintf("silence: duration %q: want a positive duration like 1h or 30m", in.Duration), http.StatusBadRequest)
-			return
-		}
-		start := in.StartsAt
-		if start.IsZero() {
-			start = time.Now()
-		}
-		sil.StartsAt, sil.EndsAt = start, start.Add(dur)
 	}
 	added, err := d.alerting.silences.Add(sil)
 	if err != nil {
@@ -195,7 +162,7 @@ func (d *daemon) handleAddSilence(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusCreated)
-	writeJSON(w, toAPISilence(added, time.Now()))
+	writeJSON(w, silences.ToJSON(added, time.Now()))
 }
 
 func (d *daemon) handleExpireSilence(w http.ResponseWriter, r *http.Request) {
@@ -208,5 +175,5 @@ func (d *daemon) handleExpireSilence(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	writeJSON(w, toAPISilence(s, time.Now()))
+	writeJSON(w, silences.ToJSON(s, time.Now()))
 }

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/lookout-dev/lookout/alerting/silences"
 )
 
 // flappingTarget answers 200, or 503 while down is set.
@@ -165,7 +167,7 @@ func TestSilenceAPI(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("create silence: %d %s", resp.StatusCode, body)
 	}
-	var sil apiSilence
+	var sil silences.JSON
 	if err := json.Unmarshal([]byte(body), &sil); err != nil || sil.ID == "" || sil.State != "active" {
 		t.Fatalf("created silence %s (%v)", body, err)
 	}
