@@ -1,8 +1,13 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
+
+	"github.com/prometheus/common/model"
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
@@ -77,12 +82,68 @@ type Matcher struct {
 }
 
 func (m *Matcher) parseScalar(s string) error {
-	ms, err := parser.NewParser(parser.Options{}).ParseMetricSelector("{" + s + "}")
-	if err != nil || len(ms) != 1 {
-		return fmt.Errorf("%q is not a matcher; want one like severity=\"page\", team=~\"api|web\" or env!=\"dev\"", s)
+	lm, err := ParseMatcher(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a matcher (%v); want one like severity=\"page\", team=~\"api|web\" or env!=\"dev\"", s, err)
 	}
-	m.Matcher = ms[0]
+	m.Matcher = lm
 	return nil
+}
+
+// matcherSyntax splits one matcher into name, operator and value. The
+// operators are tried longest first, so `a!=b` is never read as `a!` `=`.
+var matcherSyntax = regexp.MustCompile(`^\s*([^=!~\s]+)\s*(=~|!~|!=|=)\s*(.*?)\s*$`)
+
+// ParseMatcher parses one Alertmanager-style matcher: `severity="page"`,
+// `team=~"api|web"`, `env!="dev"`, `host!~"db.*"`, optionally in braces.
+// The value may be left unquoted (`severity=page`), in which case it is
+// taken literally up to the end of the string, surrounding spaces
+// trimmed. Quoted values follow PromQL string rules (double, single or
+// back quotes, Go escapes). Regular expressions are anchored, as
+// everywhere in Prometheus. The syntax is checked by PromQL's own
+// metric-selector parser, so rules and routes accept the same strings.
+func ParseMatcher(s string) (*labels.Matcher, error) {
+	s = strings.TrimSpace(s)
+	if inner, ok := strings.CutPrefix(s, "{"); ok {
+		if s, ok = strings.CutSuffix(inner, "}"); !ok {
+			return nil, errors.New("missing closing brace")
+		}
+	}
+	if strings.TrimSpace(s) == "" {
+		return nil, errors.New("empty matcher")
+	}
+	parts := matcherSyntax.FindStringSubmatch(s)
+	if parts == nil {
+		return nil, errors.New(`want label, operator (=, !=, =~ or !~) and value, like severity="page"`)
+	}
+	name, op, value := parts[1], parts[2], parts[3]
+	if !model.LabelName(name).IsValidLegacy() {
+		return nil, fmt.Errorf("invalid label name %q: want letters, digits and underscores, not starting with a digit", name)
+	}
+	if strings.HasPrefix(value, "=") || strings.HasPrefix(value, "~") {
+		return nil, fmt.Errorf("operator %q is not one of =, !=, =~, !~", op+value[:1])
+	}
+	if value == "" || !strings.ContainsRune("\"'`", rune(value[0])) {
+		value = strconv.Quote(value)
+	}
+	ms, err := parser.NewParser(parser.Options{}).ParseMetricSelector("{" + name + op + value + "}")
+	if err != nil {
+		return nil, matcherParseError(err)
+	}
+	if len(ms) != 1 {
+		return nil, fmt.Errorf("want one matcher, got %d; list each in its own string", len(ms))
+	}
+	return ms[0], nil
+}
+
+// matcherParseError drops the parser's line:column prefix, which counts
+// positions in the selector built around the matcher, not in the input.
+func matcherParseError(err error) error {
+	var perrs parser.ParseErrors
+	if errors.As(err, &perrs) && len(perrs) > 0 && perrs[0].Err != nil {
+		return perrs[0].Err
+	}
+	return err
 }
 
 // MarshalText writes the matcher.
