@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lookout-dev/lookout/alerting/rules/ruletest"
 	"github.com/lookout-dev/lookout/cmd/lookout/internal/daemon"
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
@@ -30,6 +31,7 @@ Usage:
   lookout run [--config lookout.yml] [--log.level info] [--log.format text]
   lookout check [lookout.yml]
   lookout probe NAME [--config lookout.yml] [--fail-on-degraded]
+  lookout test rules FILE...
   lookout silence add|ls|expire [--url http://127.0.0.1:9477] ...
   lookout healthcheck [--url http://127.0.0.1:9477/healthz]
   lookout version
@@ -53,6 +55,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdProbe(args[1:], stdout, stderr)
 	case "healthcheck":
 		return cmdHealthcheck(args[1:], stderr)
+	case "test":
+		return cmdTest(args[1:], stdout, stderr)
 	case "silence":
 		return cmdSilence(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
@@ -212,6 +216,21 @@ func parseWithName(fs *flag.FlagSet, args []string) (string, error) {
 		return "", fmt.Errorf("unexpected arguments %q; want one probe name", fs.Args())
 	}
 	return name, nil
+}
+
+// cmdTest runs rule unit tests in promtool's format: exit 1 when any
+// fails, 2 on usage errors.
+func cmdTest(args []string, stdout, stderr io.Writer) int {
+	if len(args) < 2 || args[0] != "rules" {
+		fmt.Fprintln(stderr, "lookout test: want lookout test rules FILE...")
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if !ruletest.Run(ctx, stdout, args[1:]...).OK() {
+		return 1
+	}
+	return 0
 }
 
 // cmdHealthcheck asks a running daemon's /healthz; the container image

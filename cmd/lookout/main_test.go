@@ -167,3 +167,33 @@ func TestSilenceCommands(t *testing.T) {
 		t.Errorf("bad matcher: exit %d: %s", code, errOut.String())
 	}
 }
+
+// TestTestRules: lookout test rules runs promtool-format rule tests and
+// exits 1 when one fails, so it can gate CI.
+func TestTestRules(t *testing.T) {
+	const dir = "../../alerting/rules/ruletest/testdata/"
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		want     string
+	}{
+		{"passing", []string{"test", "rules", dir + "pass.yml"}, 0, "SUCCESS: 3 tests"},
+		{"failing", []string{"test", "rules", dir + "pass.yml", dir + "fail.yml"}, 1, `differs in: label severity: expected "ticket", got "page"`},
+		{"no file", []string{"test", "rules"}, 2, "want lookout test rules FILE..."},
+		{"unknown kind", []string{"test", "probes", "x.yml"}, 2, "want lookout test rules FILE..."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			code := run(tt.args, &out, &errOut)
+			got := out.String() + errOut.String()
+			if code != tt.wantCode {
+				t.Errorf("exit %d, want %d\n%s", code, tt.wantCode, got)
+			}
+			if !strings.Contains(got, tt.want) {
+				t.Errorf("output lacks %q:\n%s", tt.want, got)
+			}
+		})
+	}
+}

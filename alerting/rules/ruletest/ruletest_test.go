@@ -1,0 +1,172 @@
+package ruletest_test
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lookout-dev/lookout/alerting/rules/ruletest"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// TestFiles runs the test files in testdata and compares the whole report
+// with its golden file.
+func TestFiles(t *testing.T) {
+	tests := []struct {
+		name   string
+		file   string
+		golden string
+		want   ruletest.Summary
+	}{
+		{"passing tests", "testdata/pass.yml", "testdata/pass.out", ruletest.Summary{Files: 1, Tests: 3}},
+		{"wrong expected labels and samples", "testdata/fail.yml", "testdata/fail.out", ruletest.Summary{Files: 1, Tests: 2, Failed: 1}},
+		{"missing rule file", "testdata/missing-rules.yml", "testdata/missing-rules.out", ruletest.Summary{Files: 1, Failed: 1}},
+		{"unknown fields and a bad duration", "testdata/unknown-field.yml", "testdata/unknown-field.out", ruletest.Summary{Files: 1, Failed: 1}},
+		{"rule file with errors", "testdata/bad-rules.yml", "testdata/bad-rules.out", ruletest.Summary{Files: 1, Failed: 1}},
+		{"invalid values", "testdata/invalid.yml", "testdata/invalid.out", ruletest.Summary{Files: 1, Failed: 1}},
+		{"no such test file", "testdata/nope.yml", "testdata/nope.out", ruletest.Summary{Files: 1, Failed: 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			got := ruletest.Run(context.Background(), &out, tt.file)
+			if got != tt.want {
+				t.Errorf("summary %+v, want %+v", got, tt.want)
+			}
+			if *update {
+				if err := os.WriteFile(tt.golden, out.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(tt.golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out.String() != string(want) {
+				t.Errorf("report:\n%s\nwant (%s):\n%s", out.String(), tt.golden, want)
+			}
+		})
+	}
+}
+
+// rulesYAML is what the semantics tests run against.
+const rulesYAML = `groups:
+  - name: first
+    rules:
+      - alert: Down
+        expr: up == 0
+        for: 2m
+        labels: {severity: page}
+  - name: second
+    rules:
+      - alert: DownLong
+        expr: ALERTS{alertname="Down", alertstate="firing"}
+      - alert: Clash
+        expr: label_replace(clash, "instance", "", "", "")
+`
+
+// TestSemantics pins what a test sees: each case is one test of a file
+// with rulesYAML, which must pass or fail with the given lines.
+func TestSemantics(t *testing.T) {
+	tests := []struct {
+		name string
+		test string
+		ok   bool
+		want []string
+	}{
+		{"for: pending is not firing yet", `
+    input_series: [{series: 'up{job="a"}', values: '0x5'}]
+    alert_rule_test:
+      - {eval_time: 1m, alertname: Down, exp_alerts: [{exp_labels: {job: a, severity: page}}]}`,
+			false, []string{"alertname: Down, time: 1m:", "got firing alerts (0): none"}},
+		{"for: firing once elapsed", `
+    input_series: [{series: 'up{job="a"}', values: '0x5'}]
+    alert_rule_test:
+      - {eval_time: 1m, alertname: Down}
+      - {eval_time: 2m, alertname: Down, exp_alerts: [{exp_labels: {job: a, severity: page}}]}`,
+			true, nil},
+		{"for: a recovery resets the clock", `
+    input_series: [{series: 'up{job="a"}', values: '0 0 1 0 0 0'}]
+    alert_rule_test:
+      - {eval_time: 2m, alertname: Down}
+      - {eval_time: 4m, alertname: Down}
+      - {eval_time: 5m, alertname: Down, exp_alerts: [{exp_labels: {job: a, severity: page}}]}`,
+			true, nil},
+		{"group order: the second group sees the first's ALERTS", `
+    input_series: [{series: 'up{job="a"}', values: '0x5'}]
+    alert_rule_test:
+      - {eval_time: 2m, alertname: DownLong, exp_alerts: [{exp_labels: {job: a, severity: page, alertstate: firing}}]}`,
+			true, nil},
+		{"0+10x5 expands to 0 10 20 30 40 50", `
+    input_series: [{series: 'x', values: '0+10x5'}]
+    promql_expr_test:
+      - {expr: x, eval_time: 4m, exp_samples: [{labels: x, value: 40}]}
+      - {expr: x, eval_time: 5m, exp_samples: [{labels: x, value: 40}]}`,
+			false, []string{`expr: "x", time: 5m:`, "differs in: value: expected 40, got 50"}},
+		{"_ leaves a gap", `
+    input_series: [{series: 'x', values: '1 _ 3'}]
+    promql_expr_test:
+      - {expr: timestamp(x), eval_time: 1m, exp_samples: [{labels: '{}', value: 0}]}
+      - {expr: x, eval_time: 2m, exp_samples: [{labels: x, value: 3}]}`,
+			true, nil},
+		{"stale ends the series", `
+    input_series: [{series: 'x', values: '1 stale 2'}]
+    promql_expr_test:
+      - {expr: x, eval_time: 1m, exp_samples: [{labels: x, value: 1}]}`,
+			false, []string{"got samples (0): none"}},
+		{"samples in any order, values within a tolerance", `
+    input_series:
+      - {series: 'x{a="1"}', values: '0.1'}
+      - {series: 'x{a="2"}', values: '0.2'}
+    promql_expr_test:
+      - expr: x * 3
+        eval_time: 0m
+        exp_samples: [{labels: '{a="2"}', value: 0.6}, {labels: '{a="1"}', value: 0.3}]`,
+			true, nil},
+		{"scalar result", `
+    promql_expr_test:
+      - {expr: '1 + 1', eval_time: 0m, exp_samples: [{labels: '{}', value: 2}]}`,
+			true, nil},
+		{"rule evaluation error", `
+    input_series:
+      - {series: 'clash{instance="a"}', values: '1'}
+      - {series: 'clash{instance="b"}', values: '1'}
+    alert_rule_test:
+      - {eval_time: 0m, alertname: Clash}`,
+			false, []string{`tests[0] "case", time: 0s: rule evaluation failed, group: second, rule: Clash, err: `}},
+		{"query error", `
+    promql_expr_test:
+      - {expr: 'label_replace(vector(1), "a", "b", "c", "(")', eval_time: 0m}`,
+			false, []string{`expr: "label_replace(vector(1), \"a\", \"b\", \"c\", \"(\")", time: 0s: invalid regular expression`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			write(t, filepath.Join(dir, "rules.yml"), rulesYAML)
+			file := filepath.Join(dir, "test.yml")
+			write(t, file, "rule_files: [rules.yml]\ngroup_eval_order: [first, second]\ntests:\n  - name: case"+tt.test+"\n")
+			var out bytes.Buffer
+			sum := ruletest.Run(context.Background(), &out, file)
+			if sum.OK() != tt.ok {
+				t.Errorf("ok = %v, want %v:\n%s", sum.OK(), tt.ok, out.String())
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("report lacks %q:\n%s", w, out.String())
+				}
+			}
+		})
+	}
+}
+
+func write(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}

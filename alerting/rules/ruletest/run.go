@@ -1,0 +1,190 @@
+// Package ruletest runs unit tests of rule files written in promtool's
+// format (`rule_files`, `evaluation_interval`, `group_eval_order`, and
+// `tests` with `input_series`, `alert_rule_test` and `promql_expr_test`)
+// against Lookout's own rule engine and store, so teams can test their
+// rules in CI with `lookout test rules`.
+package ruletest
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/promql"
+
+	"github.com/lookout-dev/lookout/alerting/rules"
+	"github.com/lookout-dev/lookout/alerting/store"
+)
+
+// epoch is where every test's time starts, as in promtool.
+var epoch = time.Unix(0, 0).UTC()
+
+// Summary counts what Run did.
+type Summary struct {
+	Files, Tests int
+	// Failed counts failed tests, plus files that could not be run.
+	Failed int
+}
+
+// OK reports whether every test passed.
+func (s Summary) OK() bool { return s.Failed == 0 }
+
+// Run runs the tests in each file and writes a report to w: per file
+// SUCCESS, or FAILED with each failure's test, time, alert or expression,
+// and what was expected and got.
+func Run(ctx context.Context, w io.Writer, files ...string) Summary {
+	var sum Summary
+	for _, f := range files {
+		sum.Files++
+		fmt.Fprintf(w, "Unit testing: %s\n", f)
+		s, err := loadSuite(f)
+		if err != nil {
+			sum.Failed++
+			fmt.Fprintf(w, "  FAILED:\n%s\n\n", indent(err.Error(), "    "))
+			continue
+		}
+		var failures []string
+		for _, t := range s.tests {
+			sum.Tests++
+			if fs := s.run(ctx, t); len(fs) > 0 {
+				sum.Failed++
+				failures = append(failures, fs...)
+			}
+		}
+		if len(failures) == 0 {
+			fmt.Fprintf(w, "  SUCCESS: %d tests\n\n", len(s.tests))
+			continue
+		}
+		fmt.Fprintf(w, "  FAILED:\n")
+		for _, f := range failures {
+			fmt.Fprintf(w, "%s\n\n", indent(f, "    "))
+		}
+	}
+	fmt.Fprintf(w, "%d files, %d tests, %d failed\n", sum.Files, sum.Tests, sum.Failed)
+	return sum
+}
+
+// run runs one test on a fresh store and fresh rules, and returns its
+// failures.
+func (s *suite) run(ctx context.Context, t *test) []string {
+	groups, err := rules.Load(s.ruleFiles, nil)
+	if err != nil {
+		return []string{fmt.Sprintf("%s: %v", t.name, err)}
+	}
+	slices.SortStableFunc(groups, func(a, b *rules.Group) int { return cmp.Compare(s.order[a.Name], s.order[b.Name]) })
+	st := store.New(store.Options{Retention: 100 * 365 * 24 * time.Hour})
+	warns := &warnings{}
+	m := rules.NewManager(rules.Options{
+		Storage: st, Interval: s.evalInterval, ExternalLabels: t.externalLabels, Logger: slog.New(warns),
+	}, prometheus.NewRegistry())
+
+	in := newLoader(t.series)
+	alerts := slices.SortedFunc(slices.Values(t.alerts), func(a, b alertTestCase) int { return cmp.Compare(a.EvalTime, b.EvalTime) })
+	var failures []string
+	for ts := time.Duration(0); ts <= t.maxEval; ts += s.evalInterval {
+		if err := in.appendTill(st, ts); err != nil {
+			return append(failures, fmt.Sprintf("%s: load input series: %v", t.name, err))
+		}
+		for _, g := range groups {
+			m.EvalGroup(ctx, g, epoch.Add(ts))
+		}
+		if ws := warns.take(); len(ws) > 0 {
+			for _, w := range ws {
+				failures = append(failures, fmt.Sprintf("%s, time: %s: %s", t.name, model.Duration(ts), w))
+			}
+			return failures
+		}
+		// An alert test at eval_time is checked against the evaluation at
+		// ts if ts <= eval_time < ts+evaluation_interval, as promtool does.
+		for len(alerts) > 0 && time.Duration(alerts[0].EvalTime) < ts+s.evalInterval {
+			if f := checkAlerts(groups, alerts[0]); f != "" {
+				failures = append(failures, t.name+", "+f)
+			}
+			alerts = alerts[1:]
+		}
+	}
+	if err := in.appendTill(st, t.maxEval); err != nil {
+		return append(failures, fmt.Sprintf("%s: load input series: %v", t.name, err))
+	}
+	engine := newEngine(s.evalInterval)
+	for _, c := range t.exprs {
+		if f := checkExpr(ctx, engine, st, c); f != "" {
+			failures = append(failures, t.name+", "+f)
+		}
+	}
+	return failures
+}
+
+// newEngine is a PromQL engine set up as the rule manager's.
+func newEngine(interval time.Duration) *promql.Engine {
+	return promql.NewEngine(promql.EngineOpts{
+		MaxSamples: 50_000_000, Timeout: time.Minute, LookbackDelta: 5 * time.Minute,
+		EnableAtModifier: true, EnableNegativeOffset: true,
+		NoStepSubqueryIntervalFn: func(int64) int64 { return interval.Milliseconds() },
+	})
+}
+
+// loader appends the input series to the store as time goes on, so rules
+// that write to the store never write before an input sample.
+type loader struct {
+	series []series
+	next   []int
+}
+
+func newLoader(s []series) *loader { return &loader{series: s, next: make([]int, len(s))} }
+
+func (l *loader) appendTill(st *store.Store, ts time.Duration) error {
+	for i, s := range l.series {
+		for ; l.next[i] < len(s.samples) && s.samples[l.next[i]].t <= ts; l.next[i]++ {
+			smp := s.samples[l.next[i]]
+			if err := st.Append(epoch.Add(smp.t), s.labels, smp.v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// warnings is a slog handler that keeps the warnings and errors the rule
+// manager logs, such as a rule whose evaluation failed.
+type warnings struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (w *warnings) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+func (w *warnings) WithAttrs([]slog.Attr) slog.Handler           { return w }
+func (w *warnings) WithGroup(string) slog.Handler                { return w }
+
+func (w *warnings) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	b.WriteString(r.Message)
+	r.Attrs(func(a slog.Attr) bool {
+		fmt.Fprintf(&b, ", %s: %v", a.Key, a.Value)
+		return true
+	})
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.msgs = append(w.msgs, b.String())
+	return nil
+}
+
+func (w *warnings) take() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := w.msgs
+	w.msgs = nil
+	return out
+}
+
+func indent(s, prefix string) string {
+	return prefix + strings.ReplaceAll(s, "\n", "\n"+prefix)
+}
