@@ -52,6 +52,8 @@ type daemon struct {
 	reloads      chan chan error
 	// alerting is rule evaluation, dispatch and notification.
 	alerting *alertingParts
+	// routing is routingPrint of the alerting config Lookout started with.
+	routing string
 
 	// transports are the HTTP transports probes share, for the daemon's
 	// lifetime: across reloads too.
@@ -86,6 +88,7 @@ func Run(ctx context.Context, opts Options) error {
 	if d.alerting, err = d.setupAlerting(cfg); err != nil {
 		return err
 	}
+	d.routing = routingPrint(cfg.Alerting)
 	defer d.alerting.db.Close()
 	if err := d.alerting.applyRules(groups, restartGrace(cfg)); err != nil {
 		return err
@@ -161,6 +164,9 @@ func (d *daemon) reload() error {
 		return err
 	}
 	d.alerting.rules.Update(groups)
+	if routingPrint(cfg.Alerting) != d.routing {
+		d.log.Warn("config reloaded, but alerting route, inhibit_rules, receivers, external_url and send_resolved_when_muted change only at the next start")
+	}
 	d.log.Info("config reloaded", "probes", len(cfg.Probes), "rule_groups", len(groups))
 	return nil
 }
