@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -57,11 +58,38 @@ type InhibitRule struct {
 	Equal          []string  `yaml:"equal"`
 }
 
-// Receiver is a named destination for notifications; exactly one kind.
+// Receiver is a named destination for notifications. It may combine
+// integrations, as Alertmanager's receivers do; each delivers and retries
+// on its own.
 type Receiver struct {
 	Name    string   `yaml:"name"`
+	Slack   *Slack   `yaml:"slack"`
+	Sentry  *Sentry  `yaml:"sentry"`
 	Webhook *Webhook `yaml:"webhook"`
 	Log     *LogRcv  `yaml:"log"`
+}
+
+// Slack posts one message per alert group, threads what follows, and edits
+// the message when the group resolves. With webhook_url instead of a
+// token it posts through an incoming webhook (no threads, no edits).
+type Slack struct {
+	Token         string   `yaml:"token"`
+	Channel       string   `yaml:"channel"`
+	SigningSecret string   `yaml:"signing_secret"`
+	Mention       []string `yaml:"mention"`
+	APIURL        *URL     `yaml:"api_url"`
+	WebhookURL    string   `yaml:"webhook_url"`
+}
+
+// Sentry sends each alert as a Sentry event, one issue per alert.
+type Sentry struct {
+	DSN         string `yaml:"dsn"`
+	Environment string `yaml:"environment"`
+}
+
+// Telemetry is where Lookout reports its own errors and panics.
+type Telemetry struct {
+	Sentry *Sentry `yaml:"sentry"`
 }
 
 // Webhook posts Alertmanager's webhook JSON.
@@ -230,6 +258,14 @@ func (r *Receiver) check(d *decoder, path string, names map[string]int, i int) {
 		names[r.Name] = i
 	}
 	kinds := 0
+	if r.Slack != nil {
+		kinds++
+		r.Slack.check(d, path+".slack")
+	}
+	if r.Sentry != nil {
+		kinds++
+		r.Sentry.check(d, path+".sentry")
+	}
 	if r.Webhook != nil {
 		kinds++
 		if r.Webhook.URL.URL == nil && !d.has(path+".webhook.url") {
@@ -245,8 +281,37 @@ func (r *Receiver) check(d *decoder, path string, names map[string]int, i int) {
 	if r.Log != nil {
 		kinds++
 	}
-	if kinds != 1 && r.Name != "" {
-		d.errorAt(path, "receiver %q has %d kinds; want exactly one of: webhook, log", r.Name, kinds)
+	if kinds == 0 && r.Name != "" {
+		d.errorAt(path, "receiver %q has no integration; want at least one of: slack, sentry, webhook, log", r.Name)
+	}
+}
+
+func (s *Slack) check(d *decoder, path string) {
+	switch {
+	case s.Token == "" && s.WebhookURL == "":
+		d.errorAt(path, "neither token nor webhook_url is set; want a bot token (with channel) or an incoming webhook_url")
+	case s.Token != "" && s.WebhookURL != "":
+		d.errorAt(path+".webhook_url", "token and webhook_url are both set; want one of them")
+	case s.Token != "" && s.Channel == "":
+		d.errorAt(path+".channel", "missing; a bot token needs the channel to post to, like \"#oncall\"")
+	}
+	if s.WebhookURL != "" && !strings.HasPrefix(s.WebhookURL, "https://") && !strings.HasPrefix(s.WebhookURL, "http://") {
+		d.errorAt(path+".webhook_url", "is not an http(s) URL; want the incoming webhook URL Slack gave you")
+	}
+	if s.SigningSecret != "" && s.Token == "" {
+		d.errorAt(path+".signing_secret", "buttons need a bot token; set token, or drop signing_secret")
+	}
+}
+
+// check validates a DSN without ever showing it: it holds a key.
+func (s *Sentry) check(d *decoder, path string) {
+	if s.DSN == "" {
+		d.errorAt(path+".dsn", "missing; want the project's DSN, like ${SENTRY_DSN}")
+		return
+	}
+	u, err := url.Parse(s.DSN)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.User == nil || u.User.Username() == "" || strings.Trim(u.Path, "/") == "" {
+		d.errorAt(path+".dsn", "is not a Sentry DSN; want the form https://PUBLIC_KEY@HOST/PROJECT_ID (the value is not shown: it holds a key)")
 	}
 }
 

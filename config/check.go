@@ -32,6 +32,9 @@ func (c *Config) check(d *decoder) {
 		c.Storage.Path = DefaultStoragePath
 	}
 	c.Alerting.check(d, "alerting")
+	if c.Telemetry.Sentry != nil {
+		c.Telemetry.Sentry.check(d, "telemetry.sentry")
+	}
 	env, err := NewExprEnv()
 	if err != nil {
 		d.errorAt("", "build CEL environment: %v", err)

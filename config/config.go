@@ -21,6 +21,7 @@ type Config struct {
 	Scheduler Scheduler `yaml:"scheduler"`
 	Storage   Storage   `yaml:"storage"`
 	Alerting  Alerting  `yaml:"alerting"`
+	Telemetry Telemetry `yaml:"telemetry"`
 	Probes    []Probe   `yaml:"probes"`
 }
 
