@@ -45,9 +45,14 @@ const (
 // alerts. It is written to the outbox before it is sent.
 type Notification struct {
 	// ID is unique and stable across retries, so a receiver can
-	// deduplicate.
-	ID          string         `json:"id"`
-	Receiver    string         `json:"receiver"`
+	// deduplicate. It is the same for every integration of the receiver:
+	// each integration is its own destination, so ID is unique within it.
+	ID       string `json:"id"`
+	Receiver string `json:"receiver"`
+	// Integration is which of the receiver's integrations ("slack",
+	// "sentry", "webhook", "log") the notification is for. The outbox
+	// sets it on the copy it hands each integration's Notifier.
+	Integration string         `json:"integration,omitempty"`
 	GroupKey    string         `json:"groupKey"`
 	GroupLabels model.LabelSet `json:"groupLabels"`
 	Status      Status         `json:"status"`

@@ -11,7 +11,7 @@ import (
 func (o *Outbox) deliver(ctx context.Context, q *queue, e *entry) {
 	if age := time.Since(e.enqueued); age >= o.opts.MaxAge {
 		o.log.Warn("outbox: notification expired undelivered; dropping it",
-			"receiver", q.receiver, "id", e.n.ID, "attempts", e.attempts, "age", age.Round(time.Second))
+			"receiver", q.receiver, "integration", q.integration, "id", e.n.ID, "attempts", e.attempts, "age", age.Round(time.Second))
 		o.finish(q, e, resultExpired)
 		return
 	}
@@ -22,15 +22,15 @@ func (o *Outbox) deliver(ctx context.Context, q *queue, e *entry) {
 	case err == nil:
 		// Record the delivery at once: until this commits, a crash
 		// means the notification is sent again on the next start.
-		o.finish(q, e, resultSuccess)
-		o.metrics.latency.WithLabelValues(q.receiver).Observe(time.Since(e.enqueued).Seconds())
+		o.finish(q, e, resultSent)
+		o.metrics.latency.WithLabelValues(q.receiver, q.integration).Observe(time.Since(e.enqueued).Seconds())
 	case ctx.Err() != nil:
 		// Shutting down: the send was cancelled, it stays pending.
 		q.push(e)
 	case IsPermanent(err):
 		o.log.Error("outbox: notification failed permanently; giving up",
-			"receiver", q.receiver, "id", e.n.ID, "attempts", e.attempts+1, "err", err)
-		o.finish(q, e, resultFailed)
+			"receiver", q.receiver, "integration", q.integration, "id", e.n.ID, "attempts", e.attempts+1, "err", err)
+		o.finish(q, e, resultFailedPermanent)
 	default:
 		e.attempts++
 		wait := o.opts.retryWait(e.attempts, err)
@@ -39,19 +39,19 @@ func (o *Outbox) deliver(ctx context.Context, q *queue, e *entry) {
 			e.due = expiry
 		}
 		o.log.Warn("outbox: notification failed; will retry",
-			"receiver", q.receiver, "id", e.n.ID, "attempts", e.attempts, "retry_in", wait, "err", err)
-		o.metrics.notifications.WithLabelValues(q.receiver, resultRetry).Inc()
+			"receiver", q.receiver, "integration", q.integration, "id", e.n.ID, "attempts", e.attempts, "retry_in", wait, "err", err)
+		o.metrics.notifications.WithLabelValues(q.receiver, q.integration, resultRetried).Inc()
 		q.push(e)
 	}
 }
 
 // finish deletes e from the outbox and counts the result.
 func (o *Outbox) finish(q *queue, e *entry, result string) {
-	if err := del(o.db, e.n.ID); err != nil {
+	if err := del(o.db, e.key); err != nil {
 		// It stays in the file and comes back on the next start.
 		o.log.Error("outbox: cannot remove a finished notification; it may be sent again after a restart",
-			"receiver", q.receiver, "id", e.n.ID, "result", result, "err", err)
+			"receiver", q.receiver, "integration", q.integration, "id", e.n.ID, "result", result, "err", err)
 	}
 	o.metrics.pending.Dec()
-	o.metrics.notifications.WithLabelValues(q.receiver, result).Inc()
+	o.metrics.notifications.WithLabelValues(q.receiver, q.integration, result).Inc()
 }

@@ -8,11 +8,13 @@ import (
 
 // Results of delivery attempts, the values of the result label.
 const (
-	resultSuccess = "success" // delivered
-	resultRetry   = "retry"   // failed, will be tried again
-	resultFailed  = "failed"  // failed permanently, given up
-	resultExpired = "expired" // not delivered within MaxAge, dropped
+	resultSent            = "sent"             // delivered
+	resultRetried         = "retried"          // failed, will be tried again
+	resultFailedPermanent = "failed_permanent" // failed permanently, given up
+	resultExpired         = "expired"          // not delivered within MaxAge, dropped
 )
+
+var results = []string{resultSent, resultRetried, resultFailedPermanent, resultExpired}
 
 type metrics struct {
 	notifications *prometheus.CounterVec
@@ -20,27 +22,29 @@ type metrics struct {
 	pending       prometheus.Gauge
 }
 
-func newMetrics(reg prometheus.Registerer, receivers []string) (*metrics, error) {
+// newMetrics registers the outbox's metrics, with every series of the
+// given queues at zero.
+func newMetrics(reg prometheus.Registerer, queues []*queue) (*metrics, error) {
 	m := &metrics{
 		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lookout_notifications_total",
-			Help: "Notification delivery attempts by receiver and result (success, retry, failed, expired).",
-		}, []string{"receiver", "result"}),
+			Help: "Notification delivery attempts by receiver, integration and result (sent, retried, failed_permanent, expired).",
+		}, []string{"receiver", "integration", "result"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "lookout_notification_latency_seconds",
 			Help:    "Time from a notification's enqueueing to its delivery.",
 			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600},
-		}, []string{"receiver"}),
+		}, []string{"receiver", "integration"}),
 		pending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "lookout_outbox_pending",
-			Help: "Notifications in the outbox not yet delivered, given up or expired.",
+			Help: "Deliveries (one per notification and integration) in the outbox not yet sent, given up or expired.",
 		}),
 	}
-	for _, r := range receivers {
-		for _, res := range []string{resultSuccess, resultRetry, resultFailed, resultExpired} {
-			m.notifications.WithLabelValues(r, res)
+	for _, q := range queues {
+		for _, res := range results {
+			m.notifications.WithLabelValues(q.receiver, q.integration, res)
 		}
-		m.latency.WithLabelValues(r)
+		m.latency.WithLabelValues(q.receiver, q.integration)
 	}
 	for _, c := range []prometheus.Collector{m.notifications, m.latency, m.pending} {
 		if err := reg.Register(c); err != nil {

@@ -1,19 +1,25 @@
 // Package notify delivers notifications to receivers: the Notifier
-// interface receivers implement, and the Outbox that makes delivery
-// durable.
+// interface receivers' integrations implement, and the Outbox that makes
+// delivery durable.
 //
+// A receiver combines integrations (slack, sentry, webhook, log), as
+// Alertmanager's receivers do; each delivers and retries on its own.
 // Every notification is committed to the outbox (a bbolt bucket) before
-// it is sent, retried with exponential backoff until it is delivered,
-// given up (a permanent error) or expired, and deleted from the outbox in
-// its own transaction right after the send that delivered it. A
-// notification the outbox has deleted is never sent again.
+// it is sent, as one entry per integration of its receiver, all in one
+// transaction. Each entry is retried with exponential backoff until it is
+// delivered, given up (a permanent error) or expired, and deleted from the
+// outbox in its own transaction right after the send that delivered it.
+// An entry the outbox has deleted is never sent again.
 //
-// The one window for a duplicate: the process dies after a receiver has
-// accepted a notification and before the transaction that deletes it
-// commits. The notification is still pending on the next start and is
-// sent again. The window is one bbolt commit (an fsync) long. Receivers
-// that care can deduplicate on Notification.ID, which stays the same
-// across retries and restarts (the webhook sends it as Idempotency-Key).
+// The one window for a duplicate: the process dies after an integration
+// has accepted a notification and before the transaction that deletes its
+// entry commits. The entry is still pending on the next start and is sent
+// again (to that integration only). The window is one bbolt commit (an
+// fsync) long. Integrations that care can deduplicate on
+// Notification.ID, which stays the same across retries and restarts (the
+// webhook sends it as Idempotency-Key). The ID is the same for every
+// integration of a receiver; each integration is its own destination, so
+// it is unique within each.
 package notify
 
 import (
@@ -25,8 +31,9 @@ import (
 	"github.com/lookout-dev/lookout/alerting"
 )
 
-// Notifier sends one notification to one receiver. It must return soon
-// after ctx is done, and must not modify n.
+// Notifier sends one notification through one integration of a receiver
+// (n.Receiver, n.Integration). It must return soon after ctx is done, and
+// must not modify n.
 //
 // An error is retried, unless it is Permanent; a *RetryAfterError says
 // when to retry.

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,41 +53,55 @@ func (o *OutboxOptions) setDefaults() {
 }
 
 // Outbox is the durable queue of notifications: Enqueue commits a
-// notification to bbolt, Run delivers. See the package documentation for
-// the guarantees.
+// notification to bbolt, once for each integration of its receiver, and
+// Run delivers. See the package documentation for the guarantees.
 //
-// Each receiver has one worker, so at most one notification per receiver
-// is in flight; a notification waiting for its retry does not hold up the
-// others. Order between notifications is not guaranteed.
+// Each integration of each receiver (say the receiver oncall's slack) has
+// its own worker and its own entry for every notification, so each
+// delivers, retries, expires and resumes after a restart on its own: at
+// most one notification per integration is in flight, and an integration
+// that is down, or a notification waiting for its retry, holds up no
+// other. Order between notifications is not guaranteed.
 type Outbox struct {
 	db      *bbolt.DB
 	opts    OutboxOptions
 	log     *slog.Logger
 	metrics *metrics
-	queues  map[string]*queue // by receiver; fixed after NewOutbox
+	queues  map[string][]*queue // by receiver, one per integration, by name; fixed after NewOutbox
 	seq     atomic.Uint64
 	running atomic.Bool
 }
 
 // NewOutbox opens the outbox in db (creating its bucket, notify_outbox,
-// so db can be shared with other parts) for the given receivers and loads
-// every pending notification, to be delivered once Run starts. Pending
-// notifications for receivers not in notifiers stay in the outbox,
-// undelivered, until they expire on a later start. db must stay open
-// until Run has returned.
-func NewOutbox(db *bbolt.DB, notifiers map[string]Notifier, opts OutboxOptions, reg prometheus.Registerer, log *slog.Logger) (*Outbox, error) {
+// so db can be shared with other parts) for the given receivers (by name,
+// then by integration name: "slack", "sentry", "webhook", "log") and
+// loads every pending notification, to be delivered once Run starts.
+// Pending notifications for a receiver or an integration not in receivers
+// stay in the outbox, undelivered, until they expire on a later start. db
+// must stay open until Run has returned.
+func NewOutbox(db *bbolt.DB, receivers map[string]map[string]Notifier, opts OutboxOptions, reg prometheus.Registerer, log *slog.Logger) (*Outbox, error) {
 	opts.setDefaults()
-	o := &Outbox{db: db, opts: opts, log: log, queues: make(map[string]*queue, len(notifiers))}
-	names := make([]string, 0, len(notifiers))
-	for name, n := range notifiers {
-		if n == nil {
-			return nil, fmt.Errorf("outbox: receiver %q has no notifier", name)
+	o := &Outbox{db: db, opts: opts, log: log, queues: make(map[string][]*queue, len(receivers))}
+	var all []*queue
+	for _, name := range slices.Sorted(maps.Keys(receivers)) {
+		integrations := receivers[name]
+		if len(integrations) == 0 {
+			return nil, fmt.Errorf("outbox: receiver %q has no integrations", name)
 		}
-		o.queues[name] = newQueue(name, n)
-		names = append(names, name)
+		for _, in := range slices.Sorted(maps.Keys(integrations)) {
+			switch n := integrations[in]; {
+			case in == "" || strings.Contains(in, "/"):
+				return nil, fmt.Errorf("outbox: receiver %q: integration name %q is empty or has a '/'", name, in)
+			case n == nil:
+				return nil, fmt.Errorf("outbox: receiver %q: integration %q has no notifier", name, in)
+			default:
+				q := newQueue(name, in, n)
+				o.queues[name] = append(o.queues[name], q)
+				all = append(all, q)
+			}
+		}
 	}
-	slices.Sort(names)
-	m, err := newMetrics(reg, names)
+	m, err := newMetrics(reg, all)
 	if err != nil {
 		return nil, err
 	}
@@ -96,90 +112,122 @@ func NewOutbox(db *bbolt.DB, notifiers map[string]Notifier, opts OutboxOptions, 
 	return o, nil
 }
 
+// queue returns the queue of a receiver's integration, or nil.
+func (o *Outbox) queue(receiver, integration string) *queue {
+	for _, q := range o.queues[receiver] {
+		if q.integration == integration {
+			return q
+		}
+	}
+	return nil
+}
+
 // resume queues what the outbox holds, oldest first.
 func (o *Outbox) resume() error {
 	recs, bad, err := load(o.db)
 	if err != nil {
 		return err
 	}
-	for _, id := range bad {
-		o.log.Error("outbox: dropping a notification that cannot be decoded", "id", id)
-		if err := del(o.db, id); err != nil {
-			return fmt.Errorf("outbox: drop undecodable %q: %w", id, err)
+	for _, key := range bad {
+		o.log.Error("outbox: dropping an entry that cannot be decoded or is not under its key", "key", key)
+		if err := del(o.db, key); err != nil {
+			return fmt.Errorf("outbox: drop undecodable %q: %w", key, err)
 		}
 	}
 	sort.SliceStable(recs, func(i, j int) bool { return recs[i].EnqueuedAt.Before(recs[j].EnqueuedAt) })
 	now := time.Now()
 	for _, rec := range recs {
 		n := &rec.Notification
-		q, ok := o.queues[n.Receiver]
+		key := entryKey(n)
+		q := o.queue(n.Receiver, n.Integration)
 		switch {
-		case ok:
+		case q != nil:
 			o.metrics.pending.Inc()
-			q.push(o.newEntry(rec, now))
+			q.push(o.newEntry(key, rec, now))
 		case now.Sub(rec.EnqueuedAt) >= o.opts.MaxAge:
-			o.log.Warn("outbox: dropping an expired notification for a receiver no longer configured",
-				"receiver", n.Receiver, "id", n.ID, "age", now.Sub(rec.EnqueuedAt).Round(time.Second))
-			if err := del(o.db, n.ID); err != nil {
-				return fmt.Errorf("outbox: drop expired %q: %w", n.ID, err)
+			o.log.Warn("outbox: dropping an expired notification for a receiver or integration no longer configured",
+				"receiver", n.Receiver, "integration", n.Integration, "id", n.ID, "age", now.Sub(rec.EnqueuedAt).Round(time.Second))
+			if err := del(o.db, key); err != nil {
+				return fmt.Errorf("outbox: drop expired %q: %w", key, err)
 			}
 		default:
 			o.metrics.pending.Inc()
-			o.log.Warn("outbox: keeping a notification for a receiver no longer configured until it expires",
-				"receiver", n.Receiver, "id", n.ID)
+			o.log.Warn("outbox: keeping a notification for a receiver or integration no longer configured until it expires",
+				"receiver", n.Receiver, "integration", n.Integration, "id", n.ID)
 		}
 	}
 	return nil
 }
 
-func (o *Outbox) newEntry(rec *record, now time.Time) *entry {
-	return &entry{n: &rec.Notification, enqueued: rec.EnqueuedAt, due: now, seq: o.seq.Add(1)}
+func (o *Outbox) newEntry(key string, rec *record, now time.Time) *entry {
+	return &entry{key: key, n: &rec.Notification, enqueued: rec.EnqueuedAt, due: now, seq: o.seq.Add(1)}
 }
 
-// Enqueue commits n to the outbox; when it returns nil, n survives a
-// crash and Run will deliver it. Enqueueing an ID that is already pending
-// does nothing. Enqueue keeps its own copy of n.
+// Enqueue commits n to the outbox, once for each integration of
+// n.Receiver; when it returns nil, n survives a crash and Run will
+// deliver it to every integration. Each integration's Notifier gets its
+// own copy of n with Integration set (what the caller set there is
+// ignored). An integration for which n's ID is already pending is left as
+// it is. Enqueue keeps its own copies of n.
 func (o *Outbox) Enqueue(n *alerting.Notification) error {
 	return o.EnqueueWith(n, nil)
 }
 
 // EnqueueWith is Enqueue that also runs also in the same bbolt
 // transaction, so what the caller writes there (such as the state of the
-// alert group that sent n) commits together with n or not at all. also
-// runs even when n's ID is already pending; an error from it fails the
-// whole enqueue.
+// alert group that sent n) commits together with n's entries for every
+// integration, or none of it does. also runs even when n's ID is already
+// pending; an error from it fails the whole enqueue.
 func (o *Outbox) EnqueueWith(n *alerting.Notification, also func(tx *bbolt.Tx) error) error {
 	if n.ID == "" {
 		return errors.New("outbox: enqueue: notification has no id")
 	}
-	q, ok := o.queues[n.Receiver]
+	qs, ok := o.queues[n.Receiver]
 	if !ok {
 		return fmt.Errorf("outbox: enqueue %s: no receiver named %q", n.ID, n.Receiver)
 	}
 	now := time.Now()
-	data, err := json.Marshal(record{Notification: *n, EnqueuedAt: now})
+	items, recs, err := encode(n, qs, now)
 	if err != nil {
 		return fmt.Errorf("outbox: enqueue %s: %w", n.ID, err)
 	}
-	// What is sent is decoded from what was stored, so a send after a
-	// restart is the same as one before.
-	rec, err := decode(data)
+	added, err := put(o.db, items, also)
 	if err != nil {
 		return fmt.Errorf("outbox: enqueue %s: %w", n.ID, err)
 	}
-	added, err := put(o.db, n.ID, data, also)
-	if err != nil {
-		return fmt.Errorf("outbox: enqueue %s: %w", n.ID, err)
-	}
-	if added {
-		o.metrics.pending.Inc()
-		q.push(o.newEntry(rec, now))
+	for i, q := range qs {
+		if added[i] {
+			o.metrics.pending.Inc()
+			q.push(o.newEntry(items[i].key, recs[i], now))
+		}
 	}
 	return nil
 }
 
-// Run delivers pending and newly enqueued notifications until ctx is
-// done, and returns once every worker has ended. Sends in flight then are
+// encode makes n's record for each of the queues' integrations, and
+// decodes it again: what is sent is decoded from what was stored, so a
+// send after a restart is the same as one before.
+func encode(n *alerting.Notification, qs []*queue, now time.Time) ([]item, []*record, error) {
+	items := make([]item, len(qs))
+	recs := make([]*record, len(qs))
+	for i, q := range qs {
+		c := *n
+		c.Integration = q.integration
+		data, err := json.Marshal(record{Notification: c, EnqueuedAt: now})
+		if err != nil {
+			return nil, nil, err
+		}
+		if recs[i], err = decode(data); err != nil {
+			return nil, nil, err
+		}
+		items[i] = item{key: entryKey(&c), data: data}
+	}
+	return items, recs, nil
+}
+
+// Run delivers pending and newly enqueued notifications, one worker per
+// integration, until ctx is done, and returns once every worker has
+// ended. Sends in flight then are
 // cancelled and their notifications stay pending in the outbox.
 func (o *Outbox) Run(ctx context.Context) error {
 	if !o.running.CompareAndSwap(false, true) {
@@ -187,14 +235,16 @@ func (o *Outbox) Run(ctx context.Context) error {
 	}
 	defer o.running.Store(false)
 	var wg sync.WaitGroup
-	for _, q := range o.queues {
-		wg.Go(func() { o.work(ctx, q) })
+	for _, qs := range o.queues {
+		for _, q := range qs {
+			wg.Go(func() { o.work(ctx, q) })
+		}
 	}
 	wg.Wait()
 	return nil
 }
 
-// work delivers one receiver's notifications as they come due.
+// work delivers one integration's notifications as they come due.
 func (o *Outbox) work(ctx context.Context, q *queue) {
 	for ctx.Err() == nil {
 		e, wait := q.take(time.Now())

@@ -21,11 +21,11 @@ func TestEnqueueCommitsBeforeSend(t *testing.T) {
 		db := tempDB(t)
 		f := &fakeNotifier{}
 		f.before = func(n *alerting.Notification) {
-			if ids := stored(t, db); !slices.Equal(ids, []string{n.ID}) {
-				t.Errorf("at send, the outbox holds %v; want %s committed", ids, n.ID)
+			if ids := stored(t, db); !slices.Equal(ids, []string{n.ID + "/webhook"}) || n.Integration != "webhook" {
+				t.Errorf("at send of %s to %q, the outbox holds %v; want %s/webhook committed", n.ID, n.Integration, ids, n.ID)
 			}
 		}
-		o, err := NewOutbox(db, map[string]Notifier{"hook": f}, OutboxOptions{}, prometheus.NewRegistry(), quietLog())
+		o, err := NewOutbox(db, map[string]map[string]Notifier{"hook": {"webhook": f}}, OutboxOptions{}, prometheus.NewRegistry(), quietLog())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -56,7 +56,7 @@ func TestEnqueueErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			db := tempDB(t)
-			o, err := NewOutbox(db, map[string]Notifier{"hook": &fakeNotifier{}}, OutboxOptions{}, prometheus.NewRegistry(), quietLog())
+			o, err := NewOutbox(db, map[string]map[string]Notifier{"hook": {"webhook": &fakeNotifier{}}}, OutboxOptions{}, prometheus.NewRegistry(), quietLog())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -74,7 +74,7 @@ func TestEnqueueSameIDTwice(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		db := tempDB(t)
 		f := &fakeNotifier{}
-		o, err := NewOutbox(db, map[string]Notifier{"hook": f}, OutboxOptions{}, prometheus.NewRegistry(), quietLog())
+		o, err := NewOutbox(db, map[string]map[string]Notifier{"hook": {"webhook": f}}, OutboxOptions{}, prometheus.NewRegistry(), quietLog())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -97,7 +97,7 @@ func TestEnqueueSameIDTwice(t *testing.T) {
 
 func TestRunTwice(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		o, err := NewOutbox(tempDB(t), map[string]Notifier{"hook": &fakeNotifier{}}, OutboxOptions{}, prometheus.NewRegistry(), quietLog())
+		o, err := NewOutbox(tempDB(t), map[string]map[string]Notifier{"hook": {"webhook": &fakeNotifier{}}}, OutboxOptions{}, prometheus.NewRegistry(), quietLog())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -117,7 +117,7 @@ func TestShutdownKeepsInFlight(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "lookout.db")
 		db := openDB(t, path)
 		hung := &fakeNotifier{block: true}
-		o, err := NewOutbox(db, map[string]Notifier{"hook": hung}, OutboxOptions{}, prometheus.NewRegistry(), quietLog())
+		o, err := NewOutbox(db, map[string]map[string]Notifier{"hook": {"webhook": hung}}, OutboxOptions{}, prometheus.NewRegistry(), quietLog())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -130,11 +130,11 @@ func TestShutdownKeepsInFlight(t *testing.T) {
 		if n := len(hung.attempts()); n != 1 {
 			t.Fatalf("got %d attempts before shutdown, want 1", n)
 		}
-		if ids := stored(t, db); !slices.Equal(ids, []string{"n1"}) {
-			t.Fatalf("after shutdown the outbox holds %v, want [n1]", ids)
+		if ids := stored(t, db); !slices.Equal(ids, []string{"n1/webhook"}) {
+			t.Fatalf("after shutdown the outbox holds %v, want [n1/webhook]", ids)
 		}
-		for _, res := range []string{resultSuccess, resultRetry, resultFailed, resultExpired} {
-			if got := count(o, "hook", res); got != 0 {
+		for _, res := range results {
+			if got := count(o, "hook", "webhook", res); got != 0 {
 				t.Errorf("a cancelled send counted as %s", res)
 			}
 		}
@@ -145,7 +145,7 @@ func TestShutdownKeepsInFlight(t *testing.T) {
 		db = openDB(t, path)
 		defer db.Close()
 		f := &fakeNotifier{}
-		o, err = NewOutbox(db, map[string]Notifier{"hook": f}, OutboxOptions{}, prometheus.NewRegistry(), quietLog())
+		o, err = NewOutbox(db, map[string]map[string]Notifier{"hook": {"webhook": f}}, OutboxOptions{}, prometheus.NewRegistry(), quietLog())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -155,8 +155,8 @@ func TestShutdownKeepsInFlight(t *testing.T) {
 		stop = running(t, o)
 		synctest.Wait()
 		stop()
-		if len(f.attempts()) != 1 || count(o, "hook", resultSuccess) != 1 {
-			t.Errorf("after reopening: %d attempts, %v successes; want 1 and 1", len(f.attempts()), count(o, "hook", resultSuccess))
+		if len(f.attempts()) != 1 || count(o, "hook", "webhook", resultSent) != 1 {
+			t.Errorf("after reopening: %d attempts, %v sent; want 1 and 1", len(f.attempts()), count(o, "hook", "webhook", resultSent))
 		}
 		if ids := stored(t, db); len(ids) != 0 {
 			t.Errorf("outbox still holds %v", ids)
@@ -166,12 +166,17 @@ func TestShutdownKeepsInFlight(t *testing.T) {
 
 // TestResume: what is pending when the file is closed is delivered after
 // it is reopened, oldest first; expired ones are dropped, and ones for
-// receivers no longer configured are kept until they expire.
+// receivers or integrations no longer configured are kept until they
+// expire.
 func TestResume(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "lookout.db")
 		db := openDB(t, path)
-		notifiers := map[string]Notifier{"hook": &fakeNotifier{}, "gone": &fakeNotifier{}, "gone-old": &fakeNotifier{}}
+		notifiers := map[string]map[string]Notifier{
+			"hook":     {"webhook": &fakeNotifier{}, "log": &fakeNotifier{}},
+			"gone":     {"webhook": &fakeNotifier{}},
+			"gone-old": {"webhook": &fakeNotifier{}},
+		}
 		o, err := NewOutbox(db, notifiers, OutboxOptions{}, prometheus.NewRegistry(), quietLog())
 		if err != nil {
 			t.Fatal(err)
@@ -195,12 +200,14 @@ func TestResume(t *testing.T) {
 		db = openDB(t, path)
 		defer db.Close()
 		f := &fakeNotifier{}
-		o, err = NewOutbox(db, map[string]Notifier{"hook": f}, OutboxOptions{}, prometheus.NewRegistry(), quietLog())
+		o, err = NewOutbox(db, map[string]map[string]Notifier{"hook": {"webhook": f}}, OutboxOptions{}, prometheus.NewRegistry(), quietLog())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := testutil.ToFloat64(o.metrics.pending); got != 3 {
-			t.Errorf("pending = %v, want 3 (n1, n2, n3)", got)
+		// n2/log is over a day old, for an integration no longer
+		// configured: dropped at once.
+		if got := testutil.ToFloat64(o.metrics.pending); got != 4 {
+			t.Errorf("pending = %v, want 4 (n1, n2, n3 to webhooks, n1 to log)", got)
 		}
 		stop := running(t, o)
 		synctest.Wait()
@@ -208,11 +215,11 @@ func TestResume(t *testing.T) {
 		if !slices.Equal(f.ids, []string{"n1"}) {
 			t.Errorf("sent %v, want [n1]", f.ids)
 		}
-		if got := count(o, "hook", resultExpired); got != 1 {
+		if got := count(o, "hook", "webhook", resultExpired); got != 1 {
 			t.Errorf("expired = %v, want 1 (n2)", got)
 		}
-		if ids := stored(t, db); !slices.Equal(ids, []string{"n3"}) {
-			t.Errorf("outbox holds %v, want [n3] (for a receiver no longer configured)", ids)
+		if ids, want := stored(t, db), []string{"n1/log", "n3/webhook"}; !slices.Equal(ids, want) {
+			t.Errorf("outbox holds %v, want %v (for an integration and a receiver no longer configured)", ids, want)
 		}
 	})
 }
@@ -224,7 +231,11 @@ func TestResumeDropsUndecodable(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		return b.Put([]byte("junk"), []byte("{not json"))
+		if err := b.Put([]byte("junk"), []byte("{not json")); err != nil {
+			return err
+		}
+		// As stored before deliveries were per integration.
+		return b.Put([]byte("n0"), []byte(`{"notification":{"id":"n0","receiver":"hook"},"enqueuedAt":"2030-01-02T03:04:05Z"}`))
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -295,7 +306,7 @@ func TestEnqueueWith(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			db := tempDB(t)
-			o, err := NewOutbox(db, map[string]Notifier{"hook": &fakeNotifier{}}, OutboxOptions{}, prometheus.NewRegistry(), quietLog())
+			o, err := NewOutbox(db, map[string]map[string]Notifier{"hook": {"webhook": &fakeNotifier{}, "log": &fakeNotifier{}}}, OutboxOptions{}, prometheus.NewRegistry(), quietLog())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -308,8 +319,8 @@ func TestEnqueueWith(t *testing.T) {
 				state = tx.Bucket(other) != nil && tx.Bucket(other).Get([]byte("group")) != nil
 				return nil
 			})
-			wantIDs := []string{"n1"}
-			wantPending := 1.0
+			wantIDs := []string{"n1/log", "n1/webhook"}
+			wantPending := 2.0
 			if !tt.wantState {
 				wantIDs, wantPending = nil, 0
 			}

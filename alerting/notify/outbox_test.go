@@ -122,8 +122,8 @@ func running(t *testing.T, o *Outbox) (stop func()) {
 	}
 }
 
-func count(o *Outbox, receiver, result string) float64 {
-	return testutil.ToFloat64(o.metrics.notifications.WithLabelValues(receiver, result))
+func count(o *Outbox, receiver, integration, result string) float64 {
+	return testutil.ToFloat64(o.metrics.notifications.WithLabelValues(receiver, integration, result))
 }
 
 var errDown = errors.New("receiver down")
@@ -141,37 +141,37 @@ func TestOutboxDelivery(t *testing.T) {
 		{
 			name:     "delivered at the first attempt",
 			notifier: &fakeNotifier{},
-			want:     map[string]float64{resultSuccess: 1},
+			want:     map[string]float64{resultSent: 1},
 		},
 		{
 			name:     "retried with doubling backoff until delivered",
 			notifier: &fakeNotifier{errs: []error{errDown, errDown, errDown}},
 			wantGaps: []gap{{time.Second, 1200 * time.Millisecond}, {2 * time.Second, 2400 * time.Millisecond}, {4 * time.Second, 4800 * time.Millisecond}},
-			want:     map[string]float64{resultRetry: 3, resultSuccess: 1},
+			want:     map[string]float64{resultRetried: 3, resultSent: 1},
 		},
 		{
 			name:     "backoff stops growing at MaxBackoff",
 			opts:     OutboxOptions{MinBackoff: time.Second, MaxBackoff: 3 * time.Second},
 			notifier: &fakeNotifier{errs: []error{errDown, errDown, errDown, errDown}},
 			wantGaps: []gap{{time.Second, 1200 * time.Millisecond}, {2 * time.Second, 2400 * time.Millisecond}, {3 * time.Second, 3 * time.Second}, {3 * time.Second, 3 * time.Second}},
-			want:     map[string]float64{resultRetry: 4, resultSuccess: 1},
+			want:     map[string]float64{resultRetried: 4, resultSent: 1},
 		},
 		{
 			name:     "permanent error given up at once",
 			notifier: &fakeNotifier{errs: []error{Permanent(errDown)}},
-			want:     map[string]float64{resultFailed: 1},
+			want:     map[string]float64{resultFailedPermanent: 1},
 		},
 		{
 			name:     "retry-after honoured",
 			notifier: &fakeNotifier{errs: []error{&RetryAfterError{After: 7 * time.Second, Err: errDown}}},
 			wantGaps: []gap{{7 * time.Second, 7 * time.Second}},
-			want:     map[string]float64{resultRetry: 1, resultSuccess: 1},
+			want:     map[string]float64{resultRetried: 1, resultSent: 1},
 		},
 		{
 			name:     "retry-after of zero falls back to backoff",
 			notifier: &fakeNotifier{errs: []error{&RetryAfterError{Err: errDown}}},
 			wantGaps: []gap{{time.Second, 1200 * time.Millisecond}},
-			want:     map[string]float64{resultRetry: 1, resultSuccess: 1},
+			want:     map[string]float64{resultRetried: 1, resultSent: 1},
 		},
 		{
 			name:     "expired after MaxAge, retries cut short at expiry",
@@ -179,14 +179,14 @@ func TestOutboxDelivery(t *testing.T) {
 			notifier: &fakeNotifier{errs: []error{errDown}, sticky: true},
 			// attempts at 0, ~2, ~6; the next would be after 9s
 			wantGaps: []gap{{2 * time.Second, 2400 * time.Millisecond}, {4 * time.Second, 4 * time.Second}},
-			want:     map[string]float64{resultRetry: 3, resultExpired: 1},
+			want:     map[string]float64{resultRetried: 3, resultExpired: 1},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				db := tempDB(t)
-				o, err := NewOutbox(db, map[string]Notifier{"hook": tt.notifier}, tt.opts, prometheus.NewRegistry(), quietLog())
+				o, err := NewOutbox(db, map[string]map[string]Notifier{"hook": {"webhook": tt.notifier}}, tt.opts, prometheus.NewRegistry(), quietLog())
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -207,8 +207,8 @@ func TestOutboxDelivery(t *testing.T) {
 						t.Errorf("gap %d = %v, want in [%v, %v]", i+1, d, g.min, g.max)
 					}
 				}
-				for _, res := range []string{resultSuccess, resultRetry, resultFailed, resultExpired} {
-					if got := count(o, "hook", res); got != tt.want[res] {
+				for _, res := range results {
+					if got := count(o, "hook", "webhook", res); got != tt.want[res] {
 						t.Errorf("notifications{result=%q} = %v, want %v", res, got, tt.want[res])
 					}
 				}
@@ -227,7 +227,7 @@ func TestOutboxMetrics(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		reg := prometheus.NewRegistry()
 		f := &fakeNotifier{errs: []error{&RetryAfterError{After: 2 * time.Second, Err: errDown}}}
-		o, err := NewOutbox(tempDB(t), map[string]Notifier{"hook": f}, OutboxOptions{}, reg, quietLog())
+		o, err := NewOutbox(tempDB(t), map[string]map[string]Notifier{"hook": {"webhook": f}}, OutboxOptions{}, reg, quietLog())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -235,7 +235,7 @@ func TestOutboxMetrics(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := `
-# HELP lookout_outbox_pending Notifications in the outbox not yet delivered, given up or expired.
+# HELP lookout_outbox_pending Deliveries (one per notification and integration) in the outbox not yet sent, given up or expired.
 # TYPE lookout_outbox_pending gauge
 lookout_outbox_pending 1
 `
@@ -250,14 +250,14 @@ lookout_outbox_pending 1
 		want = `
 # HELP lookout_notification_latency_seconds Time from a notification's enqueueing to its delivery.
 # TYPE lookout_notification_latency_seconds histogram
-` + latencyBuckets("hook") + `
-# HELP lookout_notifications_total Notification delivery attempts by receiver and result (success, retry, failed, expired).
+` + latencyBuckets("hook", "webhook") + `
+# HELP lookout_notifications_total Notification delivery attempts by receiver, integration and result (sent, retried, failed_permanent, expired).
 # TYPE lookout_notifications_total counter
-lookout_notifications_total{receiver="hook",result="expired"} 0
-lookout_notifications_total{receiver="hook",result="failed"} 0
-lookout_notifications_total{receiver="hook",result="retry"} 1
-lookout_notifications_total{receiver="hook",result="success"} 1
-# HELP lookout_outbox_pending Notifications in the outbox not yet delivered, given up or expired.
+lookout_notifications_total{integration="webhook",receiver="hook",result="expired"} 0
+lookout_notifications_total{integration="webhook",receiver="hook",result="failed_permanent"} 0
+lookout_notifications_total{integration="webhook",receiver="hook",result="retried"} 1
+lookout_notifications_total{integration="webhook",receiver="hook",result="sent"} 1
+# HELP lookout_outbox_pending Deliveries (one per notification and integration) in the outbox not yet sent, given up or expired.
 # TYPE lookout_outbox_pending gauge
 lookout_outbox_pending 0
 `
@@ -269,15 +269,15 @@ lookout_outbox_pending 0
 
 // latencyBuckets is the histogram text for one observation of 5 s: 3 s
 // waiting for Run plus 2 s of Retry-After.
-func latencyBuckets(receiver string) string {
+func latencyBuckets(receiver, integration string) string {
 	var b strings.Builder
 	for _, le := range []string{"0.01", "0.05", "0.1", "0.25", "0.5", "1", "2.5"} {
-		fmt.Fprintf(&b, "lookout_notification_latency_seconds_bucket{receiver=%q,le=%q} 0\n", receiver, le)
+		fmt.Fprintf(&b, "lookout_notification_latency_seconds_bucket{integration=%q,receiver=%q,le=%q} 0\n", integration, receiver, le)
 	}
 	for _, le := range []string{"5", "10", "30", "60", "300", "900", "3600", "14400", "86400", "+Inf"} {
-		fmt.Fprintf(&b, "lookout_notification_latency_seconds_bucket{receiver=%q,le=%q} 1\n", receiver, le)
+		fmt.Fprintf(&b, "lookout_notification_latency_seconds_bucket{integration=%q,receiver=%q,le=%q} 1\n", integration, receiver, le)
 	}
-	fmt.Fprintf(&b, "lookout_notification_latency_seconds_sum{receiver=%q} 5\n", receiver)
-	fmt.Fprintf(&b, "lookout_notification_latency_seconds_count{receiver=%q} 1", receiver)
+	fmt.Fprintf(&b, "lookout_notification_latency_seconds_sum{integration=%q,receiver=%q} 5\n", integration, receiver)
+	fmt.Fprintf(&b, "lookout_notification_latency_seconds_count{integration=%q,receiver=%q} 1", integration, receiver)
 	return b.String()
 }

@@ -101,7 +101,7 @@ func newOutbox(t *testing.T, db *bbolt.DB, url string, reg prometheus.Registerer
 	if err != nil {
 		t.Fatal(err)
 	}
-	o, err := notify.NewOutbox(db, map[string]notify.Notifier{"team": w}, fast, reg, slog.New(slog.DiscardHandler))
+	o, err := notify.NewOutbox(db, map[string]map[string]notify.Notifier{"team": {"webhook": w}}, fast, reg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,15 +149,15 @@ func settle(t *testing.T, reg prometheus.Gatherer) {
 	}
 }
 
-func counters(success, retry, failed, expired int) string {
+func counters(sent, retried, failed, expired int) string {
 	return fmt.Sprintf(`
-# HELP lookout_notifications_total Notification delivery attempts by receiver and result (success, retry, failed, expired).
+# HELP lookout_notifications_total Notification delivery attempts by receiver, integration and result (sent, retried, failed_permanent, expired).
 # TYPE lookout_notifications_total counter
-lookout_notifications_total{receiver="team",result="expired"} %d
-lookout_notifications_total{receiver="team",result="failed"} %d
-lookout_notifications_total{receiver="team",result="retry"} %d
-lookout_notifications_total{receiver="team",result="success"} %d
-`, expired, failed, retry, success)
+lookout_notifications_total{integration="webhook",receiver="team",result="expired"} %d
+lookout_notifications_total{integration="webhook",receiver="team",result="failed_permanent"} %d
+lookout_notifications_total{integration="webhook",receiver="team",result="retried"} %d
+lookout_notifications_total{integration="webhook",receiver="team",result="sent"} %d
+`, expired, failed, retried, sent)
 }
 
 func TestOutboxWebhook(t *testing.T) {

@@ -8,8 +8,10 @@ import (
 	"github.com/lookout-dev/lookout/alerting"
 )
 
-// entry is a pending notification in memory.
+// entry is a pending delivery in memory: a notification for one
+// integration.
 type entry struct {
+	key      string // in the outbox bucket
 	n        *alerting.Notification
 	enqueued time.Time
 	due      time.Time // next attempt
@@ -17,19 +19,20 @@ type entry struct {
 	attempts int       // failed attempts so far, in this process
 }
 
-// queue holds one receiver's pending notifications that are not being
+// queue holds one integration's pending deliveries that are not being
 // sent right now, earliest due first.
 type queue struct {
-	receiver string
-	notifier Notifier
+	receiver    string
+	integration string
+	notifier    Notifier
 
 	mu      sync.Mutex
 	entries entryHeap
 	wake    chan struct{} // has a value when entries changed
 }
 
-func newQueue(receiver string, n Notifier) *queue {
-	return &queue{receiver: receiver, notifier: n, wake: make(chan struct{}, 1)}
+func newQueue(receiver, integration string, n Notifier) *queue {
+	return &queue{receiver: receiver, integration: integration, notifier: n, wake: make(chan struct{}, 1)}
 }
 
 func (q *queue) push(e *entry) {

@@ -71,7 +71,7 @@ func (c *chain) build(dir, hookURL string) error {
 	if err != nil {
 		return err
 	}
-	if c.outbox, err = notify.NewOutbox(c.db, map[string]notify.Notifier{"hook": wh}, notify.OutboxOptions{}, reg, log); err != nil {
+	if c.outbox, err = notify.NewOutbox(c.db, map[string]map[string]notify.Notifier{"hook": {"webhook": wh}}, notify.OutboxOptions{}, reg, log); err != nil {
 		return err
 	}
 	gw := c.o.groupWait

@@ -63,19 +63,20 @@ func (a *alertingParts) build(d *daemon, cfg *config.Config) error {
 	if ac.ExternalURL != nil {
 		externalURL = ac.ExternalURL.String()
 	}
-	notifiers := map[string]notify.Notifier{}
+	notifiers := map[string]map[string]notify.Notifier{} // receiver → integration → notifier
 	for _, r := range ac.Receivers {
-		switch {
-		case r.Webhook != nil:
+		notifiers[r.Name] = map[string]notify.Notifier{}
+		if r.Webhook != nil {
 			w, err := webhook.New(webhook.Config{
 				URL: r.Webhook.URL.String(), Timeout: r.Webhook.Timeout.Std(), MaxAlerts: r.Webhook.MaxAlerts, Headers: r.Webhook.Headers,
 			}, webhook.Options{ExternalURL: externalURL})
 			if err != nil {
 				return fmt.Errorf("receiver %s: %w", r.Name, err)
 			}
-			notifiers[r.Name] = w
-		case r.Log != nil:
-			notifiers[r.Name] = notifylog.New(notifylog.Config{Level: slog.LevelWarn}, d.log)
+			notifiers[r.Name]["webhook"] = w
+		}
+		if r.Log != nil {
+			notifiers[r.Name]["log"] = notifylog.New(notifylog.Config{Level: slog.LevelWarn}, d.log)
 		}
 	}
 	var err error
