@@ -1,0 +1,151 @@
+// Package sentry is the Sentry receiver: each alert of a notification
+// becomes one Sentry event, and all events of an alert share a
+// fingerprint, so Sentry keeps one issue per alert that its resolve
+// closes the story of.
+//
+// Events are sent synchronously, one at a time, so Notify knows whether
+// Sentry took them: failures go back to the outbox to be retried. Event
+// IDs are derived from the notification ID, the alert and its status, so
+// the events a retry sends again are dropped by Sentry as duplicates.
+package sentry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	sentrygo "github.com/getsentry/sentry-go"
+
+	"github.com/lookout-dev/lookout/alerting"
+	"github.com/lookout-dev/lookout/alerting/notify"
+)
+
+// DefaultTimeout bounds the sending of one event when Options sets none.
+const DefaultTimeout = 10 * time.Second
+
+// Options are what a Sentry receiver takes from the daemon rather than
+// from its config.
+type Options struct {
+	// Release is sent as every event's release, Lookout's version; ""
+	// sends "lookout" (rather than let sentry-go run git to guess).
+	Release string
+	// Timeout bounds the sending of one event; 0 means DefaultTimeout.
+	Timeout time.Duration
+	// Transport sends the HTTP requests; nil means http.DefaultTransport.
+	// Redirects are not followed.
+	Transport http.RoundTripper
+}
+
+// Notifier sends notifications to one Sentry project, through its own
+// client and hub (never sentry-go's global hub).
+type Notifier struct {
+	hub     *sentrygo.Hub
+	rec     *recorder
+	timeout time.Duration
+}
+
+var _ notify.Notifier = (*Notifier)(nil)
+
+// New checks cfg and returns its notifier.
+func New(cfg Config, opts Options) (*Notifier, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if opts.Timeout < 0 {
+		return nil, fmt.Errorf("sentry: timeout must not be negative, got %v", opts.Timeout)
+	}
+	if opts.Timeout == 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.Release == "" {
+		opts.Release = "lookout"
+	}
+	if opts.Transport == nil {
+		opts.Transport = http.DefaultTransport
+	}
+	rec := &recorder{next: opts.Transport, pending: map[sentrygo.EventID]*send{}}
+	transport := sentrygo.NewHTTPSyncTransport()
+	transport.Timeout = opts.Timeout
+	client, err := sentrygo.NewClient(sentrygo.ClientOptions{
+		Dsn:         cfg.DSN,
+		Environment: cfg.Environment,
+		Release:     opts.Release,
+		Transport:   transport,
+		HTTPClient: &http.Client{
+			Transport: rec,
+			// Notify's context ends the send at opts.Timeout; this is a
+			// backstop that should never fire first.
+			Timeout:       opts.Timeout + time.Second,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		SampleRate:             1,
+		DisableClientReports:   true,
+		DisableTelemetryBuffer: true,
+		Integrations:           withoutModules,
+	})
+	if err != nil {
+		// Config.validate has seen the DSN; whatever is left, do not
+		// quote it.
+		return nil, errors.New("sentry: new client: invalid options")
+	}
+	return &Notifier{hub: sentrygo.NewHub(client, sentrygo.NewScope()), rec: rec, timeout: opts.Timeout}, nil
+}
+
+// withoutModules drops the integration that sends the list of Go modules
+// with every event: it says nothing about an alert.
+func withoutModules(in []sentrygo.Integration) []sentrygo.Integration {
+	out := in[:0:0]
+	for _, i := range in {
+		if i.Name() != "Modules" {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// Notify sends one event per alert of n, in order, and stops at the first
+// that fails: its error says whether and when to retry (see
+// recorder.result). A retry sends the same events with the same IDs, and
+// Sentry drops those it already has.
+func (s *Notifier) Notify(ctx context.Context, n *alerting.Notification) error {
+	for _, ev := range Events(n) {
+		if err := s.send(ctx, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// send sends one event, within the timeout.
+func (s *Notifier) send(ctx context.Context, ev *sentrygo.Event) error {
+	now := time.Now()
+	if d := s.rec.rateLimited(now); d > 0 {
+		return &notify.RetryAfterError{After: d, Err: errors.New("sentry: send: rate limited")}
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	if _, err := s.rec.expect(ctx, ev.EventID); err != nil {
+		return fmt.Errorf("sentry: send: %w", err)
+	}
+	captured := s.hub.CaptureEvent(ev)
+	sent := s.rec.finish(ev.EventID)
+	if captured == nil {
+		return notify.Permanent(errors.New("sentry: send: event dropped by the client"))
+	}
+	return s.rec.result(sent, time.Now())
+}
+
+// Close flushes what the client holds, waiting at most timeout. Events
+// are sent synchronously, so there is nothing left unless a Notify is
+// still running.
+func (s *Notifier) Close(timeout time.Duration) error {
+	client := s.hub.Client()
+	ok := client.Flush(timeout)
+	client.Close()
+	if !ok {
+		return errors.New("sentry: close: flush timed out")
+	}
+	return nil
+}
