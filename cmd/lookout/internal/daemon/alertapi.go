@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lookout-dev/lookout/alerting/dispatch"
+	slacknotify "github.com/lookout-dev/lookout/alerting/notify/slack"
 	"github.com/lookout-dev/lookout/alerting/rules"
 	"github.com/lookout-dev/lookout/alerting/silences"
 )
@@ -19,6 +20,12 @@ func (d *daemon) alertRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/silences", d.handleSilences)
 	mux.HandleFunc("POST /api/v1/silences", d.handleAddSilence)
 	mux.HandleFunc("DELETE /api/v1/silences/{id}", d.handleExpireSilence)
+	// Slack's interactivity Request URL, one per receiver with a signing
+	// secret: https://lookout.example.com/slack/RECEIVER/interactions
+	for name, secret := range d.alerting.slackSecrets {
+		h := slacknotify.NewInteractionHandler(secret, slackActions{d.alerting, d.log}, slacknotify.HandlerOptions{Logger: d.log})
+		mux.Handle("POST /slack/"+name+"/interactions", h)
+	}
 }
 
 // apiAlert is an alert as GET /api/v1/alerts shows it.

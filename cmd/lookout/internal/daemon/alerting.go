@@ -10,12 +10,15 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/lookout-dev/lookout/alerting"
 	"github.com/lookout-dev/lookout/alerting/dispatch"
 	"github.com/lookout-dev/lookout/alerting/notify"
 	notifylog "github.com/lookout-dev/lookout/alerting/notify/log"
+	sentrynotify "github.com/lookout-dev/lookout/alerting/notify/sentry"
+	slacknotify "github.com/lookout-dev/lookout/alerting/notify/slack"
 	"github.com/lookout-dev/lookout/alerting/notify/webhook"
 	"github.com/lookout-dev/lookout/alerting/rules"
 	"github.com/lookout-dev/lookout/alerting/silences"
@@ -27,16 +30,22 @@ import (
 var (
 	ruleAlertsBucket = []byte("rule_alerts")    // alerts of each alerting rule
 	dispatchBucket   = []byte("dispatch_state") // what each group last notified
+	acksBucket       = []byte("acks")           // who acknowledged each group, from Slack
 )
 
 // alertingParts are the running pieces of alerting.
 type alertingParts struct {
-	db         *bolt.DB
-	store      *store.Store
-	rules      *rules.Manager
-	dispatcher *dispatch.Dispatcher
-	outbox     *notify.Outbox
-	silences   *silences.Store
+	// sentries are closed (flushed) at shutdown.
+	sentries []*sentrynotify.Notifier
+	// slackSecrets are, by receiver, the signing secrets Slack's button
+	// clicks are checked against.
+	slackSecrets map[string]string
+	db           *bolt.DB
+	store        *store.Store
+	rules        *rules.Manager
+	dispatcher   *dispatch.Dispatcher
+	outbox       *notify.Outbox
+	silences     *silences.Store
 }
 
 // setupAlerting opens the database and builds the store, the rule
@@ -63,9 +72,40 @@ func (a *alertingParts) build(d *daemon, cfg *config.Config) error {
 	if ac.ExternalURL != nil {
 		externalURL = ac.ExternalURL.String()
 	}
+	if err := bucketsExist(a.db); err != nil {
+		return err
+	}
+	threads, err := slacknotify.NewBoltThreads(a.db)
+	if err != nil {
+		return err
+	}
+	pacer := slacknotify.NewPacer(slacknotify.DefaultPace)
 	notifiers := map[string]map[string]notify.Notifier{} // receiver → integration → notifier
 	for _, r := range ac.Receivers {
 		notifiers[r.Name] = map[string]notify.Notifier{}
+		if r.Slack != nil {
+			s, err := slacknotify.New(slackConfig(r.Slack), slacknotify.Options{
+				Threads: threads, Reason: d.probeReason, ExternalURL: externalURL, Logger: d.log, Registerer: d.reg, Pacer: pacer,
+			})
+			if err != nil {
+				return fmt.Errorf("receiver %s: slack: %w", r.Name, err)
+			}
+			notifiers[r.Name]["slack"] = s
+			if r.Slack.SigningSecret != "" {
+				if a.slackSecrets == nil {
+					a.slackSecrets = map[string]string{}
+				}
+				a.slackSecrets[r.Name] = r.Slack.SigningSecret
+			}
+		}
+		if r.Sentry != nil {
+			s, err := sentrynotify.New(sentrynotify.Config{DSN: r.Sentry.DSN, Environment: r.Sentry.Environment}, sentrynotify.Options{Release: "lookout@" + d.opts.Version})
+			if err != nil {
+				return fmt.Errorf("receiver %s: sentry: %w", r.Name, err)
+			}
+			notifiers[r.Name]["sentry"] = s
+			a.sentries = append(a.sentries, s)
+		}
 		if r.Webhook != nil {
 			w, err := webhook.New(webhook.Config{
 				URL: r.Webhook.URL.String(), Timeout: r.Webhook.Timeout.Std(), MaxAlerts: r.Webhook.MaxAlerts, Headers: r.Webhook.Headers,
@@ -78,10 +118,6 @@ func (a *alertingParts) build(d *daemon, cfg *config.Config) error {
 		if r.Log != nil {
 			notifiers[r.Name]["log"] = notifylog.New(notifylog.Config{Level: slog.LevelWarn}, d.log)
 		}
-	}
-	var err error
-	if err := bucketsExist(a.db); err != nil {
-		return err
 	}
 	if a.outbox, err = notify.NewOutbox(a.db, notifiers, notify.OutboxOptions{}, d.reg, d.log); err != nil {
 		return err
@@ -108,7 +144,7 @@ func (a *alertingParts) build(d *daemon, cfg *config.Config) error {
 
 func bucketsExist(db *bolt.DB) error {
 	return db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{ruleAlertsBucket, dispatchBucket} {
+		for _, b := range [][]byte{ruleAlertsBucket, dispatchBucket, acksBucket} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -318,4 +354,67 @@ func routingPrint(a config.Alerting) string {
 		return err.Error()
 	}
 	return string(b)
+}
+
+func slackConfig(c *config.Slack) slacknotify.Config {
+	out := slacknotify.Config{Token: c.Token, Channel: c.Channel, SigningSecret: c.SigningSecret, Mention: c.Mention, WebhookURL: c.WebhookURL}
+	if c.APIURL != nil {
+		out.APIURL = c.APIURL.String()
+	}
+	return out
+}
+
+// probeReason is why the probe an alert is about fails, for Slack.
+func (d *daemon) probeReason(ls model.LabelSet) string {
+	r := d.set.get(string(ls["probe"]))
+	if r == nil {
+		return ""
+	}
+	return r.Status().Reason
+}
+
+// close flushes the Sentry clients and closes the database.
+func (a *alertingParts) close() {
+	for _, s := range a.sentries {
+		_ = s.Close(5 * time.Second)
+	}
+	a.db.Close()
+}
+
+// slackActions are what Slack's buttons do: silence a group or
+// acknowledge it.
+type slackActions struct {
+	a   *alertingParts
+	log *slog.Logger
+}
+
+var _ slacknotify.Actions = slackActions{}
+
+// Silence silences exactly the group's labels.
+func (s slackActions) Silence(groupLabels model.LabelSet, by string, d time.Duration) (string, error) {
+	var ms dispatch.Matchers
+	for name, v := range groupLabels {
+		m, err := labels.NewMatcher(labels.MatchEqual, string(name), string(v))
+		if err != nil {
+			return "", err
+		}
+		ms = append(ms, m)
+	}
+	now := time.Now()
+	sil, err := s.a.silences.Add(dispatch.Silence{Matchers: ms, StartsAt: now, EndsAt: now.Add(d), CreatedBy: by, Comment: "from Slack"})
+	if err != nil {
+		return "", err
+	}
+	s.log.Info("silence created from Slack", "id", sil.ID, "by", by, "matchers", ms.String())
+	return sil.ID, nil
+}
+
+// Ack records who acknowledged the group.
+func (s slackActions) Ack(groupKey, by string) error {
+	v, _ := json.Marshal(struct {
+		By string    `json:"by"`
+		At time.Time `json:"at"`
+	}{by, time.Now()})
+	s.log.Info("alert group acknowledged from Slack", "group", groupKey, "by", by)
+	return s.a.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(acksBucket).Put([]byte(groupKey), v) })
 }

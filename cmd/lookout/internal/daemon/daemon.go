@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/lookout-dev/lookout/alerting/rules"
+	"github.com/lookout-dev/lookout/cmd/lookout/internal/telemetry"
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
 	"github.com/lookout-dev/lookout/probes/httpprobe"
@@ -72,6 +73,15 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	if s := cfg.Telemetry.Sentry; s != nil {
+		tel, err := telemetry.NewSentry(s.DSN, s.Environment, "lookout@"+opts.Version)
+		if err != nil {
+			return err
+		}
+		defer tel.Close(5 * time.Second)
+		defer tel.Recover()
+		opts.Logger = slog.New(tel.Handler(opts.Logger.Handler()))
+	}
 	d := &daemon{
 		opts: opts, log: opts.Logger, reg: prometheus.NewRegistry(), reloads: make(chan chan error),
 		transports: httpprobe.NewTransports(),
@@ -89,7 +99,7 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	d.routing = routingPrint(cfg.Alerting)
-	defer d.alerting.db.Close()
+	defer d.alerting.close()
 	if err := d.alerting.applyRules(groups, restartGrace(cfg)); err != nil {
 		return err
 	}
