@@ -79,7 +79,11 @@ func NewMessage(n *alerting.Notification, o MessageOptions) Message {
 		blocks = append(blocks, alertBlocks(&shown[i], at, o.Reason)...)
 	}
 	if more := len(n.Alerts) - len(shown); more > 0 {
-		blocks = append(blocks, slack.NewContextBlock("", mrkdwn(fmt.Sprintf("…and %d more alerts", more))))
+		plural := "s"
+		if more == 1 {
+			plural = ""
+		}
+		blocks = append(blocks, slack.NewContextBlock("", mrkdwn(fmt.Sprintf("…and %d more alert%s", more, plural))))
 	}
 	if firing && o.Buttons {
 		if b := buttons(n); b != nil {
