@@ -45,19 +45,37 @@ func (q *queue) push(e *entry) {
 	}
 }
 
-// take removes and returns the earliest entry if it is due at now;
+// take removes and returns the entry to send next, if one is due at now;
 // otherwise it returns how long until one is due (zero when the queue is
-// empty).
+// empty). A group's notifications go out in the order they were
+// enqueued: only the oldest pending one of each group may be sent, so a
+// "resolved" never overtakes the "firing" of its group that is still
+// waiting to be retried.
 func (q *queue) take(now time.Time) (*entry, time.Duration) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if len(q.entries) == 0 {
 		return nil, 0
 	}
-	if wait := q.entries[0].due.Sub(now); wait > 0 {
+	oldest := make(map[string]*entry, len(q.entries))
+	for _, e := range q.entries {
+		if o, ok := oldest[e.n.GroupKey]; !ok || e.seq < o.seq {
+			oldest[e.n.GroupKey] = e
+		}
+	}
+	best := -1
+	for i, e := range q.entries {
+		if oldest[e.n.GroupKey] != e {
+			continue
+		}
+		if best < 0 || q.entries.Less(i, best) {
+			best = i
+		}
+	}
+	if wait := q.entries[best].due.Sub(now); wait > 0 {
 		return nil, wait
 	}
-	return heap.Pop(&q.entries).(*entry), 0
+	return heap.Remove(&q.entries, best).(*entry), 0
 }
 
 type entryHeap []*entry
