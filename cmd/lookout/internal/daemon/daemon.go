@@ -73,9 +73,9 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	var tel *telemetry.Telemetry // nil: no telemetry, and its methods do nothing
 	if s := cfg.Telemetry.Sentry; s != nil {
-		tel, err := telemetry.NewSentry(s.DSN, s.Environment, "lookout@"+opts.Version)
-		if err != nil {
+		if tel, err = telemetry.NewSentry(s.DSN, s.Environment, "lookout@"+opts.Version); err != nil {
 			return err
 		}
 		defer tel.Close(5 * time.Second)
@@ -113,12 +113,15 @@ func Run(ctx context.Context, opts Options) error {
 	d.log.Info("lookout started", "version", opts.Version, "listen", ln.Addr().String(), "probes", len(cfg.Probes),
 		"rule_groups", len(groups), "config", opts.ConfigFile)
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return d.sched.Run(gctx) })
-	g.Go(func() error { return d.serve(gctx, ln) })
-	g.Go(func() error { return d.reloadLoop(gctx) })
-	g.Go(func() error { return d.alerting.outbox.Run(gctx) })
-	g.Go(func() error { return d.alerting.dispatcher.Run(gctx) })
-	g.Go(func() error { return d.alerting.rules.Run(gctx) })
+	for _, run := range []func(context.Context) error{
+		d.sched.Run, func(ctx context.Context) error { return d.serve(ctx, ln) }, d.reloadLoop,
+		d.alerting.outbox.Run, d.alerting.dispatcher.Run, d.alerting.rules.Run,
+	} {
+		g.Go(func() error {
+			defer tel.Recover() // a panic reaches Sentry before it ends the process
+			return run(gctx)
+		})
+	}
 	d.ready.Store(true)
 	err = g.Wait()
 	d.transports.CloseIdle()
