@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"context"
 	"slices"
 	"sync"
 	"testing"
@@ -18,7 +19,7 @@ func TestGroupOrder(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var mu sync.Mutex
 		var delivered []string
-		n := &fakeNotifier{errs: []error{errDown, errDown}}
+		n := &orderNotifier{failFiring: 2}
 		o, err := NewOutbox(tempDB(t), map[string]map[string]Notifier{"team": {"webhook": n}}, OutboxOptions{}, prometheus.NewRegistry(), quietLog())
 		if err != nil {
 			t.Fatal(err)
@@ -44,12 +45,35 @@ func TestGroupOrder(t *testing.T) {
 		synctest.Wait()
 		mu.Lock()
 		defer mu.Unlock()
-		// The notifier fails the first two attempts, whichever they are:
-		// firing fails, other goes ahead (fails, then succeeds), and
-		// resolved goes only after firing's retry succeeded.
-		want := []string{"firing", "other", "other", "firing", "resolved"}
+		// firing fails twice; other goes ahead meanwhile; resolved goes
+		// only after firing's retry succeeded.
+		want := []string{"firing", "other", "firing", "firing", "resolved"}
 		if !slices.Equal(delivered, want) {
 			t.Errorf("attempts in order %v, want %v", delivered, want)
 		}
 	})
+}
+
+// orderNotifier fails the notification "firing" its first failFiring
+// times and accepts everything else.
+type orderNotifier struct {
+	failFiring int
+	before     func(*alerting.Notification)
+
+	mu    sync.Mutex
+	tries int
+}
+
+func (o *orderNotifier) Notify(_ context.Context, n *alerting.Notification) error {
+	o.before(n)
+	if n.ID != "firing" {
+		return nil
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.tries++
+	if o.tries <= o.failFiring {
+		return errDown
+	}
+	return nil
 }
