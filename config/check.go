@@ -32,6 +32,7 @@ func (c *Config) check(d *decoder) {
 		c.Storage.Path = DefaultStoragePath
 	}
 	c.Alerting.check(d, "alerting")
+	c.WebVitals.check(d, "webvitals")
 	if c.Telemetry.Sentry != nil {
 		c.Telemetry.Sentry.check(d, "telemetry.sentry")
 	}

@@ -22,6 +22,7 @@ type Config struct {
 	Storage   Storage   `yaml:"storage"`
 	Alerting  Alerting  `yaml:"alerting"`
 	Telemetry Telemetry `yaml:"telemetry"`
+	WebVitals WebVitals `yaml:"webvitals"`
 	Probes    []Probe   `yaml:"probes"`
 }
 

@@ -148,6 +148,18 @@ func TestAlertingExampleLoads(t *testing.T) {
 	}
 }
 
+func TestWebVitalsExampleLoads(t *testing.T) {
+	cfg, err := loadTestdata(t, "testdata/valid-webvitals.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := cfg.WebVitals
+	if !w.Enabled || w.AllowedOrigins[0] != "https://www.example.com" || w.Routes[1] != "/blog/*" || w.MaxRoutes != 200 ||
+		w.RateLimit.PerIP != 20 || w.RateLimit.Burst != 40 {
+		t.Errorf("webvitals: %+v", w)
+	}
+}
+
 func TestAlertingDefaultsToLog(t *testing.T) {
 	cfg, err := Parse("f.yml", []byte("probes: []\n"), testEnv)
 	if err != nil {
