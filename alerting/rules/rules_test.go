@@ -18,6 +18,7 @@ import (
 
 	"github.com/lookout-dev/lookout/alerting"
 	"github.com/lookout-dev/lookout/alerting/rules"
+	"github.com/lookout-dev/lookout/alerting/rules/ruletest"
 	"github.com/lookout-dev/lookout/alerting/store"
 )
 
@@ -323,7 +324,7 @@ func TestBuiltinProbeDown(t *testing.T) {
 			names[r.Name()] = true
 		}
 	}
-	for _, want := range []string{"ProbeDown", "ProbeDegraded", "CertificateExpiresSoon", "WebVitalsLCPPoor", "MongoDBBackupStale"} {
+	for _, want := range []string{"ProbeDown", "ProbeDegraded", "CertificateExpiresSoon", "WebVitalsP75Poor", "MongoDBBackupStale"} {
 		if !names[want] {
 			t.Errorf("built-in pack lacks %s", want)
 		}
@@ -405,5 +406,14 @@ func TestRestoredAlertsWaitForTheirSeries(t *testing.T) {
 	}
 	if got := h2.state(t); got != "inactive" {
 		t.Errorf("after the grace period with no series: %s, want resolved", got)
+	}
+}
+
+// TestBuiltinWebVitalsRule runs the promtool-format unit test of the
+// built-in WebVitalsP75Poor rule.
+func TestBuiltinWebVitalsRule(t *testing.T) {
+	var out strings.Builder
+	if sum := ruletest.Run(context.Background(), &out, "testdata/webvitals_test.yml"); !sum.OK() || sum.Tests != 1 {
+		t.Errorf("rule unit test failed:\n%s", out.String())
 	}
 }
