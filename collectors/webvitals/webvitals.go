@@ -1,0 +1,282 @@
+// Package webvitals receives real users' Core Web Vitals from browsers
+// (POST /v1/vitals, as sent by the web-vitals library or Next.js) and turns
+// them into Prometheus histograms per page route and device class.
+//
+// Every label is bounded: routes by Config.MaxRoutes (then "other"), devices
+// to mobile/tablet/desktop, metrics to the accepted names, ratings to four
+// values. Memory is bounded too: the route table, the table of metric ids
+// seen (for dedupe) and the per-IP rate limiter are fixed-size.
+//
+// A page load counts once. web-vitals reports CLS and INP again, under the
+// same id, when they grow after the page was hidden and shown again (and at
+// every change with reportAllChanges). A histogram cannot take an
+// observation back, so the first report of an id wins and the later ones are
+// counted as rejected{reason="duplicate"}. With web-vitals' default
+// (report when the page is hidden) the first report is the value at the
+// first hide, which is what most page loads end with; senders should not set
+// reportAllChanges. Ids are remembered in an LRU of the last 65,536; a
+// repeat older than that counts again.
+//
+// The client for rate limiting is the connection's address (RemoteAddr; for
+// IPv6 its /64). X-Forwarded-For is not trusted: behind a reverse proxy all
+// beacons share the proxy's bucket, so size RatePerIP and Burst for that.
+package webvitals
+
+import (
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config is the webvitals section of Lookout's config.
+type Config struct {
+	AllowedOrigins []string // exact origins ("https://www.example.com") or wildcard subdomains ("https://*.example.com")
+	Routes         []string // templates: "/users/:id", "/blog/*"
+	MaxRoutes      int      // default 200; then "other"
+	RatePerIP      float64  // tokens per second per client IP; default 20
+	Burst          int      // default 40
+	MaxIPs         int      // bounded table of IPs for the limiter; default 10000 (evict LRU)
+}
+
+// Defaults of Config's zero fields, and fixed limits.
+const (
+	DefaultMaxRoutes = 200
+	DefaultRatePerIP = 20
+	DefaultBurst     = 40
+	DefaultMaxIPs    = 10000
+
+	// MaxBodyBytes is the largest beacon body accepted (413 above it).
+	MaxBodyBytes = 64 << 10
+	// maxTrackedIDs bounds the dedupe table of metric ids.
+	maxTrackedIDs = 1 << 16
+	// preflightMaxAge is how long a browser may cache a preflight, in
+	// seconds (Chromium caps it at 7200).
+	preflightMaxAge = "7200"
+)
+
+// Collector is the beacon endpoint: an http.Handler for POST /v1/vitals and
+// its OPTIONS preflight.
+type Collector struct {
+	log     *slog.Logger
+	origins origins
+	routes  *routeTable
+	limiter *ipLimiter
+	seen    *seenIDs
+	m       *metrics
+}
+
+var _ http.Handler = (*Collector)(nil)
+
+// New checks cfg, filling in defaults, and registers the collector's metrics
+// with reg. Every problem in cfg is reported in one error.
+func New(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Collector, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cfg, errs := withDefaults(cfg)
+	orig, oerrs := parseOrigins(cfg.AllowedOrigins)
+	routes, rerrs := newRouteTable(cfg.Routes, cfg.MaxRoutes, log)
+	errs = append(append(errs, oerrs...), rerrs...)
+	if len(errs) > 0 {
+		for i, err := range errs {
+			errs[i] = fmt.Errorf("webvitals.%w", err)
+		}
+		return nil, fmt.Errorf("webvitals: invalid config:\n%w", errors.Join(errs...))
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	return &Collector{
+		log:     log,
+		origins: orig,
+		routes:  routes,
+		limiter: newIPLimiter(cfg.RatePerIP, cfg.Burst, cfg.MaxIPs),
+		seen:    newSeenIDs(maxTrackedIDs),
+		m:       m,
+	}, nil
+}
+
+func withDefaults(cfg Config) (Config, []error) {
+	var errs []error
+	if cfg.MaxRoutes == 0 {
+		cfg.MaxRoutes = DefaultMaxRoutes
+	}
+	if cfg.RatePerIP == 0 {
+		cfg.RatePerIP = DefaultRatePerIP
+	}
+	if cfg.Burst == 0 {
+		cfg.Burst = DefaultBurst
+	}
+	if cfg.MaxIPs == 0 {
+		cfg.MaxIPs = DefaultMaxIPs
+	}
+	if cfg.MaxRoutes < 0 {
+		errs = append(errs, fmt.Errorf("max_routes: %d is negative; want a positive number, or 0 for %d", cfg.MaxRoutes, DefaultMaxRoutes))
+	}
+	if cfg.RatePerIP < 0 || math.IsNaN(cfg.RatePerIP) || math.IsInf(cfg.RatePerIP, 0) {
+		errs = append(errs, fmt.Errorf("rate_limit.per_ip: %v; want a positive rate per second, or 0 for %d", cfg.RatePerIP, DefaultRatePerIP))
+	}
+	if cfg.Burst < 0 {
+		errs = append(errs, fmt.Errorf("rate_limit.burst: %d is negative; want a positive number, or 0 for %d", cfg.Burst, DefaultBurst))
+	}
+	if cfg.MaxIPs < 0 {
+		errs = append(errs, fmt.Errorf("rate_limit.max_ips: %d is negative; want a positive number, or 0 for %d", cfg.MaxIPs, DefaultMaxIPs))
+	}
+	return cfg, errs
+}
+
+// ServeHTTP answers POST /v1/vitals with 204, and its preflight. Refusals:
+// 405 for other methods, 403 (with no CORS grant) for an Origin not allowed
+// or absent, 429 over the client's rate, 413 for a body over MaxBodyBytes,
+// 415 for a content type other than text/plain or application/json, 400 for
+// a body that is not JSON metrics. Within an accepted body, unknown metrics,
+// implausible values and repeated ids are dropped and counted; the rest
+// count and the answer is still 204.
+func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Add("Vary", "Origin")
+	if r.Method != http.MethodPost && r.Method != http.MethodOptions {
+		h.Set("Allow", "POST, OPTIONS")
+		c.refuse(w, reasonMethod, http.StatusMethodNotAllowed)
+		return
+	}
+	origin := r.Header.Get("Origin")
+	if !c.origins.allowed(origin) {
+		c.refuse(w, reasonOrigin, http.StatusForbidden)
+		return
+	}
+	h.Set("Access-Control-Allow-Origin", origin)
+	if r.Method == http.MethodOptions {
+		h.Set("Access-Control-Allow-Methods", "POST")
+		h.Set("Access-Control-Allow-Headers", "Content-Type")
+		h.Set("Access-Control-Max-Age", preflightMaxAge)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	if !c.limiter.allow(clientKey(r.RemoteAddr), time.Now()) {
+		h.Set("Retry-After", "1")
+		c.refuse(w, reasonRateLimited, http.StatusTooManyRequests)
+		return
+	}
+	if !acceptedType(r.Header.Get("Content-Type")) {
+		c.refuse(w, reasonMalformed, http.StatusUnsupportedMediaType)
+		return
+	}
+	body, reason, status := readBody(w, r)
+	if reason != "" {
+		c.refuse(w, reason, status)
+		return
+	}
+	metrics, bad, err := decode(body)
+	if err != nil {
+		c.refuse(w, reasonMalformed, http.StatusBadRequest)
+		return
+	}
+	c.m.rejected[reasonMalformed].Add(float64(bad))
+	referer, device := r.Referer(), deviceClass(r.UserAgent())
+	for i := range metrics {
+		c.record(&metrics[i], referer, device)
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (c *Collector) refuse(w http.ResponseWriter, reason string, status int) {
+	c.m.rejected[reason].Inc()
+	http.Error(w, reason, status)
+}
+
+// acceptedType: sendBeacon with a string sends text/plain;charset=UTF-8,
+// fetch with a JSON body application/json; a Blob without a type sends none.
+func acceptedType(ct string) bool {
+	mt, _, _ := strings.Cut(ct, ";")
+	mt = strings.TrimSpace(mt)
+	return mt == "" || strings.EqualFold(mt, "text/plain") || strings.EqualFold(mt, "application/json")
+}
+
+func readBody(w http.ResponseWriter, r *http.Request) (body []byte, reason string, status int) {
+	if r.ContentLength > MaxBodyBytes {
+		return nil, reasonTooLarge, http.StatusRequestEntityTooLarge
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return nil, reasonTooLarge, http.StatusRequestEntityTooLarge
+	case err != nil:
+		return nil, reasonMalformed, http.StatusBadRequest
+	}
+	return body, "", 0
+}
+
+// record counts one metric of a beacon, or the reason it was dropped.
+func (c *Collector) record(m *wireMetric, referer, device string) {
+	v, ok := c.m.vitals[m.Name]
+	if !ok {
+		c.m.rejected[reasonUnknownMetric].Inc()
+		return
+	}
+	x, ok := m.value()
+	if !ok || x < 0 || x > v.max {
+		c.m.rejected[reasonBadValue].Inc()
+		return
+	}
+	if m.ID != "" && !c.seen.first(m.Name, m.ID) {
+		c.m.rejected[reasonDuplicate].Inc()
+		return
+	}
+	page := m.page()
+	if page == "" {
+		page = referer
+	}
+	route := c.routes.label(page)
+	c.m.reports.WithLabelValues(v.name, route, device, v.rating(x)).Inc()
+	if v.hist != nil {
+		v.hist.WithLabelValues(route, device).Observe(x * v.scale)
+	}
+}
+
+// seenIDs remembers the metric ids already counted, the last max of them.
+// Ids are kept as 64-bit hashes, so an entry's size does not depend on what
+// a sender puts in its id.
+type seenIDs struct {
+	seed maphash.Seed
+	mu   sync.Mutex
+	ids  *lru[uint64, struct{}]
+}
+
+func newSeenIDs(max int) *seenIDs {
+	return &seenIDs{seed: maphash.MakeSeed(), ids: newLRU[uint64, struct{}](max)}
+}
+
+// first records name and id, reporting whether they were new.
+func (s *seenIDs) first(name, id string) bool {
+	var h maphash.Hash
+	h.SetSeed(s.seed)
+	h.WriteString(name)
+	h.WriteByte(0)
+	h.WriteString(id)
+	key := h.Sum64()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.ids.get(key); ok {
+		return false
+	}
+	s.ids.add(key, struct{}{})
+	return true
+}
+
+func (s *seenIDs) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ids.len()
+}
