@@ -19,7 +19,7 @@ const (
 		"entries":[{"name":"","entryType":"layout-shift","startTime":1200.5,"duration":0,"value":0.31,"hadRecentInput":false,"sources":[]}],
 		"navigationType":"reload",
 		"attribution":{"largestShiftTarget":"#banner","largestShiftTime":1200.5,"largestShiftValue":0.31,"loadState":"dom-interactive"}}`
-	v4INP = `{"name":"INP","value":184,"rating":"good","delta":184,"id":"v4-1717000000000-5555555555555","entries":[],"navigationType":"back-forward-cache"}`
+	v4INP            = `{"name":"INP","value":184,"rating":"good","delta":184,"id":"v4-1717000000000-5555555555555","entries":[],"navigationType":"back-forward-cache"}`
 	v4INPAttribution = `{"name":"INP","value":560,"rating":"poor","delta":560,"id":"v4-1717000000000-6666666666666",
 		"entries":[{"name":"pointerdown","entryType":"event","startTime":3000,"duration":560,"interactionId":1234}],
 		"navigationType":"navigate",
