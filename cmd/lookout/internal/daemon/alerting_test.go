@@ -317,3 +317,56 @@ func TestPendingResumesForClock(t *testing.T) {
 		t.Errorf("pending alert's activeAt went from %s to %s across a restart; want it kept", before, after)
 	}
 }
+
+// TestWebVitalsEndpoint: with webvitals enabled, the daemon takes a
+// beacon from an allowed origin on /v1/vitals and shows it on /metrics,
+// and refuses one from another origin.
+func TestWebVitalsEndpoint(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "lookout.yml")
+	writeConfig(t, cfg, fmt.Sprintf(`server: {listen: "127.0.0.1:0"}
+storage: {path: %q}
+webvitals:
+  enabled: true
+  allowed_origins: ["https://www.example.com"]
+  routes: ["/products/:id"]
+probes: []
+`, dir))
+	d := startDaemon(t, cfg)
+	defer d.stop(t)
+	send := func(origin string) int {
+		req, _ := http.NewRequest(http.MethodPost, d.base+"/v1/vitals",
+			strings.NewReader(`[{"name":"LCP","value":1800,"rating":"good","delta":1800,"id":"v5-1-1","navigationType":"navigate","page":"/products/42"}]`))
+		req.Header.Set("Content-Type", "text/plain;charset=UTF-8")
+		req.Header.Set("Origin", origin)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := send("https://www.example.com"); code != http.StatusNoContent {
+		t.Errorf("beacon from the allowed origin: %d, want 204", code)
+	}
+	if code := send("https://evil.example.net"); code != http.StatusForbidden {
+		t.Errorf("beacon from another origin: %d, want 403", code)
+	}
+	_, m := d.get(t, "/metrics")
+	if !strings.Contains(m, `webvitals_lcp_seconds_count{device="desktop",route="/products/:id"} 1`) {
+		t.Errorf("/metrics lacks the LCP observation:\n%s", grepLines(m, "webvitals"))
+	}
+	if !strings.Contains(m, `lookout_webvitals_rejected_total{reason="origin"} 1`) {
+		t.Errorf("/metrics lacks the refused origin:\n%s", grepLines(m, "webvitals"))
+	}
+}
+
+func grepLines(text, sub string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

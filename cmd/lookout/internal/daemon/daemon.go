@@ -19,6 +19,7 @@ import (
 
 	"github.com/lookout-dev/lookout/alerting/rules"
 	"github.com/lookout-dev/lookout/cmd/lookout/internal/telemetry"
+	"github.com/lookout-dev/lookout/collectors/webvitals"
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
 	"github.com/lookout-dev/lookout/probes/httpprobe"
@@ -55,6 +56,8 @@ type daemon struct {
 	alerting *alertingParts
 	// routing is routingPrint of the alerting config Lookout started with.
 	routing string
+	// vitals is the Web Vitals beacon endpoint; nil when not enabled.
+	vitals *webvitals.Collector
 
 	// transports are the HTTP transports probes share, for the daemon's
 	// lifetime: across reloads too.
@@ -99,6 +102,14 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	d.routing = routingPrint(cfg.Alerting)
+	if w := cfg.WebVitals; w.Enabled {
+		if d.vitals, err = webvitals.New(webvitals.Config{
+			AllowedOrigins: w.AllowedOrigins, Routes: w.Routes, MaxRoutes: w.MaxRoutes,
+			RatePerIP: float64(w.RateLimit.PerIP), Burst: w.RateLimit.Burst,
+		}, d.reg, d.log); err != nil {
+			return fmt.Errorf("webvitals: %w", err)
+		}
+	}
 	defer d.alerting.close()
 	if err := d.alerting.applyRules(groups, restartGrace(cfg)); err != nil {
 		return err

@@ -25,6 +25,9 @@ func (d *daemon) routes() http.Handler {
 	mux.HandleFunc("GET /api/v1/probes", d.handleProbes)
 	mux.HandleFunc("GET /api/v1/probes/{name}", d.handleProbe)
 	d.alertRoutes(mux)
+	if d.vitals != nil {
+		mux.Handle("/v1/vitals", d.vitals)
+	}
 	return mux
 }
 
