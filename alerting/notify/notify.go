@@ -26,6 +26,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/lookout-dev/lookout/alerting"
@@ -77,3 +78,18 @@ func (e *RetryAfterError) Error() string {
 }
 
 func (e *RetryAfterError) Unwrap() error { return e.Err }
+
+// StatusError classifies an HTTP answer for the outbox: nil for 2xx; a
+// RetryAfterError (after, from Retry-After or the like) for 429; err, to
+// be retried with backoff, for 408 and 5xx; Permanent(err) for the rest.
+func StatusError(code int, after time.Duration, err error) error {
+	switch {
+	case code >= 200 && code < 300:
+		return nil
+	case code == http.StatusTooManyRequests:
+		return &RetryAfterError{After: after, Err: err}
+	case code == http.StatusRequestTimeout || code >= 500:
+		return err
+	}
+	return Permanent(err)
+}

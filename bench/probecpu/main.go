@@ -14,13 +14,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/lookout-dev/lookout/bench/internal/usage"
 	"io"
 	"log/slog"
 	"os"
 	"runtime"
 	"runtime/pprof"
 	"slices"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -143,10 +143,7 @@ func measure(ctx context.Context, s side, n int) (batch, error) {
 	runtime.GC()
 	var m0, m1 runtime.MemStats
 	runtime.ReadMemStats(&m0)
-	cpu0, err := cpuTime()
-	if err != nil {
-		return batch{}, err
-	}
+	cpu0 := usage.CPU()
 	start := time.Now()
 	for range n {
 		if err := s.probe(ctx); err != nil {
@@ -155,25 +152,12 @@ func measure(ctx context.Context, s side, n int) (batch, error) {
 	}
 	runtime.GC()
 	wall := time.Since(start)
-	cpu1, err := cpuTime()
-	if err != nil {
-		return batch{}, err
-	}
+	cpu1 := usage.CPU()
 	runtime.ReadMemStats(&m1)
 	return batch{
 		cpu: cpu1 - cpu0, wall: wall, n: n,
 		allocs: m1.Mallocs - m0.Mallocs, bytes: m1.TotalAlloc - m0.TotalAlloc,
 	}, nil
-}
-
-// cpuTime is the user plus system CPU time of this process so far, all
-// threads included.
-func cpuTime() (time.Duration, error) {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0, fmt.Errorf("getrusage: %w", err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
 }
 
 func report(out io.Writer, rounds [][2]batch, n int) {

@@ -17,6 +17,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/lookout-dev/lookout/bench/internal/usage"
 	"io"
 	"log/slog"
 	"os"
@@ -24,7 +25,6 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"slices"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -161,21 +161,14 @@ type round struct {
 
 func (b *bench) round(ctx context.Context) round {
 	var r round
-	w0, c0 := time.Now(), cpuTime()
+	w0, c0 := time.Now(), usage.CPU()
 	ts := b.ingest()
-	w1, c1 := time.Now(), cpuTime()
+	w1, c1 := time.Now(), usage.CPU()
 	b.mgr.Tick(ctx, ts)
-	w2, c2 := time.Now(), cpuTime()
+	w2, c2 := time.Now(), usage.CPU()
 	r.ingestCPU, r.rulesCPU = c1-c0, c2-c1
 	r.ingestWall, r.rulesWall = w1.Sub(w0), w2.Sub(w1)
 	return r
-}
-
-// cpuTime is this process's user and system CPU time, all threads.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func run(o options, out io.Writer) error {
@@ -188,12 +181,12 @@ func run(o options, out io.Writer) error {
 	}
 	ctx := context.Background()
 	warm := int(o.history / o.interval)
-	w0, c0 := time.Now(), cpuTime()
+	w0, c0 := time.Now(), usage.CPU()
 	for range warm {
 		b.mgr.Tick(ctx, b.ingest())
 	}
 	fmt.Fprintf(out, "history: %d rounds (%s at %s) in %s wall, %s CPU\n", warm, o.history, o.interval,
-		time.Since(w0).Round(time.Millisecond), (cpuTime() - c0).Round(time.Millisecond))
+		time.Since(w0).Round(time.Millisecond), (usage.CPU() - c0).Round(time.Millisecond))
 	runtime.GC()
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)

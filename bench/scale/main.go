@@ -14,6 +14,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/lookout-dev/lookout/bench/internal/usage"
 	"io"
 	"log/slog"
 	"os"
@@ -123,10 +124,7 @@ func schedule(ctx context.Context, out io.Writer, o options, runners []*probes.R
 	reg := prometheus.NewRegistry()
 	sched := scheduler.New(o.maxConcurrent, reg)
 	collector := probes.NewCollector(func() []*probes.Runner { return runners })
-	cpu0, err := cpuTime()
-	if err != nil {
-		return results{}, err
-	}
+	cpu0 := usage.CPU()
 	rctx, cancel := context.WithTimeout(ctx, o.duration)
 	defer cancel()
 	setAt := time.Now()
@@ -139,10 +137,7 @@ func schedule(ctx context.Context, out io.Writer, o options, runners []*probes.R
 		return results{}, err
 	}
 	res := results{setAt: setAt, elapsed: time.Since(setAt), tasks: tasks, runs: runs, reg: reg, mem: memory(), scrapes: mon.stats}
-	cpu1, err := cpuTime()
-	if err != nil {
-		return results{}, err
-	}
+	cpu1 := usage.CPU()
 	res.cpu = cpu1 - cpu0
 	runtime.GC()
 	runtime.ReadMemStats(&res.heap)
@@ -180,13 +175,4 @@ func raiseFileLimit() (uint64, error) {
 		}
 	}
 	return lim.Cur, nil
-}
-
-// cpuTime is the user plus system CPU time of this process so far.
-func cpuTime() (time.Duration, error) {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0, fmt.Errorf("getrusage: %w", err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
 }

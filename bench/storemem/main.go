@@ -25,12 +25,12 @@ package main
 import (
 	"flag"
 	"fmt"
+	"github.com/lookout-dev/lookout/bench/internal/usage"
 	"io"
 	"math"
 	"math/rand/v2"
 	"os"
 	"runtime"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -192,9 +192,9 @@ func measure(o options, w *workload) result {
 		if o.jitter > 0 {
 			ts = ts.Add(time.Duration(rng.Int64N(int64(o.jitter))))
 		}
-		c0 := cpuTime()
+		c0 := usage.CPU()
 		s.Ingest(ts, w.mfs)
-		r.ingestCPU += cpuTime() - c0
+		r.ingestCPU += usage.CPU() - c0
 	}
 	after := heap()
 	r.stats = s.Stats()
@@ -211,13 +211,6 @@ func heap() runtime.MemStats {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m
-}
-
-// cpuTime is this process's user and system CPU time, all threads.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func run(o options, out io.Writer) error {

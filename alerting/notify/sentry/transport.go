@@ -192,17 +192,5 @@ func (r *recorder) result(s send, now time.Time) error {
 		}
 		return fmt.Errorf("sentry: send: %w", s.err)
 	}
-	code := s.status
-	if code >= 200 && code < 300 {
-		return nil
-	}
-	err := fmt.Errorf("sentry: send: server answered %s", s.text)
-	switch {
-	case code == http.StatusTooManyRequests:
-		return &notify.RetryAfterError{After: s.after, Err: err}
-	case code == http.StatusRequestTimeout || code >= 500:
-		return err
-	default:
-		return notify.Permanent(err)
-	}
+	return notify.StatusError(s.status, s.after, fmt.Errorf("sentry: send: server answered %s", s.text))
 }

@@ -103,19 +103,8 @@ func (w *Webhook) Notify(ctx context.Context, n *alerting.Notification) error {
 
 // statusError classifies the response's status.
 func statusError(resp *http.Response) error {
-	code := resp.StatusCode
-	if code >= 200 && code < 300 {
-		return nil
-	}
 	err := fmt.Errorf("webhook: post: server answered %s", resp.Status)
-	switch {
-	case code == http.StatusTooManyRequests:
-		return &notify.RetryAfterError{After: retryAfter(resp.Header.Get("Retry-After"), time.Now()), Err: err}
-	case code == http.StatusRequestTimeout || code >= 500:
-		return err
-	default:
-		return notify.Permanent(err)
-	}
+	return notify.StatusError(resp.StatusCode, retryAfter(resp.Header.Get("Retry-After"), time.Now()), err)
 }
 
 // retryAfter parses a Retry-After value, in seconds or an HTTP date; zero
