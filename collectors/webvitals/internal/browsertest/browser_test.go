@@ -159,7 +159,10 @@ func newVitalsServer(t *testing.T, reg *prometheus.Registry, allowedOrigin strin
 		t.Fatalf("webvitals.New: %v", err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/v1/vitals", c)
+	mux.Handle("/v1/vitals", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Logf("vitals server: %s %s from origin %q", r.Method, r.URL.Path, r.Header.Get("Origin"))
+		c.ServeHTTP(w, r)
+	}))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv
@@ -167,11 +170,15 @@ func newVitalsServer(t *testing.T, reg *prometheus.Registry, allowedOrigin strin
 
 // visitPage opens the page in a new tab, waits for its largest contentful
 // paint and its late banner's layout shift, clicks the button, and then
-// navigates away, which hides the page and makes it send its beacon.
+// navigates away, which hides the page and makes it send its beacon. The tab
+// is closed when the test ends.
 func visitPage(t *testing.T, browser context.Context, pageURL string) {
 	t.Helper()
 	tab, cancelTab := chromedp.NewContext(browser)
-	defer cancelTab()
+	// The tab stays open until the test has read the collector: closing it
+	// right after the navigation can kill the old page before its
+	// visibilitychange handler has sent the beacon.
+	t.Cleanup(cancelTab)
 	if err := chromedp.Do(tab); err != nil {
 		t.Fatalf("open tab: %v", err)
 	}
