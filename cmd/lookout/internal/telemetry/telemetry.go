@@ -23,6 +23,9 @@ const flushTimeout = 5 * time.Second
 // so main can use it whether or not Sentry is configured.
 type Telemetry struct {
 	hub *sentrygo.Hub
+	// panics sends synchronously, so a panic's event is at Sentry before
+	// the panic goes on and ends the process.
+	panics *sentrygo.Hub
 }
 
 // NewSentry returns a Telemetry sending to the project of dsn, with
@@ -36,17 +39,25 @@ func NewSentry(dsn, environment, release string) (*Telemetry, error) {
 	if release == "" {
 		release = "lookout" // else sentry-go runs git to guess one
 	}
-	client, err := sentrygo.NewClient(sentrygo.ClientOptions{
+	opts := sentrygo.ClientOptions{
 		Dsn:              dsn,
 		Environment:      environment,
 		Release:          release,
 		SampleRate:       1,
 		AttachStacktrace: true,
-	})
+	}
+	client, err := sentrygo.NewClient(opts)
 	if err != nil {
 		return nil, errors.New("telemetry: sentry: new client: invalid options")
 	}
-	return &Telemetry{hub: sentrygo.NewHub(client, sentrygo.NewScope())}, nil
+	sync := sentrygo.NewHTTPSyncTransport()
+	sync.Timeout = flushTimeout
+	opts.Transport = sync
+	panicClient, err := sentrygo.NewClient(opts)
+	if err != nil {
+		return nil, errors.New("telemetry: sentry: new client: invalid options")
+	}
+	return &Telemetry{hub: sentrygo.NewHub(client, sentrygo.NewScope()), panics: sentrygo.NewHub(panicClient, sentrygo.NewScope())}, nil
 }
 
 // checkDSN says what is wrong with dsn without quoting it.
@@ -79,8 +90,8 @@ func (t *Telemetry) Recover() {
 	if v == nil {
 		return
 	}
-	t.hub.Recover(v)
-	t.hub.Flush(flushTimeout)
+	t.hub.Flush(flushTimeout) // error logs that led up to it
+	t.panics.Recover(v)
 	panic(v)
 }
 
