@@ -265,8 +265,9 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 func killHeld(t *testing.T, slack *chaosSlack, child *exec.Cmd) {
 	t.Helper()
 	resume := slack.pause()
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(2 * time.Second) // answers already given get recorded, even on a loaded machine
 	kill(t, child)
+	time.Sleep(time.Second) // the server notices the held requests' connections closed
 	resume()
 }
 
