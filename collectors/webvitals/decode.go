@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"strconv"
+	"unicode/utf8"
 )
 
 // wireMetric is the part of a beacon that Lookout reads. It covers the
@@ -61,6 +62,11 @@ func decode(body []byte) (metrics []wireMetric, bad int, err error) {
 	}
 	switch body[0] {
 	case '{':
+		if json.Valid(body) {
+			if m, ok := fastObject(body); ok {
+				return []wireMetric{m}, 0, nil
+			}
+		}
 		var m wireMetric
 		if err := json.Unmarshal(body, &m); err != nil {
 			return nil, 0, err
@@ -84,4 +90,171 @@ func decode(body []byte) (metrics []wireMetric, bad int, err error) {
 	default:
 		return nil, 0, errNotMetrics
 	}
+}
+
+// fastObject reads the fields Lookout uses from a JSON object without
+// reflection: the common beacon (one metric, plain strings) costs a third
+// of json.Unmarshal. It gives up (false) on anything it does not handle
+// exactly as json.Unmarshal would: escapes in our strings, keys that
+// differ from ours only in case, a string field holding another type.
+// The caller checks the body is valid JSON; FuzzDecode holds it to
+// json.Unmarshal's results.
+func fastObject(b []byte) (wireMetric, bool) {
+	var m wireMetric
+	i := skipSpace(b, 1)
+	if i < len(b) && b[i] == '}' {
+		return m, true
+	}
+	for i < len(b) {
+		if b[i] != '"' {
+			return m, false
+		}
+		end := plainStringEnd(b, i)
+		if end < 0 {
+			return m, false // escaped key
+		}
+		key := b[i+1 : end]
+		if !ascii(key) {
+			return m, false // json.Unmarshal folds some non-ASCII letters into ours
+		}
+		i = skipSpace(b, end+1)
+		if i >= len(b) || b[i] != ':' {
+			return m, false
+		}
+		i = skipSpace(b, i+1)
+		vEnd := skipValue(b, i)
+		if vEnd < 0 {
+			return m, false
+		}
+		val := b[i:vEnd]
+		if !m.setField(key, val) {
+			return m, false
+		}
+		i = skipSpace(b, vEnd)
+		if i >= len(b) {
+			return m, false
+		}
+		switch b[i] {
+		case ',':
+			i = skipSpace(b, i+1)
+		case '}':
+			return m, skipSpace(b, i+1) == len(b)
+		default:
+			return m, false
+		}
+	}
+	return m, false
+}
+
+// setField stores one top-level field; false when only json.Unmarshal
+// knows what to do with it.
+func (m *wireMetric) setField(key, val []byte) bool {
+	var dst *string
+	switch string(key) {
+	case "value":
+		m.Value = json.RawMessage(val)
+		return true
+	case "name":
+		dst = &m.Name
+	case "id":
+		dst = &m.ID
+	case "page":
+		dst = &m.Page
+	case "url":
+		dst = &m.URL
+	case "pathname":
+		dst = &m.Pathname
+	default:
+		for _, ours := range [...]string{"value", "name", "id", "page", "url", "pathname"} {
+			if bytes.EqualFold(key, []byte(ours)) {
+				return false // json.Unmarshal matches keys case-insensitively
+			}
+		}
+		return true
+	}
+	switch {
+	case string(val) == "null":
+		return true
+	case len(val) < 2 || val[0] != '"' || plainStringEnd(val, 0) != len(val)-1 || !utf8.Valid(val):
+		return false // json.Unmarshal replaces invalid UTF-8
+	}
+	*dst = string(val[1 : len(val)-1])
+	return true
+}
+
+func ascii(b []byte) bool {
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// plainStringEnd is the index of the closing quote of the string at
+// b[i], or -1 if it has escapes or no end.
+func plainStringEnd(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '"':
+			return j
+		case '\\':
+			return -1
+		}
+		if b[j] < 0x20 {
+			return -1
+		}
+	}
+	return -1
+}
+
+// skipValue returns the end of the JSON value at b[i] (the body is valid
+// JSON, checked by the caller), or -1.
+func skipValue(b []byte, i int) int {
+	depth := 0
+	for j := i; j < len(b); j++ {
+		switch b[j] {
+		case '"':
+			for j++; j < len(b) && b[j] != '"'; j++ {
+				if b[j] == '\\' {
+					j++
+				}
+			}
+			if j >= len(b) {
+				return -1
+			}
+			if depth == 0 {
+				return j + 1
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				return j
+			}
+			depth--
+			if depth == 0 {
+				return j + 1
+			}
+		case ',':
+			if depth == 0 {
+				return j
+			}
+		case ' ', '\t', '\n', '\r':
+			if depth == 0 {
+				return j
+			}
+		}
+	}
+	if depth == 0 {
+		return len(b)
+	}
+	return -1
 }

@@ -1,7 +1,10 @@
 package webvitals
 
 import (
+	"bytes"
+	"encoding/json"
 	"log/slog"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -17,6 +20,14 @@ func FuzzDecode(f *testing.F) {
 		f.Fatal(errs)
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
+		// The fast path must read an object exactly as json.Unmarshal does.
+		if trimmed := bytes.TrimSpace(body); len(trimmed) > 0 && trimmed[0] == '{' && json.Valid(trimmed) {
+			var want wireMetric
+			wantErr := json.Unmarshal(trimmed, &want)
+			if got, ok := fastObject(trimmed); ok && (wantErr != nil || !reflect.DeepEqual(got, want)) {
+				t.Fatalf("fast path read %q as %+v; json.Unmarshal: %+v, %v", trimmed, got, want, wantErr)
+			}
+		}
 		metrics, bad, err := decode(body)
 		if err != nil && (metrics != nil || bad != 0) {
 			t.Fatalf("error %v with %d metrics and %d bad", err, len(metrics), bad)
