@@ -1,0 +1,157 @@
+// Package ferretdbtest starts a real FerretDB v1.24.2 (SQLite backend) for
+// tests of Lookout's MongoDB collectors. Only tests import it.
+//
+// The binary comes from $LOOKOUT_FERRETDB_BIN, or else from build.sh in this
+// folder, which builds it into a cache folder (about 40 s the first time on a
+// 2-core machine, instant after). .ci/test runs build.sh and sets
+// LOOKOUT_MONGO_TESTS=1, which turns a binary that cannot be had into a test
+// failure instead of a skip.
+package ferretdbtest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Environment variables read by Binary.
+const (
+	RequireEnv = "LOOKOUT_MONGO_TESTS"
+	BinEnv     = "LOOKOUT_FERRETDB_BIN"
+)
+
+// Binary returns the path of the ferretdb binary, building it if needed. It
+// skips the test when the binary cannot be had and RequireEnv is unset.
+func Binary(t testing.TB) string {
+	t.Helper()
+	if bin := os.Getenv(BinEnv); bin != "" {
+		return bin
+	}
+	_, file, _, _ := runtime.Caller(0)
+	script := filepath.Join(filepath.Dir(file), "build.sh")
+	out, err := exec.CommandContext(t.Context(), "bash", script).Output()
+	if err != nil {
+		msg := fmt.Sprintf("ferretdbtest: cannot build FerretDB with %s: %v", script, err)
+		if ee, ok := err.(*exec.ExitError); ok {
+			msg += "\n" + string(ee.Stderr)
+		}
+		if os.Getenv(RequireEnv) == "" {
+			t.Skip(msg + "\n(set " + RequireEnv + "=1 to make this a failure)")
+		}
+		t.Fatal(msg)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	return lines[len(lines)-1]
+}
+
+// Server is a running FerretDB.
+type Server struct {
+	// URI is a mongodb:// URI that reaches the server.
+	URI string
+	// Addr is the host:port that the server listens on.
+	Addr string
+
+	bin  string
+	args []string
+	cmd  *exec.Cmd
+	done chan struct{}
+	t    testing.TB
+}
+
+// Start starts FerretDB on a free loopback port with an SQLite folder of its
+// own, waits until it accepts connections, and stops it at the end of the
+// test.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	bin := Binary(t)
+	dir := t.TempDir()
+	addr, debugAddr := freeAddr(t), freeAddr(t)
+	s := &Server{
+		URI:  "mongodb://" + addr + "/",
+		Addr: addr,
+		bin:  bin,
+		args: []string{
+			"--listen-addr=" + addr,
+			"--debug-addr=" + debugAddr,
+			"--handler=sqlite",
+			"--sqlite-url=file:" + dir + "/",
+			"--state-dir=" + dir,
+			"--telemetry=disable",
+			"--log-level=ERROR",
+		},
+		t: t,
+	}
+	s.start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+func (s *Server) start() {
+	s.t.Helper()
+	s.cmd = exec.Command(s.bin, s.args...)
+	s.cmd.Stdout = s.t.Output()
+	s.cmd.Stderr = s.t.Output()
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatalf("ferretdbtest: start: %v", err)
+	}
+	s.done = make(chan struct{})
+	go func(cmd *exec.Cmd, done chan struct{}) {
+		_ = cmd.Wait()
+		close(done)
+	}(s.cmd, s.done)
+
+	ctx, cancel := context.WithTimeout(s.t.Context(), 20*time.Second)
+	defer cancel()
+	for {
+		conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", s.Addr)
+		if err == nil {
+			conn.Close()
+			return
+		}
+		select {
+		case <-s.done:
+			s.t.Fatalf("ferretdbtest: ferretdb exited before listening on %s", s.Addr)
+		case <-ctx.Done():
+			s.Stop()
+			s.t.Fatalf("ferretdbtest: ferretdb not listening on %s after 20 s", s.Addr)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Stop kills the server and waits for it to exit; it does nothing when the
+// server is not running.
+func (s *Server) Stop() {
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	<-s.done
+	s.cmd = nil
+}
+
+// Restart starts a stopped server again on the same address and data.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Stop()
+	s.start()
+}
+
+// freeAddr returns a loopback address with a port that was free a moment ago.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("ferretdbtest: free port: %v", err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}

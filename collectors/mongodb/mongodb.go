@@ -1,0 +1,150 @@
+// Package mongodb collects metrics from a MongoDB server (or a server that
+// speaks its protocol, such as FerretDB) on Lookout's own schedule.
+//
+// A Collector connects to one target, runs a pass of its sub-collectors every
+// interval, and keeps the metrics of the last completed pass; /metrics serves
+// that snapshot, so a scrape never waits on the database. One failing
+// sub-collector never hides the others, and a feature that the server lacks
+// is reported once, as lookout_mongodb_feature_supported 0, not as an error
+// on every pass.
+package mongodb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// Config is one MongoDB target.
+type Config struct {
+	// Name is the target label; the URI never appears in metrics, logs or
+	// errors.
+	Name string
+	// URI is a mongodb:// or mongodb+srv:// URI, possibly with credentials.
+	URI string
+	// Interval is the time between the starts of two passes.
+	Interval time.Duration
+	// Timeout bounds one pass.
+	Timeout time.Duration
+}
+
+// maxPoolSize bounds the connections that one target's passes use.
+const maxPoolSize = 4
+
+// Collector collects one target. It is a prometheus.Collector that serves the
+// last completed pass.
+type Collector struct {
+	cfg    Config
+	opts   *options.ClientOptions
+	redact redactor
+	log    *slog.Logger
+	descs  *descs
+	subs   []subCollector
+	now    func() time.Time
+
+	mu   sync.Mutex
+	snap []prometheus.Metric // the last completed pass; nil before the first
+
+	// Touched only by the goroutine running passes.
+	errs      map[string]float64   // errors_total by sub-collector
+	lastOK    map[string]time.Time // last success by sub-collector
+	lastErr   map[string]string    // the last error logged, by sub-collector
+	supported map[string]bool      // features seen, and whether supported
+}
+
+var _ prometheus.Collector = (*Collector)(nil)
+
+// New checks cfg and returns a Collector; it does no I/O.
+func New(cfg Config, log *slog.Logger) (*Collector, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	r := newRedactor(cfg.URI)
+	if cfg.Name == "" {
+		return nil, errors.New("mongodb: name is empty")
+	}
+	if cfg.Interval <= 0 || cfg.Timeout <= 0 {
+		return nil, fmt.Errorf("mongodb %s: interval and timeout must be positive", cfg.Name)
+	}
+	opts := options.Client().ApplyURI(cfg.URI).
+		SetAppName("lookout").
+		SetMaxPoolSize(maxPoolSize).
+		SetConnectTimeout(cfg.Timeout).
+		SetServerSelectionTimeout(cfg.Timeout)
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("mongodb %s: uri: %w", cfg.Name, r.err(err))
+	}
+	return &Collector{
+		cfg:       cfg,
+		opts:      opts,
+		redact:    r,
+		log:       log.With("target", cfg.Name),
+		descs:     newDescs(),
+		subs:      subCollectors(),
+		now:       time.Now,
+		errs:      map[string]float64{},
+		lastOK:    map[string]time.Time{},
+		lastErr:   map[string]string{},
+		supported: map[string]bool{},
+	}, nil
+}
+
+// Run collects every interval until ctx ends, then disconnects and returns.
+func (c *Collector) Run(ctx context.Context) error {
+	client, err := c.connect()
+	if err != nil {
+		return err
+	}
+	defer c.disconnect(ctx, client)
+
+	c.collectOnce(ctx, client)
+	t := time.NewTicker(c.cfg.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			c.collectOnce(ctx, client)
+		}
+	}
+}
+
+// connect makes the client; the driver connects lazily, so this does no I/O.
+func (c *Collector) connect() (*mongo.Client, error) {
+	client, err := mongo.Connect(c.opts)
+	if err != nil {
+		return nil, fmt.Errorf("mongodb %s: connect: %w", c.cfg.Name, c.redact.err(err))
+	}
+	return client, nil
+}
+
+func (c *Collector) disconnect(ctx context.Context, client *mongo.Client) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.Timeout)
+	defer cancel()
+	if err := client.Disconnect(ctx); err != nil {
+		c.log.Warn("mongodb: disconnect", "err", c.redact.err(err))
+	}
+}
+
+// Describe sends every descriptor the collector may use.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	c.descs.describe(ch)
+}
+
+// Collect sends the metrics of the last completed pass.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	snap := c.snap
+	c.mu.Unlock()
+	for _, m := range snap {
+		ch <- m
+	}
+}
