@@ -23,6 +23,7 @@ type Config struct {
 	Alerting  Alerting  `yaml:"alerting"`
 	Telemetry Telemetry `yaml:"telemetry"`
 	WebVitals WebVitals `yaml:"webvitals"`
+	MongoDB   []MongoDB `yaml:"mongodb"`
 	Probes    []Probe   `yaml:"probes"`
 }
 

@@ -17,7 +17,7 @@ var update = flag.Bool("update", false, "rewrite the .err golden files from the 
 
 // testEnv is the environment the testdata files are loaded with.
 func testEnv(name string) (string, bool) {
-	env := map[string]string{"API_TOKEN": "tok-123", "LOOKOUT_TEST_SECRET": "hunter2"}
+	env := map[string]string{"API_TOKEN": "tok-123", "LOOKOUT_TEST_SECRET": "hunter2", "MONGODB_URI": "mongodb://lookout:hunter2@127.0.0.1:27017/admin"}
 	v, ok := env[name]
 	return v, ok
 }
@@ -157,6 +157,18 @@ func TestWebVitalsExampleLoads(t *testing.T) {
 	if !w.Enabled || w.AllowedOrigins[0] != "https://www.example.com" || w.Routes[1] != "/blog/*" || w.MaxRoutes != 200 ||
 		w.RateLimit.PerIP != 20 || w.RateLimit.Burst != 40 {
 		t.Errorf("webvitals: %+v", w)
+	}
+}
+
+func TestMongoDBExampleLoads(t *testing.T) {
+	cfg, err := loadTestdata(t, "testdata/valid-mongodb.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := cfg.MongoDB[0]
+	if m.Name != "main" || m.URI != "mongodb://lookout:hunter2@127.0.0.1:27017/admin" || m.Timeout.Std() != 20*time.Second ||
+		m.Databases.Exclude[2] != "config" || m.SlowQueries.Source != "profile" || m.UnusedIndexAfter.Std() != 168*time.Hour {
+		t.Errorf("mongodb: %+v", m)
 	}
 }
 

@@ -370,3 +370,37 @@ func grepLines(text, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestMongoDBTarget: a configured MongoDB target is collected on its own
+// schedule and shown on /metrics; an unreachable one is down, and its
+// password appears nowhere.
+func TestMongoDBTarget(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "lookout.yml")
+	writeConfig(t, cfg, fmt.Sprintf(`server: {listen: "127.0.0.1:0"}
+storage: {path: %q}
+mongodb:
+  - name: main
+    uri: "mongodb://lookout:s3cr3t-pw@127.0.0.1:1/admin?serverSelectionTimeoutMS=200"
+    interval: 1s
+    timeout: 500ms
+probes: []
+`, dir))
+	d := startDaemon(t, cfg)
+	defer d.stop(t)
+	deadline := time.Now().Add(15 * time.Second)
+	var m string
+	for time.Now().Before(deadline) {
+		_, m = d.get(t, "/metrics")
+		if strings.Contains(m, `mongodb_up{target="main"} 0`) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(m, `mongodb_up{target="main"} 0`) {
+		t.Errorf("/metrics lacks mongodb_up 0 for the unreachable target:\n%s", grepLines(m, "mongodb"))
+	}
+	if strings.Contains(m, "s3cr3t-pw") || strings.Contains(d.logs.String(), "s3cr3t-pw") {
+		t.Error("the MongoDB password shows in /metrics or the logs")
+	}
+}

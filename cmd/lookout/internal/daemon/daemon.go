@@ -102,6 +102,13 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	d.routing = routingPrint(cfg.Alerting)
+	mongos, err := newMongoTargets(cfg.MongoDB, d.log)
+	if err != nil {
+		return err
+	}
+	if len(mongos) > 0 {
+		d.reg.MustRegister(mongos)
+	}
 	if w := cfg.WebVitals; w.Enabled {
 		if d.vitals, err = webvitals.New(webvitals.Config{
 			AllowedOrigins: w.AllowedOrigins, Routes: w.Routes, MaxRoutes: w.MaxRoutes,
@@ -124,10 +131,17 @@ func Run(ctx context.Context, opts Options) error {
 	d.log.Info("lookout started", "version", opts.Version, "listen", ln.Addr().String(), "probes", len(cfg.Probes),
 		"rule_groups", len(groups), "config", opts.ConfigFile)
 	g, gctx := errgroup.WithContext(ctx)
+	var runs []func(context.Context) error
 	for _, run := range []func(context.Context) error{
 		d.sched.Run, func(ctx context.Context) error { return d.serve(ctx, ln) }, d.reloadLoop,
 		d.alerting.outbox.Run, d.alerting.dispatcher.Run, d.alerting.rules.Run,
 	} {
+		runs = append(runs, run)
+	}
+	for _, m := range mongos {
+		runs = append(runs, m.Run)
+	}
+	for _, run := range runs {
 		g.Go(func() error {
 			defer tel.Recover() // a panic reaches Sentry before it ends the process
 			return run(gctx)
