@@ -85,6 +85,7 @@ mongodb_up{target="main"} 0
 	wantUp = `
 # HELP lookout_mongodb_feature_supported 0 when the server lacks a command or field that a collector uses; its metrics are then left out.
 # TYPE lookout_mongodb_feature_supported gauge
+lookout_mongodb_feature_supported{feature="replSetGetStatus",target="main"} 0
 lookout_mongodb_feature_supported{feature="serverStatus",target="main"} 1
 lookout_mongodb_feature_supported{feature="serverStatus.connections",target="main"} 0
 lookout_mongodb_feature_supported{feature="serverStatus.opcounters",target="main"} 0
@@ -99,13 +100,19 @@ mongodb_version_info{server="ferretdb",target="main",version="7.0.42"} 1
 	wantErrors = `
 # HELP lookout_collector_errors_total Passes in which the collector failed.
 # TYPE lookout_collector_errors_total counter
-lookout_collector_errors_total{collector="mongodb_server",target="main"} %d
+lookout_collector_errors_total{collector="mongodb_pools",target="main"} 0
+lookout_collector_errors_total{collector="mongodb_replset",target="main"} %[1]d
+lookout_collector_errors_total{collector="mongodb_server",target="main"} %[1]d
 `
+	// wantErrors has the server and replica-set sub-collectors failing
+	// together: both need the server; the pools sub-collector does no I/O.
+	//
 	// wantDown keeps the features seen before: a server that is down says
 	// nothing about what it supports.
 	wantDown = `
 # HELP lookout_mongodb_feature_supported 0 when the server lacks a command or field that a collector uses; its metrics are then left out.
 # TYPE lookout_mongodb_feature_supported gauge
+lookout_mongodb_feature_supported{feature="replSetGetStatus",target="main"} 0
 lookout_mongodb_feature_supported{feature="serverStatus",target="main"} 1
 lookout_mongodb_feature_supported{feature="serverStatus.connections",target="main"} 0
 lookout_mongodb_feature_supported{feature="serverStatus.opcounters",target="main"} 0
@@ -147,24 +154,31 @@ func TestFerretDB(t *testing.T) {
 				"lookout_collector_errors_total"); err != nil {
 				t.Error(err)
 			}
-			if n := testutil.CollectAndCount(c, "lookout_collector_duration_seconds"); n != 1 {
-				t.Errorf("lookout_collector_duration_seconds: %d series, want 1", n)
+			if n := testutil.CollectAndCount(c, "lookout_collector_duration_seconds"); n != len(c.subs) {
+				t.Errorf("lookout_collector_duration_seconds: %d series, want one per sub-collector", n)
 			}
-			if n := testutil.CollectAndCount(c, "lookout_collector_last_success_timestamp_seconds"); n != 1 {
-				t.Errorf("lookout_collector_last_success_timestamp_seconds: %d series, want 1", n)
+			if n := testutil.CollectAndCount(c, "lookout_collector_last_success_timestamp_seconds"); n != len(c.subs) {
+				t.Errorf("lookout_collector_last_success_timestamp_seconds: %d series, want one per sub-collector", n)
 			}
 		})
 	}
 
-	// Each lacking feature, each failure and the recovery is logged once.
-	for _, msg := range []string{
-		"feature=serverStatus.connections",
-		"feature=serverStatus.opcounters",
-		"collector failed",
-		"collector recovered",
+	// Each lacking feature, each failure and each recovery is logged once.
+	for _, log := range []struct {
+		msg  string
+		want int
+	}{
+		{"feature=serverStatus.connections", 1},
+		{"feature=serverStatus.opcounters", 1},
+		{"feature=replSetGetStatus", 1},
+		{`collector failed" target=main collector=mongodb_server`, 1},
+		{`collector failed" target=main collector=mongodb_replset`, 1},
+		{`collector recovered" target=main collector=mongodb_server`, 1},
+		{`collector recovered" target=main collector=mongodb_replset`, 1},
+		{"collector=mongodb_pools", 0},
 	} {
-		if n := strings.Count(logs.String(), msg); n != 1 {
-			t.Errorf("log has %q %d times, want once:\n%s", msg, n, logs)
+		if n := strings.Count(logs.String(), log.msg); n != log.want {
+			t.Errorf("log has %q %d times, want %d:\n%s", log.msg, n, log.want, logs)
 		}
 	}
 }

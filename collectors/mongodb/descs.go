@@ -16,6 +16,19 @@ type descs struct {
 	lastSuccess        *prometheus.Desc
 	errors             *prometheus.Desc
 	featureSupported   *prometheus.Desc
+
+	poolOpen             *prometheus.Desc
+	poolCheckedOut       *prometheus.Desc
+	poolCheckouts        *prometheus.Desc
+	poolCheckoutFailures *prometheus.Desc
+	poolCleared          *prometheus.Desc
+	poolCheckoutWait     *prometheus.Desc
+
+	replsetMemberState  *prometheus.Desc
+	replsetMemberHealth *prometheus.Desc
+	replsetMemberLag    *prometheus.Desc
+	replsetTerm         *prometheus.Desc
+	replsetOplogWindow  *prometheus.Desc
 }
 
 func newDescs() *descs {
@@ -34,6 +47,19 @@ func newDescs() *descs {
 		errors:             d("lookout_collector_errors_total", "Passes in which the collector failed.", "collector"),
 		featureSupported: d("lookout_mongodb_feature_supported",
 			"0 when the server lacks a command or field that a collector uses; its metrics are then left out.", "feature"),
+
+		poolOpen:             d("mongodb_pool_open_connections", "Connections open in Lookout's driver pool (created minus closed)."),
+		poolCheckedOut:       d("mongodb_pool_checked_out_connections", "Connections of Lookout's driver pool in use (checked out minus checked in)."),
+		poolCheckouts:        d("mongodb_pool_checkouts_total", "Successful connection checkouts from Lookout's driver pool."),
+		poolCheckoutFailures: d("mongodb_pool_checkout_failures_total", "Connection checkouts from Lookout's driver pool that failed."),
+		poolCleared:          d("mongodb_pool_cleared_total", "Times the driver cleared Lookout's pool (the server was marked unknown)."),
+		poolCheckoutWait:     d("mongodb_pool_checkout_wait_seconds", "Time from the start of a successful checkout to the connection being handed out."),
+
+		replsetMemberState:  d("mongodb_replset_member_state", "1 for the member's state (replSetGetStatus members.state), 0 for the other states.", "member", "state"),
+		replsetMemberHealth: d("mongodb_replset_member_health", "1 when the member is up, 0 when down (replSetGetStatus members.health).", "member"),
+		replsetMemberLag:    d("mongodb_replset_member_replication_lag_seconds", "The primary's optimeDate minus the member's; healthy members with an optime, when there is a primary.", "member"),
+		replsetTerm:         d("mongodb_replset_term", "The election term (replSetGetStatus term)."),
+		replsetOplogWindow:  d("mongodb_replset_oplog_window_seconds", "Time between the first and the last entry of local.oplog.rs."),
 	}
 }
 
@@ -41,6 +67,8 @@ func (d *descs) describe(ch chan<- *prometheus.Desc) {
 	for _, x := range []*prometheus.Desc{
 		d.up, d.versionInfo, d.uptime, d.connections, d.connectionsCreated, d.opcounters,
 		d.duration, d.lastSuccess, d.errors, d.featureSupported,
+		d.poolOpen, d.poolCheckedOut, d.poolCheckouts, d.poolCheckoutFailures, d.poolCleared, d.poolCheckoutWait,
+		d.replsetMemberState, d.replsetMemberHealth, d.replsetMemberLag, d.replsetTerm, d.replsetOplogWindow,
 	} {
 		ch <- x
 	}

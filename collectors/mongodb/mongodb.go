@@ -67,6 +67,7 @@ func New(cfg Config, log *slog.Logger) (*Collector, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	r := newRedactor(cfg.URI)
+	pools := newPoolStats()
 	if cfg.Name == "" {
 		return nil, errors.New("mongodb: name is empty")
 	}
@@ -77,7 +78,8 @@ func New(cfg Config, log *slog.Logger) (*Collector, error) {
 		SetAppName("lookout").
 		SetMaxPoolSize(maxPoolSize).
 		SetConnectTimeout(cfg.Timeout).
-		SetServerSelectionTimeout(cfg.Timeout)
+		SetServerSelectionTimeout(cfg.Timeout).
+		SetPoolMonitor(pools.monitor())
 	if err := opts.Validate(); err != nil {
 		return nil, fmt.Errorf("mongodb %s: uri: %w", cfg.Name, r.err(err))
 	}
@@ -87,7 +89,7 @@ func New(cfg Config, log *slog.Logger) (*Collector, error) {
 		redact:    r,
 		log:       log.With("target", cfg.Name),
 		descs:     newDescs(),
-		subs:      subCollectors(),
+		subs:      subCollectors(pools),
 		now:       time.Now,
 		errs:      map[string]float64{},
 		lastOK:    map[string]time.Time{},

@@ -17,9 +17,11 @@ type subCollector struct {
 }
 
 // subCollectors lists the sub-collectors of a pass: adding one is one line.
-func subCollectors() []subCollector {
+func subCollectors(pools *poolStats) []subCollector {
 	return []subCollector{
 		{name: "mongodb_server", collect: collectServer},
+		{name: "mongodb_replset", collect: collectReplSet},
+		{name: "mongodb_pools", collect: pools.collect},
 	}
 }
 
