@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/promql"
+	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/prometheus/prometheus/storage"
 
 	"github.com/lookout-dev/lookout/alerting"
@@ -308,4 +309,42 @@ func HealthOf(r Rule) Health {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return Health{LastEvaluation: h.lastEval, EvaluationTime: h.duration, LastError: h.lastErr}
+}
+
+// MetricNames returns the metric names the rules' expressions select,
+// so the daemon can keep only those series in the store. all is true when
+// some selector has no fixed name (such as {job="x"} or {__name__=~"..."}):
+// then every series is needed.
+func (m *Manager) MetricNames() (names map[string]bool, all bool) {
+	names = map[string]bool{}
+	for _, g := range m.Groups() {
+		for _, r := range g.Rules {
+			var expr parser.Expr
+			switch r := r.(type) {
+			case *AlertingRule:
+				expr = r.expr
+			case *RecordingRule:
+				expr = r.expr
+			default:
+				return nil, true
+			}
+			parser.Inspect(expr, func(node parser.Node, _ []parser.Node) error {
+				vs, ok := node.(*parser.VectorSelector)
+				if !ok {
+					return nil
+				}
+				named := false
+				for _, lm := range vs.LabelMatchers {
+					if lm.Name == labels.MetricName && lm.Type == labels.MatchEqual {
+						names[lm.Value], named = true, true
+					}
+				}
+				if !named {
+					all = true
+				}
+				return nil
+			})
+		}
+	}
+	return names, all
 }

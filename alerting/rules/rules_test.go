@@ -417,3 +417,37 @@ func TestBuiltinWebVitalsRule(t *testing.T) {
 		t.Errorf("rule unit test failed:\n%s", out.String())
 	}
 }
+
+// TestMetricNames: the manager tells which metric names its rules read,
+// or that it needs everything.
+func TestMetricNames(t *testing.T) {
+	tests := []struct {
+		name    string
+		exprs   []string
+		want    []string
+		wantAll bool
+	}{
+		{"named selectors", []string{"lookout_probe_state == 2", "histogram_quantile(0.75, rate(x_bucket[5m])) > 1"}, []string{"lookout_probe_state", "x_bucket"}, false},
+		{"a selector without a name", []string{"up == 0", `{job="api"} == 0`}, nil, true},
+		{"a name regexp", []string{`{__name__=~"probe_.*"} == 0`}, nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b strings.Builder
+			b.WriteString("groups:\n  - name: g\n    rules:\n")
+			for i, e := range tt.exprs {
+				fmt.Fprintf(&b, "      - alert: A%d\n        expr: '%s'\n", i, e)
+			}
+			h := newHarness(t, b.String())
+			names, all := h.m.MetricNames()
+			if all != tt.wantAll {
+				t.Fatalf("all = %v, want %v", all, tt.wantAll)
+			}
+			for _, n := range tt.want {
+				if !names[n] {
+					t.Errorf("names %v lack %s", names, n)
+				}
+			}
+		})
+	}
+}

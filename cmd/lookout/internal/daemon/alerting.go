@@ -153,14 +153,32 @@ func bucketsExist(db *bolt.DB) error {
 	})
 }
 
-// ingest puts everything /metrics shows into the store, for the rules.
+// ingest puts into the store what /metrics shows and the rules read:
+// only the families their selectors name, unless some selector names
+// none, so 10,000 probes do not keep 2 h of every probe series.
 func (d *daemon) ingest(ts time.Time) {
-	mfs, err := d.reg.Gather()
+	names, all := d.alerting.rules.MetricNames()
+	keep := func(mf *dto.MetricFamily) bool {
+		if all {
+			return true
+		}
+		n := mf.GetName()
+		return names[n] || names[n+"_bucket"] || names[n+"_count"] || names[n+"_sum"]
+	}
+	gathered, err := d.reg.Gather()
 	if err != nil {
 		d.log.Warn("gather metrics for the rules", "err", err)
 	}
+	var mfs []*dto.MetricFamily
+	for _, mf := range gathered {
+		if keep(mf) {
+			mfs = append(mfs, mf)
+		}
+	}
 	_ = d.probeMetrics.EachFamily(func(mf *dto.MetricFamily) error {
-		mfs = append(mfs, mf)
+		if keep(mf) {
+			mfs = append(mfs, mf)
+		}
 		return nil
 	})
 	d.alerting.store.Ingest(ts, mfs)
