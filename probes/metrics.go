@@ -104,12 +104,21 @@ func (c *Collector) Gather() ([]*dto.MetricFamily, error) {
 // EachFamily calls fn with each metric family in turn, from one consistent
 // snapshot of the probes. Families without samples are skipped.
 func (c *Collector) EachFamily(fn func(*dto.MetricFamily) error) error {
+	return c.EachFamilyOf(func(string) bool { return true }, fn)
+}
+
+// EachFamilyOf is EachFamily for the families whose name want accepts;
+// the others are not built at all (the rule store reads only a few).
+func (c *Collector) EachFamilyOf(want func(name string) bool, fn func(*dto.MetricFamily) error) error {
 	runners := c.runners()
 	snaps := make([]snapshot, len(runners))
 	for i, r := range runners {
 		snaps[i] = r.snapshot()
 	}
 	emit := func(f family, each func(s *snapshot, add func([]*dto.LabelPair, float64))) error {
+		if !want(f.name) {
+			return nil
+		}
 		mf := &dto.MetricFamily{Name: &f.name, Help: &f.help, Type: f.typ.Enum()}
 		for i := range snaps {
 			each(&snaps[i], func(labels []*dto.LabelPair, v float64) {
@@ -130,6 +139,9 @@ func (c *Collector) EachFamily(fn func(*dto.MetricFamily) error) error {
 	}
 	hist := &dto.MetricFamily{Name: &durationFamily.name, Help: &durationFamily.help, Type: durationFamily.typ.Enum()}
 	for i := range snaps {
+		if !want(durationFamily.name) {
+			break
+		}
 		hist.Metric = append(hist.Metric, snaps[i].duration.metric(snaps[i].r.pairs.base))
 	}
 	if len(hist.Metric) > 0 {

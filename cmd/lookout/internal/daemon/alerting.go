@@ -158,13 +158,10 @@ func bucketsExist(db *bolt.DB) error {
 // none, so 10,000 probes do not keep 2 h of every probe series.
 func (d *daemon) ingest(ts time.Time) {
 	names, all := d.alerting.rules.MetricNames()
-	keep := func(mf *dto.MetricFamily) bool {
-		if all {
-			return true
-		}
-		n := mf.GetName()
-		return names[n] || names[n+"_bucket"] || names[n+"_count"] || names[n+"_sum"]
+	keepName := func(n string) bool {
+		return all || names[n] || names[n+"_bucket"] || names[n+"_count"] || names[n+"_sum"]
 	}
+	keep := func(mf *dto.MetricFamily) bool { return keepName(mf.GetName()) }
 	gathered, err := d.reg.Gather()
 	if err != nil {
 		d.log.Warn("gather metrics for the rules", "err", err)
@@ -175,10 +172,8 @@ func (d *daemon) ingest(ts time.Time) {
 			mfs = append(mfs, mf)
 		}
 	}
-	_ = d.probeMetrics.EachFamily(func(mf *dto.MetricFamily) error {
-		if keep(mf) {
-			mfs = append(mfs, mf)
-		}
+	_ = d.probeMetrics.EachFamilyOf(keepName, func(mf *dto.MetricFamily) error {
+		mfs = append(mfs, mf)
 		return nil
 	})
 	d.alerting.store.Ingest(ts, mfs)

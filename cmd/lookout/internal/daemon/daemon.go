@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -128,7 +129,11 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Listening != nil {
 		opts.Listening(ln.Addr())
 	}
-	d.log.Info("lookout started", "version", opts.Version, "listen", ln.Addr().String(), "probes", len(cfg.Probes),
+	// Loading a big config leaves garbage (the YAML tree, CEL parses);
+	// hand it back to the OS now rather than over the next minutes.
+	cfg = nil
+	debug.FreeOSMemory()
+	d.log.Info("lookout started", "version", opts.Version, "listen", ln.Addr().String(), "probes", len(d.set.list()),
 		"rule_groups", len(groups), "config", opts.ConfigFile)
 	g, gctx := errgroup.WithContext(ctx)
 	var runs []func(context.Context) error
