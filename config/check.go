@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -98,7 +99,7 @@ func (p *Probe) check(d *decoder, env *cel.Env, path string) {
 		switch {
 		case !labelNameRE.MatchString(name) || strings.HasPrefix(name, "__"):
 			d.errorAtKey(lpath, "%q is not a valid label name; want letters, digits and _, not starting with a digit or __", name)
-		case contains(reservedLabels, name):
+		case slices.Contains(reservedLabels, name):
 			d.errorAtKey(lpath, "%q is set by Lookout; choose another label name (reserved: %s)", name, strings.Join(reservedLabels, ", "))
 		}
 	}
@@ -198,15 +199,6 @@ func unwrapPathError(err error) error {
 		return pe.Err
 	}
 	return err
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // yamlSyntaxError turns the YAML parser's error into an Error. The parser

@@ -137,14 +137,11 @@ func (c *Collector) EachFamilyOf(want func(name string) bool, fn func(*dto.Metri
 	}); err != nil {
 		return err
 	}
-	hist := &dto.MetricFamily{Name: &durationFamily.name, Help: &durationFamily.help, Type: durationFamily.typ.Enum()}
-	for i := range snaps {
-		if !want(durationFamily.name) {
-			break
+	if want(durationFamily.name) && len(snaps) > 0 {
+		hist := &dto.MetricFamily{Name: &durationFamily.name, Help: &durationFamily.help, Type: durationFamily.typ.Enum()}
+		for i := range snaps {
+			hist.Metric = append(hist.Metric, snaps[i].duration.metric(snaps[i].r.pairs.base))
 		}
-		hist.Metric = append(hist.Metric, snaps[i].duration.metric(snaps[i].r.pairs.base))
-	}
-	if len(hist.Metric) > 0 {
 		if err := fn(hist); err != nil {
 			return err
 		}

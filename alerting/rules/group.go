@@ -106,8 +106,10 @@ type Manager struct {
 	engine *promql.Engine
 	expand Expander
 
-	mu     sync.Mutex
-	groups []*Group
+	mu       sync.Mutex
+	groups   []*Group
+	names    map[string]bool // see MetricNames
+	allNames bool
 
 	evalDuration prometheus.Histogram
 	failures     *prometheus.CounterVec
@@ -193,6 +195,7 @@ func (m *Manager) Update(groups []*Group) {
 		}
 	}
 	m.groups = groups
+	m.names, m.allNames = metricNames(groups)
 }
 
 // Groups returns the current groups.
@@ -314,10 +317,17 @@ func HealthOf(r Rule) Health {
 // MetricNames returns the metric names the rules' expressions select,
 // so the daemon can keep only those series in the store. all is true when
 // some selector has no fixed name (such as {job="x"} or {__name__=~"..."}):
-// then every series is needed.
+// then every series is needed. It is worked out once per Update.
 func (m *Manager) MetricNames() (names map[string]bool, all bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.names, m.allNames
+}
+
+// metricNames walks the groups' expressions for MetricNames.
+func metricNames(groups []*Group) (names map[string]bool, all bool) {
 	names = map[string]bool{}
-	for _, g := range m.Groups() {
+	for _, g := range groups {
 		for _, r := range g.Rules {
 			var expr parser.Expr
 			switch r := r.(type) {
