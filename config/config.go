@@ -5,6 +5,7 @@ package config
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -99,11 +100,12 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 }
 
 // Fingerprint identifies a probe's settings: two probes with the same
-// fingerprint behave the same, so a reload keeps the running one.
-func (p Probe) Fingerprint() string {
+// fingerprint behave the same, so a reload keeps the running one. It is a
+// hash of the settings, so ten thousand probes keep 32 bytes each.
+func (p Probe) Fingerprint() [sha256.Size]byte {
 	b, err := json.Marshal(p)
 	if err != nil {
-		return "unmarshalable:" + err.Error()
+		b = []byte("unmarshalable: " + err.Error())
 	}
-	return string(b)
+	return sha256.Sum256(b)
 }

@@ -1,12 +1,12 @@
 package probes
 
 import (
+	"cmp"
 	"math"
 	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	"google.golang.org/protobuf/proto"
 )
 
 // durationBuckets are the classic buckets of lookout_probe_duration_seconds.
@@ -29,7 +29,16 @@ type durationHistogram struct {
 	sum     float64
 	classic [13]uint64 // per bucket of durationBuckets, then +Inf; not cumulative
 	schema  int32
-	native  map[int]int64 // positive native buckets by index
+	// native are the non-empty positive native buckets in index order;
+	// nil until the first observation above the zero threshold.
+	native []nativeBucket
+}
+
+// nativeBucket is one non-empty native bucket: index i spans
+// (2^((i-1)/2^schema), 2^(i/2^schema)].
+type nativeBucket struct {
+	index int32
+	count int64
 }
 
 func (h *durationHistogram) observe(v float64) {
@@ -41,79 +50,105 @@ func (h *durationHistogram) observe(v float64) {
 		return // counted in the zero bucket, which is count minus the rest
 	}
 	if h.native == nil {
-		h.native, h.schema = map[int]int64{}, nativeSchema
+		h.schema = nativeSchema
 	}
-	h.native[nativeIndex(v, h.schema)]++
+	idx := nativeIndex(v, h.schema)
+	at, found := slices.BinarySearchFunc(h.native, idx, func(b nativeBucket, idx int32) int { return cmp.Compare(b.index, idx) })
+	if found {
+		h.native[at].count++
+	} else {
+		h.native = slices.Insert(h.native, at, nativeBucket{index: idx, count: 1})
+	}
 	for len(h.native) > maxNativeBuckets && h.schema > -4 {
 		h.halveResolution()
 	}
 }
 
-// nativeIndex is the bucket holding v: bucket i spans (2^((i-1)/2^s), 2^(i/2^s)].
-func nativeIndex(v float64, schema int32) int {
-	return int(math.Ceil(math.Log2(v) * math.Exp2(float64(schema))))
+// nativeIndex is the bucket holding v at schema.
+func nativeIndex(v float64, schema int32) int32 {
+	return int32(math.Ceil(math.Log2(v) * math.Exp2(float64(schema))))
 }
 
+// halveResolution merges pairs of buckets, in place: bucket i becomes
+// ceil(i/2), which keeps the order.
 func (h *durationHistogram) halveResolution() {
-	merged := make(map[int]int64, len(h.native)/2+1)
-	for i, c := range h.native {
-		merged[(i+1)>>1] += c // ceil(i/2), arithmetic shift for negatives too
+	merged := h.native[:0]
+	for _, b := range h.native {
+		b.index = (b.index + 1) >> 1 // arithmetic shift: ceil for negatives too
+		if n := len(merged); n > 0 && merged[n-1].index == b.index {
+			merged[n-1].count += b.count
+			continue
+		}
+		merged = append(merged, b)
 	}
 	h.native, h.schema = merged, h.schema-1
 }
 
 // snapshot copies the histogram so it can be written after the lock is
-// released.
-func (h *durationHistogram) snapshot() durationHistogram {
+// released; its native buckets are appended to into, which is returned.
+func (h *durationHistogram) snapshot(into []nativeBucket) (durationHistogram, []nativeBucket) {
 	c := *h
-	c.native = make(map[int]int64, len(h.native))
-	for i, n := range h.native {
-		c.native[i] = n
-	}
-	return c
+	from := len(into)
+	into = append(into, h.native...)
+	c.native = into[from:len(into):len(into)]
+	return c, into
 }
 
-// metric writes the histogram as one Prometheus histogram sample.
-func (h *durationHistogram) metric(labels []*dto.LabelPair) *dto.Metric {
-	hist := &dto.Histogram{SampleCount: proto.Uint64(h.count), SampleSum: proto.Float64(h.sum)}
-	// One allocation per kind rather than three per bucket: a scrape of
-	// ten thousand probes writes this many times.
-	buckets := make([]dto.Bucket, len(durationBuckets))
-	cums := make([]uint64, len(durationBuckets))
-	uppers := slices.Clone(durationBuckets)
-	hist.Bucket = make([]*dto.Bucket, len(durationBuckets))
+// metric writes the histogram as one Prometheus histogram sample, its
+// messages taken from sc.
+func (h *durationHistogram) metric(labels []*dto.LabelPair, sc *scratch) *dto.Metric {
+	hist := sc.histograms.one()
+	count, sum := sc.uints.one(), sc.floats.one()
+	*count, *sum = h.count, h.sum
+	hist.SampleCount, hist.SampleSum = count, sum
+	buckets, cums := sc.buckets.take(len(durationBuckets)), sc.uints.take(len(durationBuckets))
+	hist.Bucket = sc.bucketPtrs.take(len(durationBuckets))
 	var cum uint64
 	for i := range durationBuckets {
 		cum += h.classic[i]
 		cums[i] = cum
-		buckets[i].UpperBound, buckets[i].CumulativeCount = &uppers[i], &cums[i]
+		// The upper bounds are shared: encoders only read them.
+		buckets[i].UpperBound, buckets[i].CumulativeCount = &durationBuckets[i], &cums[i]
 		hist.Bucket[i] = &buckets[i]
 	}
 	if h.native != nil {
-		var inNative uint64
-		idx := make([]int, 0, len(h.native))
-		for i, c := range h.native {
-			idx = append(idx, i)
-			inNative += uint64(c)
-		}
-		slices.Sort(idx)
-		hist.Schema = proto.Int32(h.schema)
-		hist.ZeroThreshold = proto.Float64(prometheus.DefNativeHistogramZeroThreshold)
-		hist.ZeroCount = proto.Uint64(h.count - inNative)
-		var prev int64
-		for k, i := range idx {
-			if k == 0 || i != idx[k-1]+1 {
-				offset := int32(i)
-				if k > 0 {
-					offset = int32(i - idx[k-1] - 1)
-				}
-				hist.PositiveSpan = append(hist.PositiveSpan, &dto.BucketSpan{Offset: proto.Int32(offset), Length: proto.Uint32(0)})
-			}
-			span := hist.PositiveSpan[len(hist.PositiveSpan)-1]
-			span.Length = proto.Uint32(span.GetLength() + 1)
-			hist.PositiveDelta = append(hist.PositiveDelta, h.native[i]-prev)
-			prev = h.native[i]
+		h.nativeSpans(hist, sc)
+	}
+	m := sc.metrics.one()
+	m.Label, m.Histogram = labels, hist
+	return m
+}
+
+// nativeSpans writes the native buckets as spans of consecutive indexes
+// and the deltas between their counts.
+func (h *durationHistogram) nativeSpans(hist *dto.Histogram, sc *scratch) {
+	var inNative uint64
+	spans := 0
+	for k, b := range h.native {
+		inNative += uint64(b.count)
+		if k == 0 || b.index != h.native[k-1].index+1 {
+			spans++
 		}
 	}
-	return &dto.Metric{Label: labels, Histogram: hist}
+	schema, zeroCount := sc.int32s.one(), sc.uints.one()
+	*schema, *zeroCount = h.schema, h.count-inNative
+	hist.Schema, hist.ZeroThreshold, hist.ZeroCount = schema, sc.zeroThreshold(), zeroCount
+	spanMsgs, offsets, lengths := sc.spans.take(spans), sc.int32s.take(spans), sc.uint32s.take(spans)
+	hist.PositiveSpan = sc.spanPtrs.take(spans)[:0]
+	hist.PositiveDelta = sc.int64s.take(len(h.native))
+	var prev int64
+	for k, b := range h.native {
+		if k == 0 || b.index != h.native[k-1].index+1 {
+			n := len(hist.PositiveSpan)
+			offsets[n] = b.index
+			if k > 0 {
+				offsets[n] = b.index - h.native[k-1].index - 1
+			}
+			spanMsgs[n].Offset, spanMsgs[n].Length = &offsets[n], &lengths[n]
+			hist.PositiveSpan = append(hist.PositiveSpan, &spanMsgs[n])
+		}
+		lengths[len(hist.PositiveSpan)-1]++
+		hist.PositiveDelta[k] = b.count - prev
+		prev = b.count
+	}
 }

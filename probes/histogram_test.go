@@ -41,8 +41,8 @@ func TestHistogramMatchesClientGolang(t *testing.T) {
 			if err := ref.Write(&want); err != nil {
 				t.Fatal(err)
 			}
-			snap := h.snapshot()
-			got := snap.metric(nil)
+			snap, _ := h.snapshot(nil)
+			got := snap.metric(nil, new(scratch))
 			w, g := want.GetHistogram(), got.GetHistogram()
 			w.CreatedTimestamp = nil
 			if tt.name == "with zeros" && len(w.PositiveSpan) == 0 {

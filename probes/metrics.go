@@ -3,6 +3,7 @@ package probes
 import (
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,13 +21,16 @@ import (
 // a time, so /metrics streams them with only one family in memory.
 type Collector struct {
 	runners func() []*Runner
+	// scratch holds *scratch: the memory of a finished gather, for the
+	// next one.
+	scratch sync.Pool
 }
 
 var _ prometheus.Gatherer = (*Collector)(nil)
 
 // NewCollector collects the runners that list returns at each scrape.
 func NewCollector(list func() []*Runner) *Collector {
-	return &Collector{runners: list}
+	return &Collector{runners: list, scratch: sync.Pool{New: func() any { return new(scratch) }}}
 }
 
 type family struct {
@@ -83,10 +87,14 @@ type snapshot struct {
 	duration durationHistogram
 }
 
-func (r *Runner) snapshot() snapshot {
+// snapshot copies what a scrape reads of r; the duration histogram's
+// native buckets go to sc.native.
+func (r *Runner) snapshot(sc *scratch) snapshot {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return snapshot{r: r, last: r.last, ran: r.n > 0, state: r.state, runs: r.runs, duration: r.duration.snapshot()}
+	s := snapshot{r: r, last: r.last, ran: r.n > 0, state: r.state, runs: r.runs}
+	s.duration, sc.native = r.duration.snapshot(sc.native)
+	return s
 }
 
 // Gather returns every family at once (for tests and in-process readers;
@@ -94,7 +102,7 @@ func (r *Runner) snapshot() snapshot {
 func (c *Collector) Gather() ([]*dto.MetricFamily, error) {
 	var mfs []*dto.MetricFamily
 	err := c.EachFamily(func(mf *dto.MetricFamily) error {
-		mfs = append(mfs, mf)
+		mfs = append(mfs, proto.CloneOf(mf))
 		return nil
 	})
 	slices.SortFunc(mfs, func(a, b *dto.MetricFamily) int { return strings.Compare(a.GetName(), b.GetName()) })
@@ -102,7 +110,8 @@ func (c *Collector) Gather() ([]*dto.MetricFamily, error) {
 }
 
 // EachFamily calls fn with each metric family in turn, from one consistent
-// snapshot of the probes. Families without samples are skipped.
+// snapshot of the probes. Families without samples are skipped. A family
+// is valid only until fn returns: its memory is reused for the next one.
 func (c *Collector) EachFamily(fn func(*dto.MetricFamily) error) error {
 	return c.EachFamilyOf(func(string) bool { return true }, fn)
 }
@@ -110,25 +119,29 @@ func (c *Collector) EachFamily(fn func(*dto.MetricFamily) error) error {
 // EachFamilyOf is EachFamily for the families whose name want accepts;
 // the others are not built at all (the rule store reads only a few).
 func (c *Collector) EachFamilyOf(want func(name string) bool, fn func(*dto.MetricFamily) error) error {
-	runners := c.runners()
-	snaps := make([]snapshot, len(runners))
-	for i, r := range runners {
-		snaps[i] = r.snapshot()
+	sc := c.scratch.Get().(*scratch)
+	defer c.scratch.Put(sc)
+	defer sc.done()
+	for _, r := range c.runners() {
+		sc.snaps = append(sc.snaps, r.snapshot(sc))
+	}
+	snaps := sc.snaps
+	write := func(f family) error {
+		defer sc.nextFamily()
+		if len(sc.family) == 0 {
+			return nil
+		}
+		return fn(&dto.MetricFamily{Name: &f.name, Help: &f.help, Type: f.typ.Enum(), Metric: sc.family})
 	}
 	emit := func(f family, each func(s *snapshot, add func([]*dto.LabelPair, float64))) error {
 		if !want(f.name) {
 			return nil
 		}
-		mf := &dto.MetricFamily{Name: &f.name, Help: &f.help, Type: f.typ.Enum()}
+		add := func(labels []*dto.LabelPair, v float64) { sc.addValue(f.typ, labels, v) }
 		for i := range snaps {
-			each(&snaps[i], func(labels []*dto.LabelPair, v float64) {
-				mf.Metric = append(mf.Metric, valueMetric(f.typ, labels, v))
-			})
+			each(&snaps[i], add)
 		}
-		if len(mf.Metric) == 0 {
-			return nil
-		}
-		return fn(mf)
+		return write(f)
 	}
 	if err := emit(runsFamily, func(s *snapshot, add func([]*dto.LabelPair, float64)) {
 		for _, st := range []State{Degraded, Down, Up} { // in label order
@@ -137,12 +150,11 @@ func (c *Collector) EachFamilyOf(want func(name string) bool, fn func(*dto.Metri
 	}); err != nil {
 		return err
 	}
-	if want(durationFamily.name) && len(snaps) > 0 {
-		hist := &dto.MetricFamily{Name: &durationFamily.name, Help: &durationFamily.help, Type: durationFamily.typ.Enum()}
+	if want(durationFamily.name) {
 		for i := range snaps {
-			hist.Metric = append(hist.Metric, snaps[i].duration.metric(snaps[i].r.pairs.base))
+			sc.family = append(sc.family, snaps[i].duration.metric(snaps[i].r.pairs.base, sc))
 		}
-		if err := fn(hist); err != nil {
+		if err := write(durationFamily); err != nil {
 			return err
 		}
 	}
@@ -206,13 +218,6 @@ func httpValue(g int, h *HTTPFacts) float64 {
 		return float64(h.Redirects)
 	}
 	return h.Version
-}
-
-func valueMetric(typ dto.MetricType, labels []*dto.LabelPair, v float64) *dto.Metric {
-	if typ == dto.MetricType_COUNTER {
-		return &dto.Metric{Label: labels, Counter: &dto.Counter{Value: &v}}
-	}
-	return &dto.Metric{Label: labels, Gauge: &dto.Gauge{Value: &v}}
 }
 
 // labelPairs are a probe's label pairs, built once: a scrape of ten

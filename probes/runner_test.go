@@ -1,16 +1,20 @@
 package probes_test
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
@@ -139,4 +143,63 @@ probe_success{probe="flappy",team="api"} 1
 		"lookout_probe_runs_total", "lookout_probe_state", "probe_http_status_code", "probe_success"); err != nil {
 		t.Error(err)
 	}
+}
+
+// TestConcurrentScrapes: scrapes running at once, as Prometheus and the
+// rule store do, each stream the same families as a Gather, although
+// every scrape reuses its messages from family to family.
+func TestConcurrentScrapes(t *testing.T) {
+	srv := httptest.NewServer(&scripted{script: []int{500, 200, 503}})
+	defer srv.Close()
+	var runners []*probes.Runner
+	for i := range 5 {
+		r := newRunner(t, srv.URL, "")
+		for range i + 1 {
+			r.Probe(t.Context())
+		}
+		runners = append(runners, r)
+	}
+	c := probes.NewCollector(func() []*probes.Runner { return runners })
+	text := func(each func(func(*dto.MetricFamily) error) error) string {
+		var b strings.Builder
+		enc := expfmt.NewEncoder(&b, expfmt.NewFormat(expfmt.TypeTextPlain))
+		if err := each(enc.Encode); err != nil {
+			t.Error(err)
+		}
+		return b.String()
+	}
+	gathered := text(func(fn func(*dto.MetricFamily) error) error {
+		mfs, err := c.Gather()
+		for _, mf := range mfs {
+			err = errors.Join(err, fn(mf))
+		}
+		return err
+	})
+	if !strings.Contains(gathered, "lookout_probe_duration_seconds_bucket") || !strings.Contains(gathered, `phase="connect"`) {
+		t.Fatalf("gather lacks the histogram or the phases:\n%s", gathered)
+	}
+	var wg sync.WaitGroup
+	streamed := make([]string, 4)
+	for i := range streamed {
+		wg.Go(func() {
+			for range 20 {
+				streamed[i] = text(c.EachFamily)
+			}
+		})
+	}
+	wg.Wait()
+	for i, s := range streamed {
+		// Sorted by family, as Gather sorts them.
+		if got, want := sortedFamilies(s), sortedFamilies(gathered); got != want {
+			t.Errorf("scrape %d streamed other samples than Gather:\n%s\nwant:\n%s", i, got, want)
+		}
+	}
+}
+
+// sortedFamilies sorts an exposition's lines, so families compare
+// regardless of their order.
+func sortedFamilies(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	slices.Sort(lines)
+	return strings.Join(lines, "\n")
 }

@@ -21,14 +21,24 @@ import (
 // Pass the scheduled evaluation time rather than time.Now(): regular
 // timestamps compress to one bit per sample, jittered ones to 16.
 func (s *Store) Ingest(ts time.Time, mfs []*dto.MetricFamily) {
+	s.IngestEach(ts, func(add func(*dto.MetricFamily)) {
+		for _, mf := range mfs {
+			add(mf)
+		}
+	})
+}
+
+// IngestEach is Ingest for a gather that hands out one family at a time,
+// reusing its memory for the next: gather calls add with each family, and
+// the store reads a family only during that call. The store is locked
+// while gather runs.
+func (s *Store) IngestEach(ts time.Time, gather func(add func(*dto.MetricFamily))) {
 	t := ts.UnixMilli()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gen++
 	in := ingester{s: s, t: t, seen: s.spare[:0]}
-	for _, mf := range mfs {
-		in.family(mf)
-	}
+	gather(in.family)
 	for _, ser := range s.gathered {
 		if ser.gen != s.gen && !ser.removed && !ser.lastStale {
 			_ = s.appendFloat(ser, t, math.Float64frombits(value.StaleNaN))

@@ -13,12 +13,12 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/lookout-dev/lookout/bench/internal/usage"
 	"github.com/lookout-dev/lookout/collectors/webvitals"
 )
 
@@ -113,7 +113,8 @@ func listen(ctx context.Context, h http.Handler) (*http.Server, error) {
 // readStats reads the RSS first, so that gathering does not count.
 func readStats(reg *prometheus.Registry) stats {
 	var s stats
-	s.VmRSS, s.VmHWM = procStatus(os.Getpid())
+	mem := usage.ReadMemory(0)
+	s.VmRSS, s.VmHWM = mem.RSS, mem.HWM
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	s.HeapInuse = ms.HeapInuse
@@ -142,29 +143,6 @@ func readStats(reg *prometheus.Registry) stats {
 	}
 	s.Routes = len(routes)
 	return s
-}
-
-// procStatus is VmRSS and VmHWM of a process in bytes, or -1.
-func procStatus(pid int) (rss, hwm int64) {
-	rss, hwm = -1, -1
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return rss, hwm
-	}
-	for line := range strings.Lines(string(b)) {
-		var kb int64
-		switch {
-		case strings.HasPrefix(line, "VmRSS:"):
-			if _, err := fmt.Sscanf(line, "VmRSS: %d kB", &kb); err == nil {
-				rss = kb << 10
-			}
-		case strings.HasPrefix(line, "VmHWM:"):
-			if _, err := fmt.Sscanf(line, "VmHWM: %d kB", &kb); err == nil {
-				hwm = kb << 10
-			}
-		}
-	}
-	return rss, hwm
 }
 
 // serverChild is a server running in a child process.

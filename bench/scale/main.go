@@ -14,7 +14,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/lookout-dev/lookout/bench/internal/usage"
 	"io"
 	"log/slog"
 	"os"
@@ -22,6 +21,8 @@ import (
 	"runtime/pprof"
 	"syscall"
 	"time"
+
+	"github.com/lookout-dev/lookout/bench/internal/usage"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
@@ -104,9 +105,9 @@ func build(out io.Writer, url string, o options) ([]*probes.Runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	mem := memory()
+	mem := usage.ReadMemory(0)
 	fmt.Fprintf(out, "built %d probes in %s (config parse and runners); RSS %s, peak so far %s\n\n",
-		len(runners), time.Since(start).Round(time.Millisecond), mib(mem.rss), mib(mem.hwm))
+		len(runners), time.Since(start).Round(time.Millisecond), mib(mem.RSS), mib(mem.HWM))
 	return runners, nil
 }
 
@@ -136,7 +137,7 @@ func schedule(ctx context.Context, out io.Writer, o options, runners []*probes.R
 	if err := g.Wait(); err != nil {
 		return results{}, err
 	}
-	res := results{setAt: setAt, elapsed: time.Since(setAt), tasks: tasks, runs: runs, reg: reg, mem: memory(), scrapes: mon.stats}
+	res := results{setAt: setAt, elapsed: time.Since(setAt), tasks: tasks, runs: runs, reg: reg, mem: usage.ReadMemory(0), scrapes: mon.stats}
 	cpu1 := usage.CPU()
 	res.cpu = cpu1 - cpu0
 	runtime.GC()

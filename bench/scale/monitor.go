@@ -1,19 +1,16 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
+	"github.com/lookout-dev/lookout/bench/internal/usage"
 	"github.com/lookout-dev/lookout/probes"
 )
 
@@ -57,9 +54,9 @@ func (m *monitor) Run(ctx context.Context) error {
 		if m.scrape > 0 {
 			scraped = m.gather()
 		}
-		mem := memory()
+		mem := usage.ReadMemory(0)
 		fmt.Fprintf(m.out, "%6s  %7d runs, %d failed   RSS %s, peak %s%s\n",
-			time.Since(m.start).Round(time.Second), m.runs.total(), m.runs.failures.Load(), mib(mem.rss), mib(mem.hwm), scraped)
+			time.Since(m.start).Round(time.Second), m.runs.total(), m.runs.failures.Load(), mib(mem.RSS), mib(mem.HWM), scraped)
 	}
 }
 
@@ -92,40 +89,6 @@ func (m *monitor) gather() string {
 	}
 	m.stats.samples = n
 	return fmt.Sprintf("   scrape: %d series in %s", n, took.Round(time.Millisecond))
-}
-
-// memoryStatus is this process's resident memory, now and at its peak.
-type memoryStatus struct {
-	rss, hwm int64 // bytes
-}
-
-// memory reads VmRSS and VmHWM from /proc/self/status; a field it cannot
-// read is 0.
-func memory() memoryStatus {
-	var m memoryStatus
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return m
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		key, val, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(val), " kB"), 10, 64)
-		if err != nil {
-			continue
-		}
-		switch key {
-		case "VmRSS":
-			m.rss = kb * 1024
-		case "VmHWM":
-			m.hwm = kb * 1024
-		}
-	}
-	return m
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lookout-dev/lookout/bench/internal/usage"
 )
 
 // Goals of the benchmark.
@@ -27,7 +29,7 @@ type results struct {
 	tasks   []*recordedTask
 	runs    *runCounts
 	reg     *prometheus.Registry
-	mem     memoryStatus
+	mem     usage.Memory
 	heap    runtime.MemStats // after a GC at the end
 	scrapes scrapeStats
 }
@@ -74,7 +76,7 @@ func report(out io.Writer, o options, r results) {
 	}
 	fmt.Fprintf(tw, "  scheduler lag histogram\t%s\n", lag.text)
 	fmt.Fprintf(tw, "  peak RSS (VmHWM)\t%s = %.1f MB (goal: < 150 MB): %s; RSS at the end %s\n",
-		mib(r.mem.hwm), float64(r.mem.hwm)/1e6, verdict(r.mem.hwm > 0 && r.mem.hwm < goalPeakRS), mib(r.mem.rss))
+		mib(r.mem.HWM), float64(r.mem.HWM)/1e6, verdict(r.mem.HWM > 0 && r.mem.HWM < goalPeakRS), mib(r.mem.RSS))
 	fmt.Fprintf(tw, "  live heap after GC\t%s = %.1f KiB per probe; Go runtime holds %s from the OS (stacks %s)\n",
 		mib(int64(r.heap.HeapAlloc)), float64(r.heap.HeapAlloc)/1024/float64(len(r.tasks)), mib(int64(r.heap.Sys)), mib(int64(r.heap.StackSys)))
 	fmt.Fprintf(tw, "  CPU\t%.1f s user+sys in %s = %.1f%% of one core\n",

@@ -32,18 +32,22 @@ const probeYAML = `  - name: %s
 // Config returns a parsed config of n probes of url at interval, named
 // probe-00000, probe-00001, ...
 func Config(url string, n int, interval time.Duration) (*config.Config, error) {
-	var b strings.Builder
-	b.WriteString("probes:\n")
-	for i := range n {
-		fmt.Fprintf(&b, probeYAML, Name(i))
-	}
-	env := map[string]string{"TARGET_URL": url, "INTERVAL": interval.String()}
-	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-	cfg, err := config.Parse("bench.yml", []byte(b.String()), lookup)
+	cfg, err := config.Parse("bench.yml", []byte("probes:\n"+ProbesYAML(url, n, interval)), noEnv)
 	if err != nil {
 		return nil, fmt.Errorf("workload: parse config: %w", err)
 	}
 	return cfg, nil
+}
+
+// ProbesYAML is the items of a config's probes list: n probes of url at
+// interval, named probe-00000, probe-00001, ...
+func ProbesYAML(url string, n int, interval time.Duration) string {
+	item := strings.NewReplacer("${INTERVAL}", interval.String(), "${TARGET_URL}", url).Replace(probeYAML)
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, item, Name(i))
+	}
+	return b.String()
 }
 
 // Name is the name of the i-th probe.
@@ -70,3 +74,6 @@ func Timing(r *probes.Runner) scheduler.Every {
 	interval := r.Config().Interval.Std()
 	return scheduler.Every{Interval: interval, Offset: r.Offset(interval)}
 }
+
+// noEnv is an environment with no variables: the workload sets none.
+func noEnv(string) (string, bool) { return "", false }

@@ -161,22 +161,23 @@ func (d *daemon) ingest(ts time.Time) {
 	keepName := func(n string) bool {
 		return all || names[n] || names[n+"_bucket"] || names[n+"_count"] || names[n+"_sum"]
 	}
-	keep := func(mf *dto.MetricFamily) bool { return keepName(mf.GetName()) }
 	gathered, err := d.reg.Gather()
 	if err != nil {
 		d.log.Warn("gather metrics for the rules", "err", err)
 	}
-	var mfs []*dto.MetricFamily
-	for _, mf := range gathered {
-		if keep(mf) {
-			mfs = append(mfs, mf)
+	d.alerting.store.IngestEach(ts, func(add func(*dto.MetricFamily)) {
+		for _, mf := range gathered {
+			if keepName(mf.GetName()) {
+				add(mf)
+			}
 		}
-	}
-	_ = d.probeMetrics.EachFamilyOf(keepName, func(mf *dto.MetricFamily) error {
-		mfs = append(mfs, mf)
-		return nil
+		// The probe families are added one by one: each is valid only
+		// during its call.
+		_ = d.probeMetrics.EachFamilyOf(keepName, func(mf *dto.MetricFamily) error {
+			add(mf)
+			return nil
+		})
 	})
-	d.alerting.store.Ingest(ts, mfs)
 	d.alerting.store.Compact(ts)
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // serveMetrics writes the registry's families, then the probes' families
@@ -38,10 +39,14 @@ func (d *daemon) serveMetrics(w http.ResponseWriter, r *http.Request) {
 			return // the scraper went away; nothing to tell it
 		}
 	}
-	if err := d.probeMetrics.EachFamily(enc.Encode); err != nil {
+	// Probe metric and label names are valid in every escaping scheme
+	// (config allows no others), so they skip escaping, which would copy
+	// each family.
+	probeEnc := expfmt.NewEncoder(out, format.WithEscapingScheme(model.NoEscaping))
+	if err := d.probeMetrics.EachFamily(probeEnc.Encode); err != nil {
 		return
 	}
-	if closer, ok := enc.(expfmt.Closer); ok {
+	if closer, ok := probeEnc.(expfmt.Closer); ok {
 		_ = closer.Close() // writes OpenMetrics' # EOF
 	}
 }

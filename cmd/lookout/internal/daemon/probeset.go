@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -19,7 +20,7 @@ import (
 type probeSet struct {
 	mu      sync.RWMutex
 	runners []*probes.Runner // sorted by name
-	prints  map[string]string
+	prints  map[string][sha256.Size]byte
 }
 
 func (s *probeSet) list() []*probes.Runner {
@@ -40,7 +41,7 @@ func (s *probeSet) get(name string) *probes.Runner {
 // build makes runners for cfg, reusing the running ones whose settings
 // did not change so they keep their history. Nothing is swapped in: the
 // caller does that with swap once everything built.
-func (s *probeSet) build(cfg *config.Config, transports *httpprobe.Transports, log *slog.Logger) ([]*probes.Runner, map[string]string, error) {
+func (s *probeSet) build(cfg *config.Config, transports *httpprobe.Transports, log *slog.Logger) ([]*probes.Runner, map[string][sha256.Size]byte, error) {
 	s.mu.RLock()
 	old := make(map[string]*probes.Runner, len(s.runners))
 	for _, r := range s.runners {
@@ -49,7 +50,7 @@ func (s *probeSet) build(cfg *config.Config, transports *httpprobe.Transports, l
 	oldPrints := s.prints
 	s.mu.RUnlock()
 	runners := make([]*probes.Runner, 0, len(cfg.Probes))
-	prints := make(map[string]string, len(cfg.Probes))
+	prints := make(map[string][sha256.Size]byte, len(cfg.Probes))
 	for _, pc := range cfg.Probes {
 		fp := pc.Fingerprint()
 		prints[pc.Name] = fp
@@ -67,7 +68,7 @@ func (s *probeSet) build(cfg *config.Config, transports *httpprobe.Transports, l
 	return runners, prints, nil
 }
 
-func (s *probeSet) swap(runners []*probes.Runner, prints map[string]string) {
+func (s *probeSet) swap(runners []*probes.Runner, prints map[string][sha256.Size]byte) {
 	s.mu.Lock()
 	s.runners, s.prints = runners, prints
 	s.mu.Unlock()
