@@ -29,6 +29,11 @@ func (c *Config) check(d *decoder) {
 	} else if c.Scheduler.MaxConcurrent < 0 {
 		d.errorAt("scheduler.max_concurrent", "%d is negative; want a number of concurrent probe runs, at least 1", c.Scheduler.MaxConcurrent)
 	}
+	if c.Runtime.GOGC == 0 {
+		c.Runtime.GOGC = DefaultGOGC
+	} else if c.Runtime.GOGC < 0 {
+		d.errorAt("runtime.gogc", "%d is negative; want a percentage of heap growth between collections, at least 1 (default %d)", c.Runtime.GOGC, DefaultGOGC)
+	}
 	if c.Storage.Path == "" {
 		c.Storage.Path = DefaultStoragePath
 	}

@@ -3,7 +3,6 @@ package probes
 import (
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,16 +20,13 @@ import (
 // a time, so /metrics streams them with only one family in memory.
 type Collector struct {
 	runners func() []*Runner
-	// scratch holds *scratch: the memory of a finished gather, for the
-	// next one.
-	scratch sync.Pool
 }
 
 var _ prometheus.Gatherer = (*Collector)(nil)
 
 // NewCollector collects the runners that list returns at each scrape.
 func NewCollector(list func() []*Runner) *Collector {
-	return &Collector{runners: list, scratch: sync.Pool{New: func() any { return new(scratch) }}}
+	return &Collector{runners: list}
 }
 
 type family struct {
@@ -119,11 +115,10 @@ func (c *Collector) EachFamily(fn func(*dto.MetricFamily) error) error {
 // EachFamilyOf is EachFamily for the families whose name want accepts;
 // the others are not built at all (the rule store reads only a few).
 func (c *Collector) EachFamilyOf(want func(name string) bool, fn func(*dto.MetricFamily) error) error {
-	sc := c.scratch.Get().(*scratch)
-	defer c.scratch.Put(sc)
-	defer sc.done()
-	for _, r := range c.runners() {
-		sc.snaps = append(sc.snaps, r.snapshot(sc))
+	runners := c.runners()
+	sc := &scratch{snaps: make([]snapshot, len(runners))}
+	for i, r := range runners {
+		sc.snaps[i] = r.snapshot(sc)
 	}
 	snaps := sc.snaps
 	write := func(f family) error {
@@ -133,10 +128,23 @@ func (c *Collector) EachFamilyOf(want func(name string) bool, fn func(*dto.Metri
 		}
 		return fn(&dto.MetricFamily{Name: &f.name, Help: &f.help, Type: f.typ.Enum(), Metric: sc.family})
 	}
+	// The histogram family goes first and its messages are dropped after
+	// it: they are the largest, and the value families share smaller ones.
+	if want(durationFamily.name) {
+		sc.reserveHistograms(len(snaps))
+		for i := range snaps {
+			sc.family = append(sc.family, snaps[i].duration.metric(snaps[i].r.pairs.base, sc))
+		}
+		if err := write(durationFamily); err != nil {
+			return err
+		}
+		sc.dropHistograms()
+	}
 	emit := func(f family, each func(s *snapshot, add func([]*dto.LabelPair, float64))) error {
 		if !want(f.name) {
 			return nil
 		}
+		sc.reserveValues(maxPerProbe * len(snaps)) // once, for the largest family
 		add := func(labels []*dto.LabelPair, v float64) { sc.addValue(f.typ, labels, v) }
 		for i := range snaps {
 			each(&snaps[i], add)
@@ -150,14 +158,6 @@ func (c *Collector) EachFamilyOf(want func(name string) bool, fn func(*dto.Metri
 	}); err != nil {
 		return err
 	}
-	if want(durationFamily.name) {
-		for i := range snaps {
-			sc.family = append(sc.family, snaps[i].duration.metric(snaps[i].r.pairs.base, sc))
-		}
-		if err := write(durationFamily); err != nil {
-			return err
-		}
-	}
 	for g := range gaugeCount {
 		if err := emit(gauges[g], func(s *snapshot, add func([]*dto.LabelPair, float64)) {
 			if s.ran {
@@ -169,6 +169,10 @@ func (c *Collector) EachFamilyOf(want func(name string) bool, fn func(*dto.Metri
 	}
 	return nil
 }
+
+// maxPerProbe is the most samples one probe has in a gauge or counter
+// family: one per phase in probe_http_duration_seconds.
+const maxPerProbe = max(len(PhaseNames), len(resultPairs))
 
 // gaugeValues adds the samples of gauge g for one probe.
 func gaugeValues(g int, s *snapshot, add func([]*dto.LabelPair, float64)) {

@@ -31,6 +31,7 @@ type options struct {
 	lookout                              string
 	probes                               int
 	interval, duration, scrape, baseline time.Duration
+	compareGOGC                          int
 	protobuf                             bool
 	keep                                 bool
 }
@@ -44,6 +45,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 0, "how long to run the loaded daemon (0: two intervals plus 30s)")
 	flag.DurationVar(&o.scrape, "scrape", 15*time.Second, "scrape /metrics this often, as Prometheus would")
 	flag.DurationVar(&o.baseline, "baseline", 20*time.Second, "first run the daemon with no probes this long (0: skip)")
+	flag.IntVar(&o.compareGOGC, "compare-gogc", 0, "then run the loaded daemon again with runtime.gogc at this value (0: don't), to compare memory and CPU against the default")
 	flag.BoolVar(&o.protobuf, "protobuf", false, "scrape the protobuf format (what Prometheus asks for when native histograms are on) instead of text")
 	flag.BoolVar(&o.keep, "keep", false, "keep the directory with the config, data and the daemon's log")
 	flag.Parse()
@@ -71,15 +73,22 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	var idle *measured
 	if o.baseline > 0 {
 		fmt.Fprintf(out, "\nbaseline: the daemon with no probes, %s\n", o.baseline)
-		if idle, err = measure(ctx, out, o, url, 0, o.baseline); err != nil {
+		if idle, err = measure(ctx, out, o, url, 0, o.baseline, 0); err != nil {
 			return fmt.Errorf("baseline: %w", err)
 		}
 	}
 	fmt.Fprintf(out, "\nloaded: %d probes every %s, %s, /metrics scraped every %s\n", o.probes, o.interval, o.duration, o.scrape)
-	loaded, err := measure(ctx, out, o, url, o.probes, o.duration)
+	loaded, err := measure(ctx, out, o, url, o.probes, o.duration, 0)
 	if err != nil {
 		return err
 	}
-	report(out, o, idle, loaded)
+	var other *measured
+	if o.compareGOGC > 0 {
+		fmt.Fprintf(out, "\nthe same with runtime.gogc: %d\n", o.compareGOGC)
+		if other, err = measure(ctx, out, o, url, o.probes, o.duration, o.compareGOGC); err != nil {
+			return err
+		}
+	}
+	report(out, o, idle, loaded, other)
 	return nil
 }

@@ -34,6 +34,7 @@ const sampleEvery = time.Second
 // measured is what one run of the daemon showed.
 type measured struct {
 	probes      int
+	gogc        int           // runtime.gogc set, or 0
 	startup     time.Duration // from exec until /readyz answered
 	mem         usage.Memory  // just before it was stopped
 	rssSeries   []int64       // VmRSS every sampleEvery
@@ -46,8 +47,9 @@ type measured struct {
 }
 
 // measure starts `lookout run` with n probes in a fresh directory, samples
-// its memory, scrapes it for d, then stops it with SIGTERM.
-func measure(ctx context.Context, out io.Writer, o options, url string, n int, d time.Duration) (*measured, error) {
+// its memory, scrapes it for d, then stops it with SIGTERM. A gogc above
+// zero sets runtime.gogc; else the config leaves Lookout's default.
+func measure(ctx context.Context, out io.Writer, o options, url string, n int, d time.Duration, gogc int) (*measured, error) {
 	dir, err := os.MkdirTemp("", "lookout-daemonbench-")
 	if err != nil {
 		return nil, err
@@ -65,6 +67,9 @@ func measure(ctx context.Context, out io.Writer, o options, url string, n int, d
 	cfg := fmt.Sprintf("server:\n  listen: %s\nstorage:\n  path: %s\nprobes:\n%s", addr, filepath.Join(dir, "data"), workload.ProbesYAML(url, n, o.interval))
 	if n == 0 {
 		cfg += "  []\n"
+	}
+	if gogc > 0 {
+		cfg = fmt.Sprintf("runtime:\n  gogc: %d\n", gogc) + cfg
 	}
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		return nil, err
@@ -85,7 +90,7 @@ func measure(ctx context.Context, out io.Writer, o options, url string, n int, d
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	pid := cmd.Process.Pid
-	m := &measured{probes: n}
+	m := &measured{probes: n, gogc: gogc}
 	base := "http://" + addr
 	if err := waitReady(ctx, base, exited); err != nil {
 		_ = cmd.Process.Kill()

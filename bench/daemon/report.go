@@ -10,7 +10,7 @@ import (
 // goalPeakRSS is issue 2's goal for 10,000 probes at 60s: below 150 MB.
 const goalPeakRSS = 150e6
 
-func report(out io.Writer, o options, idle, loaded *measured) {
+func report(out io.Writer, o options, idle, loaded, other *measured) {
 	fmt.Fprintf(out, "\n%d probes every %s, the whole daemon (`lookout run`):\n", loaded.probes, o.interval)
 	fmt.Fprintf(out, "  start-up (exec until /readyz):   %s\n", loaded.startup.Round(time.Millisecond))
 	fmt.Fprintf(out, "  probes that had run at the last scrape: %d of %d\n", loaded.ran, loaded.probes)
@@ -31,6 +31,12 @@ func report(out io.Writer, o options, idle, loaded *measured) {
 	fmt.Fprintf(out, "  /metrics (%d scrapes, %d kB uncompressed): p50 %s, max %s\n", len(loaded.scrapes), loaded.scrapeBytes/1000,
 		percentile(loaded.scrapes, 0.5).Round(time.Millisecond), percentile(loaded.scrapes, 1).Round(time.Millisecond))
 	fmt.Fprintf(out, "  stop (SIGTERM until exit):       %s\n", loaded.stop.Round(time.Millisecond))
+	if other != nil {
+		fmt.Fprintf(out, "  with runtime.gogc %d instead:      peak RSS %s = %.1f MB, CPU %.1f %% of one core\n", other.gogc,
+			mib(other.mem.HWM), float64(other.mem.HWM)/1e6, 100*other.cpu.Seconds()/other.elapsed.Seconds())
+		fmt.Fprintf(out, "  default / gogc %d:                peak RSS %.2f, CPU %.2f\n", other.gogc,
+			float64(loaded.mem.HWM)/float64(other.mem.HWM), (loaded.cpu.Seconds()/loaded.elapsed.Seconds())/(other.cpu.Seconds()/other.elapsed.Seconds()))
+	}
 }
 
 func median(xs []int64) int64 {

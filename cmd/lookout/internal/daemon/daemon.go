@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -91,6 +92,7 @@ func Run(ctx context.Context, opts Options) error {
 		transports: httpprobe.NewTransports(),
 	}
 	d.registerMetrics()
+	applyRuntime(cfg.Runtime, d.log)
 	d.sched = scheduler.New(cfg.Scheduler.MaxConcurrent, d.reg)
 	groups, err := LoadRules(opts.ConfigFile, cfg, d.log)
 	if err != nil {
@@ -159,6 +161,16 @@ func Run(ctx context.Context, opts Options) error {
 	return err
 }
 
+// applyRuntime sets the garbage collector's target to runtime.gogc,
+// unless the GOGC environment variable set it.
+func applyRuntime(rt config.Runtime, log *slog.Logger) {
+	if env, ok := os.LookupEnv("GOGC"); ok {
+		log.Debug("GOGC is set in the environment; runtime.gogc is not applied", "GOGC", env)
+		return
+	}
+	debug.SetGCPercent(rt.GOGC)
+}
+
 func (d *daemon) registerMetrics() {
 	d.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "lookout_config_last_reload_successful", Help: "Whether the last config load or reload succeeded.",
@@ -207,6 +219,7 @@ func (d *daemon) reload() error {
 		return err
 	}
 	d.alerting.rules.Update(groups)
+	applyRuntime(cfg.Runtime, d.log)
 	if routingPrint(cfg.Alerting) != d.routing {
 		d.log.Warn("config reloaded, but alerting route, inhibit_rules, receivers, external_url and send_resolved_when_muted change only at the next start")
 	}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +23,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"go.uber.org/goleak"
+
+	"github.com/lookout-dev/lookout/config"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/metrics.golden")
@@ -483,4 +486,29 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestRuntimeGOGC: runtime.gogc sets the garbage collector's target at
+// start and at a reload, as go_gc_gogc_percent shows.
+func TestRuntimeGOGC(t *testing.T) {
+	if env, ok := os.LookupEnv("GOGC"); ok {
+		t.Skipf("GOGC=%s is set in the environment, which wins over runtime.gogc", env)
+	}
+	t.Cleanup(func() { debug.SetGCPercent(100) })
+	tg := newTargets(t)
+	cfgFile := filepath.Join(t.TempDir(), "lookout.yml")
+	writeConfig(t, cfgFile, "runtime: {gogc: 80}\n"+tg.config(""))
+	d := startDaemon(t, cfgFile)
+	defer d.stop(t)
+	if _, m := d.get(t, "/metrics"); !strings.Contains(m, "\ngo_gc_gogc_percent 80\n") {
+		t.Errorf("after start with gogc 80, /metrics has no go_gc_gogc_percent 80")
+	}
+	writeConfig(t, cfgFile, tg.config(""))
+	if resp, body := postReload(t, d); resp.StatusCode != http.StatusOK {
+		t.Fatalf("reload: %d %s", resp.StatusCode, body)
+	}
+	want := fmt.Sprintf("\ngo_gc_gogc_percent %d\n", config.DefaultGOGC)
+	if _, m := d.get(t, "/metrics"); !strings.Contains(m, want) {
+		t.Errorf("after a reload without runtime.gogc, /metrics lacks %q", strings.TrimSpace(want))
+	}
 }
