@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path"
+	"slices"
 	"strings"
 )
 
@@ -37,6 +39,10 @@ type SlowQueries struct {
 	Path      string   `yaml:"path"` // with source: log
 }
 
+// DefaultMongoExclude are the databases left out when databases.exclude is
+// not set: MongoDB's own.
+var DefaultMongoExclude = []string{"admin", "local", "config"}
+
 // Defaults of mongodb targets.
 const (
 	DefaultMongoInterval     = Duration(60e9)
@@ -65,16 +71,16 @@ func checkMongoDBs(d *decoder, ms []MongoDB) {
 	}
 }
 
-func (m *MongoDB) check(d *decoder, path string) {
+func (m *MongoDB) check(d *decoder, at string) {
 	switch {
 	case m.URI == "" && m.URIFile == "":
-		d.errorAt(path+".uri", "missing; want uri (like ${MONGODB_URI}) or uri_file")
+		d.errorAt(at+".uri", "missing; want uri (like ${MONGODB_URI}) or uri_file")
 	case m.URI != "" && m.URIFile != "":
-		d.errorAt(path+".uri_file", "uri and uri_file are both set; want one of them")
+		d.errorAt(at+".uri_file", "uri and uri_file are both set; want one of them")
 	case m.URIFile != "":
 		b, err := os.ReadFile(m.URIFile)
 		if err != nil {
-			d.errorAt(path+".uri_file", "cannot read %q: %v", m.URIFile, unwrapPathError(err))
+			d.errorAt(at+".uri_file", "cannot read %q: %v", m.URIFile, unwrapPathError(err))
 			return
 		}
 		m.URI = strings.TrimSpace(string(b))
@@ -82,7 +88,7 @@ func (m *MongoDB) check(d *decoder, path string) {
 	if m.URI != "" {
 		u, err := url.Parse(m.URI)
 		if err != nil || (u.Scheme != "mongodb" && u.Scheme != "mongodb+srv") || u.Host == "" {
-			d.errorAt(path+".uri", "is not a MongoDB URI; want mongodb://HOST[:PORT]/... or mongodb+srv://HOST/... %s", mongoURIValueNotShownMsg)
+			d.errorAt(at+".uri", "is not a MongoDB URI; want mongodb://HOST[:PORT]/... or mongodb+srv://HOST/... %s", mongoURIValueNotShownMsg)
 		}
 	}
 	if m.Interval == 0 {
@@ -92,12 +98,22 @@ func (m *MongoDB) check(d *decoder, path string) {
 		m.Timeout = min(DefaultMongoTimeout, m.Interval*4/5)
 	}
 	if m.Timeout >= m.Interval {
-		d.errorAt(path+".timeout", "%s is not less than the interval %s; want a timeout shorter than the interval", m.Timeout.Std(), m.Interval.Std())
+		d.errorAt(at+".timeout", "%s is not less than the interval %s; want a timeout shorter than the interval", m.Timeout.Std(), m.Interval.Std())
+	}
+	if m.Databases.Exclude == nil {
+		m.Databases.Exclude = slices.Clone(DefaultMongoExclude)
+	}
+	for field, globs := range map[string][]string{"include": m.Databases.Include, "exclude": m.Databases.Exclude} {
+		for j, g := range globs {
+			if _, err := path.Match(g, ""); err != nil {
+				d.errorAt(fmt.Sprintf("%s.databases.%s[%d]", at, field, j), "%q is not a valid glob; want a name with * ? or [a-z], like app*", g)
+			}
+		}
 	}
 	if m.MaxCollections == 0 {
 		m.MaxCollections = DefaultMaxCollections
 	} else if m.MaxCollections < 0 {
-		d.errorAt(path+".max_collections", "%d is negative; want the most collections to look at, like 2000", m.MaxCollections)
+		d.errorAt(at+".max_collections", "%d is negative; want the most collections to look at, like 2000", m.MaxCollections)
 	}
 	if m.UnusedIndexAfter == 0 {
 		m.UnusedIndexAfter = DefaultUnusedIndexAfter
@@ -107,10 +123,10 @@ func (m *MongoDB) check(d *decoder, path string) {
 		sq.Source = defaultMongoSlowSource
 	}
 	if err := oneOf(sq.Source, "profile", "log"); err != nil {
-		d.errorAt(path+".slow_queries.source", "%v", err)
+		d.errorAt(at+".slow_queries.source", "%v", err)
 	}
 	if sq.Source == "log" && sq.Path == "" {
-		d.errorAt(path+".slow_queries.path", "missing; source: log reads mongod's log file, like /var/log/mongodb/mongod.log")
+		d.errorAt(at+".slow_queries.path", "missing; source: log reads mongod's log file, like /var/log/mongodb/mongod.log")
 	}
 	if sq.Threshold == 0 {
 		sq.Threshold = DefaultSlowThreshold

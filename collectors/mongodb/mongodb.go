@@ -33,7 +33,34 @@ type Config struct {
 	Interval time.Duration
 	// Timeout bounds one pass.
 	Timeout time.Duration
+	// Include and Exclude select databases by glob (path.Match); an empty
+	// Include means every database. Exclude wins.
+	Include, Exclude []string
+	// MaxCollections bounds how many collections a pass looks at, over all
+	// databases; 0 means DefaultMaxCollections.
+	MaxCollections int
+	// UnusedIndexAfter is how long an index must have counted no access,
+	// on every replica-set member, to be reported unused.
+	UnusedIndexAfter time.Duration
+	// SlowQueries says where slow operations are read.
+	SlowQueries SlowQueryConfig
 }
+
+// SlowQueryConfig says where slow operations are read: the system.profile
+// collection of each database (Source "profile") or mongod's structured
+// log file (Source "log", at Path).
+type SlowQueryConfig struct {
+	Source    string
+	Path      string
+	Threshold time.Duration
+}
+
+// Defaults for a Config's zero fields.
+const (
+	DefaultMaxCollections   = 2000
+	DefaultUnusedIndexAfter = 7 * 24 * time.Hour
+	DefaultSlowThreshold    = 100 * time.Millisecond
+)
 
 // maxPoolSize bounds the connections that one target's passes use.
 const maxPoolSize = 4
@@ -73,6 +100,15 @@ func New(cfg Config, log *slog.Logger) (*Collector, error) {
 	}
 	if cfg.Interval <= 0 || cfg.Timeout <= 0 {
 		return nil, fmt.Errorf("mongodb %s: interval and timeout must be positive", cfg.Name)
+	}
+	if cfg.MaxCollections <= 0 {
+		cfg.MaxCollections = DefaultMaxCollections
+	}
+	if cfg.UnusedIndexAfter <= 0 {
+		cfg.UnusedIndexAfter = DefaultUnusedIndexAfter
+	}
+	if cfg.SlowQueries.Threshold <= 0 {
+		cfg.SlowQueries.Threshold = DefaultSlowThreshold
 	}
 	opts := options.Client().ApplyURI(cfg.URI).
 		SetAppName("lookout").

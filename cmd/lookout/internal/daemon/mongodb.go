@@ -20,7 +20,14 @@ var _ prometheus.Collector = mongoTargets(nil)
 func newMongoTargets(cfgs []config.MongoDB, log *slog.Logger) (mongoTargets, error) {
 	var ts mongoTargets
 	for _, m := range cfgs {
-		c, err := mongodb.New(mongodb.Config{Name: m.Name, URI: m.URI, Interval: m.Interval.Std(), Timeout: m.Timeout.Std()}, log)
+		c, err := mongodb.New(mongodb.Config{
+			Name: m.Name, URI: m.URI, Interval: m.Interval.Std(), Timeout: m.Timeout.Std(),
+			Include: m.Databases.Include, Exclude: m.Databases.Exclude, MaxCollections: m.MaxCollections,
+			UnusedIndexAfter: m.UnusedIndexAfter.Std(),
+			SlowQueries: mongodb.SlowQueryConfig{
+				Source: m.SlowQueries.Source, Path: m.SlowQueries.Path, Threshold: m.SlowQueries.Threshold.Std(),
+			},
+		}, log)
 		if err != nil {
 			return nil, fmt.Errorf("mongodb %s: %w", m.Name, err)
 		}
