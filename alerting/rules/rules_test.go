@@ -324,7 +324,8 @@ func TestBuiltinProbeDown(t *testing.T) {
 			names[r.Name()] = true
 		}
 	}
-	for _, want := range []string{"ProbeDown", "ProbeDegraded", "CertificateExpiresSoon", "WebVitalsP75Poor", "MongoDBBackupStale"} {
+	for _, want := range []string{"ProbeDown", "ProbeDegraded", "CertificateExpiresSoon", "WebVitalsP75Poor", "MongoDBBackupStale",
+		"MongoDBDown", "ReplicationLagHigh", "OplogWindowShort", "UnusedIndex", "CollscanQueriesRising"} {
 		if !names[want] {
 			t.Errorf("built-in pack lacks %s", want)
 		}
@@ -415,6 +416,15 @@ func TestBuiltinWebVitalsRule(t *testing.T) {
 	var out strings.Builder
 	if sum := ruletest.Run(context.Background(), &out, "testdata/webvitals_test.yml"); !sum.OK() || sum.Tests != 1 {
 		t.Errorf("rule unit test failed:\n%s", out.String())
+	}
+}
+
+// TestBuiltinMongoDBRules runs the promtool-format unit tests of the
+// built-in MongoDB rules.
+func TestBuiltinMongoDBRules(t *testing.T) {
+	var out strings.Builder
+	if sum := ruletest.Run(context.Background(), &out, "testdata/mongodb_test.yml"); !sum.OK() || sum.Tests != 4 {
+		t.Errorf("rule unit tests failed (%+v):\n%s", sum, out.String())
 	}
 }
 
