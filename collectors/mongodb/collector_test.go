@@ -100,12 +100,13 @@ mongodb_version_info{server="ferretdb",target="main",version="7.0.42"} 1
 	wantErrors = `
 # HELP lookout_collector_errors_total Passes in which the collector failed.
 # TYPE lookout_collector_errors_total counter
+lookout_collector_errors_total{collector="mongodb_indexes",target="main"} %[1]d
 lookout_collector_errors_total{collector="mongodb_pools",target="main"} 0
 lookout_collector_errors_total{collector="mongodb_replset",target="main"} %[1]d
 lookout_collector_errors_total{collector="mongodb_server",target="main"} %[1]d
 `
-	// wantErrors has the server and replica-set sub-collectors failing
-	// together: both need the server; the pools sub-collector does no I/O.
+	// wantErrors has the server, replica-set and index sub-collectors
+	// failing together: they need the server; the pools one does no I/O.
 	//
 	// wantDown keeps the features seen before: a server that is down says
 	// nothing about what it supports.

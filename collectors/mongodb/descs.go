@@ -29,6 +29,14 @@ type descs struct {
 	replsetMemberLag    *prometheus.Desc
 	replsetTerm         *prometheus.Desc
 	replsetOplogWindow  *prometheus.Desc
+
+	collectionsSkipped *prometheus.Desc
+	indexSize          *prometheus.Desc
+	indexAccesses      *prometheus.Desc
+	indexAccessesSince *prometheus.Desc
+	indexUnused        *prometheus.Desc
+	indexRedundant     *prometheus.Desc
+	indexHidden        *prometheus.Desc
 }
 
 func newDescs() *descs {
@@ -60,6 +68,18 @@ func newDescs() *descs {
 		replsetMemberLag:    d("mongodb_replset_member_replication_lag_seconds", "The primary's optimeDate minus the member's; healthy members with an optime, when there is a primary.", "member"),
 		replsetTerm:         d("mongodb_replset_term", "The election term (replSetGetStatus term)."),
 		replsetOplogWindow:  d("mongodb_replset_oplog_window_seconds", "Time between the first and the last entry of local.oplog.rs."),
+
+		collectionsSkipped: d("lookout_mongodb_collections_skipped", "Collections of the selected databases left out of the last pass because of max_collections."),
+		indexSize:          d("mongodb_index_size_bytes", "Size of the index ($collStats storageStats.indexSizes).", "database", "collection", "index"),
+		indexAccesses: d("mongodb_index_accesses_total",
+			"Operations that used the index on the member since accesses.since ($indexStats accesses.ops).", "database", "collection", "index", "member"),
+		indexAccessesSince: d("mongodb_index_accesses_since_timestamp_seconds",
+			"When the member started counting accesses to the index: its start or the index's creation ($indexStats accesses.since).", "database", "collection", "index", "member"),
+		indexUnused: d("mongodb_index_unused",
+			"1 when no member counted an access to the index for unused_index_after; only where $indexStats is readable on every member.", "database", "collection", "index"),
+		indexRedundant: d("mongodb_index_redundant",
+			"1 when the index's key pattern is a prefix of another index's with the same options; never for unique or _id indexes.", "database", "collection", "index"),
+		indexHidden: d("mongodb_index_hidden", "1 when the index is hidden from the query planner (listIndexes hidden).", "database", "collection", "index"),
 	}
 }
 
@@ -69,6 +89,7 @@ func (d *descs) describe(ch chan<- *prometheus.Desc) {
 		d.duration, d.lastSuccess, d.errors, d.featureSupported,
 		d.poolOpen, d.poolCheckedOut, d.poolCheckouts, d.poolCheckoutFailures, d.poolCleared, d.poolCheckoutWait,
 		d.replsetMemberState, d.replsetMemberHealth, d.replsetMemberLag, d.replsetTerm, d.replsetOplogWindow,
+		d.collectionsSkipped, d.indexSize, d.indexAccesses, d.indexAccessesSince, d.indexUnused, d.indexRedundant, d.indexHidden,
 	} {
 		ch <- x
 	}

@@ -74,7 +74,9 @@ type Collector struct {
 	log    *slog.Logger
 	descs  *descs
 	subs   []subCollector
-	now    func() time.Time
+	// members are direct connections to replica-set members.
+	members *members
+	now     func() time.Time
 
 	mu   sync.Mutex
 	snap []prometheus.Metric // the last completed pass; nil before the first
@@ -119,19 +121,21 @@ func New(cfg Config, log *slog.Logger) (*Collector, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, fmt.Errorf("mongodb %s: uri: %w", cfg.Name, r.err(err))
 	}
-	return &Collector{
+	c := &Collector{
 		cfg:       cfg,
 		opts:      opts,
 		redact:    r,
 		log:       log.With("target", cfg.Name),
 		descs:     newDescs(),
-		subs:      subCollectors(pools),
+		members:   newMembers(opts, r),
 		now:       time.Now,
 		errs:      map[string]float64{},
 		lastOK:    map[string]time.Time{},
 		lastErr:   map[string]string{},
 		supported: map[string]bool{},
-	}, nil
+	}
+	c.subs = c.subCollectors(pools)
+	return c, nil
 }
 
 // Run collects every interval until ctx ends, then disconnects and returns.
@@ -167,6 +171,7 @@ func (c *Collector) connect() (*mongo.Client, error) {
 func (c *Collector) disconnect(ctx context.Context, client *mongo.Client) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.Timeout)
 	defer cancel()
+	c.members.close(ctx)
 	if err := client.Disconnect(ctx); err != nil {
 		c.log.Warn("mongodb: disconnect", "err", c.redact.err(err))
 	}

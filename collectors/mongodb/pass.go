@@ -17,11 +17,13 @@ type subCollector struct {
 }
 
 // subCollectors lists the sub-collectors of a pass: adding one is one line.
-func subCollectors(pools *poolStats) []subCollector {
+func (c *Collector) subCollectors(pools *poolStats) []subCollector {
+	indexes := &indexStep{cfg: c.cfg, members: c.members, now: c.now}
 	return []subCollector{
 		{name: "mongodb_server", collect: collectServer},
 		{name: "mongodb_replset", collect: collectReplSet},
 		{name: "mongodb_pools", collect: pools.collect},
+		{name: "mongodb_indexes", collect: indexes.collect},
 	}
 }
 

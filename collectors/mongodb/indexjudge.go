@@ -1,0 +1,210 @@
+package mongodb
+
+import (
+	"bytes"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// indexSpec is one listIndexes document, as far as Lookout judges it.
+type indexSpec struct {
+	Name   string
+	Key    bson.D
+	Unique bool
+	Hidden bool
+	// variant is what else changes which documents the index holds or
+	// how it compares them: sparse, partialFilterExpression, collation.
+	// Only indexes of the same variant can stand in for each other.
+	variant string
+}
+
+// decodeIndexSpecs decodes listIndexes documents.
+func decodeIndexSpecs(raws []bson.Raw) ([]indexSpec, error) {
+	specs := make([]indexSpec, 0, len(raws))
+	for _, raw := range raws {
+		var doc struct {
+			Name      string   `bson:"name"`
+			Key       bson.D   `bson:"key"`
+			Unique    bool     `bson:"unique"`
+			Hidden    bool     `bson:"hidden"`
+			Sparse    bool     `bson:"sparse"`
+			Partial   bson.Raw `bson:"partialFilterExpression"`
+			Collation bson.Raw `bson:"collation"`
+		}
+		if err := bson.Unmarshal(raw, &doc); err != nil {
+			return nil, fmt.Errorf("decode index spec: %w", err)
+		}
+		specs = append(specs, indexSpec{
+			Name: doc.Name, Key: doc.Key, Unique: doc.Unique, Hidden: doc.Hidden,
+			variant: fmt.Sprintf("sparse=%t partial=%x collation=%x", doc.Sparse, []byte(doc.Partial), []byte(doc.Collation)),
+		})
+	}
+	return specs, nil
+}
+
+// decodeIndexSizes reads storageStats.indexSizes from $collStats output (one
+// document per shard; sizes add up).
+func decodeIndexSizes(raws []bson.Raw) (map[string]float64, error) {
+	sizes := map[string]float64{}
+	for _, raw := range raws {
+		var doc struct {
+			StorageStats struct {
+				IndexSizes map[string]bson.RawValue `bson:"indexSizes"`
+			} `bson:"storageStats"`
+		}
+		if err := bson.Unmarshal(raw, &doc); err != nil {
+			return nil, fmt.Errorf("decode $collStats: %w", err)
+		}
+		for name, v := range doc.StorageStats.IndexSizes {
+			n, ok := number(v)
+			if !ok {
+				return nil, fmt.Errorf("decode $collStats: indexSizes.%s is %s, want a number", name, v.Type)
+			}
+			sizes[name] += n
+		}
+	}
+	return sizes, nil
+}
+
+// indexStat is one $indexStats document: one index on one member.
+type indexStat struct {
+	Name string
+	Host string
+	Ops  int64
+	// Since is when the member started counting: its start or the index's
+	// creation.
+	Since time.Time
+}
+
+func decodeIndexStats(raws []bson.Raw) ([]indexStat, error) {
+	stats := make([]indexStat, 0, len(raws))
+	for _, raw := range raws {
+		var doc struct {
+			Name     string `bson:"name"`
+			Host     string `bson:"host"`
+			Accesses struct {
+				Ops   bson.RawValue `bson:"ops"`
+				Since time.Time     `bson:"since"`
+			} `bson:"accesses"`
+		}
+		if err := bson.Unmarshal(raw, &doc); err != nil {
+			return nil, fmt.Errorf("decode $indexStats: %w", err)
+		}
+		ops, ok := number(doc.Accesses.Ops)
+		if !ok {
+			return nil, fmt.Errorf("decode $indexStats: index %s: accesses.ops is %s, want a number", doc.Name, doc.Accesses.Ops.Type)
+		}
+		stats = append(stats, indexStat{Name: doc.Name, Host: doc.Host, Ops: int64(ops), Since: doc.Accesses.Since})
+	}
+	return stats, nil
+}
+
+// number reads an int32, int64 or double.
+func number(v bson.RawValue) (float64, bool) {
+	switch v.Type {
+	case bson.TypeInt32:
+		return float64(v.Int32()), true
+	case bson.TypeInt64:
+		return float64(v.Int64()), true
+	case bson.TypeDouble:
+		return v.Double(), true
+	}
+	return 0, false
+}
+
+// unusedIndexes names the indexes that counted no access on any member for
+// at least after: every member reported the index, with 0 ops, counting
+// since at least after ago. The _id index is never unused: it cannot be
+// dropped. With no stats, nothing can be judged.
+func unusedIndexes(specs []indexSpec, stats []indexStat, now time.Time, after time.Duration) map[string]bool {
+	unused := map[string]bool{}
+	if len(stats) == 0 {
+		return unused
+	}
+	hosts := map[string]bool{}
+	for _, st := range stats {
+		hosts[st.Host] = true
+	}
+	for _, spec := range specs {
+		if spec.Name == "_id_" {
+			continue
+		}
+		seen := map[string]bool{}
+		quiet := true
+		for _, st := range stats {
+			if st.Name != spec.Name {
+				continue
+			}
+			seen[st.Host] = true
+			quiet = quiet && st.Ops == 0 && !st.Since.IsZero() && now.Sub(st.Since) >= after
+		}
+		unused[spec.Name] = quiet && len(seen) == len(hosts)
+	}
+	return unused
+}
+
+// redundantIndexes maps each redundant index to one that covers it: an
+// index whose key pattern is a prefix (or a copy) of another's, with the
+// same directions and the same variant, is redundant, because the longer
+// one serves its queries too. Unique indexes enforce something and the _id
+// index cannot go, so neither is ever redundant; a hidden index does not
+// count as covering, since the planner does not use it.
+func redundantIndexes(specs []indexSpec) map[string]string {
+	redundant := map[string]string{}
+	for i, a := range specs {
+		if a.Unique || a.Name == "_id_" || !plainKey(a.Key) {
+			continue
+		}
+		for j, b := range specs {
+			if i == j || b.Hidden || a.variant != b.variant || !plainKey(b.Key) || !keyPrefix(a.Key, b.Key) {
+				continue
+			}
+			// Of two identical key patterns, the first listed stays.
+			if len(a.Key) == len(b.Key) && j > i {
+				continue
+			}
+			redundant[a.Name] = b.Name
+			break
+		}
+	}
+	return redundant
+}
+
+// plainKey tells whether every field of a key pattern is an ascending or
+// descending B-tree key (not text, hashed, 2dsphere or wildcard).
+func plainKey(key bson.D) bool {
+	for _, e := range key {
+		n, ok := number(rawValue(e.Value))
+		if !ok || (n != 1 && n != -1) {
+			return false
+		}
+	}
+	return len(key) > 0
+}
+
+// keyPrefix tells whether a's fields and directions start b's.
+func keyPrefix(a, b bson.D) bool {
+	if len(a) > len(b) {
+		return false
+	}
+	for i := range a {
+		da, _ := number(rawValue(a[i].Value))
+		db, _ := number(rawValue(b[i].Value))
+		if a[i].Key != b[i].Key || da != db {
+			return false
+		}
+	}
+	return true
+}
+
+// rawValue turns a decoded key-pattern value back into a RawValue, so
+// number reads int32, int64 and double alike.
+func rawValue(v any) bson.RawValue {
+	t, data, err := bson.MarshalValue(v)
+	if err != nil {
+		return bson.RawValue{}
+	}
+	return bson.RawValue{Type: t, Value: bytes.Clone(data)}
+}
