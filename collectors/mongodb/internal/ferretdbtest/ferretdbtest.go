@@ -57,6 +57,8 @@ type Server struct {
 	URI string
 	// Addr is the host:port that the server listens on.
 	Addr string
+	// TLSAddr is the host:port of its TLS listener, when it has one.
+	TLSAddr string
 
 	bin  string
 	args []string
@@ -65,10 +67,26 @@ type Server struct {
 	t    testing.TB
 }
 
+// Options turn on what a plain Start leaves off.
+type Options struct {
+	// Username and Password, when set, make the server require SCRAM
+	// authentication, with that user created in the admin database.
+	Username, Password string
+	// CertFile and KeyFile, when set, make the server listen for TLS on
+	// TLSAddr, beside the plain port.
+	CertFile, KeyFile string
+}
+
 // Start starts FerretDB on a free loopback port with an SQLite folder of its
 // own, waits until it accepts connections, and stops it at the end of the
 // test.
 func Start(t testing.TB) *Server {
+	t.Helper()
+	return StartWith(t, Options{})
+}
+
+// StartWith is Start with authentication or TLS.
+func StartWith(t testing.TB, o Options) *Server {
 	t.Helper()
 	bin := Binary(t)
 	dir := t.TempDir()
@@ -87,6 +105,15 @@ func Start(t testing.TB) *Server {
 			"--log-level=ERROR",
 		},
 		t: t,
+	}
+	if o.Username != "" {
+		s.args = append(s.args, "--test-enable-new-auth", "--setup-database=admin",
+			"--setup-username="+o.Username, "--setup-password="+o.Password)
+	}
+	if o.CertFile != "" {
+		s.TLSAddr = freeAddr(t)
+		s.args = append(s.args, "--listen-tls="+s.TLSAddr,
+			"--listen-tls-cert-file="+o.CertFile, "--listen-tls-key-file="+o.KeyFile)
 	}
 	s.start()
 	t.Cleanup(s.Stop)
