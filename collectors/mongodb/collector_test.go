@@ -49,7 +49,7 @@ func newTestCollector(t *testing.T, uri string, logs *syncBuffer) *Collector {
 }
 
 // metricsText returns the collector's metrics in the text format.
-func metricsText(t *testing.T, c prometheus.Collector) string {
+func metricsText(t testing.TB, c prometheus.Collector) string {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(c)

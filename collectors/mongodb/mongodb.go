@@ -76,6 +76,7 @@ type Collector struct {
 	subs   []subCollector
 	// members are direct connections to replica-set members.
 	members *members
+	pools   *poolStats
 	now     func() time.Time
 
 	mu   sync.Mutex
@@ -128,6 +129,7 @@ func New(cfg Config, log *slog.Logger) (*Collector, error) {
 		log:       log.With("target", cfg.Name),
 		descs:     newDescs(),
 		members:   newMembers(opts, r),
+		pools:     pools,
 		now:       time.Now,
 		errs:      map[string]float64{},
 		lastOK:    map[string]time.Time{},
