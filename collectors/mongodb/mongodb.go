@@ -77,7 +77,9 @@ type Collector struct {
 	// members are direct connections to replica-set members.
 	members *members
 	pools   *poolStats
-	now     func() time.Time
+	// slow reads slow queries; nil when SlowQueries.Source is empty.
+	slow *slowQueries
+	now  func() time.Time
 
 	mu   sync.Mutex
 	snap []prometheus.Metric // the last completed pass; nil before the first
@@ -136,6 +138,9 @@ func New(cfg Config, log *slog.Logger) (*Collector, error) {
 		lastErr:   map[string]string{},
 		supported: map[string]bool{},
 	}
+	if cfg.SlowQueries.Source != "" {
+		c.slow = newSlowQueries(cfg, c.log)
+	}
 	c.subs = c.subCollectors(pools)
 	return c, nil
 }
@@ -182,6 +187,22 @@ func (c *Collector) disconnect(ctx context.Context, client *mongo.Client) {
 // Describe sends every descriptor the collector may use.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	c.descs.describe(ch)
+	if c.slow != nil {
+		c.slow.describe(ch)
+	}
+}
+
+// Name is the target's name.
+func (c *Collector) Name() string { return c.cfg.Name }
+
+// SlowQueries returns the k query shapes that took the most time since
+// Lookout started watching (all of them, up to 1,000, for k <= 0); nil
+// when slow queries are not collected.
+func (c *Collector) SlowQueries(k int) []SlowQueryShape {
+	if c.slow == nil {
+		return nil
+	}
+	return c.slow.Top(k)
 }
 
 // Collect sends the metrics of the last completed pass.

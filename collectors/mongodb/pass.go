@@ -19,12 +19,16 @@ type subCollector struct {
 // subCollectors lists the sub-collectors of a pass: adding one is one line.
 func (c *Collector) subCollectors(pools *poolStats) []subCollector {
 	indexes := &indexStep{cfg: c.cfg, members: c.members, now: c.now}
-	return []subCollector{
+	subs := []subCollector{
 		{name: "mongodb_server", collect: collectServer},
 		{name: "mongodb_replset", collect: collectReplSet},
 		{name: "mongodb_pools", collect: pools.collect},
 		{name: "mongodb_indexes", collect: indexes.collect},
 	}
+	if c.slow != nil {
+		subs = append(subs, subCollector{name: "mongodb_slow_queries", collect: c.slow.collect})
+	}
+	return subs
 }
 
 // pass gathers the metrics and feature reports of one pass.

@@ -36,24 +36,24 @@ type SlowQueryShape struct {
 	// queryShapeHash, planCacheShapeHash, queryHash or command (Lookout's
 	// hash of Example before it was cut).
 	Hash       string `json:"hash"`
-	HashKind   string `json:"hashKind"`
+	HashKind   string `json:"hash_kind"`
 	Database   string `json:"database"`
 	Collection string `json:"collection"`
 	Op         string `json:"op"`
 	// Plan and PlanSummary are those of the last operation seen: the plan
 	// of a shape can change.
 	Plan         string  `json:"plan"`
-	PlanSummary  string  `json:"planSummary"`
+	PlanSummary  string  `json:"plan_summary"`
 	Count        int64   `json:"count"`
-	TotalSeconds float64 `json:"totalSeconds"`
-	MaxSeconds   float64 `json:"maxSeconds"`
-	DocsExamined float64 `json:"docsExamined"`
-	DocsReturned float64 `json:"docsReturned"`
+	TotalSeconds float64 `json:"total_seconds"`
+	MaxSeconds   float64 `json:"max_seconds"`
+	DocsExamined float64 `json:"docs_examined"`
+	DocsReturned float64 `json:"docs_returned"`
 	// ExaminedPerReturned is DocsExamined / max(DocsReturned, 1): a shape
 	// that examined many documents and returned none ranks high.
-	ExaminedPerReturned float64   `json:"examinedPerReturned"`
-	FirstSeen           time.Time `json:"firstSeen"`
-	LastSeen            time.Time `json:"lastSeen"`
+	ExaminedPerReturned float64   `json:"examined_per_returned"`
+	FirstSeen           time.Time `json:"first_seen"`
+	LastSeen            time.Time `json:"last_seen"`
 	// Example is one command of the shape as JSON, with every value
 	// (string, number, date, ObjectId, boolean, ...) replaced by "?" and
 	// arrays of values shown as ["?"]; "" when the source gave no command.

@@ -404,3 +404,87 @@ probes: []
 		t.Error("the MongoDB password shows in /metrics or the logs")
 	}
 }
+
+// slowQueryLine is a "Slow query" line of mongod's JSON log (MongoDB 7.0).
+const slowQueryLine = `{"t":{"$date":"2026-11-25T12:00:01.250+00:00"},"s":"I","c":"COMMAND","id":51803,"ctx":"conn1841","msg":"Slow query",` +
+	`"attr":{"type":"command","ns":"shop.orders","command":{"find":"orders","filter":{"customer.email":"jane.doe@example.com","total":{"$gt":250.5}},"$db":"shop"},` +
+	`"planSummary":"COLLSCAN","keysExamined":0,"docsExamined":184220,"nreturned":3,"queryHash":"3C4D5E6F","planCacheKey":"A1B2C3D4","durationMillis":412}}`
+
+// TestMongoDBSlowQueriesAPI: slow queries that mongod logs after Lookout
+// started are counted on /metrics and listed by shape at
+// /api/v1/mongodb/slow-queries, with the query's values left out. The
+// log is read even while the server is unreachable.
+func TestMongoDBSlowQueriesAPI(t *testing.T) {
+	dir := t.TempDir()
+	logFile := filepath.Join(dir, "mongod.log")
+	writeConfig(t, logFile, slowQueryLine+"\n") // before Lookout started: not counted
+	cfg := filepath.Join(dir, "lookout.yml")
+	writeConfig(t, cfg, fmt.Sprintf(`server: {listen: "127.0.0.1:0"}
+storage: {path: %q}
+mongodb:
+  - name: main
+    uri: "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=200"
+    interval: 1s
+    timeout: 500ms
+    slow_queries: {source: log, path: %q}
+probes: []
+`, dir, logFile))
+	d := startDaemon(t, cfg)
+	defer d.stop(t)
+	waitFor(t, 15*time.Second, "a first pass of the slow-query step", func() bool {
+		_, m := d.get(t, "/metrics")
+		return strings.Contains(m, `lookout_collector_duration_seconds{collector="mongodb_slow_queries",target="main"}`)
+	})
+	f, err := os.OpenFile(logFile, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.WriteString(slowQueryLine + "\n" + slowQueryLine + "\n")
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `mongodb_slow_queries_total{collection="orders",database="shop",op="find",plan="COLLSCAN",target="main"} 2`
+	waitFor(t, 15*time.Second, want, func() bool {
+		_, m := d.get(t, "/metrics")
+		return strings.Contains(m, want)
+	})
+	resp, body := d.get(t, "/api/v1/mongodb/slow-queries?target=main&limit=5")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET slow-queries: %d %s", resp.StatusCode, body)
+	}
+	var got struct {
+		Targets []struct {
+			Target string `json:"target"`
+			Shapes []struct {
+				Hash    string `json:"hash"`
+				Count   int    `json:"count"`
+				Plan    string `json:"plan"`
+				Example string `json:"example"`
+			} `json:"shapes"`
+		} `json:"targets"`
+	}
+	if err := json.Unmarshal([]byte(body), &got); err != nil {
+		t.Fatalf("decode: %v\n%s", err, body)
+	}
+	if len(got.Targets) != 1 || len(got.Targets[0].Shapes) != 1 {
+		t.Fatalf("want one target with one shape:\n%s", body)
+	}
+	s := got.Targets[0].Shapes[0]
+	if s.Hash != "3C4D5E6F" || s.Count != 2 || s.Plan != "COLLSCAN" || !strings.Contains(s.Example, "customer.email") {
+		t.Errorf("shape = %+v, want queryHash 3C4D5E6F counted twice, COLLSCAN, the filter's field names", s)
+	}
+	for _, value := range []string{"jane.doe", "250.5"} {
+		if strings.Contains(body, value) {
+			t.Errorf("the API shows the query value %q:\n%s", value, body)
+		}
+	}
+	for _, bad := range []struct{ query, want string }{
+		{"?target=nope", "no MongoDB target named"},
+		{"?limit=0", "want a whole number from 1 to 1000"},
+	} {
+		if resp, body := d.get(t, "/api/v1/mongodb/slow-queries"+bad.query); resp.StatusCode < 400 || !strings.Contains(body, bad.want) {
+			t.Errorf("GET slow-queries%s: %d %q, want an error saying %q", bad.query, resp.StatusCode, body, bad.want)
+		}
+	}
+}

@@ -60,6 +60,8 @@ type daemon struct {
 	routing string
 	// vitals is the Web Vitals beacon endpoint; nil when not enabled.
 	vitals *webvitals.Collector
+	// mongos are the MongoDB targets' collectors.
+	mongos mongoTargets
 
 	// transports are the HTTP transports probes share, for the daemon's
 	// lifetime: across reloads too.
@@ -105,12 +107,11 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	d.routing = routingPrint(cfg.Alerting)
-	mongos, err := newMongoTargets(cfg.MongoDB, d.log)
-	if err != nil {
+	if d.mongos, err = newMongoTargets(cfg.MongoDB, d.log); err != nil {
 		return err
 	}
-	if len(mongos) > 0 {
-		d.reg.MustRegister(mongos)
+	if len(d.mongos) > 0 {
+		d.reg.MustRegister(d.mongos)
 	}
 	if w := cfg.WebVitals; w.Enabled {
 		if d.vitals, err = webvitals.New(webvitals.Config{
@@ -145,7 +146,7 @@ func Run(ctx context.Context, opts Options) error {
 	} {
 		runs = append(runs, run)
 	}
-	for _, m := range mongos {
+	for _, m := range d.mongos {
 		runs = append(runs, m.Run)
 	}
 	for _, run := range runs {

@@ -24,6 +24,7 @@ func (d *daemon) routes() http.Handler {
 	mux.HandleFunc("POST /-/reload", d.handleReload)
 	mux.HandleFunc("GET /api/v1/probes", d.handleProbes)
 	mux.HandleFunc("GET /api/v1/probes/{name}", d.handleProbe)
+	mux.HandleFunc("GET /api/v1/mongodb/slow-queries", d.handleSlowQueries)
 	d.alertRoutes(mux)
 	if d.vitals != nil {
 		mux.Handle("/v1/vitals", d.vitals)

@@ -3,6 +3,8 @@ package daemon
 import (
 	"fmt"
 	"log/slog"
+	"net/http"
+	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -44,4 +46,47 @@ func (ts mongoTargets) Collect(ch chan<- prometheus.Metric) {
 	for _, t := range ts {
 		t.Collect(ch)
 	}
+}
+
+// defaultSlowQueryShapes is how many shapes GET /api/v1/mongodb/slow-queries
+// lists per target without ?limit=.
+const defaultSlowQueryShapes = 20
+
+// handleSlowQueries serves each MongoDB target's slow query shapes that
+// took the most time in all, since Lookout started watching: ?target=NAME
+// picks one target, ?limit=N (1 to 1000, default 20) bounds the shapes.
+// Examples hold field names and operators, never values.
+func (d *daemon) handleSlowQueries(w http.ResponseWriter, r *http.Request) {
+	limit := defaultSlowQueryShapes
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			http.Error(w, fmt.Sprintf("limit=%q: want a whole number from 1 to 1000", v), http.StatusBadRequest)
+			return
+		}
+		limit = n
+	}
+	type targetShapes struct {
+		Target string                   `json:"target"`
+		Shapes []mongodb.SlowQueryShape `json:"shapes"`
+	}
+	out := struct {
+		Targets []targetShapes `json:"targets"`
+	}{Targets: []targetShapes{}}
+	want := r.URL.Query().Get("target")
+	for _, m := range d.mongos {
+		if want != "" && m.Name() != want {
+			continue
+		}
+		shapes := m.SlowQueries(limit)
+		if shapes == nil {
+			shapes = []mongodb.SlowQueryShape{}
+		}
+		out.Targets = append(out.Targets, targetShapes{Target: m.Name(), Shapes: shapes})
+	}
+	if want != "" && len(out.Targets) == 0 {
+		http.Error(w, fmt.Sprintf("no MongoDB target named %q", want), http.StatusNotFound)
+		return
+	}
+	writeJSON(w, out)
 }
