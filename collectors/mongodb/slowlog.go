@@ -57,18 +57,17 @@ func newLogTail(path string, threshold time.Duration) *logTail {
 
 // read counts the slow-query lines added since the last pass into sink.
 func (t *logTail) read(ctx context.Context, p *pass, sink slowSink) error {
+	// A log that cannot be read is an error of this step (counted and
+	// logged once), not a feature the server lacks.
 	f, err := os.Open(t.path)
 	if err != nil {
-		p.feature(featureSlowLog, false)
 		return fmt.Errorf("slow query log: %w", err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		p.feature(featureSlowLog, false)
 		return fmt.Errorf("slow query log: %w", err)
 	}
-	p.feature(featureSlowLog, true)
 	if !t.started {
 		return t.start(f, fi)
 	}

@@ -20,11 +20,9 @@ const (
 	slowSourceLog     = "log"
 )
 
-// Features that the slow-query step reports.
-const (
-	featureProfile = "system.profile"
-	featureSlowLog = "slow query log"
-)
+// featureProfile is the feature the slow-query step reports: whether a
+// selected database has a readable system.profile.
+const featureProfile = "system.profile"
 
 // slowQueries is the slow-query step of one target. Each pass reads the
 // slow operations that appeared since the last pass, from the profiler or
