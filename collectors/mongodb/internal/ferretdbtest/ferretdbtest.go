@@ -1,5 +1,5 @@
-// Package ferretdbtest starts a real FerretDB v1.24.2 (SQLite backend) for
-// tests of Lookout's MongoDB collectors. Only tests import it.
+// Package ferretdbtest starts a real FerretDB v1.24.2 (SQLite backend, in
+// memory) for tests of Lookout's MongoDB collectors. Only tests import it.
 //
 // The binary comes from $LOOKOUT_FERRETDB_BIN, or else from build.sh in this
 // folder, which builds it into a cache folder (about 40 s the first time on a
@@ -77,9 +77,9 @@ type Options struct {
 	CertFile, KeyFile string
 }
 
-// Start starts FerretDB on a free loopback port with an SQLite folder of its
-// own, waits until it accepts connections, and stops it at the end of the
-// test.
+// Start starts FerretDB on a free loopback port with its SQLite backend in
+// memory (its state file in a folder of its own), waits until it accepts
+// connections, and stops it at the end of the test.
 func Start(t testing.TB) *Server {
 	t.Helper()
 	return StartWith(t, Options{})
@@ -99,7 +99,7 @@ func StartWith(t testing.TB, o Options) *Server {
 			"--listen-addr=" + addr,
 			"--debug-addr=" + debugAddr,
 			"--handler=sqlite",
-			"--sqlite-url=file:" + dir + "/",
+			"--sqlite-url=file:" + dir + "/?mode=memory",
 			"--state-dir=" + dir,
 			"--telemetry=disable",
 			"--log-level=ERROR",
@@ -164,7 +164,8 @@ func (s *Server) Stop() {
 	s.cmd = nil
 }
 
-// Restart starts a stopped server again on the same address and data.
+// Restart starts a stopped server again on the same address; its data,
+// held in memory, is gone.
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.Stop()
