@@ -1,8 +1,8 @@
 package mongodb
 
 import (
-	"bytes"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -152,13 +152,17 @@ func unusedIndexes(specs []indexSpec, stats []indexStat, now time.Time, after ti
 // index cannot go, so neither is ever redundant; a hidden index does not
 // count as covering, since the planner does not use it.
 func redundantIndexes(specs []indexSpec) map[string]string {
+	keys := make([]btreeKey, len(specs))
+	for i, sp := range specs {
+		keys[i] = newBtreeKey(sp.Key)
+	}
 	redundant := map[string]string{}
 	for i, a := range specs {
-		if a.Unique || a.Name == "_id_" || !plainKey(a.Key) {
+		if a.Unique || a.Name == "_id_" || !keys[i].plain {
 			continue
 		}
 		for j, b := range specs {
-			if i == j || b.Hidden || a.variant != b.variant || !plainKey(b.Key) || !keyPrefix(a.Key, b.Key) {
+			if i == j || b.Hidden || a.variant != b.variant || !keys[j].plain || !keys[i].prefixOf(keys[j]) {
 				continue
 			}
 			// Of two identical key patterns, the first listed stays.
@@ -172,39 +176,41 @@ func redundantIndexes(specs []indexSpec) map[string]string {
 	return redundant
 }
 
-// plainKey tells whether every field of a key pattern is an ascending or
-// descending B-tree key (not text, hashed, 2dsphere or wildcard).
-func plainKey(key bson.D) bool {
-	for _, e := range key {
-		n, ok := number(rawValue(e.Value))
-		if !ok || (n != 1 && n != -1) {
-			return false
-		}
-	}
-	return len(key) > 0
+// btreeKey is a key pattern read for comparing: its fields and their
+// directions; plain when every field is an ascending or descending B-tree
+// key (not text, hashed, 2dsphere or wildcard).
+type btreeKey struct {
+	fields []string
+	dirs   []float64
+	plain  bool
 }
 
-// keyPrefix tells whether a's fields and directions start b's.
-func keyPrefix(a, b bson.D) bool {
-	if len(a) > len(b) {
-		return false
+func newBtreeKey(key bson.D) btreeKey {
+	k := btreeKey{fields: make([]string, len(key)), dirs: make([]float64, len(key)), plain: len(key) > 0}
+	for i, e := range key {
+		k.fields[i] = e.Key
+		n, ok := keyDirection(e.Value)
+		k.dirs[i] = n
+		k.plain = k.plain && ok && (n == 1 || n == -1)
 	}
-	for i := range a {
-		da, _ := number(rawValue(a[i].Value))
-		db, _ := number(rawValue(b[i].Value))
-		if a[i].Key != b[i].Key || da != db {
-			return false
-		}
-	}
-	return true
+	return k
 }
 
-// rawValue turns a decoded key-pattern value back into a RawValue, so
-// number reads int32, int64 and double alike.
-func rawValue(v any) bson.RawValue {
-	t, data, err := bson.MarshalValue(v)
-	if err != nil {
-		return bson.RawValue{}
+// prefixOf tells whether k's fields and directions start other's.
+func (k btreeKey) prefixOf(other btreeKey) bool {
+	return len(k.fields) <= len(other.fields) &&
+		slices.Equal(k.fields, other.fields[:len(k.fields)]) && slices.Equal(k.dirs, other.dirs[:len(k.dirs)])
+}
+
+// keyDirection reads a decoded key-pattern value: int32, int64 or double.
+func keyDirection(v any) (float64, bool) {
+	switch n := v.(type) {
+	case int32:
+		return float64(n), true
+	case int64:
+		return float64(n), true
+	case float64:
+		return n, true
 	}
-	return bson.RawValue{Type: t, Value: bytes.Clone(data)}
+	return 0, false
 }
