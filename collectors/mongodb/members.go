@@ -40,6 +40,15 @@ type hello struct {
 	Passives []string `bson:"passives"`
 }
 
+// dataMembers are the hosts to read $indexStats on: every data-bearing
+// member of a replica set, sorted; none for a standalone server.
+func (h hello) dataMembers() []string {
+	if h.SetName == "" {
+		return nil
+	}
+	return slices.Sorted(slices.Values(append(slices.Clone(h.Hosts), h.Passives...)))
+}
+
 // clients returns a client for each member of the target's replica set, or
 // none for a standalone server (the target's own client then reads it).
 // Members that left the set are disconnected.
@@ -48,10 +57,7 @@ func (m *members) clients(ctx context.Context, client *mongo.Client) ([]*mongo.C
 	if err := client.Database("admin").RunCommand(ctx, bson.D{{Key: "hello", Value: 1}}).Decode(&h); err != nil {
 		return nil, fmt.Errorf("hello: %w", err)
 	}
-	hosts := slices.Sorted(slices.Values(append(h.Hosts, h.Passives...)))
-	if h.SetName == "" {
-		hosts = nil
-	}
+	hosts := h.dataMembers()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for host, c := range m.byHost {
