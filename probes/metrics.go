@@ -140,11 +140,12 @@ func (c *Collector) EachFamilyOf(want func(name string) bool, fn func(*dto.Metri
 		}
 		sc.dropHistograms()
 	}
+	perProbe := mostPerProbe(want)
 	emit := func(f family, each func(s *snapshot, add func([]*dto.LabelPair, float64))) error {
 		if !want(f.name) {
 			return nil
 		}
-		sc.reserveValues(maxPerProbe * len(snaps)) // once, for the largest family
+		sc.reserveValues(perProbe * len(snaps)) // once, for the largest family
 		add := func(labels []*dto.LabelPair, v float64) { sc.addValue(f.typ, labels, v) }
 		for i := range snaps {
 			each(&snaps[i], add)
@@ -170,9 +171,25 @@ func (c *Collector) EachFamilyOf(want func(name string) bool, fn func(*dto.Metri
 	return nil
 }
 
-// maxPerProbe is the most samples one probe has in a gauge or counter
-// family: one per phase in probe_http_duration_seconds.
-const maxPerProbe = max(len(PhaseNames), len(resultPairs))
+// mostPerProbe is the most samples one probe has in the gauge and counter
+// families that want accepts: one per phase in probe_http_duration_seconds,
+// one per result in lookout_probe_runs_total, else one.
+func mostPerProbe(want func(name string) bool) int {
+	most := 0
+	if want(runsFamily.name) {
+		most = len(resultPairs)
+	}
+	for g := range gaugeCount {
+		if want(gauges[g].name) {
+			n := 1
+			if g == mPhase {
+				n = len(PhaseNames)
+			}
+			most = max(most, n)
+		}
+	}
+	return most
+}
 
 // gaugeValues adds the samples of gauge g for one probe.
 func gaugeValues(g int, s *snapshot, add func([]*dto.LabelPair, float64)) {

@@ -203,3 +203,27 @@ func sortedFamilies(s string) string {
 	slices.Sort(lines)
 	return strings.Join(lines, "\n")
 }
+
+// TestEachFamilyOf: a reader that wants a few families (the rule store)
+// gets those, whole, and no others.
+func TestEachFamilyOf(t *testing.T) {
+	srv := httptest.NewServer(&scripted{})
+	defer srv.Close()
+	runners := []*probes.Runner{newRunner(t, srv.URL, ""), newRunner(t, srv.URL, "")}
+	for _, r := range runners {
+		r.Probe(t.Context())
+	}
+	c := probes.NewCollector(func() []*probes.Runner { return runners })
+	want := map[string]int{"probe_success": 2, "lookout_probe_runs_total": 6, "probe_http_duration_seconds": 10}
+	got := map[string]int{}
+	err := c.EachFamilyOf(func(name string) bool { _, ok := want[name]; return ok }, func(mf *dto.MetricFamily) error {
+		got[mf.GetName()] = len(mf.GetMetric())
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("families and their samples = %v, want %v", got, want)
+	}
+}
