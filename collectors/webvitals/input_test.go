@@ -272,13 +272,13 @@ func TestBounded(t *testing.T) {
 			t.Fatalf("beacon %d: status %d", i, w.Code)
 		}
 	}
-	if n := c.routes.len(); n > cfg.MaxRoutes {
+	if n := c.settings.Load().routes.len(); n > cfg.MaxRoutes {
 		t.Errorf("%d routes, want ≤ %d", n, cfg.MaxRoutes)
 	}
 	if n := c.seen.len(); n != maxTrackedIDs {
 		t.Errorf("dedupe table holds %d ids, want %d", n, maxTrackedIDs)
 	}
-	if n := c.limiter.len(); n != cfg.MaxIPs {
+	if n := c.settings.Load().limiter.len(); n != cfg.MaxIPs {
 		t.Errorf("IP table holds %d, want %d", n, cfg.MaxIPs)
 	}
 	// 48 discovered routes (the two templates take the rest) and other.

@@ -30,8 +30,10 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -66,22 +68,24 @@ const (
 // Collector is the beacon endpoint: an http.Handler for POST /v1/vitals and
 // its OPTIONS preflight.
 type Collector struct {
-	log     *slog.Logger
+	log      *slog.Logger
+	settings atomic.Pointer[settings]
+	seen     *seenIDs
+	m        *metrics
+}
+
+// settings are what a config reload may change: who may send beacons, how
+// fast, and how pages map to routes. A request reads them once.
+type settings struct {
+	cfg     Config // with defaults filled in
 	origins origins
 	routes  *routeTable
 	limiter *ipLimiter
-	seen    *seenIDs
-	m       *metrics
 }
 
-var _ http.Handler = (*Collector)(nil)
-
-// New checks cfg, filling in defaults, and registers the collector's metrics
-// with reg. Every problem in cfg is reported in one error.
-func New(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Collector, error) {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+// newSettings checks cfg, filling in defaults; every problem is reported
+// in one error.
+func newSettings(cfg Config, log *slog.Logger) (*settings, error) {
 	cfg, errs := withDefaults(cfg)
 	orig, oerrs := parseOrigins(cfg.AllowedOrigins)
 	routes, rerrs := newRouteTable(cfg.Routes, cfg.MaxRoutes, log)
@@ -92,18 +96,47 @@ func New(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Collector, e
 		}
 		return nil, fmt.Errorf("webvitals: invalid config:\n%w", errors.Join(errs...))
 	}
+	return &settings{cfg: cfg, origins: orig, routes: routes, limiter: newIPLimiter(cfg.RatePerIP, cfg.Burst, cfg.MaxIPs)}, nil
+}
+
+var _ http.Handler = (*Collector)(nil)
+
+// New checks cfg, filling in defaults, and registers the collector's metrics
+// with reg. Every problem in cfg is reported in one error.
+func New(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Collector, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	set, err := newSettings(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	m, err := newMetrics(reg)
 	if err != nil {
 		return nil, err
 	}
-	return &Collector{
-		log:     log,
-		origins: orig,
-		routes:  routes,
-		limiter: newIPLimiter(cfg.RatePerIP, cfg.Burst, cfg.MaxIPs),
-		seen:    newSeenIDs(maxTrackedIDs),
-		m:       m,
-	}, nil
+	c := &Collector{log: log, seen: newSeenIDs(maxTrackedIDs), m: m}
+	c.settings.Store(set)
+	return c, nil
+}
+
+// Reconfigure checks cfg and returns the function that puts it in force,
+// so a reload can check every part of the config before changing any.
+// Unchanged settings keep their state: the same routes keep the routes
+// learned so far, the same rate keeps each client's budget.
+func (c *Collector) Reconfigure(cfg Config) (apply func(), err error) {
+	next, err := newSettings(cfg, c.log)
+	if err != nil {
+		return nil, err
+	}
+	cur := c.settings.Load()
+	if slices.Equal(next.cfg.Routes, cur.cfg.Routes) && next.cfg.MaxRoutes == cur.cfg.MaxRoutes {
+		next.routes = cur.routes
+	}
+	if next.cfg.RatePerIP == cur.cfg.RatePerIP && next.cfg.Burst == cur.cfg.Burst && next.cfg.MaxIPs == cur.cfg.MaxIPs {
+		next.limiter = cur.limiter
+	}
+	return func() { c.settings.Store(next) }, nil
 }
 
 func withDefaults(cfg Config) (Config, []error) {
@@ -143,6 +176,7 @@ func withDefaults(cfg Config) (Config, []error) {
 // implausible values and repeated ids are dropped and counted; the rest
 // count and the answer is still 204.
 func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	set := c.settings.Load()
 	h := w.Header()
 	h.Add("Vary", "Origin")
 	if r.Method != http.MethodPost && r.Method != http.MethodOptions {
@@ -151,7 +185,7 @@ func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	origin := r.Header.Get("Origin")
-	if !c.origins.allowed(origin) {
+	if !set.origins.allowed(origin) {
 		c.refuse(w, reasonOrigin, http.StatusForbidden)
 		return
 	}
@@ -163,7 +197,7 @@ func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	if !c.limiter.allow(clientKey(r.RemoteAddr), time.Now()) {
+	if !set.limiter.allow(clientKey(r.RemoteAddr), time.Now()) {
 		h.Set("Retry-After", "1")
 		c.refuse(w, reasonRateLimited, http.StatusTooManyRequests)
 		return
@@ -185,7 +219,7 @@ func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.m.rejected[reasonMalformed].Add(float64(bad))
 	referer, device := r.Referer(), deviceClass(r.UserAgent())
 	for i := range metrics {
-		c.record(&metrics[i], referer, device)
+		c.record(&metrics[i], set.routes, referer, device)
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -219,7 +253,7 @@ func readBody(w http.ResponseWriter, r *http.Request) (body []byte, reason strin
 }
 
 // record counts one metric of a beacon, or the reason it was dropped.
-func (c *Collector) record(m *wireMetric, referer, device string) {
+func (c *Collector) record(m *wireMetric, routes *routeTable, referer, device string) {
 	v, ok := c.m.vitals[m.Name]
 	if !ok {
 		c.m.rejected[reasonUnknownMetric].Inc()
@@ -238,7 +272,7 @@ func (c *Collector) record(m *wireMetric, referer, device string) {
 	if page == "" {
 		page = referer
 	}
-	route := c.routes.label(page)
+	route := routes.label(page)
 	c.m.reports.WithLabelValues(v.name, route, device, v.rating(x)).Inc()
 	if v.hist != nil {
 		v.hist.WithLabelValues(route, device).Observe(x * v.scale)

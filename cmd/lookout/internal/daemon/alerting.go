@@ -354,22 +354,6 @@ func restartGrace(cfg *config.Config) time.Duration {
 	return longest + 2*cfg.Alerting.EvaluationInterval.Std()
 }
 
-// routingPrint identifies the parts of alerting a reload cannot change
-// (they take effect at the next start).
-func routingPrint(a config.Alerting) string {
-	b, err := json.Marshal(struct {
-		Route        *config.Route
-		Inhibit      []config.InhibitRule
-		Receivers    []config.Receiver
-		SendResolved *bool
-		ExternalURL  *config.URL
-	}{a.Route, a.InhibitRules, a.Receivers, a.SendResolvedWhenMuted, a.ExternalURL})
-	if err != nil {
-		return err.Error()
-	}
-	return string(b)
-}
-
 func slackConfig(c *config.Slack) slacknotify.Config {
 	out := slacknotify.Config{Token: c.Token, Channel: c.Channel, SigningSecret: c.SigningSecret, Mention: c.Mention, WebhookURL: c.WebhookURL}
 	if c.APIURL != nil {

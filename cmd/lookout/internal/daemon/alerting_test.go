@@ -359,6 +359,31 @@ probes: []
 	if !strings.Contains(m, `lookout_webvitals_rejected_total{reason="origin"} 1`) {
 		t.Errorf("/metrics lacks the refused origin:\n%s", grepLines(m, "webvitals"))
 	}
+
+	// A reload applies new origins; a MongoDB target added at the same
+	// time needs a restart, and the log says so.
+	writeConfig(t, cfg, fmt.Sprintf(`server: {listen: "127.0.0.1:0"}
+storage: {path: %q}
+webvitals:
+  enabled: true
+  allowed_origins: ["https://evil.example.net"]
+  routes: ["/products/:id"]
+mongodb:
+  - {name: main, uri: "mongodb://127.0.0.1:1/"}
+probes: []
+`, dir))
+	if resp, body := postReload(t, d); resp.StatusCode != http.StatusOK {
+		t.Fatalf("reload: %d %s", resp.StatusCode, body)
+	}
+	if code := send("https://evil.example.net"); code != http.StatusNoContent {
+		t.Errorf("after the reload, beacon from the newly allowed origin: %d, want 204", code)
+	}
+	if code := send("https://www.example.com"); code != http.StatusForbidden {
+		t.Errorf("after the reload, beacon from the removed origin: %d, want 403", code)
+	}
+	if logs := d.logs.String(); !strings.Contains(logs, `change only at the next start" sections=mongodb`) {
+		t.Errorf("the log does not say the mongodb section needs a restart:\n%s", logs)
+	}
 }
 
 func grepLines(text, sub string) string {

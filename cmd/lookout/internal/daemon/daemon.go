@@ -5,6 +5,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,8 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -56,8 +59,9 @@ type daemon struct {
 	reloads      chan chan error
 	// alerting is rule evaluation, dispatch and notification.
 	alerting *alertingParts
-	// routing is routingPrint of the alerting config Lookout started with.
-	routing string
+	// started are the prints of the config sections that only a restart
+	// applies, as Lookout started with them (see restartOnly).
+	started map[string]string
 	// vitals is the Web Vitals beacon endpoint; nil when not enabled.
 	vitals *webvitals.Collector
 	// mongos are the MongoDB targets' collectors.
@@ -106,18 +110,15 @@ func Run(ctx context.Context, opts Options) error {
 	if d.alerting, err = d.setupAlerting(cfg); err != nil {
 		return err
 	}
-	d.routing = routingPrint(cfg.Alerting)
+	d.started = restartOnly(cfg)
 	if d.mongos, err = newMongoTargets(cfg.MongoDB, d.log); err != nil {
 		return err
 	}
 	if len(d.mongos) > 0 {
 		d.reg.MustRegister(d.mongos)
 	}
-	if w := cfg.WebVitals; w.Enabled {
-		if d.vitals, err = webvitals.New(webvitals.Config{
-			AllowedOrigins: w.AllowedOrigins, Routes: w.Routes, MaxRoutes: w.MaxRoutes,
-			RatePerIP: float64(w.RateLimit.PerIP), Burst: w.RateLimit.Burst,
-		}, d.reg, d.log); err != nil {
+	if cfg.WebVitals.Enabled {
+		if d.vitals, err = webvitals.New(vitalsConfig(cfg.WebVitals), d.reg, d.log); err != nil {
 			return fmt.Errorf("webvitals: %w", err)
 		}
 	}
@@ -211,21 +212,77 @@ func (d *daemon) reload() error {
 	if err == nil {
 		groups, err = LoadRules(d.opts.ConfigFile, cfg, d.log)
 	}
+	applyVitals := func() {}
+	if err == nil && d.vitals != nil && cfg.WebVitals.Enabled {
+		if applyVitals, err = d.vitals.Reconfigure(vitalsConfig(cfg.WebVitals)); err != nil {
+			err = fmt.Errorf("webvitals: %w", err)
+		}
+	}
 	if err == nil {
-		err = d.apply(cfg)
+		err = d.apply(cfg) // the last step that can fail: it swaps the probes in
 	}
 	if err != nil {
 		d.reloadOK.Set(0)
 		d.log.Error("config reload failed; keeping the running config", "err", err)
 		return err
 	}
+	applyVitals()
 	d.alerting.rules.Update(groups)
 	applyRuntime(cfg.Runtime, d.log)
-	if routingPrint(cfg.Alerting) != d.routing {
-		d.log.Warn("config reloaded, but alerting route, inhibit_rules, receivers, external_url and send_resolved_when_muted change only at the next start")
+	if changed := changedSections(d.started, restartOnly(cfg)); len(changed) > 0 {
+		d.log.Warn("config reloaded, but these sections change only at the next start", "sections", strings.Join(changed, ", "))
 	}
 	d.log.Info("config reloaded", "probes", len(cfg.Probes), "rule_groups", len(groups))
 	return nil
+}
+
+// restartOnly prints the config sections that a reload does not apply,
+// by name: the listener, the storage, telemetry, the MongoDB targets,
+// whether Web Vitals are on, and alerting's routing and receivers.
+// Probes, rules, runtime and the Web Vitals settings are reloaded.
+func restartOnly(cfg *config.Config) map[string]string {
+	a := cfg.Alerting
+	sections := map[string]any{
+		"server":                            cfg.Server,
+		"storage":                           cfg.Storage,
+		"telemetry":                         cfg.Telemetry,
+		"mongodb":                           cfg.MongoDB,
+		"webvitals.enabled":                 cfg.WebVitals.Enabled,
+		"alerting.route":                    a.Route,
+		"alerting.inhibit_rules":            a.InhibitRules,
+		"alerting.receivers":                a.Receivers,
+		"alerting.external_url":             a.ExternalURL,
+		"alerting.send_resolved_when_muted": a.SendResolvedWhenMuted,
+	}
+	prints := make(map[string]string, len(sections))
+	for name, v := range sections {
+		b, err := json.Marshal(v)
+		if err != nil {
+			b = []byte(err.Error())
+		}
+		prints[name] = string(b)
+	}
+	return prints
+}
+
+// changedSections names the sections whose prints differ, sorted.
+func changedSections(was, now map[string]string) []string {
+	var changed []string
+	for name, p := range now {
+		if was[name] != p {
+			changed = append(changed, name)
+		}
+	}
+	slices.Sort(changed)
+	return changed
+}
+
+// vitalsConfig is the Web Vitals endpoint's config.
+func vitalsConfig(w config.WebVitals) webvitals.Config {
+	return webvitals.Config{
+		AllowedOrigins: w.AllowedOrigins, Routes: w.Routes, MaxRoutes: w.MaxRoutes,
+		RatePerIP: float64(w.RateLimit.PerIP), Burst: w.RateLimit.Burst,
+	}
 }
 
 // reloadLoop serialises reloads from SIGHUP and from POST /-/reload.

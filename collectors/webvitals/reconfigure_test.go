@@ -1,0 +1,64 @@
+package webvitals
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestReconfigure: a reload's new origins and routes apply to the next
+// beacon once applied, not before; an invalid config is refused whole and
+// changes nothing; unchanged routes keep what they learned.
+func TestReconfigure(t *testing.T) {
+	c, reg, srv := newTestServer(t, testConfig())
+	const newOrigin = "https://app.example.net"
+	sent := 0
+	send := func(origin, page string) int {
+		sent++ // a new id each time: repeated ids are dropped
+		body := fmt.Sprintf(`{"name":"FCP","value":1,"id":"%d","page":%q}`, sent, page)
+		return beacon{origin: origin, body: body}.send(t, srv).StatusCode
+	}
+	if got := send(newOrigin, ""); got != http.StatusForbidden {
+		t.Fatalf("before the reload, %s got %d, want 403", newOrigin, got)
+	}
+
+	if _, err := c.Reconfigure(Config{AllowedOrigins: []string{"ftp://bad"}, Routes: []string{"users"}}); err == nil ||
+		!strings.Contains(err.Error(), "webvitals.allowed_origins") || !strings.Contains(err.Error(), "webvitals.routes[0]") {
+		t.Errorf("an invalid config: %v, want an error naming allowed_origins and routes[0]", err)
+	}
+	if got := send(testOrigin, ""); got != http.StatusNoContent {
+		t.Errorf("after a refused reload, the old origin got %d, want 204", got)
+	}
+
+	cfg := testConfig()
+	cfg.AllowedOrigins = []string{newOrigin}
+	cfg.Routes = append(cfg.Routes, "/shop/*")
+	apply, err := c.Reconfigure(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := send(newOrigin, ""); got != http.StatusForbidden {
+		t.Errorf("before apply, %s got %d, want 403: nothing changes until then", newOrigin, got)
+	}
+	apply()
+	if got := send(newOrigin, "/shop/shoes/red"); got != http.StatusNoContent {
+		t.Errorf("after apply, %s got %d, want 204", newOrigin, got)
+	}
+	if got := send(testOrigin, ""); got != http.StatusForbidden {
+		t.Errorf("after apply, the removed origin got %d, want 403", got)
+	}
+	if h := histogram(t, reg, "webvitals_fcp_seconds", "/shop/*", "desktop"); h.GetSampleCount() != 1 {
+		t.Errorf("the new route template /shop/* has %d observations, want 1", h.GetSampleCount())
+	}
+
+	before := c.settings.Load().routes
+	apply, err = c.Reconfigure(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apply()
+	if c.settings.Load().routes != before {
+		t.Error("reloading the same routes replaced the route table (and what it learned)")
+	}
+}
