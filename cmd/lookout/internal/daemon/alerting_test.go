@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/lookout-dev/lookout/alerting/silences"
 )
 
@@ -320,8 +322,10 @@ func TestPendingResumesForClock(t *testing.T) {
 
 // TestWebVitalsEndpoint: with webvitals enabled, the daemon takes a
 // beacon from an allowed origin on /v1/vitals and shows it on /metrics,
-// and refuses one from another origin.
+// and refuses one from another origin. Reloads change the origins and
+// start and stop a MongoDB target.
 func TestWebVitalsEndpoint(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "lookout.yml")
 	writeConfig(t, cfg, fmt.Sprintf(`server: {listen: "127.0.0.1:0"}
@@ -333,7 +337,6 @@ webvitals:
 probes: []
 `, dir))
 	d := startDaemon(t, cfg)
-	defer d.stop(t)
 	send := func(origin string) int {
 		req, _ := http.NewRequest(http.MethodPost, d.base+"/v1/vitals",
 			strings.NewReader(`[{"name":"LCP","value":1800,"rating":"good","delta":1800,"id":"v5-1-1","navigationType":"navigate","page":"/products/42"}]`))
@@ -360,29 +363,50 @@ probes: []
 		t.Errorf("/metrics lacks the refused origin:\n%s", grepLines(m, "webvitals"))
 	}
 
-	// A reload applies new origins; a MongoDB target added at the same
-	// time needs a restart, and the log says so.
-	writeConfig(t, cfg, fmt.Sprintf(`server: {listen: "127.0.0.1:0"}
+	// A reload applies new origins and starts a MongoDB target added at
+	// the same time.
+	reloadWith := func(storage, mongo string) {
+		t.Helper()
+		writeConfig(t, cfg, fmt.Sprintf(`server: {listen: "127.0.0.1:0"}
 storage: {path: %q}
 webvitals:
   enabled: true
   allowed_origins: ["https://evil.example.net"]
   routes: ["/products/:id"]
-mongodb:
-  - {name: main, uri: "mongodb://127.0.0.1:1/"}
+%s
 probes: []
-`, dir))
-	if resp, body := postReload(t, d); resp.StatusCode != http.StatusOK {
-		t.Fatalf("reload: %d %s", resp.StatusCode, body)
+`, storage, mongo))
+		if resp, body := postReload(t, d); resp.StatusCode != http.StatusOK {
+			t.Fatalf("reload: %d %s", resp.StatusCode, body)
+		}
 	}
+	reloadWith(dir, `mongodb:
+  - {name: main, uri: "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=200", interval: 1s, timeout: 500ms}`)
 	if code := send("https://evil.example.net"); code != http.StatusNoContent {
 		t.Errorf("after the reload, beacon from the newly allowed origin: %d, want 204", code)
 	}
 	if code := send("https://www.example.com"); code != http.StatusForbidden {
 		t.Errorf("after the reload, beacon from the removed origin: %d, want 403", code)
 	}
-	if logs := d.logs.String(); !strings.Contains(logs, `change only at the next start" sections=mongodb`) {
-		t.Errorf("the log does not say the mongodb section needs a restart:\n%s", logs)
+	const mongoUp = `mongodb_up{target="main"} 0`
+	waitFor(t, 15*time.Second, "the MongoDB target added by the reload to be collected", func() bool {
+		_, m := d.get(t, "/metrics")
+		return strings.Contains(m, mongoUp)
+	})
+
+	// Removing the target stops it and drops its series; a new storage
+	// path needs a restart, and the log says so.
+	reloadWith(filepath.Join(dir, "elsewhere"), "")
+	if _, m := d.get(t, "/metrics"); strings.Contains(m, `target="main"`) {
+		t.Errorf("/metrics still has the removed MongoDB target:\n%s", grepLines(m, `target="main"`))
+	}
+	if logs := d.logs.String(); !strings.Contains(logs, `change only at the next start" sections=storage`) {
+		t.Errorf("the log does not say the storage section needs a restart:\n%s", logs)
+	}
+	// No goroutine of a target, stopped by the reload or not, outlives Run.
+	d.stop(t)
+	if err := goleak.Find(ignore); err != nil {
+		t.Error(err)
 	}
 }
 

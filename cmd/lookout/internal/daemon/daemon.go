@@ -65,7 +65,7 @@ type daemon struct {
 	// vitals is the Web Vitals beacon endpoint; nil when not enabled.
 	vitals *webvitals.Collector
 	// mongos are the MongoDB targets' collectors.
-	mongos mongoTargets
+	mongos *mongoTargets
 
 	// transports are the HTTP transports probes share, for the daemon's
 	// lifetime: across reloads too.
@@ -111,12 +111,13 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	d.started = restartOnly(cfg)
-	if d.mongos, err = newMongoTargets(cfg.MongoDB, d.log); err != nil {
+	d.mongos = &mongoTargets{log: d.log}
+	applyMongo, err := d.mongos.prepare(cfg.MongoDB)
+	if err != nil {
 		return err
 	}
-	if len(d.mongos) > 0 {
-		d.reg.MustRegister(d.mongos)
-	}
+	applyMongo()
+	d.reg.MustRegister(d.mongos)
 	if cfg.WebVitals.Enabled {
 		if d.vitals, err = webvitals.New(vitalsConfig(cfg.WebVitals), d.reg, d.log); err != nil {
 			return fmt.Errorf("webvitals: %w", err)
@@ -147,9 +148,7 @@ func Run(ctx context.Context, opts Options) error {
 	} {
 		runs = append(runs, run)
 	}
-	for _, m := range d.mongos {
-		runs = append(runs, m.Run)
-	}
+	runs = append(runs, d.mongos.Run)
 	for _, run := range runs {
 		g.Go(func() error {
 			defer tel.Recover() // a panic reaches Sentry before it ends the process
@@ -212,11 +211,14 @@ func (d *daemon) reload() error {
 	if err == nil {
 		groups, err = LoadRules(d.opts.ConfigFile, cfg, d.log)
 	}
-	applyVitals := func() {}
+	applyVitals, applyMongo := func() {}, func() {}
 	if err == nil && d.vitals != nil && cfg.WebVitals.Enabled {
 		if applyVitals, err = d.vitals.Reconfigure(vitalsConfig(cfg.WebVitals)); err != nil {
 			err = fmt.Errorf("webvitals: %w", err)
 		}
+	}
+	if err == nil {
+		applyMongo, err = d.mongos.prepare(cfg.MongoDB)
 	}
 	if err == nil {
 		err = d.apply(cfg) // the last step that can fail: it swaps the probes in
@@ -227,6 +229,7 @@ func (d *daemon) reload() error {
 		return err
 	}
 	applyVitals()
+	applyMongo()
 	d.alerting.rules.Update(groups)
 	applyRuntime(cfg.Runtime, d.log)
 	if changed := changedSections(d.started, restartOnly(cfg)); len(changed) > 0 {
@@ -237,9 +240,9 @@ func (d *daemon) reload() error {
 }
 
 // restartOnly prints the config sections that a reload does not apply,
-// by name: the listener, the storage, telemetry, the MongoDB targets,
-// whether Web Vitals are on, and alerting's routing and receivers.
-// Probes, rules, runtime and the Web Vitals settings are reloaded.
+// by name: the listener, the storage, telemetry, whether Web Vitals are
+// on, and alerting's routing and receivers. Probes, rules, runtime, the
+// MongoDB targets and the Web Vitals settings are reloaded.
 func restartOnly(cfg *config.Config) map[string]string {
 	a := cfg.Alerting
 	sections := map[string]any{

@@ -1,10 +1,13 @@
 package daemon
 
 import (
+	"context"
+	"crypto/sha256"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -14,37 +17,133 @@ import (
 
 // mongoTargets are the MongoDB collectors, one per configured target,
 // exposed together: each describes the same metric names, so they are
-// registered as one unchecked collector.
-type mongoTargets []*mongodb.Collector
+// registered as one unchecked collector. A reload replaces the targets
+// whose settings changed, starts the new ones and stops the removed ones;
+// the others keep running, with their state.
+type mongoTargets struct {
+	log *slog.Logger
 
-var _ prometheus.Collector = mongoTargets(nil)
+	mu      sync.Mutex
+	ctx     context.Context // Run's; nil before Run and after it returned
+	running []*mongoTarget  // in config order
+	wg      sync.WaitGroup  // every target goroutine, stopped ones too
+}
 
-func newMongoTargets(cfgs []config.MongoDB, log *slog.Logger) (mongoTargets, error) {
-	var ts mongoTargets
+// mongoTarget is one running target.
+type mongoTarget struct {
+	c      *mongodb.Collector
+	print  [sha256.Size]byte // of its config, to tell a change
+	cancel context.CancelFunc
+}
+
+var _ prometheus.Collector = (*mongoTargets)(nil)
+
+// prepare builds collectors for the targets of cfgs that are new or
+// changed (it does no I/O) and returns the function that swaps them in.
+func (ts *mongoTargets) prepare(cfgs []config.MongoDB) (apply func(), err error) {
+	ts.mu.Lock()
+	old := map[string]*mongoTarget{}
+	for _, t := range ts.running {
+		old[t.c.Name()] = t
+	}
+	ts.mu.Unlock()
+	next := make([]*mongoTarget, 0, len(cfgs))
 	for _, m := range cfgs {
-		c, err := mongodb.New(mongodb.Config{
-			Name: m.Name, URI: m.URI, Interval: m.Interval.Std(), Timeout: m.Timeout.Std(),
-			Include: m.Databases.Include, Exclude: m.Databases.Exclude, MaxCollections: m.MaxCollections,
-			UnusedIndexAfter: m.UnusedIndexAfter.Std(),
-			SlowQueries: mongodb.SlowQueryConfig{
-				Source: m.SlowQueries.Source, Path: m.SlowQueries.Path, Threshold: m.SlowQueries.Threshold.Std(),
-			},
-		}, log)
+		print := sha256.Sum256(fmt.Appendf(nil, "%#v", m))
+		if t := old[m.Name]; t != nil && t.print == print {
+			next = append(next, t)
+			continue
+		}
+		c, err := mongodb.New(mongoConfig(m), ts.log)
 		if err != nil {
 			return nil, fmt.Errorf("mongodb %s: %w", m.Name, err)
 		}
-		ts = append(ts, c)
+		next = append(next, &mongoTarget{c: c, print: print})
 	}
-	return ts, nil
+	return func() { ts.swap(next) }, nil
+}
+
+// swap puts next in force: targets not in it stop, new ones start when Run
+// is running (or when it starts).
+func (ts *mongoTargets) swap(next []*mongoTarget) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	keep := map[*mongoTarget]bool{}
+	for _, t := range next {
+		keep[t] = true
+	}
+	for _, t := range ts.running {
+		if !keep[t] && t.cancel != nil {
+			t.cancel()
+		}
+	}
+	ts.running = next
+	if ts.ctx != nil {
+		ts.startLocked()
+	}
+}
+
+// startLocked starts the targets not yet started; ts.mu is held.
+func (ts *mongoTargets) startLocked() {
+	for _, t := range ts.running {
+		if t.cancel != nil {
+			continue
+		}
+		ctx, cancel := context.WithCancel(ts.ctx)
+		t.cancel = cancel
+		ts.wg.Go(func() {
+			if err := t.c.Run(ctx); err != nil {
+				ts.log.Error("mongodb target stopped", "target", t.c.Name(), "err", err)
+			}
+		})
+	}
+}
+
+// Run runs the targets until ctx ends, and returns once every target,
+// stopped by a reload or not, has disconnected.
+func (ts *mongoTargets) Run(ctx context.Context) error {
+	ts.mu.Lock()
+	ts.ctx = ctx
+	ts.startLocked()
+	ts.mu.Unlock()
+	<-ctx.Done()
+	ts.mu.Lock()
+	ts.ctx = nil
+	ts.mu.Unlock()
+	ts.wg.Wait()
+	return nil
+}
+
+// list returns the targets in config order.
+func (ts *mongoTargets) list() []*mongodb.Collector {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	out := make([]*mongodb.Collector, len(ts.running))
+	for i, t := range ts.running {
+		out[i] = t.c
+	}
+	return out
+}
+
+// mongoConfig is one target's collector config.
+func mongoConfig(m config.MongoDB) mongodb.Config {
+	return mongodb.Config{
+		Name: m.Name, URI: m.URI, Interval: m.Interval.Std(), Timeout: m.Timeout.Std(),
+		Include: m.Databases.Include, Exclude: m.Databases.Exclude, MaxCollections: m.MaxCollections,
+		UnusedIndexAfter: m.UnusedIndexAfter.Std(),
+		SlowQueries: mongodb.SlowQueryConfig{
+			Source: m.SlowQueries.Source, Path: m.SlowQueries.Path, Threshold: m.SlowQueries.Threshold.Std(),
+		},
+	}
 }
 
 // Describe sends nothing: the targets share their descriptions.
-func (ts mongoTargets) Describe(chan<- *prometheus.Desc) {}
+func (ts *mongoTargets) Describe(chan<- *prometheus.Desc) {}
 
 // Collect sends every target's last completed collection.
-func (ts mongoTargets) Collect(ch chan<- prometheus.Metric) {
-	for _, t := range ts {
-		t.Collect(ch)
+func (ts *mongoTargets) Collect(ch chan<- prometheus.Metric) {
+	for _, c := range ts.list() {
+		c.Collect(ch)
 	}
 }
 
@@ -74,7 +173,7 @@ func (d *daemon) handleSlowQueries(w http.ResponseWriter, r *http.Request) {
 		Targets []targetShapes `json:"targets"`
 	}{Targets: []targetShapes{}}
 	want := r.URL.Query().Get("target")
-	for _, m := range d.mongos {
+	for _, m := range d.mongos.list() {
 		if want != "" && m.Name() != want {
 			continue
 		}
