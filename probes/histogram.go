@@ -88,6 +88,9 @@ func (h *durationHistogram) halveResolution() {
 // released; its native buckets are appended to into, which is returned.
 func (h *durationHistogram) snapshot(into []nativeBucket) (durationHistogram, []nativeBucket) {
 	c := *h
+	if h.native == nil {
+		return c, into // stays nil: nothing above the zero threshold yet
+	}
 	from := len(into)
 	into = append(into, h.native...)
 	c.native = into[from:len(into):len(into)]
@@ -111,16 +114,16 @@ func (h *durationHistogram) metric(labels []*dto.LabelPair, sc *scratch) *dto.Me
 		buckets[i].UpperBound, buckets[i].CumulativeCount = &durationBuckets[i], &cums[i]
 		hist.Bucket[i] = &buckets[i]
 	}
-	if h.native != nil {
-		h.nativeSpans(hist, sc)
-	}
+	h.nativeSpans(hist, sc)
 	m := sc.metrics.one()
 	m.Label, m.Histogram = labels, hist
 	return m
 }
 
-// nativeSpans writes the native buckets as spans of consecutive indexes
-// and the deltas between their counts.
+// nativeSpans writes the native part: schema, zero bucket, and the
+// buckets as spans of consecutive indexes and the deltas between their
+// counts. A histogram with nothing above the zero threshold has it too, at
+// the starting schema, as client_golang's has.
 func (h *durationHistogram) nativeSpans(hist *dto.Histogram, sc *scratch) {
 	var inNative uint64
 	spans := 0
@@ -132,6 +135,9 @@ func (h *durationHistogram) nativeSpans(hist *dto.Histogram, sc *scratch) {
 	}
 	schema, zeroCount := sc.int32s.one(), sc.uints.one()
 	*schema, *zeroCount = h.schema, h.count-inNative
+	if h.native == nil { // nothing above the zero threshold yet
+		*schema = nativeSchema
+	}
 	hist.Schema, hist.ZeroThreshold, hist.ZeroCount = schema, sc.zeroThreshold(), zeroCount
 	spanMsgs, offsets, lengths := sc.spans.take(spans), sc.int32s.take(spans), sc.uint32s.take(spans)
 	hist.PositiveSpan = sc.spanPtrs.take(spans)[:0]

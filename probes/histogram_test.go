@@ -83,3 +83,22 @@ func nativeBuckets(h *dto.Histogram) map[int]int64 {
 	}
 	return m
 }
+
+// TestHistogramNativePartAlways: every probe's histogram carries the native
+// part, at the starting schema before any observation, whatever the
+// probes snapshotted before it hold.
+func TestHistogramNativePartAlways(t *testing.T) {
+	var busy, idle durationHistogram
+	busy.observe(0.2)
+	sc := new(scratch)
+	var native []nativeBucket
+	var snaps [2]durationHistogram
+	snaps[0], native = busy.snapshot(native)
+	snaps[1], _ = idle.snapshot(native)
+	for i, want := range []int32{nativeSchema, nativeSchema} {
+		h := snaps[i].metric(nil, sc).GetHistogram()
+		if h.Schema == nil || h.GetSchema() != want || h.GetZeroThreshold() <= 0 {
+			t.Errorf("histogram %d: schema %v, zero threshold %v; want schema %d and a zero threshold", i, h.Schema, h.GetZeroThreshold(), want)
+		}
+	}
+}

@@ -36,9 +36,18 @@ type collectionIndexes struct {
 	ns    namespace
 	specs []indexSpec
 	sizes map[string]float64 // by index name; nil when unknown
-	// stats are the $indexStats documents of every member; nil when the
-	// server has no $indexStats or a member could not be asked.
+	// stats are the $indexStats documents of the members asked; nil when
+	// the server has no $indexStats or a member's answer failed.
 	stats []indexStat
+	// allMembers is whether every member was asked: only then can an
+	// index be judged unused.
+	allMembers bool
+}
+
+// memberWait bounds how long a pass waits for a replica-set member to
+// answer a ping before leaving it out of the pass.
+func memberWait(timeout time.Duration) time.Duration {
+	return min(5*time.Second, timeout/4)
 }
 
 func (s *indexStep) collect(ctx context.Context, client *mongo.Client, p *pass) error {
@@ -47,7 +56,7 @@ func (s *indexStep) collect(ctx context.Context, client *mongo.Client, p *pass) 
 	if err != nil {
 		return err
 	}
-	memberClients, err := s.members.clients(ctx, client)
+	memberClients, unreachable, err := s.members.clients(ctx, client, memberWait(s.cfg.Timeout))
 	if err != nil {
 		return err
 	}
@@ -63,6 +72,7 @@ func (s *indexStep) collect(ctx context.Context, client *mongo.Client, p *pass) 
 	for i, ns := range nss {
 		g.Go(func() error {
 			ci, features, err := readCollection(gctx, client, memberClients, ns)
+			ci.allMembers = len(unreachable) == 0
 			mu.Lock()
 			defer mu.Unlock()
 			for f, ok := range features {
@@ -87,6 +97,9 @@ func (s *indexStep) collect(ctx context.Context, client *mongo.Client, p *pass) 
 	}
 	if failures > len(errs) {
 		errs = append(errs, fmt.Errorf("and %d more collections failed", failures-len(errs)))
+	}
+	if len(unreachable) > 0 {
+		errs = append(errs, fmt.Errorf("index usage not judged in this pass: %w", errors.Join(unreachable...)))
 	}
 	return errors.Join(errs...)
 }
@@ -186,7 +199,7 @@ func addIndexes(p *pass, ci collectionIndexes, now time.Time, unusedAfter time.D
 		}
 		p.gauge(p.descs.indexRedundant, boolValue(redundant[spec.Name] != ""), db, coll, spec.Name)
 		p.gauge(p.descs.indexHidden, boolValue(spec.Hidden), db, coll, spec.Name)
-		if ci.stats != nil {
+		if ci.stats != nil && ci.allMembers {
 			p.gauge(p.descs.indexUnused, boolValue(unused[spec.Name]), db, coll, spec.Name)
 		}
 	}

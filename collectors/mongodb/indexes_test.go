@@ -46,7 +46,7 @@ func recordedOrders(t *testing.T) collectionIndexes {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ci := collectionIndexes{ns: namespace{Database: "app", Collection: "orders"}, specs: specs, sizes: sizes}
+	ci := collectionIndexes{ns: namespace{Database: "app", Collection: "orders"}, specs: specs, sizes: sizes, allMembers: true}
 	for _, member := range []string{"mongo-0", "mongo-1"} {
 		stats, err := decodeIndexStats(firstBatch(t, "testdata/indexstats-mongodb-7.0-"+member+".json"))
 		if err != nil {
@@ -64,7 +64,8 @@ func recordedOrders(t *testing.T) collectionIndexes {
 //     month: unused (email_1 is also hidden);
 //   - customerId_1 was used on the secondary only: not unused, but
 //     redundant, a prefix of customerId_1_createdAt_-1;
-//   - sku_1 counted nothing, but was built two days ago: not unused yet;
+//   - sku_1 counted nothing, but it is unique (checks on write are not
+//     counted), and it was built two days ago: not unused;
 //   - email_1 is a prefix of email_1_status_1, which is partial: not
 //     redundant; the text index is neither.
 func TestIndexesFromRecordedReplies(t *testing.T) {
@@ -79,6 +80,19 @@ func TestIndexesFromRecordedReplies(t *testing.T) {
 	if err := testutil.CollectAndCompare(passCollector{p}, want); err != nil {
 		t.Error(err)
 	}
+
+	// With a member that did not answer, usage cannot be judged: no
+	// mongodb_index_unused, the rest as before.
+	partial := recordedOrders(t)
+	partial.allMembers = false
+	p = &pass{target: "t", descs: newDescs(), features: map[string]bool{}}
+	addIndexes(p, partial, now, 168*time.Hour)
+	if n := testutil.CollectAndCount(passCollector{p}, "mongodb_index_unused"); n != 0 {
+		t.Errorf("%d mongodb_index_unused series with a member missing, want none", n)
+	}
+	if n := testutil.CollectAndCount(passCollector{p}, "mongodb_index_size_bytes"); n != 8 {
+		t.Errorf("%d index sizes with a member missing, want all 8", n)
+	}
 }
 
 func TestRedundantIndexes(t *testing.T) {
@@ -90,6 +104,7 @@ func TestRedundantIndexes(t *testing.T) {
 		return s
 	}
 	unique := func(s *indexSpec) { s.Unique = true }
+	ttl := func(s *indexSpec) { s.TTL = true }
 	hidden := func(s *indexSpec) { s.Hidden = true }
 	sparse := func(s *indexSpec) { s.variant = "sparse" }
 	a, ab, aDesc := bson.D{{Key: "a", Value: int32(1)}}, bson.D{{Key: "a", Value: int32(1)}, {Key: "b", Value: int32(1)}}, bson.D{{Key: "a", Value: int32(-1)}}
@@ -102,6 +117,7 @@ func TestRedundantIndexes(t *testing.T) {
 		{"int64 and double key values compare as numbers", []indexSpec{spec("a_1", bson.D{{Key: "a", Value: int64(1)}}), spec("a_1_b_1", bson.D{{Key: "a", Value: 1.0}, {Key: "b", Value: 1.0}})}, map[string]string{"a_1": "a_1_b_1"}},
 		{"other direction is not a prefix", []indexSpec{spec("a_-1", aDesc), spec("a_1_b_1", ab)}, map[string]string{}},
 		{"a unique index enforces something", []indexSpec{spec("a_1", a, unique), spec("a_1_b_1", ab)}, map[string]string{}},
+		{"a TTL index expires documents", []indexSpec{spec("a_1", a, ttl), spec("a_1_b_1", ab)}, map[string]string{}},
 		{"a hidden index covers nothing", []indexSpec{spec("a_1", a), spec("a_1_b_1", ab, hidden)}, map[string]string{}},
 		{"a hidden prefix is redundant too", []indexSpec{spec("a_1", a, hidden), spec("a_1_b_1", ab)}, map[string]string{"a_1": "a_1_b_1"}},
 		{"sparse and not sparse hold other documents", []indexSpec{spec("a_1", a), spec("a_1_b_1", ab, sparse)}, map[string]string{}},
@@ -137,6 +153,13 @@ func TestUnusedIndexes(t *testing.T) {
 		{"a member did not report the index", []indexStat{st("a_1", "m0", 0, long), st("_id_", "m1", 9, long)}, false},
 		{"no since", []indexStat{st("a_1", "m0", 0, time.Time{})}, false},
 	}
+	t.Run("unique and TTL indexes work unread", func(t *testing.T) {
+		specs := []indexSpec{{Name: "email_1", Unique: true}, {Name: "expiresAt_1", TTL: true}}
+		stats := []indexStat{st("email_1", "m0", 0, long), st("expiresAt_1", "m0", 0, long)}
+		if got := unusedIndexes(specs, stats, now, 168*time.Hour); got["email_1"] || got["expiresAt_1"] {
+			t.Errorf("unusedIndexes = %v, want neither unused", got)
+		}
+	})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got := unusedIndexes(specs, tc.stats, now, 168*time.Hour)
@@ -147,6 +170,21 @@ func TestUnusedIndexes(t *testing.T) {
 				t.Error("_id_ reported unused; it can never be dropped")
 			}
 		})
+	}
+}
+
+// TestDecodeIndexSpecsTTL: expireAfterSeconds marks a TTL index, whatever
+// number type the server wrote it in.
+func TestDecodeIndexSpecsTTL(t *testing.T) {
+	for _, v := range []any{int32(3600), int64(0), 86400.0} {
+		raw := mustMarshal(t, bson.D{{Key: "name", Value: "expiresAt_1"}, {Key: "key", Value: bson.D{{Key: "expiresAt", Value: int32(1)}}}, {Key: "expireAfterSeconds", Value: v}})
+		specs, err := decodeIndexSpecs([]bson.Raw{raw, mustMarshal(t, bson.D{{Key: "name", Value: "a_1"}})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !specs[0].TTL || specs[1].TTL {
+			t.Errorf("expireAfterSeconds %T: TTL flags %v, %v; want true, false", v, specs[0].TTL, specs[1].TTL)
+		}
 	}
 }
 

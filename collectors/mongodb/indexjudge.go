@@ -14,6 +14,9 @@ type indexSpec struct {
 	Key    bson.D
 	Unique bool
 	Hidden bool
+	// TTL is set for an index with expireAfterSeconds: the server deletes
+	// expired documents through it, which $indexStats does not count.
+	TTL bool
 	// variant is what else changes which documents the index holds or
 	// how it compares them: sparse, partialFilterExpression, collation.
 	// Only indexes of the same variant can stand in for each other.
@@ -29,6 +32,7 @@ func decodeIndexSpecs(raws []bson.Raw) ([]indexSpec, error) {
 			Key       bson.D   `bson:"key"`
 			Unique    bool     `bson:"unique"`
 			Hidden    bool     `bson:"hidden"`
+			TTL       *any     `bson:"expireAfterSeconds"`
 			Sparse    bool     `bson:"sparse"`
 			Partial   bson.Raw `bson:"partialFilterExpression"`
 			Collation bson.Raw `bson:"collation"`
@@ -37,7 +41,7 @@ func decodeIndexSpecs(raws []bson.Raw) ([]indexSpec, error) {
 			return nil, fmt.Errorf("decode index spec: %w", err)
 		}
 		specs = append(specs, indexSpec{
-			Name: doc.Name, Key: doc.Key, Unique: doc.Unique, Hidden: doc.Hidden,
+			Name: doc.Name, Key: doc.Key, Unique: doc.Unique, Hidden: doc.Hidden, TTL: doc.TTL != nil,
 			variant: fmt.Sprintf("sparse=%t partial=%x collation=%x", doc.Sparse, []byte(doc.Partial), []byte(doc.Collation)),
 		})
 	}
@@ -128,7 +132,7 @@ func unusedIndexes(specs []indexSpec, stats []indexStat, now time.Time, after ti
 		hosts[st.Host] = true
 	}
 	for _, spec := range specs {
-		if spec.Name == "_id_" {
+		if spec.Name == "_id_" || spec.Unique || spec.TTL {
 			continue
 		}
 		seen := map[string]bool{}
@@ -148,9 +152,10 @@ func unusedIndexes(specs []indexSpec, stats []indexStat, now time.Time, after ti
 // redundantIndexes maps each redundant index to one that covers it: an
 // index whose key pattern is a prefix (or a copy) of another's, with the
 // same directions and the same variant, is redundant, because the longer
-// one serves its queries too. Unique indexes enforce something and the _id
-// index cannot go, so neither is ever redundant; a hidden index does not
-// count as covering, since the planner does not use it.
+// one serves its queries too. Unique and TTL indexes do something besides
+// serving reads and the _id index cannot go, so none of them is ever
+// redundant; a hidden index does not count as covering, since the planner
+// does not use it.
 func redundantIndexes(specs []indexSpec) map[string]string {
 	keys := make([]btreeKey, len(specs))
 	for i, sp := range specs {
@@ -158,7 +163,7 @@ func redundantIndexes(specs []indexSpec) map[string]string {
 	}
 	redundant := map[string]string{}
 	for i, a := range specs {
-		if a.Unique || a.Name == "_id_" || !keys[i].plain {
+		if a.Unique || a.TTL || a.Name == "_id_" || !keys[i].plain {
 			continue
 		}
 		for j, b := range specs {

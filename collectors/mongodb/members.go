@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -49,15 +50,44 @@ func (h hello) dataMembers() []string {
 	return slices.Sorted(slices.Values(append(slices.Clone(h.Hosts), h.Passives...)))
 }
 
-// clients returns a client for each member of the target's replica set, or
-// none for a standalone server (the target's own client then reads it).
-// Members that left the set are disconnected.
-func (m *members) clients(ctx context.Context, client *mongo.Client) ([]*mongo.Client, error) {
+// clients returns a client for each member of the target's replica set
+// that answers a ping within wait, or none for a standalone server (the
+// target's own client then reads it). unreachable names the members that
+// did not answer: one down member must not hold the pass up to its
+// timeout. Members that left the set are disconnected.
+func (m *members) clients(ctx context.Context, client *mongo.Client, wait time.Duration) (reachable []*mongo.Client, unreachable []error, err error) {
 	var h hello
 	if err := client.Database("admin").RunCommand(ctx, bson.D{{Key: "hello", Value: 1}}).Decode(&h); err != nil {
-		return nil, fmt.Errorf("hello: %w", err)
+		return nil, nil, fmt.Errorf("hello: %w", err)
 	}
 	hosts := h.dataMembers()
+	all, err := m.connect(ctx, hosts)
+	if err != nil {
+		return nil, nil, err
+	}
+	answered := make([]error, len(all))
+	var wg sync.WaitGroup
+	for i, c := range all {
+		wg.Go(func() {
+			pctx, cancel := context.WithTimeout(ctx, wait)
+			defer cancel()
+			answered[i] = c.Ping(pctx, nil)
+		})
+	}
+	wg.Wait()
+	for i, c := range all {
+		if answered[i] != nil {
+			unreachable = append(unreachable, fmt.Errorf("member %s: %w", hosts[i], m.redact.err(answered[i])))
+			continue
+		}
+		reachable = append(reachable, c)
+	}
+	return reachable, unreachable, nil
+}
+
+// connect returns a client for each host, reusing those of earlier passes
+// and disconnecting those of hosts no longer listed.
+func (m *members) connect(ctx context.Context, hosts []string) ([]*mongo.Client, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for host, c := range m.byHost {
@@ -88,7 +118,8 @@ func (m *members) memberOptions(host string) *options.ClientOptions {
 	b := m.base
 	o := options.Client().SetHosts([]string{host}).SetDirect(true).SetMaxPoolSize(memberPoolSize).SetAppName("lookout")
 	o.Auth, o.TLSConfig, o.Compressors, o.ServerAPIOptions = b.Auth, b.TLSConfig, b.Compressors, b.ServerAPIOptions
-	o.ConnectTimeout, o.ServerSelectionTimeout = b.ConnectTimeout, b.ServerSelectionTimeout
+	o.ConnectTimeout, o.ServerSelectionTimeout, o.Timeout = b.ConnectTimeout, b.ServerSelectionTimeout, b.Timeout
+	o.Dialer = b.Dialer
 	return o
 }
 

@@ -23,12 +23,12 @@ func (c *Collector) subCollectors(pools *poolStats) []subCollector {
 		{name: "mongodb_server", collect: collectServer},
 		{name: "mongodb_replset", collect: collectReplSet},
 		{name: "mongodb_pools", collect: pools.collect},
-		{name: "mongodb_indexes", collect: indexes.collect},
 	}
 	if c.slow != nil {
 		subs = append(subs, subCollector{name: "mongodb_slow_queries", collect: c.slow.collect})
 	}
-	return subs
+	// Last: the heaviest step, which the pass's timeout cuts short first.
+	return append(subs, subCollector{name: "mongodb_indexes", collect: indexes.collect})
 }
 
 // pass gathers the metrics and feature reports of one pass.

@@ -111,6 +111,16 @@ type metrics struct {
 	rejected map[string]prometheus.Counter // by reason, all present from the start
 }
 
+// resetRoutes drops every series labelled by route.
+func (m *metrics) resetRoutes() {
+	m.reports.Reset()
+	for _, v := range m.vitals {
+		if v.hist != nil {
+			v.hist.Reset()
+		}
+	}
+}
+
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		vitals: map[string]*vital{},

@@ -27,7 +27,7 @@ func TestReconfigure(t *testing.T) {
 		!strings.Contains(err.Error(), "webvitals.allowed_origins") || !strings.Contains(err.Error(), "webvitals.routes[0]") {
 		t.Errorf("an invalid config: %v, want an error naming allowed_origins and routes[0]", err)
 	}
-	if got := send(testOrigin, ""); got != http.StatusNoContent {
+	if got := send(testOrigin, "/blog/2024/hello"); got != http.StatusNoContent {
 		t.Errorf("after a refused reload, the old origin got %d, want 204", got)
 	}
 
@@ -41,7 +41,15 @@ func TestReconfigure(t *testing.T) {
 	if got := send(newOrigin, ""); got != http.StatusForbidden {
 		t.Errorf("before apply, %s got %d, want 403: nothing changes until then", newOrigin, got)
 	}
+	if h := histogram(t, reg, "webvitals_fcp_seconds", "/blog/*", "desktop"); h.GetSampleCount() != 1 {
+		t.Fatalf("before apply, /blog/* has %d observations, want 1", h.GetSampleCount())
+	}
 	apply()
+	// The routes changed: the old routes' series are gone, so max_routes
+	// bounds the label across reloads.
+	if h := histogram(t, reg, "webvitals_fcp_seconds", "/blog/*", "desktop"); h != nil {
+		t.Errorf("after new routes, the old route's series is still there: %v", h)
+	}
 	if got := send(newOrigin, "/shop/shoes/red"); got != http.StatusNoContent {
 		t.Errorf("after apply, %s got %d, want 204", newOrigin, got)
 	}

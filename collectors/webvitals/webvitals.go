@@ -123,20 +123,29 @@ func New(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Collector, e
 // Reconfigure checks cfg and returns the function that puts it in force,
 // so a reload can check every part of the config before changing any.
 // Unchanged settings keep their state: the same routes keep the routes
-// learned so far, the same rate keeps each client's budget.
+// learned so far, the same rate keeps each client's budget. New routes
+// start afresh, and the per-route series start again from zero.
 func (c *Collector) Reconfigure(cfg Config) (apply func(), err error) {
 	next, err := newSettings(cfg, c.log)
 	if err != nil {
 		return nil, err
 	}
 	cur := c.settings.Load()
-	if slices.Equal(next.cfg.Routes, cur.cfg.Routes) && next.cfg.MaxRoutes == cur.cfg.MaxRoutes {
+	sameRoutes := slices.Equal(next.cfg.Routes, cur.cfg.Routes) && next.cfg.MaxRoutes == cur.cfg.MaxRoutes
+	if sameRoutes {
 		next.routes = cur.routes
 	}
 	if next.cfg.RatePerIP == cur.cfg.RatePerIP && next.cfg.Burst == cur.cfg.Burst && next.cfg.MaxIPs == cur.cfg.MaxIPs {
 		next.limiter = cur.limiter
 	}
-	return func() { c.settings.Store(next) }, nil
+	return func() {
+		c.settings.Store(next)
+		if !sameRoutes {
+			// The new table starts empty: the series of the old routes go,
+			// so max_routes still bounds the route label.
+			c.m.resetRoutes()
+		}
+	}, nil
 }
 
 func withDefaults(cfg Config) (Config, []error) {

@@ -249,7 +249,6 @@ func restartOnly(cfg *config.Config) map[string]string {
 		"server":                            cfg.Server,
 		"storage":                           cfg.Storage,
 		"telemetry":                         cfg.Telemetry,
-		"mongodb":                           cfg.MongoDB,
 		"webvitals.enabled":                 cfg.WebVitals.Enabled,
 		"alerting.route":                    a.Route,
 		"alerting.inhibit_rules":            a.InhibitRules,
