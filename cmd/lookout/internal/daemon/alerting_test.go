@@ -388,6 +388,9 @@ probes: []
 	if code := send("https://www.example.com"); code != http.StatusForbidden {
 		t.Errorf("after the reload, beacon from the removed origin: %d, want 403", code)
 	}
+	if logs := d.logs.String(); strings.Contains(logs, "change only at the next start") {
+		t.Errorf("adding a MongoDB target and new origins logged that a restart is needed:\n%s", logs)
+	}
 	const mongoUp = `mongodb_up{target="main"} 0`
 	waitFor(t, 15*time.Second, "the MongoDB target added by the reload to be collected", func() bool {
 		_, m := d.get(t, "/metrics")
