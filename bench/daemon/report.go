@@ -13,7 +13,11 @@ const goalPeakRSS = 150e6
 func report(out io.Writer, o options, idle, loaded, other *measured) {
 	fmt.Fprintf(out, "\n%d probes every %s, the whole daemon (`lookout run`):\n", loaded.probes, o.interval)
 	fmt.Fprintf(out, "  start-up (exec until /readyz):   %s\n", loaded.startup.Round(time.Millisecond))
-	fmt.Fprintf(out, "  probes that had run at the last scrape: %d of %d\n", loaded.ran, loaded.probes)
+	if o.protobuf {
+		fmt.Fprintf(out, "  probes that had run: not counted with -protobuf\n")
+	} else {
+		fmt.Fprintf(out, "  probes that had run at the last scrape: %d of %d\n", loaded.ran, loaded.probes)
+	}
 	verdict := "MET"
 	if loaded.mem.HWM >= goalPeakRSS {
 		verdict = "NOT MET"
