@@ -7,6 +7,8 @@ import (
 	"slices"
 	"text/tabwriter"
 	"time"
+
+	"github.com/lookout-dev/lookout/bench/internal/stats"
 )
 
 // stage is one span of the path, measured for every alert.
@@ -53,7 +55,7 @@ func report(out io.Writer, rec *recorder, o options) error {
 	fmt.Fprintf(tw, "%d alerts\tmin\tp50\tp99\tmax\t\n", len(stages[0].ds))
 	for _, s := range stages {
 		slices.Sort(s.ds)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", s.name, msec(s.ds[0]), msec(pct(s.ds, 0.5)), msec(pct(s.ds, 0.99)), msec(s.ds[len(s.ds)-1]))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", s.name, msec(s.ds[0]), msec(stats.Quantile(s.ds, 0.5)), msec(stats.Quantile(s.ds, 0.99)), msec(s.ds[len(s.ds)-1]))
 	}
 	tw.Flush()
 	worst := stages[0].ds[len(stages[0].ds)-1]
@@ -64,12 +66,6 @@ func report(out io.Writer, rec *recorder, o options) error {
 	fmt.Fprintf(out, "\n(p99 of %d is the nearest rank: the max below 100 alerts)\ngoal < %s from evaluation to webhook, every alert: %s (max %s)\n",
 		len(stages[0].ds), goal, verdict, msec(worst))
 	return nil
-}
-
-// pct is the nearest-rank percentile of sorted ds.
-func pct(ds []time.Duration, p float64) time.Duration {
-	i := int(math.Ceil(p*float64(len(ds)))) - 1
-	return ds[max(0, min(i, len(ds)-1))]
 }
 
 func msec(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/lookout-dev/lookout/bench/internal/stats"
 )
 
 // loadOpts is one batch of the load generator child.
@@ -200,15 +202,9 @@ func merge(ws []*worker, window time.Duration) loadResult {
 	r.Requests = int64(len(lat))
 	if len(lat) > 0 {
 		slices.Sort(lat)
-		r.P50, r.P99, r.Max = quantile(lat, 0.50), quantile(lat, 0.99), lat[len(lat)-1]
+		r.P50, r.P99, r.Max = stats.Quantile(lat, 0.50), stats.Quantile(lat, 0.99), stats.Quantile(lat, 1)
 	}
 	return r
-}
-
-// quantile of sorted durations, nearest rank.
-func quantile(sorted []time.Duration, q float64) time.Duration {
-	i := int(q*float64(len(sorted))+0.5) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
 }
 
 // runLoad runs a load generator child and reads its result.

@@ -14,6 +14,8 @@ import (
 	"slices"
 	"syscall"
 	"time"
+
+	"github.com/lookout-dev/lookout/bench/internal/stats"
 )
 
 func main() {
@@ -93,13 +95,13 @@ func speed(ctx context.Context, o loadOpts, rounds, maxRoutes int) error {
 	if err != nil {
 		return err
 	}
-	r := median(ratios)
+	r := stats.Median(ratios)
 	verdict := "met"
 	if r < 0.8 {
 		verdict = "NOT met"
 	}
 	fmt.Printf("median: bare %.0f req/s, lookout %.0f req/s; p99 bare %v, lookout %v\n",
-		median(bareRates), median(lookRates), ms(medianDur(bareP99s)), ms(medianDur(lookP99s)))
+		stats.Median(bareRates), stats.Median(lookRates), ms(stats.Median(bareP99s)), ms(stats.Median(lookP99s)))
 	fmt.Printf("median ratio lookout/bare %.3f (rounds %.3f–%.3f); goal ≥ 0.8: %s\n",
 		r, slices.Min(ratios), slices.Max(ratios), verdict)
 	fmt.Printf("lookout counted %.0f reports, %d routes; rejected %v\n\n", st.Accepted, st.Routes, st.Rejected)
@@ -157,22 +159,6 @@ func notOK(r loadResult) string {
 }
 
 func rate(r loadResult) float64 { return float64(r.Requests) / r.Seconds }
-
-func median(xs []float64) float64 {
-	s := slices.Sorted(slices.Values(xs))
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-func medianDur(ds []time.Duration) time.Duration {
-	xs := make([]float64, len(ds))
-	for i, d := range ds {
-		xs[i] = float64(d)
-	}
-	return time.Duration(median(xs))
-}
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/1e6) }
 

@@ -45,8 +45,8 @@ func bareHandler(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// stats is what the server child reports when asked.
-type stats struct {
+// serverReport is what the server child reports when asked.
+type serverReport struct {
 	VmRSS, VmHWM int64 // bytes, from /proc/self/status
 	HeapInuse    uint64
 	Routes       int                // distinct route label values in webvitals_reports_total
@@ -111,8 +111,8 @@ func listen(ctx context.Context, h http.Handler) (*http.Server, error) {
 }
 
 // readStats reads the RSS first, so that gathering does not count.
-func readStats(reg *prometheus.Registry) stats {
-	var s stats
+func readStats(reg *prometheus.Registry) serverReport {
+	var s serverReport
 	mem := usage.ReadMemory(0)
 	s.VmRSS, s.VmHWM = mem.RSS, mem.HWM
 	var ms runtime.MemStats
@@ -199,8 +199,8 @@ func (s *serverChild) readLine(timeout time.Duration) (string, error) {
 	}
 }
 
-func (s *serverChild) stats() (stats, error) {
-	var st stats
+func (s *serverChild) stats() (serverReport, error) {
+	var st serverReport
 	if _, err := io.WriteString(s.stdin, "stats\n"); err != nil {
 		return st, fmt.Errorf("server: ask stats: %w", err)
 	}

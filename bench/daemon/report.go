@@ -5,6 +5,8 @@ import (
 	"io"
 	"slices"
 	"time"
+
+	"github.com/lookout-dev/lookout/bench/internal/stats"
 )
 
 // goalPeakRSS is issue 2's goal for 10,000 probes at 60s: below 150 MB.
@@ -25,15 +27,17 @@ func report(out io.Writer, o options, idle, loaded, other *measured) {
 	fmt.Fprintf(out, "  peak RSS (VmHWM):                %s = %.1f MB   goal < 150 MB: %s\n", mib(loaded.mem.HWM), float64(loaded.mem.HWM)/1e6, verdict)
 	if len(loaded.rssSeries) > 0 {
 		fmt.Fprintf(out, "  RSS, sampled every %s:          median %s, max %s, at the end %s\n", sampleEvery,
-			mib(median(loaded.rssSeries)), mib(slices.Max(loaded.rssSeries)), mib(loaded.mem.RSS))
+			mib(stats.Median(loaded.rssSeries)), mib(slices.Max(loaded.rssSeries)), mib(loaded.mem.RSS))
 	}
 	if idle != nil {
 		fmt.Fprintf(out, "  idle daemon (no probes), same run: peak %s; loaded / idle = %.2f\n",
 			mib(idle.mem.HWM), float64(loaded.mem.HWM)/float64(idle.mem.HWM))
 	}
 	fmt.Fprintf(out, "  CPU:                             %.1f %% of one core\n", 100*loaded.cpu.Seconds()/loaded.elapsed.Seconds())
-	fmt.Fprintf(out, "  /metrics (%d scrapes, %d kB uncompressed): p50 %s, max %s\n", len(loaded.scrapes), loaded.scrapeBytes/1000,
-		percentile(loaded.scrapes, 0.5).Round(time.Millisecond), percentile(loaded.scrapes, 1).Round(time.Millisecond))
+	if len(loaded.scrapes) > 0 {
+		fmt.Fprintf(out, "  /metrics (%d scrapes, %d kB uncompressed): p50 %s, max %s\n", len(loaded.scrapes), loaded.scrapeBytes/1000,
+			stats.Quantile(loaded.scrapes, 0.5).Round(time.Millisecond), stats.Quantile(loaded.scrapes, 1).Round(time.Millisecond))
+	}
 	fmt.Fprintf(out, "  stop (SIGTERM until exit):       %s\n", loaded.stop.Round(time.Millisecond))
 	if other != nil {
 		fmt.Fprintf(out, "  with runtime.gogc %d instead:      peak RSS %s = %.1f MB, CPU %.1f %% of one core\n", other.gogc,
@@ -41,10 +45,4 @@ func report(out io.Writer, o options, idle, loaded, other *measured) {
 		fmt.Fprintf(out, "  default / gogc %d:                peak RSS %.2f, CPU %.2f\n", other.gogc,
 			float64(loaded.mem.HWM)/float64(other.mem.HWM), (loaded.cpu.Seconds()/loaded.elapsed.Seconds())/(other.cpu.Seconds()/other.elapsed.Seconds()))
 	}
-}
-
-func median(xs []int64) int64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	return s[len(s)/2]
 }

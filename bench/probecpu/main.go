@@ -14,16 +14,17 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/lookout-dev/lookout/bench/internal/usage"
 	"io"
 	"log/slog"
 	"os"
 	"runtime"
 	"runtime/pprof"
-	"slices"
 	"text/tabwriter"
 	"time"
 
+	"github.com/lookout-dev/lookout/bench/internal/usage"
+
+	"github.com/lookout-dev/lookout/bench/internal/stats"
 	"github.com/lookout-dev/lookout/bench/internal/target"
 	"github.com/lookout-dev/lookout/bench/internal/workload"
 	"github.com/lookout-dev/lookout/probes"
@@ -175,7 +176,7 @@ func report(out io.Writer, rounds [][2]batch, n int) {
 			total[k].n += r[k].n
 		}
 	}
-	fmt.Fprintf(tw, "median\t%.3f\t%.3f\t%.2f\t\t\t\n", median(bare), median(look), median(ratios))
+	fmt.Fprintf(tw, "median\t%.3f\t%.3f\t%.2f\t\t\t\n", stats.Median(bare), stats.Median(look), stats.Median(ratios))
 	tw.Flush()
 	fmt.Fprintln(out)
 	for k, name := range []string{"bare", "lookout"} {
@@ -184,21 +185,12 @@ func report(out io.Writer, rounds [][2]batch, n int) {
 			name, float64(t.allocs)/float64(t.n), float64(t.bytes)/float64(t.n)/1024)
 	}
 	verdict := "MET"
-	if median(ratios) > goalRatio {
+	if stats.Median(ratios) > goalRatio {
 		verdict = "NOT MET"
 	}
 	fmt.Fprintf(out, "\nCPU per 1,000 probes (median of %d rounds of %d): bare %.3f s, lookout %.3f s\n",
-		len(rounds), n, median(bare), median(look))
-	fmt.Fprintf(out, "median ratio lookout/bare: %.2f (goal <= %.1f): %s\n", median(ratios), goalRatio, verdict)
-}
-
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+		len(rounds), n, stats.Median(bare), stats.Median(look))
+	fmt.Fprintf(out, "median ratio lookout/bare: %.2f (goal <= %.1f): %s\n", stats.Median(ratios), goalRatio, verdict)
 }
 
 // profile runs one more batch of each side under the CPU profiler.

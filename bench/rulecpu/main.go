@@ -17,7 +17,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"github.com/lookout-dev/lookout/bench/internal/usage"
 	"io"
 	"log/slog"
 	"os"
@@ -27,6 +26,8 @@ import (
 	"slices"
 	"text/tabwriter"
 	"time"
+
+	"github.com/lookout-dev/lookout/bench/internal/usage"
 
 	"github.com/prometheus/client_golang/prometheus"
 

@@ -3,15 +3,14 @@ package main
 import (
 	"fmt"
 	"io"
-	"math"
 	"runtime"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/lookout-dev/lookout/bench/internal/stats"
 	"github.com/lookout-dev/lookout/bench/internal/usage"
 )
 
@@ -101,12 +100,9 @@ func verdict(ok bool) string {
 	return "NOT MET"
 }
 
-// pct is the q-th quantile of ds by the nearest-rank method, rounded for
-// printing; it sorts ds.
+// pct is the q-th quantile of ds (nearest rank), rounded for printing.
 func pct(ds []time.Duration, q float64) time.Duration {
-	slices.Sort(ds)
-	i := max(int(math.Ceil(q*float64(len(ds))))-1, 0)
-	return ds[i].Round(10 * time.Microsecond)
+	return stats.Quantile(ds, q).Round(10 * time.Microsecond)
 }
 
 // lagFacts summarise the scheduler's own metrics.

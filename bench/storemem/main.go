@@ -25,7 +25,6 @@ package main
 import (
 	"flag"
 	"fmt"
-	"github.com/lookout-dev/lookout/bench/internal/usage"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -33,6 +32,8 @@ import (
 	"runtime"
 	"text/tabwriter"
 	"time"
+
+	"github.com/lookout-dev/lookout/bench/internal/usage"
 
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/proto"
