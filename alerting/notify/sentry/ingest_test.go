@@ -1,10 +1,7 @@
 package sentry
 
 import (
-	"bufio"
-	"bytes"
 	"compress/gzip"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/lookout-dev/lookout/alerting/notify/sentry/sentrytest"
 )
 
 // event is the part of a Sentry event the tests look at, as it arrives.
@@ -107,61 +106,19 @@ func (s *ingest) got() ([]event, int) {
 	return append([]event(nil), s.events...), s.requests
 }
 
-// decodeEnvelope reads an envelope: a header line, then items, each an
-// item header line and a payload of the header's length (or up to the
-// next newline when the header has none). It returns the event items.
+// decodeEnvelope decodes an envelope's events, each of which must carry
+// the envelope header's event id.
 func decodeEnvelope(r io.Reader) ([]event, error) {
-	br := bufio.NewReader(r)
-	line, err := br.ReadBytes('\n')
-	if err != nil && len(line) == 0 {
-		return nil, fmt.Errorf("header: %w", err)
+	id, events, err := sentrytest.DecodeEvents[event](r)
+	if err != nil {
+		return nil, err
 	}
-	var header struct {
-		EventID string `json:"event_id"`
+	for _, ev := range events {
+		if ev.EventID != id {
+			return nil, fmt.Errorf("event_id %s, envelope header says %s", ev.EventID, id)
+		}
 	}
-	if err := json.Unmarshal(line, &header); err != nil {
-		return nil, fmt.Errorf("header: %w", err)
-	}
-	var events []event
-	for {
-		line, err := br.ReadBytes('\n')
-		if len(bytes.TrimSpace(line)) == 0 {
-			if err == io.EOF {
-				return events, nil
-			}
-			if err != nil {
-				return nil, err
-			}
-			continue
-		}
-		var item struct {
-			Type   string `json:"type"`
-			Length *int   `json:"length"`
-		}
-		if err := json.Unmarshal(line, &item); err != nil {
-			return nil, fmt.Errorf("item header %q: %w", line, err)
-		}
-		var payload []byte
-		if item.Length != nil {
-			payload = make([]byte, *item.Length)
-			if _, err := io.ReadFull(br, payload); err != nil {
-				return nil, fmt.Errorf("item payload: %w", err)
-			}
-		} else if payload, err = br.ReadBytes('\n'); err != nil && err != io.EOF {
-			return nil, fmt.Errorf("item payload: %w", err)
-		}
-		if item.Type != "event" {
-			continue
-		}
-		var ev event
-		if err := json.Unmarshal(payload, &ev); err != nil {
-			return nil, fmt.Errorf("event: %w", err)
-		}
-		if ev.EventID != header.EventID {
-			return nil, fmt.Errorf("event_id %s, envelope header says %s", ev.EventID, header.EventID)
-		}
-		events = append(events, ev)
-	}
+	return events, nil
 }
 
 // status answers code with the given headers.

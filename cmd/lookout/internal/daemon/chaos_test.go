@@ -1,9 +1,7 @@
 package daemon
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -17,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lookout-dev/lookout/alerting/notify/sentry/sentrytest"
 
 	"github.com/slack-go/slack/slacktest"
 )
@@ -150,38 +150,24 @@ func newSentryServer(t *testing.T) *sentryServer {
 	return s
 }
 
-// record reads an envelope: a header line, then item header and payload
-// lines; events are the payloads of "event" items.
+// record counts the events of one envelope by alert and event id.
 func (s *sentryServer) record(body []byte) {
-	sc := bufio.NewScanner(bytes.NewReader(body))
-	sc.Buffer(make([]byte, 1<<20), 8<<20)
-	sc.Scan() // envelope header
-	for sc.Scan() {
-		var item struct {
-			Type string `json:"type"`
-		}
-		_ = json.Unmarshal(sc.Bytes(), &item)
-		if !sc.Scan() {
-			return
-		}
-		if item.Type != "event" {
-			continue
-		}
-		var ev struct {
-			EventID string            `json:"event_id"`
-			Tags    map[string]string `json:"tags"`
-		}
-		if json.Unmarshal(sc.Bytes(), &ev) != nil {
-			continue
-		}
+	_, events, err := sentrytest.DecodeEvents[struct {
+		EventID string            `json:"event_id"`
+		Tags    map[string]string `json:"tags"`
+	}](bytes.NewReader(body))
+	if err != nil {
+		return // not an envelope sentry-go sent: counted nowhere
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ev := range events {
 		key := ev.Tags["probe"] + "/" + ev.Tags["status"]
-		s.mu.Lock()
 		s.raw++
 		if s.unique[key] == nil {
 			s.unique[key] = map[string]int{}
 		}
 		s.unique[key][ev.EventID]++
-		s.mu.Unlock()
 	}
 }
 

@@ -1,10 +1,8 @@
 package telemetry
 
 import (
-	"bufio"
 	"bytes"
 	"compress/gzip"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lookout-dev/lookout/alerting/notify/sentry/sentrytest"
 )
 
 // event is the part of a Sentry event the tests look at, as it arrives.
@@ -56,7 +56,7 @@ func newIngest(t *testing.T) *ingest {
 			}
 			body = zr
 		}
-		events, err := decodeEnvelope(body)
+		_, events, err := sentrytest.DecodeEvents[event](body)
 		if err != nil {
 			t.Errorf("decode envelope: %v", err)
 			w.WriteHeader(http.StatusBadRequest)
@@ -78,50 +78,6 @@ func (s *ingest) got() []event {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]event(nil), s.events...)
-}
-
-// decodeEnvelope reads an envelope (a header line, then items: a header
-// line and a payload of the header's length, or up to the next newline)
-// and returns its event items.
-func decodeEnvelope(r io.Reader) ([]event, error) {
-	br := bufio.NewReader(r)
-	if line, err := br.ReadBytes('\n'); err != nil || !json.Valid(line) {
-		return nil, fmt.Errorf("envelope header %q: %v", line, err)
-	}
-	var events []event
-	for {
-		line, err := br.ReadBytes('\n')
-		if len(bytes.TrimSpace(line)) == 0 {
-			if err != nil {
-				return events, nil
-			}
-			continue
-		}
-		var item struct {
-			Type   string `json:"type"`
-			Length *int   `json:"length"`
-		}
-		if err := json.Unmarshal(line, &item); err != nil {
-			return nil, fmt.Errorf("item header %q: %w", line, err)
-		}
-		var payload []byte
-		if item.Length != nil {
-			payload = make([]byte, *item.Length)
-			if _, err := io.ReadFull(br, payload); err != nil {
-				return nil, err
-			}
-		} else if payload, err = br.ReadBytes('\n'); err != nil && err != io.EOF {
-			return nil, err
-		}
-		if item.Type != "event" {
-			continue
-		}
-		var ev event
-		if err := json.Unmarshal(payload, &ev); err != nil {
-			return nil, fmt.Errorf("event: %w", err)
-		}
-		events = append(events, ev)
-	}
 }
 
 func newTelemetry(t *testing.T, srv *ingest) *Telemetry {
