@@ -113,10 +113,15 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 }
 
 // Fingerprint identifies a probe's settings: two probes with the same
-// fingerprint behave the same, so a reload keeps the running one. It is a
-// hash of the settings, so ten thousand probes keep 32 bytes each.
-func (p Probe) Fingerprint() [sha256.Size]byte {
-	b, err := json.Marshal(p)
+// fingerprint behave the same, so a reload keeps the running one.
+func (p Probe) Fingerprint() [sha256.Size]byte { return Fingerprint(p) }
+
+// Fingerprint identifies the settings in v, a part of a Config: equal
+// settings give equal fingerprints. It is a hash, so ten thousand probes
+// keep 32 bytes each, and settings holding secrets can be compared
+// without being kept.
+func Fingerprint(v any) [sha256.Size]byte {
+	b, err := json.Marshal(v)
 	if err != nil {
 		b = []byte("unmarshalable: " + err.Error())
 	}

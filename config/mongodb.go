@@ -5,7 +5,6 @@ import (
 	"net/url"
 	"os"
 	"path"
-	"slices"
 	"strings"
 )
 
@@ -39,9 +38,9 @@ type SlowQueries struct {
 	Path      string   `yaml:"path"` // with source: log
 }
 
-// DefaultMongoExclude are the databases left out when databases.exclude is
-// not set: MongoDB's own.
-var DefaultMongoExclude = []string{"admin", "local", "config"}
+// defaultMongoExclude are the databases left out when databases.exclude
+// is not set: MongoDB's own.
+func defaultMongoExclude() []string { return []string{"admin", "local", "config"} }
 
 // Defaults of mongodb targets.
 const (
@@ -101,7 +100,7 @@ func (m *MongoDB) check(d *decoder, at string) {
 		d.errorAt(at+".timeout", "%s is not less than the interval %s; want a timeout shorter than the interval", m.Timeout.Std(), m.Interval.Std())
 	}
 	if m.Databases.Exclude == nil {
-		m.Databases.Exclude = slices.Clone(DefaultMongoExclude)
+		m.Databases.Exclude = defaultMongoExclude()
 	}
 	for field, globs := range map[string][]string{"include": m.Databases.Include, "exclude": m.Databases.Exclude} {
 		for j, g := range globs {

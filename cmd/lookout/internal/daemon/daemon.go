@@ -5,7 +5,7 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -59,9 +59,9 @@ type daemon struct {
 	reloads      chan chan error
 	// alerting is rule evaluation, dispatch and notification.
 	alerting *alertingParts
-	// started are the prints of the config sections that only a restart
+	// started are the fingerprints of the config sections that only a restart
 	// applies, as Lookout started with them (see restartOnly).
-	started map[string]string
+	started map[string][sha256.Size]byte
 	// vitals is the Web Vitals beacon endpoint; nil when not enabled.
 	vitals *webvitals.Collector
 	// mongos are the MongoDB targets' collectors.
@@ -239,11 +239,11 @@ func (d *daemon) reload() error {
 	return nil
 }
 
-// restartOnly prints the config sections that a reload does not apply,
+// restartOnly fingerprints the config sections that a reload does not apply,
 // by name: the listener, the storage, telemetry, whether Web Vitals are
 // on, and alerting's routing and receivers. Probes, rules, runtime, the
 // MongoDB targets and the Web Vitals settings are reloaded.
-func restartOnly(cfg *config.Config) map[string]string {
+func restartOnly(cfg *config.Config) map[string][sha256.Size]byte {
 	a := cfg.Alerting
 	sections := map[string]any{
 		"server":                            cfg.Server,
@@ -256,19 +256,15 @@ func restartOnly(cfg *config.Config) map[string]string {
 		"alerting.external_url":             a.ExternalURL,
 		"alerting.send_resolved_when_muted": a.SendResolvedWhenMuted,
 	}
-	prints := make(map[string]string, len(sections))
+	prints := make(map[string][sha256.Size]byte, len(sections))
 	for name, v := range sections {
-		b, err := json.Marshal(v)
-		if err != nil {
-			b = []byte(err.Error())
-		}
-		prints[name] = string(b)
+		prints[name] = config.Fingerprint(v)
 	}
 	return prints
 }
 
-// changedSections names the sections whose prints differ, sorted.
-func changedSections(was, now map[string]string) []string {
+// changedSections names the sections whose fingerprints differ, sorted.
+func changedSections(was, now map[string][sha256.Size]byte) []string {
 	var changed []string
 	for name, p := range now {
 		if was[name] != p {

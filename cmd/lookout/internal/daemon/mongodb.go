@@ -31,9 +31,9 @@ type mongoTargets struct {
 
 // mongoTarget is one running target.
 type mongoTarget struct {
-	c      *mongodb.Collector
-	print  [sha256.Size]byte // of its config, to tell a change
-	cancel context.CancelFunc
+	c        *mongodb.Collector
+	settings [sha256.Size]byte // config.Fingerprint of its config, to tell a change
+	cancel   context.CancelFunc
 }
 
 var _ prometheus.Collector = (*mongoTargets)(nil)
@@ -49,8 +49,8 @@ func (ts *mongoTargets) prepare(cfgs []config.MongoDB) (apply func(), err error)
 	ts.mu.Unlock()
 	next := make([]*mongoTarget, 0, len(cfgs))
 	for _, m := range cfgs {
-		print := sha256.Sum256(fmt.Appendf(nil, "%#v", m))
-		if t := old[m.Name]; t != nil && t.print == print {
+		fp := config.Fingerprint(m)
+		if t := old[m.Name]; t != nil && t.settings == fp {
 			next = append(next, t)
 			continue
 		}
@@ -58,7 +58,7 @@ func (ts *mongoTargets) prepare(cfgs []config.MongoDB) (apply func(), err error)
 		if err != nil {
 			return nil, fmt.Errorf("mongodb %s: %w", m.Name, err)
 		}
-		next = append(next, &mongoTarget{c: c, print: print})
+		next = append(next, &mongoTarget{c: c, settings: fp})
 	}
 	return func() { ts.swap(next) }, nil
 }
