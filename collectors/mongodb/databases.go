@@ -18,15 +18,11 @@ type namespace struct {
 
 func (n namespace) String() string { return n.Database + "." + n.Collection }
 
-// namespaces lists the collections of the databases that Include and
-// Exclude select, in name order, at most MaxCollections of them; skipped
-// tells how many more there were. Views and system collections are left
-// out: they have no indexes of their own.
-func namespaces(ctx context.Context, client *mongo.Client, cfg Config) (ns []namespace, skipped int, err error) {
-	dbs, err := databases(ctx, client, cfg)
-	if err != nil {
-		return nil, 0, err
-	}
+// namespaces lists the collections of the databases dbs, in name order, at
+// most MaxCollections of them; skipped tells how many more there were.
+// Views and system collections are left out: they have no indexes of
+// their own.
+func namespaces(ctx context.Context, client *mongo.Client, cfg Config, dbs []string) (ns []namespace, skipped int, err error) {
 	for _, db := range dbs {
 		colls, err := client.Database(db).ListCollectionNames(ctx, bson.D{{Key: "type", Value: "collection"}})
 		if err != nil {
@@ -47,8 +43,17 @@ func namespaces(ctx context.Context, client *mongo.Client, cfg Config) (ns []nam
 	return ns, skipped, nil
 }
 
-// databases lists the databases that Include and Exclude select.
-func databases(ctx context.Context, client *mongo.Client, cfg Config) ([]string, error) {
+// databases lists the databases that Include and Exclude select, once per
+// pass: the steps that need them (slow queries, indexes) share the answer.
+func (p *pass) databases(ctx context.Context, client *mongo.Client, cfg Config) ([]string, error) {
+	if !p.dbsListed {
+		p.dbs, p.dbsErr = listDatabases(ctx, client, cfg)
+		p.dbsListed = true
+	}
+	return p.dbs, p.dbsErr
+}
+
+func listDatabases(ctx context.Context, client *mongo.Client, cfg Config) ([]string, error) {
 	dbs, err := client.ListDatabaseNames(ctx, bson.D{})
 	if err != nil {
 		return nil, fmt.Errorf("listDatabases: %w", err)

@@ -51,7 +51,12 @@ func memberWait(timeout time.Duration) time.Duration {
 }
 
 func (s *indexStep) collect(ctx context.Context, client *mongo.Client, p *pass) error {
-	nss, skipped, err := namespaces(ctx, client, s.cfg)
+	dbs, err := p.databases(ctx, client, s.cfg)
+	if err != nil {
+		p.gauge(p.descs.collectionsSkipped, 0)
+		return err
+	}
+	nss, skipped, err := namespaces(ctx, client, s.cfg, dbs)
 	p.gauge(p.descs.collectionsSkipped, float64(skipped))
 	if err != nil {
 		return err

@@ -37,6 +37,11 @@ type pass struct {
 	descs    *descs
 	metrics  []prometheus.Metric
 	features map[string]bool
+
+	// The selected databases, listed by the first step that asks.
+	dbsListed bool
+	dbs       []string
+	dbsErr    error
 }
 
 func (p *pass) gauge(d *prometheus.Desc, v float64, labels ...string) {

@@ -70,7 +70,7 @@ func newProfileReader(threshold time.Duration) *profileReader {
 // read counts the new entries of every selected database into sink and
 // reports whether any database has a profile that Lookout can read.
 func (r *profileReader) read(ctx context.Context, client *mongo.Client, cfg Config, p *pass, sink slowSink) error {
-	dbs, err := databases(ctx, client, cfg)
+	dbs, err := p.databases(ctx, client, cfg)
 	if err != nil {
 		return err
 	}
