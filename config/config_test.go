@@ -155,7 +155,7 @@ func TestWebVitalsExampleLoads(t *testing.T) {
 	}
 	w := cfg.WebVitals
 	if !w.Enabled || w.AllowedOrigins[0] != "https://www.example.com" || w.Routes[1] != "/blog/*" || w.MaxRoutes != 200 ||
-		w.RateLimit.PerIP != 20 || w.RateLimit.Burst != 40 {
+		w.RateLimit.PerIP != 20 || w.RateLimit.Burst != 40 || w.SoftNavigations != "separate" {
 		t.Errorf("webvitals: %+v", w)
 	}
 }

@@ -17,6 +17,10 @@ type WebVitals struct {
 	Routes    []string  `yaml:"routes"`
 	MaxRoutes int       `yaml:"max_routes"`
 	RateLimit RateLimit `yaml:"rate_limit"`
+	// SoftNavigations is how client-side route changes count: separate
+	// (navigation="soft" beside page loads' "hard"), drop, or merge (with
+	// page loads, no navigation label).
+	SoftNavigations string `yaml:"soft_navigations"`
 }
 
 // RateLimit is a token bucket per client IP.
@@ -44,11 +48,14 @@ func (r Rate) MarshalText() ([]byte, error) {
 	return []byte(strconv.FormatFloat(float64(r), 'f', -1, 64) + "/s"), nil
 }
 
-// Defaults of webvitals.
+// Defaults of webvitals. The rate limit is per client address, and behind
+// a reverse proxy every visitor shares the proxy's: 100/s is about 20 page
+// loads a second with Next.js's one beacon per metric.
 const (
-	DefaultMaxRoutes = 200
-	DefaultRatePerIP = Rate(20)
-	DefaultBurst     = 40
+	DefaultMaxRoutes       = 200
+	DefaultRatePerIP       = Rate(100)
+	DefaultBurst           = 200
+	DefaultSoftNavigations = "separate"
 )
 
 func (w *WebVitals) check(d *decoder, path string) {
@@ -63,7 +70,13 @@ func (w *WebVitals) check(d *decoder, path string) {
 	if w.RateLimit.Burst == 0 {
 		w.RateLimit.Burst = DefaultBurst
 	} else if w.RateLimit.Burst < 0 {
-		d.errorAt(path+".rate_limit.burst", "%d is negative; want the requests a client may send at once, like 40", w.RateLimit.Burst)
+		d.errorAt(path+".rate_limit.burst", "%d is negative; want the requests a client may send at once, like 200", w.RateLimit.Burst)
+	}
+	if w.SoftNavigations == "" {
+		w.SoftNavigations = DefaultSoftNavigations
+	}
+	if err := oneOf(w.SoftNavigations, "separate", "drop", "merge"); err != nil {
+		d.errorAt(path+".soft_navigations", "%v", err)
 	}
 	if w.Enabled && len(w.AllowedOrigins) == 0 {
 		d.errorAt(path+".allowed_origins", "missing; want the origins of the pages that send beacons, like [\"https://www.example.com\"]")

@@ -10,30 +10,47 @@ import (
 )
 
 // wireMetric is the part of a beacon that Lookout reads. It covers the
-// web-vitals library v3 to v5, standard and attribution builds (whose
-// rating, delta, navigationType, entries and attribution are skipped), and
+// web-vitals library v3 to v6, standard and attribution builds (whose
+// rating, delta, navigationId, entries and attribution are skipped), and
 // Next.js reportWebVitals / useReportWebVitals (whose label and startTime are
-// skipped). page, url and pathname are fields a sender may add; without them
-// the page is the request's Referer.
+// skipped).
+//
+// navigationURL (web-vitals v5 and later) is the URL of the view a metric
+// belongs to. It is the only reliable page: with soft navigations reported
+// (web-vitals v6's reportSoftNavs, which Next.js 16 turns on), the CLS and
+// INP of a view arrive after the URL changed to the next one, so a page
+// field the sender filled from location at report time names the wrong
+// view. page, url and pathname are fields a sender may add; without any of
+// these the page is the request's Referer.
 type wireMetric struct {
-	Name     string          `json:"name"`
-	Value    json.RawMessage `json:"value"`
-	ID       string          `json:"id"`
-	Page     string          `json:"page"`
-	URL      string          `json:"url"`
-	Pathname string          `json:"pathname"`
+	Name           string          `json:"name"`
+	Value          json.RawMessage `json:"value"`
+	ID             string          `json:"id"`
+	NavigationURL  string          `json:"navigationURL"`
+	NavigationType string          `json:"navigationType"`
+	Page           string          `json:"page"`
+	URL            string          `json:"url"`
+	Pathname       string          `json:"pathname"`
 }
 
-// page is the first page field the sender filled in, or "".
-func (m *wireMetric) page() string {
+// navigationSoft is web-vitals' navigationType of a soft navigation: a
+// client-side route change, whose LCP and FCP are measured from the click.
+const navigationSoft = "soft-navigation"
+
+// page is the first page field the sender filled in, in the order of how
+// much it can be trusted, and which field that was; "" when none.
+func (m *wireMetric) page() (page, source string) {
 	switch {
+	case m.NavigationURL != "":
+		return m.NavigationURL, sourceNavigationURL
 	case m.Page != "":
-		return m.Page
+		return m.Page, sourcePage
 	case m.URL != "":
-		return m.URL
-	default:
-		return m.Pathname
+		return m.URL, sourcePage
+	case m.Pathname != "":
+		return m.Pathname, sourcePage
 	}
+	return "", ""
 }
 
 // value is the metric's value, false unless it is a finite JSON number. A
@@ -158,6 +175,10 @@ func (m *wireMetric) setField(key, val []byte) bool {
 		dst = &m.Name
 	case "id":
 		dst = &m.ID
+	case "navigationURL":
+		dst = &m.NavigationURL
+	case "navigationType":
+		dst = &m.NavigationType
 	case "page":
 		dst = &m.Page
 	case "url":
@@ -165,7 +186,7 @@ func (m *wireMetric) setField(key, val []byte) bool {
 	case "pathname":
 		dst = &m.Pathname
 	default:
-		for _, ours := range [...]string{"value", "name", "id", "page", "url", "pathname"} {
+		for _, ours := range [...]string{"value", "name", "id", "navigationURL", "navigationType", "page", "url", "pathname"} {
 			if bytes.EqualFold(key, []byte(ours)) {
 				return false // json.Unmarshal matches keys case-insensitively
 			}

@@ -2,6 +2,7 @@ package webvitals
 
 import (
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -61,7 +62,7 @@ func newVitals() []*vital {
 			NativeHistogramBucketFactor:     1.1,
 			NativeHistogramMaxBucketNumber:  100,
 			NativeHistogramMinResetDuration: time.Hour,
-		}, []string{"route", "device"})
+		}, []string{"route", "device", "navigation"})
 	}
 	return []*vital{
 		{name: "LCP", good: 2500, poor: 4000, max: tenMinutesMS, scale: msToSeconds,
@@ -97,22 +98,73 @@ const (
 	reasonRateLimited   = "rate_limited"
 	reasonMethod        = "method"
 	reasonDuplicate     = "duplicate"
+	// reasonSoftNavigation: soft_navigations is drop.
+	reasonSoftNavigation = "soft_navigation"
 )
 
 func allReasons() []string {
 	return []string{reasonOrigin, reasonTooLarge, reasonMalformed, reasonUnknownMetric,
-		reasonBadValue, reasonRateLimited, reasonMethod, reasonDuplicate}
+		reasonBadValue, reasonRateLimited, reasonMethod, reasonDuplicate, reasonSoftNavigation}
 }
+
+// Where a metric's page came from, the values of the source label of
+// lookout_webvitals_route_source_total.
+const (
+	sourceNavigationURL = "navigation_url" // the metric's own navigationURL
+	sourcePage          = "page"           // a page, url or pathname field the sender added
+	sourceReferer       = "referer"        // the request's Referer
+	sourceNone          = "none"           // nothing: route="unknown"
+)
 
 // metrics are the collector's Prometheus metrics.
 type metrics struct {
-	vitals   map[string]*vital
-	reports  *prometheus.CounterVec
-	rejected map[string]prometheus.Counter // by reason, all present from the start
+	vitals      map[string]*vital
+	reports     *prometheus.CounterVec
+	rejected    map[string]prometheus.Counter // by reason, all present from the start
+	routeSource map[string]prometheus.Counter // by source, all present from the start
+
+	// reported holds the metric, route, device and navigation label sets
+	// that have reports_total series: the first report of one creates the
+	// series of every rating at 0, so that increase() counts the first
+	// poor report too. Bounded by the route table.
+	mu       sync.RWMutex
+	reported map[reportKey]struct{}
+}
+
+type reportKey struct{ metric, route, device, navigation string }
+
+// report counts one accepted report.
+func (m *metrics) report(v *vital, route, device, nav, rating string) {
+	key := reportKey{v.name, route, device, nav}
+	m.mu.RLock()
+	_, ok := m.reported[key]
+	m.mu.RUnlock()
+	if !ok {
+		m.mu.Lock()
+		if _, ok = m.reported[key]; !ok {
+			for _, r := range v.ratings() {
+				m.reports.WithLabelValues(v.name, route, device, nav, r)
+			}
+			m.reported[key] = struct{}{}
+		}
+		m.mu.Unlock()
+	}
+	m.reports.WithLabelValues(v.name, route, device, nav, rating).Inc()
+}
+
+// ratings are the values v.rating gives.
+func (v *vital) ratings() []string {
+	if v.poor == 0 {
+		return []string{ratingNone}
+	}
+	return []string{ratingGood, ratingNI, ratingPoor}
 }
 
 // resetRoutes drops every series labelled by route.
 func (m *metrics) resetRoutes() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	clear(m.reported)
 	m.reports.Reset()
 	for _, v := range m.vitals {
 		if v.hist != nil {
@@ -126,9 +178,18 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		vitals: map[string]*vital{},
 		reports: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "webvitals_reports_total",
-			Help: "Web Vitals reports accepted, by metric, route, device and rating (duplicates excluded).",
-		}, []string{"metric", "route", "device", "rating"}),
-		rejected: map[string]prometheus.Counter{},
+			Help: "Web Vitals reports accepted, by metric, route, device, navigation and rating (duplicates excluded).",
+		}, []string{"metric", "route", "device", "navigation", "rating"}),
+		rejected:    map[string]prometheus.Counter{},
+		routeSource: map[string]prometheus.Counter{},
+		reported:    map[reportKey]struct{}{},
+	}
+	routeSource := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "lookout_webvitals_route_source_total",
+		Help: "Web Vitals reports accepted, by where their page came from: navigation_url, page, referer or none.",
+	}, []string{"source"})
+	for _, s := range []string{sourceNavigationURL, sourcePage, sourceReferer, sourceNone} {
+		m.routeSource[s] = routeSource.WithLabelValues(s)
 	}
 	rejected := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "lookout_webvitals_rejected_total",
@@ -137,7 +198,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, r := range allReasons() {
 		m.rejected[r] = rejected.WithLabelValues(r)
 	}
-	cs := []prometheus.Collector{m.reports, rejected}
+	cs := []prometheus.Collector{m.reports, rejected, routeSource}
 	for _, v := range newVitals() {
 		m.vitals[v.name] = v
 		if v.hist != nil {

@@ -17,6 +17,15 @@
 // reportAllChanges. Ids are remembered in an LRU of the last 65,536; a
 // repeat older than that counts again.
 //
+// A metric counts under the route of the view it belongs to: its
+// navigationURL (web-vitals v5 and later), else a page field the sender
+// added, else the request's Referer when that names a page (a cross-origin
+// Referer is usually the bare origin). Soft navigations (client-side route
+// changes, navigationType "soft-navigation") carry navigation="soft", page
+// loads navigation="hard", unless Config.SoftNavigations drops or merges
+// them: a soft navigation's LCP and FCP are measured from the click and
+// would pull a route's p75 down.
+//
 // The client for rate limiting is the connection's address (RemoteAddr; for
 // IPv6 its /64). X-Forwarded-For is not trusted: behind a reverse proxy all
 // beacons share the proxy's bucket, so size RatePerIP and Burst for that.
@@ -47,13 +56,36 @@ type Config struct {
 	RatePerIP      float64  // tokens per second per client IP; default 20
 	Burst          int      // default 40
 	MaxIPs         int      // bounded table of IPs for the limiter; default 10000 (evict LRU)
+	// SoftNavigations is how soft navigations count: SoftNavSeparate
+	// (default), SoftNavDrop or SoftNavMerge.
+	SoftNavigations string
 }
+
+// How soft navigations count, the values of Config.SoftNavigations.
+const (
+	// SoftNavSeparate counts them under navigation="soft", beside page
+	// loads' navigation="hard".
+	SoftNavSeparate = "separate"
+	// SoftNavDrop refuses them, counted in
+	// lookout_webvitals_rejected_total{reason="soft_navigation"}.
+	SoftNavDrop = "drop"
+	// SoftNavMerge counts them with page loads, with an empty navigation
+	// label (which Prometheus stores as none), as before the label existed.
+	SoftNavMerge = "merge"
+)
+
+// Values of the navigation label.
+const (
+	navHard   = "hard"
+	navSoft   = "soft"
+	navMerged = ""
+)
 
 // Defaults of Config's zero fields, and fixed limits.
 const (
 	DefaultMaxRoutes = 200
-	DefaultRatePerIP = 20
-	DefaultBurst     = 40
+	DefaultRatePerIP = 100
+	DefaultBurst     = 200
 	DefaultMaxIPs    = 10000
 
 	// MaxBodyBytes is the largest beacon body accepted (413 above it).
@@ -131,7 +163,8 @@ func (c *Collector) Reconfigure(cfg Config) (apply func(), err error) {
 		return nil, err
 	}
 	cur := c.settings.Load()
-	sameRoutes := slices.Equal(next.cfg.Routes, cur.cfg.Routes) && next.cfg.MaxRoutes == cur.cfg.MaxRoutes
+	sameRoutes := slices.Equal(next.cfg.Routes, cur.cfg.Routes) && next.cfg.MaxRoutes == cur.cfg.MaxRoutes &&
+		next.cfg.SoftNavigations == cur.cfg.SoftNavigations
 	if sameRoutes {
 		next.routes = cur.routes
 	}
@@ -142,7 +175,9 @@ func (c *Collector) Reconfigure(cfg Config) (apply func(), err error) {
 		c.settings.Store(next)
 		if !sameRoutes {
 			// The new table starts empty: the series of the old routes go,
-			// so max_routes still bounds the route label.
+			// so max_routes still bounds the route label (and a change of
+			// soft_navigations leaves no series of the old navigation
+			// labels behind).
 			c.m.resetRoutes()
 		}
 	}, nil
@@ -161,6 +196,14 @@ func withDefaults(cfg Config) (Config, []error) {
 	}
 	if cfg.MaxIPs == 0 {
 		cfg.MaxIPs = DefaultMaxIPs
+	}
+	if cfg.SoftNavigations == "" {
+		cfg.SoftNavigations = SoftNavSeparate
+	}
+	switch cfg.SoftNavigations {
+	case SoftNavSeparate, SoftNavDrop, SoftNavMerge:
+	default:
+		errs = append(errs, fmt.Errorf("soft_navigations: %q is not valid; want one of: %s, %s, %s", cfg.SoftNavigations, SoftNavSeparate, SoftNavDrop, SoftNavMerge))
 	}
 	if cfg.MaxRoutes < 0 {
 		errs = append(errs, fmt.Errorf("max_routes: %d is negative; want a positive number, or 0 for %d", cfg.MaxRoutes, DefaultMaxRoutes))
@@ -226,9 +269,9 @@ func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.m.rejected[reasonMalformed].Add(float64(bad))
-	referer, device := r.Referer(), deviceClass(r.UserAgent())
+	referer, device := refererPage(r, origin), deviceClass(r.UserAgent())
 	for i := range metrics {
-		c.record(&metrics[i], set.routes, referer, device)
+		c.record(&metrics[i], set, referer, device)
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -261,8 +304,24 @@ func readBody(w http.ResponseWriter, r *http.Request) (body []byte, reason strin
 	return body, "", 0
 }
 
+// refererPage is the request's Referer when it can name the page: a
+// cross-origin beacon's Referer is, under browsers' default referrer policy
+// (strict-origin-when-cross-origin), only the page's origin, which would
+// count every page as /. So a Referer with no path counts only when the
+// beacon is same-origin.
+func refererPage(r *http.Request, origin string) string {
+	ref := r.Referer()
+	if pagePath(ref) != "/" {
+		return ref
+	}
+	if _, host, ok := strings.Cut(origin, "://"); ok && strings.EqualFold(host, r.Host) {
+		return ref
+	}
+	return ""
+}
+
 // record counts one metric of a beacon, or the reason it was dropped.
-func (c *Collector) record(m *wireMetric, routes *routeTable, referer, device string) {
+func (c *Collector) record(m *wireMetric, set *settings, referer, device string) {
 	v, ok := c.m.vitals[m.Name]
 	if !ok {
 		c.m.rejected[reasonUnknownMetric].Inc()
@@ -273,18 +332,33 @@ func (c *Collector) record(m *wireMetric, routes *routeTable, referer, device st
 		c.m.rejected[reasonBadValue].Inc()
 		return
 	}
+	nav := navHard
+	switch soft := m.NavigationType == navigationSoft; {
+	case set.cfg.SoftNavigations == SoftNavMerge:
+		nav = navMerged
+	case !soft:
+	case set.cfg.SoftNavigations == SoftNavDrop:
+		c.m.rejected[reasonSoftNavigation].Inc()
+		return
+	default:
+		nav = navSoft
+	}
 	if m.ID != "" && !c.seen.first(m.Name, m.ID) {
 		c.m.rejected[reasonDuplicate].Inc()
 		return
 	}
-	page := m.page()
-	if page == "" {
-		page = referer
+	page, source := m.page()
+	if page == "" && referer != "" {
+		page, source = referer, sourceReferer
 	}
-	route := routes.label(page)
-	c.m.reports.WithLabelValues(v.name, route, device, v.rating(x)).Inc()
+	if page == "" {
+		source = sourceNone
+	}
+	c.m.routeSource[source].Inc()
+	route := set.routes.label(page)
+	c.m.report(v, route, device, nav, v.rating(x))
 	if v.hist != nil {
-		v.hist.WithLabelValues(route, device).Observe(x * v.scale)
+		v.hist.WithLabelValues(route, device, nav).Observe(x * v.scale)
 	}
 }
 

@@ -112,15 +112,26 @@ lookout_webvitals_rejected_total{reason="malformed"} 2
 lookout_webvitals_rejected_total{reason="method"} 0
 lookout_webvitals_rejected_total{reason="origin"} 0
 lookout_webvitals_rejected_total{reason="rate_limited"} 0
+lookout_webvitals_rejected_total{reason="soft_navigation"} 0
 lookout_webvitals_rejected_total{reason="too_large"} 0
 lookout_webvitals_rejected_total{reason="unknown_metric"} 1
-# HELP webvitals_reports_total Web Vitals reports accepted, by metric, route, device and rating (duplicates excluded).
+# HELP webvitals_reports_total Web Vitals reports accepted, by metric, route, device, navigation and rating (duplicates excluded).
 # TYPE webvitals_reports_total counter
-webvitals_reports_total{device="desktop",metric="CLS",rating="poor",route="/checkout"} 1
-webvitals_reports_total{device="desktop",metric="FCP",rating="good",route="/checkout"} 1
-webvitals_reports_total{device="desktop",metric="INP",rating="good",route="/checkout"} 1
-webvitals_reports_total{device="desktop",metric="LCP",rating="needs-improvement",route="/checkout"} 1
-webvitals_reports_total{device="desktop",metric="TTFB",rating="needs-improvement",route="/checkout"} 1
+webvitals_reports_total{device="desktop",metric="CLS",navigation="hard",rating="good",route="/checkout"} 0
+webvitals_reports_total{device="desktop",metric="CLS",navigation="hard",rating="needs-improvement",route="/checkout"} 0
+webvitals_reports_total{device="desktop",metric="CLS",navigation="hard",rating="poor",route="/checkout"} 1
+webvitals_reports_total{device="desktop",metric="FCP",navigation="hard",rating="good",route="/checkout"} 1
+webvitals_reports_total{device="desktop",metric="FCP",navigation="hard",rating="needs-improvement",route="/checkout"} 0
+webvitals_reports_total{device="desktop",metric="FCP",navigation="hard",rating="poor",route="/checkout"} 0
+webvitals_reports_total{device="desktop",metric="INP",navigation="hard",rating="good",route="/checkout"} 1
+webvitals_reports_total{device="desktop",metric="INP",navigation="hard",rating="needs-improvement",route="/checkout"} 0
+webvitals_reports_total{device="desktop",metric="INP",navigation="hard",rating="poor",route="/checkout"} 0
+webvitals_reports_total{device="desktop",metric="LCP",navigation="hard",rating="good",route="/checkout"} 0
+webvitals_reports_total{device="desktop",metric="LCP",navigation="hard",rating="needs-improvement",route="/checkout"} 1
+webvitals_reports_total{device="desktop",metric="LCP",navigation="hard",rating="poor",route="/checkout"} 0
+webvitals_reports_total{device="desktop",metric="TTFB",navigation="hard",rating="good",route="/checkout"} 0
+webvitals_reports_total{device="desktop",metric="TTFB",navigation="hard",rating="needs-improvement",route="/checkout"} 1
+webvitals_reports_total{device="desktop",metric="TTFB",navigation="hard",rating="poor",route="/checkout"} 0
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "webvitals_reports_total", "lookout_webvitals_rejected_total"); err != nil {
 		t.Error(err)
@@ -136,21 +147,21 @@ func TestClassicBuckets(t *testing.T) {
 	const want = `
 # HELP webvitals_cls Cumulative Layout Shift of real page loads, unitless (good ≤ 0.1, poor > 0.25).
 # TYPE webvitals_cls histogram
-webvitals_cls_bucket{device="desktop",route="/checkout",le="0.01"} 0
-webvitals_cls_bucket{device="desktop",route="/checkout",le="0.025"} 0
-webvitals_cls_bucket{device="desktop",route="/checkout",le="0.05"} 0
-webvitals_cls_bucket{device="desktop",route="/checkout",le="0.075"} 1
-webvitals_cls_bucket{device="desktop",route="/checkout",le="0.1"} 2
-webvitals_cls_bucket{device="desktop",route="/checkout",le="0.15"} 2
-webvitals_cls_bucket{device="desktop",route="/checkout",le="0.2"} 3
-webvitals_cls_bucket{device="desktop",route="/checkout",le="0.25"} 4
-webvitals_cls_bucket{device="desktop",route="/checkout",le="0.3"} 5
-webvitals_cls_bucket{device="desktop",route="/checkout",le="0.5"} 5
-webvitals_cls_bucket{device="desktop",route="/checkout",le="1"} 5
-webvitals_cls_bucket{device="desktop",route="/checkout",le="2"} 5
-webvitals_cls_bucket{device="desktop",route="/checkout",le="+Inf"} 5
-webvitals_cls_sum{device="desktop",route="/checkout"} 0.875
-webvitals_cls_count{device="desktop",route="/checkout"} 5
+webvitals_cls_bucket{device="desktop",navigation="hard",route="/checkout",le="0.01"} 0
+webvitals_cls_bucket{device="desktop",navigation="hard",route="/checkout",le="0.025"} 0
+webvitals_cls_bucket{device="desktop",navigation="hard",route="/checkout",le="0.05"} 0
+webvitals_cls_bucket{device="desktop",navigation="hard",route="/checkout",le="0.075"} 1
+webvitals_cls_bucket{device="desktop",navigation="hard",route="/checkout",le="0.1"} 2
+webvitals_cls_bucket{device="desktop",navigation="hard",route="/checkout",le="0.15"} 2
+webvitals_cls_bucket{device="desktop",navigation="hard",route="/checkout",le="0.2"} 3
+webvitals_cls_bucket{device="desktop",navigation="hard",route="/checkout",le="0.25"} 4
+webvitals_cls_bucket{device="desktop",navigation="hard",route="/checkout",le="0.3"} 5
+webvitals_cls_bucket{device="desktop",navigation="hard",route="/checkout",le="0.5"} 5
+webvitals_cls_bucket{device="desktop",navigation="hard",route="/checkout",le="1"} 5
+webvitals_cls_bucket{device="desktop",navigation="hard",route="/checkout",le="2"} 5
+webvitals_cls_bucket{device="desktop",navigation="hard",route="/checkout",le="+Inf"} 5
+webvitals_cls_sum{device="desktop",navigation="hard",route="/checkout"} 0.875
+webvitals_cls_count{device="desktop",navigation="hard",route="/checkout"} 5
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "webvitals_cls"); err != nil {
 		t.Error(err)

@@ -356,7 +356,7 @@ probes: []
 		t.Errorf("beacon from another origin: %d, want 403", code)
 	}
 	_, m := d.get(t, "/metrics")
-	if !strings.Contains(m, `webvitals_lcp_seconds_count{device="desktop",route="/products/:id"} 1`) {
+	if !strings.Contains(m, `webvitals_lcp_seconds_count{device="desktop",navigation="hard",route="/products/:id"} 1`) {
 		t.Errorf("/metrics lacks the LCP observation:\n%s", grepLines(m, "webvitals"))
 	}
 	if !strings.Contains(m, `lookout_webvitals_rejected_total{reason="origin"} 1`) {

@@ -279,7 +279,7 @@ func changedSections(was, now map[string][sha256.Size]byte) []string {
 func vitalsConfig(w config.WebVitals) webvitals.Config {
 	return webvitals.Config{
 		AllowedOrigins: w.AllowedOrigins, Routes: w.Routes, MaxRoutes: w.MaxRoutes,
-		RatePerIP: float64(w.RateLimit.PerIP), Burst: w.RateLimit.Burst,
+		RatePerIP: float64(w.RateLimit.PerIP), Burst: w.RateLimit.Burst, SoftNavigations: w.SoftNavigations,
 	}
 }
 
