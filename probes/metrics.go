@@ -68,6 +68,9 @@ var gauges = [gaugeCount]family{
 	mLastRun:     {"lookout_probe_last_run_timestamp_seconds", "When the last run started, in Unix seconds.", dto.MetricType_GAUGE},
 }
 
+// runsFamily has every probe's three series from when its Runner exists,
+// at 0 before its first run (so increase() counts that run); they go with
+// the Runner.
 var (
 	runsFamily     = family{"lookout_probe_runs_total", "Probe runs by raw result (up, degraded, down).", dto.MetricType_COUNTER}
 	durationFamily = family{"lookout_probe_duration_seconds", "How long each probe run took, retries included.", dto.MetricType_HISTOGRAM}

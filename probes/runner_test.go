@@ -145,6 +145,30 @@ probe_success{probe="flappy",team="api"} 1
 	}
 }
 
+// TestRunsAtZeroBeforeFirstRun: a probe's lookout_probe_runs_total is
+// there for every result at 0 from when its runner exists, before it ran,
+// so increase() counts the first run; a probe no longer listed (removed
+// at a reload) has none.
+func TestRunsAtZeroBeforeFirstRun(t *testing.T) {
+	r := newRunner(t, "http://127.0.0.1:1", "")
+	runners := []*probes.Runner{r}
+	c := probes.NewCollector(func() []*probes.Runner { return runners })
+	want := `
+# HELP lookout_probe_runs_total Probe runs by raw result (up, degraded, down).
+# TYPE lookout_probe_runs_total counter
+lookout_probe_runs_total{probe="flappy",result="degraded",team="api"} 0
+lookout_probe_runs_total{probe="flappy",result="down",team="api"} 0
+lookout_probe_runs_total{probe="flappy",result="up",team="api"} 0
+`
+	if err := testutil.GatherAndCompare(c, strings.NewReader(want), "lookout_probe_runs_total"); err != nil {
+		t.Error(err)
+	}
+	runners = nil
+	if err := testutil.GatherAndCompare(c, strings.NewReader(""), "lookout_probe_runs_total"); err != nil {
+		t.Errorf("after the probe was removed: %v", err)
+	}
+}
+
 // TestConcurrentScrapes: scrapes running at once, as Prometheus and the
 // rule store do, each stream the same families as a Gather, although
 // every scrape reuses its messages from family to family.

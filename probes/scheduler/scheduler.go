@@ -91,7 +91,9 @@ func New(maxConcurrent int, reg prometheus.Registerer) *Scheduler {
 
 // Set makes jobs the scheduled set. A job whose task is the same value as
 // before keeps its planned time; new and changed ones are planned afresh;
-// removed ones stop, and a run of theirs in flight is cancelled.
+// removed ones stop, and a run of theirs in flight is cancelled. A new or
+// changed job's lookout_probe_skipped_total starts at 0 at once, so the
+// first skip shows in increase(); a removed job's series goes.
 func (s *Scheduler) Set(jobs []Job) {
 	now := time.Now()
 	s.mu.Lock()
@@ -108,6 +110,7 @@ func (s *Scheduler) Set(jobs []Job) {
 		e := &entry{job: j, next: j.Timing.Next(now)}
 		s.entries[name] = e
 		heap.Push(&s.queue, e)
+		s.skipped.WithLabelValues(name)
 	}
 	for name := range s.entries {
 		if !keep[name] {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -231,6 +232,38 @@ func TestSetKeepsUnchangedAndStopsRemoved(t *testing.T) {
 			t.Errorf("dropped's run in flight was cancelled %d times, want 1", cancelled)
 		}
 	})
+}
+
+// TestSkippedSeriesFollowJobs: each job's lookout_probe_skipped_total is
+// there at 0 from when Set adds it, before any run or skip, so
+// increase() counts the first skip; a job that Set drops loses its series.
+func TestSkippedSeriesFollowJobs(t *testing.T) {
+	const head = `
+# HELP lookout_probe_skipped_total Planned runs skipped because the previous run of the probe was still going.
+# TYPE lookout_probe_skipped_total counter
+`
+	timing := Every{Interval: time.Hour}
+	a, b := &recorder{name: "a"}, &recorder{name: "b"}
+	steps := []struct {
+		name string
+		jobs []Job
+		want string
+	}{
+		{"added", []Job{{Task: a, Timing: timing}, {Task: b, Timing: timing}},
+			head + "lookout_probe_skipped_total{probe=\"a\"} 0\nlookout_probe_skipped_total{probe=\"b\"} 0\n"},
+		{"b removed", []Job{{Task: a, Timing: timing}}, head + "lookout_probe_skipped_total{probe=\"a\"} 0\n"},
+		{"all removed", nil, ""},
+	}
+	reg := prometheus.NewRegistry()
+	s := New(1, reg)
+	for _, step := range steps {
+		t.Run(step.name, func(t *testing.T) {
+			s.Set(step.jobs)
+			if err := testutil.GatherAndCompare(reg, strings.NewReader(step.want), "lookout_probe_skipped_total"); err != nil {
+				t.Error(err)
+			}
+		})
+	}
 }
 
 type dtoHistogram struct {
