@@ -110,6 +110,9 @@ type Manager struct {
 	groups   []*Group
 	names    map[string]bool // see MetricNames
 	allNames bool
+	// loaded are the names of the groups Update loaded: the rule_group
+	// values that have series.
+	loaded map[string]bool
 
 	evalDuration prometheus.Histogram
 	failures     *prometheus.CounterVec
@@ -170,10 +173,14 @@ func (m *Manager) query(ctx context.Context, q string, ts time.Time) (promql.Vec
 
 // Update replaces the groups. An alerting rule with the same group, name
 // and expression as before keeps its alerts, so a reload neither loses
-// pending `for` clocks nor pages again.
+// pending `for` clocks nor pages again. Each group's
+// lookout_rule_evaluation_failures_total is there at 0 from now, as
+// Prometheus does for its rule groups, so increase() counts the first
+// failure; a group that is gone loses its series.
 func (m *Manager) Update(groups []*Group) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.groupSeries(groups)
 	old := map[string]*AlertingRule{}
 	for _, g := range m.groups {
 		for _, r := range g.Rules {
@@ -196,6 +203,35 @@ func (m *Manager) Update(groups []*Group) {
 	}
 	m.groups = groups
 	m.names, m.allNames = metricNames(groups)
+}
+
+// groupSeries makes the failure counter of every group in groups, at 0
+// for a new one, and deletes the series of the loaded groups that are not
+// in groups (by name: the rule_group label). m.mu is held.
+func (m *Manager) groupSeries(groups []*Group) {
+	keep := make(map[string]bool, len(groups))
+	for _, g := range groups {
+		keep[g.Name] = true
+		m.failures.WithLabelValues(g.Name)
+	}
+	for name := range m.loaded {
+		if !keep[name] {
+			m.failures.DeleteLabelValues(name)
+			m.lastEval.DeleteLabelValues(name)
+		}
+	}
+	m.loaded = keep
+}
+
+// recordGroup runs record, which updates the series of the group named
+// name, if Update has it loaded. Under m.mu, so an evaluation that a
+// reload overtook cannot bring back the series of a group it removed.
+func (m *Manager) recordGroup(name string, record func()) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.loaded[name] {
+		record()
+	}
 }
 
 // Groups returns the current groups.
@@ -248,10 +284,11 @@ func (m *Manager) Tick(ctx context.Context, ts time.Time) {
 func (m *Manager) Logger() *slog.Logger { return m.opts.Logger }
 
 // EvalGroup evaluates every rule of g at ts, writes recorded and ALERTS
-// series to the store, and hands the alerts to the sender.
+// series to the store, and hands the alerts to the sender. The group's
+// metrics count only while Update has a group of its name loaded.
 func (m *Manager) EvalGroup(ctx context.Context, g *Group, ts time.Time) {
 	g.lastEval = ts
-	m.lastEval.WithLabelValues(g.Name).Set(float64(ts.UnixNano()) / 1e9)
+	m.recordGroup(g.Name, func() { m.lastEval.WithLabelValues(g.Name).Set(float64(ts.UnixNano()) / 1e9) })
 	if len(g.previous) != len(g.Rules) {
 		g.previous = make([]map[uint64]labels.Labels, len(g.Rules))
 	}
@@ -264,7 +301,7 @@ func (m *Manager) EvalGroup(ctx context.Context, g *Group, ts time.Time) {
 		m.evalDuration.Observe(took.Seconds())
 		healthOf(r).set(ts, took, err)
 		if err != nil {
-			m.failures.WithLabelValues(g.Name).Inc()
+			m.recordGroup(g.Name, func() { m.failures.WithLabelValues(g.Name).Inc() })
 			m.opts.Logger.Warn("rule evaluation failed", "group", g.Name, "rule", r.Name(), "err", err)
 			continue
 		}
