@@ -29,6 +29,11 @@ func TestRoutes(t *testing.T) {
 		{"slug stays", `{"name":"FCP","value":1,"id":"1","page":"/blog-posts/top-10-tips-for-2024"}`, "", "/blog-posts/top-10-tips-for-2024"},
 		{"no page, no referer", `{"name":"FCP","value":1,"id":"1"}`, "-", routeUnknown},
 		{"root", `{"name":"FCP","value":1,"id":"1","url":"https://www.example.com"}`, "", "/"},
+		{"navigationURL wins over page", `{"name":"FCP","value":1,"id":"1","navigationURL":"https://www.example.com/users/bob?tab=2","page":"/"}`, "", "/users/:id"},
+		{"navigationURL wins over referer", `{"name":"FCP","value":1,"id":"1","navigationURL":"https://www.example.com/pricing"}`, "https://www.example.com/about", "/pricing"},
+		// Cross-origin, a browser's default referrer policy sends only the
+		// page's origin: that is not the page /.
+		{"origin-only referer of a cross-origin beacon", `{"name":"FCP","value":1,"id":"1"}`, "https://www.example.com/", routeUnknown},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
