@@ -23,7 +23,9 @@ type metrics struct {
 }
 
 // newMetrics registers the outbox's metrics, with every series of the
-// given queues at zero.
+// given queues at zero: each receiver's integration has its counter for
+// every result from the start, so increase() counts the first of each.
+// Receivers change only at a restart, so no series is ever deleted.
 func newMetrics(reg prometheus.Registerer, queues []*queue) (*metrics, error) {
 	m := &metrics{
 		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -267,6 +267,34 @@ lookout_outbox_pending 0
 	})
 }
 
+// TestOutboxMetricsAtZero: before anything is sent, every receiver's
+// integration has lookout_notifications_total at 0 for every result, so
+// increase() counts the first of each.
+func TestOutboxMetricsAtZero(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	receivers := map[string]map[string]Notifier{
+		"oncall": {"webhook": &fakeNotifier{}, "log": &fakeNotifier{}},
+		"team":   {"webhook": &fakeNotifier{}},
+	}
+	if _, err := NewOutbox(tempDB(t), receivers, OutboxOptions{}, reg, quietLog()); err != nil {
+		t.Fatal(err)
+	}
+	var want strings.Builder
+	want.WriteString(`# HELP lookout_notifications_total Notification delivery attempts by receiver, integration and result (sent, retried, failed_permanent, expired).
+# TYPE lookout_notifications_total counter
+`)
+	for receiver, integrations := range receivers {
+		for integration := range integrations {
+			for _, res := range results {
+				fmt.Fprintf(&want, "lookout_notifications_total{integration=%q,receiver=%q,result=%q} 0\n", integration, receiver, res)
+			}
+		}
+	}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want.String()), "lookout_notifications_total"); err != nil {
+		t.Error(err)
+	}
+}
+
 // latencyBuckets is the histogram text for one observation of 5 s: 3 s
 // waiting for Run plus 2 s of Retry-After.
 func latencyBuckets(receiver, integration string) string {

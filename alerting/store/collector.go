@@ -25,7 +25,9 @@ func (s *Store) Describe(ch chan<- *prometheus.Desc) {
 	ch <- s.descs.dropped
 }
 
-// Collect implements prometheus.Collector.
+// Collect implements prometheus.Collector. Every family is sent at each
+// scrape, lookout_store_dropped_series_total at 0 before the store refused
+// anything, so increase() counts the first refusal.
 func (s *Store) Collect(ch chan<- prometheus.Metric) {
 	st := s.Stats()
 	ch <- prometheus.MustNewConstMetric(s.descs.series, prometheus.GaugeValue, float64(st.Series))

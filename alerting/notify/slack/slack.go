@@ -118,7 +118,9 @@ func New(cfg Config, opts Options) (*Notifier, error) {
 	return s, nil
 }
 
-// rateLimitedCounter registers the counter, or finds it registered.
+// rateLimitedCounter registers the counter, or finds it registered. It
+// has no labels, so it is at 0 from when the first Slack integration is
+// built, before any answer from Slack; receivers change only at a restart.
 func rateLimitedCounter(reg prometheus.Registerer) (prometheus.Counter, error) {
 	c := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "lookout_slack_rate_limited_total",
