@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -181,6 +182,66 @@ func TestFerretDB(t *testing.T) {
 		if n := strings.Count(logs.String(), log.msg); n != log.want {
 			t.Errorf("log has %q %d times, want %d:\n%s", log.msg, n, log.want, logs)
 		}
+	}
+}
+
+// TestCountersAtZeroBeforeFirstPass: before a target's first pass, its
+// own counters are there at 0 (errors for each step, the pool's, bad
+// slow-query entries for its source), so increase() counts the first of
+// each; nothing else is, mongodb_up included.
+func TestCountersAtZeroBeforeFirstPass(t *testing.T) {
+	const pools = `
+# HELP mongodb_pool_checkout_failures_total Connection checkouts from Lookout's driver pool that failed.
+# TYPE mongodb_pool_checkout_failures_total counter
+mongodb_pool_checkout_failures_total{target="main"} 0
+# HELP mongodb_pool_checkouts_total Successful connection checkouts from Lookout's driver pool.
+# TYPE mongodb_pool_checkouts_total counter
+mongodb_pool_checkouts_total{target="main"} 0
+# HELP mongodb_pool_cleared_total Times the driver cleared Lookout's pool (the server was marked unknown).
+# TYPE mongodb_pool_cleared_total counter
+mongodb_pool_cleared_total{target="main"} 0
+`
+	errorsOf := func(steps ...string) string {
+		var b strings.Builder
+		b.WriteString("# HELP lookout_collector_errors_total Passes in which the collector failed.\n# TYPE lookout_collector_errors_total counter\n")
+		for _, s := range steps {
+			fmt.Fprintf(&b, "lookout_collector_errors_total{collector=%q,target=\"main\"} 0\n", s)
+		}
+		return b.String()
+	}
+	tests := []struct {
+		name string
+		slow SlowQueryConfig
+		want string
+	}{
+		{"without slow queries", SlowQueryConfig{},
+			errorsOf("mongodb_indexes", "mongodb_pools", "mongodb_replset", "mongodb_server") + pools},
+		{"slow queries from the log", SlowQueryConfig{Source: slowSourceLog, Path: "/nonexistent/mongod.log"},
+			errorsOf("mongodb_indexes", "mongodb_pools", "mongodb_replset", "mongodb_server", "mongodb_slow_queries") + pools + `
+# HELP lookout_mongodb_slow_query_bad_entries_total Profile entries or log lines that Lookout could not read (not JSON, fields of the wrong type) and skipped.
+# TYPE lookout_mongodb_slow_query_bad_entries_total counter
+lookout_mongodb_slow_query_bad_entries_total{source="log",target="main"} 0
+`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := New(Config{Name: "main", URI: "mongodb://127.0.0.1:1", Interval: time.Hour, Timeout: time.Second, SlowQueries: tc.slow}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var counters []string
+			for _, mf := range gather(t, c) {
+				if mf.GetType() == dto.MetricType_COUNTER {
+					counters = append(counters, mf.GetName())
+				}
+			}
+			if err := testutil.CollectAndCompare(c, strings.NewReader(tc.want), counters...); err != nil {
+				t.Error(err)
+			}
+			if n := testutil.CollectAndCount(c, "mongodb_up"); n != 0 {
+				t.Errorf("mongodb_up has %d series before the first pass, want none", n)
+			}
+		})
 	}
 }
 

@@ -5,6 +5,15 @@ import "github.com/prometheus/client_golang/prometheus"
 // descs are the collector's metric descriptors. Every label has a bounded
 // set of values: target is a configured name, collector and feature are
 // constants of this package, version is one per target.
+//
+// The counters Lookout keeps for a target (errors, pool) exist at 0 from
+// when the target does (see startingMetrics). The others are the server's
+// own, counted since it started or since an index's accesses.since:
+// connectionsCreated and opcounters (all six types together) are there
+// whenever serverStatus has them, and indexAccesses for each index and
+// member a pass finds. Lookout cannot put those at 0 first: the server
+// counted before Lookout looked, and a 0 would make increase() count
+// every operation since the server started.
 type descs struct {
 	up                 *prometheus.Desc
 	versionInfo        *prometheus.Desc

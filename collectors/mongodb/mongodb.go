@@ -82,7 +82,7 @@ type Collector struct {
 	now  func() time.Time
 
 	mu   sync.Mutex
-	snap []prometheus.Metric // the last completed pass; nil before the first
+	snap []prometheus.Metric // the last completed pass; startingMetrics before the first
 
 	// Touched only by the goroutine running passes.
 	errs      map[string]float64   // errors_total by sub-collector
@@ -142,6 +142,7 @@ func New(cfg Config, log *slog.Logger) (*Collector, error) {
 		c.slow = newSlowQueries(cfg, c.log)
 	}
 	c.subs = c.subCollectors(pools)
+	c.snap = c.startingMetrics()
 	return c, nil
 }
 

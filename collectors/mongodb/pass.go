@@ -57,6 +57,25 @@ func (p *pass) feature(name string, supported bool) {
 	p.features[name] = supported
 }
 
+// startingMetrics are what the target serves until its first pass
+// completes: its own counters at 0, so that increase() counts the first
+// error of a step and the first bad slow-query entry, and the pool step as
+// it stands (no event yet). Every counter Lookout keeps for a target thus
+// exists from when the target does, and goes with it. The server's own
+// counters and the series of indexes and slow-query shapes are not among
+// them: see descs and slowDescs.
+func (c *Collector) startingMetrics() []prometheus.Metric {
+	p := &pass{target: c.cfg.Name, descs: c.descs, features: map[string]bool{}}
+	for _, s := range c.subs {
+		p.counter(c.descs.errors, 0, s.name)
+	}
+	_ = c.pools.collect(context.Background(), nil, p) // no I/O, no error
+	if c.slow != nil {
+		c.slow.addBadEntries(p)
+	}
+	return p.metrics
+}
+
 // collectOnce runs every sub-collector under one timeout and replaces the
 // snapshot with the result.
 func (c *Collector) collectOnce(ctx context.Context, client *mongo.Client) {

@@ -86,11 +86,19 @@ func (s *slowQueries) collect(ctx context.Context, client *mongo.Client, p *pass
 			s.cfg.SlowQueries.Source, slowSourceProfile, slowSourceLog)
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.series.addMetrics(p, s.descs)
+	s.mu.Unlock()
+	s.addBadEntries(p)
+	return err
+}
+
+// addBadEntries adds lookout_mongodb_slow_query_bad_entries_total, at 0
+// until an entry is skipped.
+func (s *slowQueries) addBadEntries(p *pass) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	p.metrics = append(p.metrics, prometheus.MustNewConstMetric(s.descs.badEntries,
 		prometheus.CounterValue, s.bad, p.target, s.cfg.SlowQueries.Source))
-	return err
 }
 
 // add counts one slow operation: both sources call it.
@@ -239,6 +247,12 @@ func slowPlan(summary string) string {
 // slowDescs are the slow-query step's descriptors. Every label is bounded:
 // database and collection by maxSlowSeries (then "_other"), op and plan by
 // slowOpName and slowPlan, source by the two sources.
+//
+// badEntries is the target's own: at 0 from when the target exists (see
+// startingMetrics). The series of the other counters are not owned by the
+// target but made by an operation's own values (its namespace, op and
+// plan), so they cannot exist before the first such operation: they start
+// at its count, and increase() misses that first one.
 type slowDescs struct {
 	queries      *prometheus.Desc
 	duration     *prometheus.Desc
