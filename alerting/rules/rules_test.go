@@ -414,7 +414,7 @@ func TestRestoredAlertsWaitForTheirSeries(t *testing.T) {
 // built-in WebVitalsP75Poor rule.
 func TestBuiltinWebVitalsRule(t *testing.T) {
 	var out strings.Builder
-	if sum := ruletest.Run(context.Background(), &out, "testdata/webvitals_test.yml"); !sum.OK() || sum.Tests != 1 {
+	if sum := ruletest.Run(context.Background(), &out, "testdata/webvitals_test.yml"); !sum.OK() || sum.Tests != 2 {
 		t.Errorf("rule unit test failed:\n%s", out.String())
 	}
 }

@@ -47,12 +47,13 @@ const (
 )
 
 // newVitals builds the accepted metrics and their histograms. Values arrive
-// in milliseconds (CLS is unitless); histograms are in seconds. FID (from
-// web-vitals v3 and old Next.js) and Next.js's own metrics (Next.js-hydration,
-// Next.js-route-change-to-render, Next.js-render) are counted in
-// webvitals_reports_total under their own name with rating none or their
-// rating, but get no histogram: FID is retired, and Next.js's metrics are
-// framework timings, not Web Vitals.
+// in milliseconds (CLS is unitless); histograms are in seconds. LCP and FCP
+// have classic buckets down to 25 ms for soft navigations, which are
+// measured from the click. FID (from web-vitals v3 and old Next.js) and
+// Next.js's own metrics (Next.js-hydration, Next.js-route-change-to-render,
+// Next.js-render) are counted in webvitals_reports_total under their own
+// name with rating none or their rating, but get no histogram: FID is
+// retired, and Next.js's metrics are framework timings, not Web Vitals.
 func newVitals() []*vital {
 	hist := func(name, help string, buckets ...float64) *prometheus.HistogramVec {
 		return prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -67,7 +68,7 @@ func newVitals() []*vital {
 	return []*vital{
 		{name: "LCP", good: 2500, poor: 4000, max: tenMinutesMS, scale: msToSeconds,
 			hist: hist("webvitals_lcp_seconds", "Largest Contentful Paint of real page loads (good ≤ 2.5 s, poor > 4 s).",
-				.25, .5, 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10, 15, 20, 30)},
+				.025, .05, .1, .25, .5, 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10, 15, 20, 30)},
 		{name: "INP", good: 200, poor: 500, max: tenMinutesMS, scale: msToSeconds,
 			hist: hist("webvitals_inp_seconds", "Interaction to Next Paint of real page loads (good ≤ 0.2 s, poor > 0.5 s).",
 				.025, .05, .1, .15, .2, .25, .3, .4, .5, .75, 1, 2, 5)},
@@ -76,7 +77,7 @@ func newVitals() []*vital {
 				.01, .025, .05, .075, .1, .15, .2, .25, .3, .5, 1, 2)},
 		{name: "FCP", good: 1800, poor: 3000, max: tenMinutesMS, scale: msToSeconds,
 			hist: hist("webvitals_fcp_seconds", "First Contentful Paint of real page loads (good ≤ 1.8 s, poor > 3 s).",
-				.25, .5, 1, 1.5, 1.8, 2.5, 3, 4, 5, 7.5, 10, 20)},
+				.025, .05, .1, .25, .5, 1, 1.5, 1.8, 2.5, 3, 4, 5, 7.5, 10, 20)},
 		{name: "TTFB", good: 800, poor: 1800, max: tenMinutesMS, scale: msToSeconds,
 			hist: hist("webvitals_ttfb_seconds", "Time to First Byte of real page loads (good ≤ 0.8 s, poor > 1.8 s).",
 				.05, .1, .2, .4, .6, .8, 1, 1.4, 1.8, 2.5, 4, 8)},
