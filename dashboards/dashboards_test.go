@@ -80,12 +80,23 @@ func TestCheckDashboard(t *testing.T) {
 	}{{
 		name: "valid",
 		json: board(
-			panelJSON(1, "Run duration p95", `histogram_quantile(0.95, sum by (le, probe) (rate(lookout_probe_duration_seconds_bucket{job=~"${job:regex}", probe=~"$probe"}[$__rate_interval])))`)+","+
+			panelJSON(1, "Run duration p95", `histogram_quantile(0.95, sum by (le, probe) (rate(lookout_probe_duration_seconds_bucket{job=~"${job:regex}", probe=~"$probe"}[$__rate_interval])))`+
+				` or histogram_quantile(0.95, sum by (probe) (rate(lookout_probe_duration_seconds{job=~"${job:regex}", probe=~"$probe"}[$__rate_interval])))`)+","+
 				`{"id": 2, "title": "Web Vitals", "type": "row", "collapsed": true, "panels": [`+
-				panelJSON(3, "LCP loads", `sum(increase(webvitals_lcp_seconds_count{route=~"${route}"}[$__range]))`)+","+
+				panelJSON(3, "LCP loads", `sum(increase(webvitals_lcp_seconds_count{route=~"${route}"}[$__range])) or histogram_count(sum(increase(webvitals_lcp_seconds{route=~"${route}"}[$__range])))`)+","+
 				panelJSON(4, "MongoDB", `mongodb_up`)+`]}`,
 			variableJSON("probe", `label_values(lookout_probe_state{job=~"$job"}, probe)`),
 			variableJSON("job", `label_values(job)`)),
+	}, {
+		name: "histogram read one way only",
+		json: board(panelJSON(1, "Eval p99", `histogram_quantile(0.99, sum by (le) (rate(lookout_rule_evaluation_duration_seconds_bucket[5m])))`) + "," +
+			panelJSON(2, "Lag p99", `histogram_quantile(0.99, sum(rate(lookout_scheduler_lag_seconds[5m])))`) + "," +
+			panelJSON(3, "INP loads", `sum(rate(webvitals_inp_seconds_count[5m]))`)),
+		want: []string{
+			`test.json: panel "Eval p99", query A: reads lookout_rule_evaluation_duration_seconds_bucket but not the native histogram lookout_rule_evaluation_duration_seconds; add its native form with or`,
+			`test.json: panel "Lag p99", query A: reads the native histogram lookout_scheduler_lag_seconds but none of its classic series; add the classic form with or`,
+			`test.json: panel "INP loads", query A: reads webvitals_inp_seconds_count but not the native histogram webvitals_inp_seconds; add its native form with or`,
+		},
 	}, {
 		name: "misspelled metric",
 		json: board(panelJSON(1, "Up", `probe_sucess{probe=~"$probe"}`)),
@@ -241,13 +252,23 @@ func (c catalog) known(name string) bool {
 	if _, ok := c[name]; ok {
 		return true
 	}
+	_, ok := c.classicOf(name)
+	return ok
+}
+
+// classicOf returns the histogram whose _bucket, _count or _sum series
+// name is.
+func (c catalog) classicOf(name string) (string, bool) {
+	if _, ok := c[name]; ok {
+		return "", false
+	}
 	for _, suffix := range []string{"_bucket", "_count", "_sum"} {
 		if base, ok := strings.CutSuffix(name, suffix); ok {
 			typ, ok := c[base]
-			return ok && (typ == "" || typ == "histogram")
+			return base, ok && (typ == "" || typ == "histogram")
 		}
 	}
-	return false
+	return "", false
 }
 
 // The parts of Grafana's dashboard model the check reads.
@@ -418,12 +439,37 @@ func (c *checker) expr(where, query string) {
 		c.errorf("%s: cannot parse %q: %v", where, expanded, err)
 		return
 	}
-	for _, name := range selectedNames(e) {
+	names := selectedNames(e)
+	for _, name := range names {
 		switch {
 		case name == "":
 			c.errorf("%s: a selector without a metric name", where)
 		case !c.known.known(name):
 			c.errorf("%s: unknown metric %q", where, name)
+		}
+	}
+	c.histogramForms(where, names)
+}
+
+// histogramForms checks that a query reading a histogram reads both its
+// classic series and its native form (as in `classic or native`): a
+// Prometheus keeps the classic series only, the native histogram only
+// (scrape_native_histograms), or a native histogram with the classic
+// buckets (convert_classic_histograms_to_nhcb), and the panel must show
+// data in each.
+func (c *checker) histogramForms(where string, names []string) {
+	classic := map[string]bool{} // histograms read through a classic series
+	for _, name := range names {
+		if base, ok := c.known.classicOf(name); ok {
+			classic[base] = true
+			if !slices.Contains(names, base) {
+				c.errorf("%s: reads %s but not the native histogram %s; add its native form with or", where, name, base)
+			}
+		}
+	}
+	for _, name := range names {
+		if c.known[name] == "histogram" && !classic[name] {
+			c.errorf("%s: reads the native histogram %s but none of its classic series; add the classic form with or", where, name)
 		}
 	}
 }
