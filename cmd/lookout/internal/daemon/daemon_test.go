@@ -238,7 +238,7 @@ func TestMetricsGolden(t *testing.T) {
 
 var (
 	// dynamicMetrics have values that depend on timing or the host.
-	dynamicMetrics = regexp.MustCompile(`^(probe_duration_seconds|probe_http_duration_seconds|lookout_probe_duration_seconds_\w+|lookout_probe_last_run_timestamp_seconds|lookout_config_last_reload_success_timestamp_seconds|lookout_scheduler_lag_seconds_\w+|lookout_probe_runs_total|lookout_store_\w+|lookout_rule_\w+)[{ ]`)
+	dynamicMetrics = regexp.MustCompile(`^(probe_duration_seconds|probe_http_duration_seconds|lookout_probe_duration_seconds_\w+|lookout_probe_last_run_timestamp_seconds|lookout_config_last_reload_success_timestamp_seconds|lookout_scheduler_lag_seconds_\w+|lookout_probe_runs_total|lookout_store_\w+|lookout_rule_evaluation_duration_seconds_\w+|lookout_rule_group_last_evaluation_timestamp_seconds)[{ ]`)
 	keptFamilies   = regexp.MustCompile(`^(# (HELP|TYPE) )?(probe_|lookout_)`)
 )
 
