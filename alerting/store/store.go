@@ -134,6 +134,28 @@ func (s *Store) Append(ts time.Time, l labels.Labels, v float64) error {
 	return nil
 }
 
+// AppendHistogram adds one native histogram sample, creating the series
+// if needed. The store keeps a copy of h. An invalid histogram is an
+// error, as in Prometheus's TSDB.
+func (s *Store) AppendHistogram(ts time.Time, l labels.Labels, h *histogram.FloatHistogram) error {
+	if l.IsEmpty() {
+		return errors.New("store: append: empty labels")
+	}
+	if err := h.Validate(); err != nil {
+		return fmt.Errorf("store: append %s: %w", l, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ser, err := s.getOrCreate(l, l.Hash(), true)
+	if err != nil {
+		return fmt.Errorf("store: append %s: %w", l, err)
+	}
+	if err := s.appendHist(ser, ts.UnixMilli(), h.Copy()); err != nil {
+		return fmt.Errorf("store: append %s: %w", l, err)
+	}
+	return nil
+}
+
 // getOrCreate finds the series of l or creates it, copying l unless the
 // store may keep it (owned); Ingest passes a scratch buffer. It returns ErrSeriesLimit
 // when the series is new and the store full.

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/promql"
@@ -420,6 +421,55 @@ func TestAppend(t *testing.T) {
 	t.Run("empty labels", func(t *testing.T) {
 		if err := s.Append(t0, labels.EmptyLabels(), 1); err == nil {
 			t.Error("no error")
+		}
+	})
+}
+
+func TestAppendHistogram(t *testing.T) {
+	s := New(Options{})
+	lat := labels.FromStrings("__name__", "latency_seconds", "job", "api")
+	h := func(count float64) *histogram.FloatHistogram {
+		return &histogram.FloatHistogram{
+			Schema: 0, Count: count, Sum: 2 * count,
+			PositiveSpans: []histogram.Span{{Offset: 0, Length: 2}}, PositiveBuckets: []float64{count / 2, count / 2},
+		}
+	}
+	tests := []struct {
+		name    string
+		at      time.Duration
+		h       *histogram.FloatHistogram
+		wantErr error
+	}{
+		{"first", 0, h(4), nil},
+		{"next", step, h(8), nil},
+		{"duplicate", step, h(8), storage.ErrDuplicateSampleForTimestamp},
+		{"out of order", step / 2, h(8), storage.ErrOutOfOrderSample},
+		{"negative bucket", 2 * step, &histogram.FloatHistogram{Count: 1, PositiveSpans: []histogram.Span{{Length: 1}}, PositiveBuckets: []float64{-1}}, histogram.ErrHistogramNegativeBucketCount},
+		{"buckets without a span", 2 * step, &histogram.FloatHistogram{Count: 1, PositiveBuckets: []float64{1}}, histogram.ErrHistogramSpansBucketsMismatch},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := s.AppendHistogram(t0.Add(tc.at), lat, tc.h); !errors.Is(err, tc.wantErr) {
+				t.Errorf("err %v, want %v", err, tc.wantErr)
+			}
+		})
+	}
+	t.Run("query", func(t *testing.T) {
+		if got := one(t, s, `histogram_count(latency_seconds)`, t0.Add(step)); got != 8 {
+			t.Errorf("histogram_count = %v, want 8", got)
+		}
+		if got := one(t, s, `histogram_sum(latency_seconds - latency_seconds offset 15s)`, t0.Add(step)); got != 8 {
+			t.Errorf("histogram_sum of the difference = %v, want 8", got)
+		}
+	})
+	t.Run("the store keeps a copy", func(t *testing.T) {
+		mine := h(20)
+		if err := s.AppendHistogram(t0.Add(3*step), lat, mine); err != nil {
+			t.Fatal(err)
+		}
+		mine.Count = 1
+		if got := one(t, s, `histogram_count(latency_seconds)`, t0.Add(3*step)); got != 20 {
+			t.Errorf("histogram_count = %v after the caller changed its histogram, want 20", got)
 		}
 	})
 }
