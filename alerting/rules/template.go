@@ -18,8 +18,14 @@ type QueryFunc func(ctx context.Context, q string, ts time.Time) (promql.Vector,
 // Expander expands the Go templates of alert labels and annotations with
 // $labels, $value, $externalLabels and $externalURL, as Prometheus does.
 type Expander struct {
-	Query          QueryFunc
-	ExternalURL    *url.URL
+	Query QueryFunc
+	// ExternalURL is what the externalURL and pathPrefix functions
+	// return, and $externalURL unless ExternalURLVar is set.
+	ExternalURL *url.URL
+	// ExternalURLVar, when set, is $externalURL, as written. promtool sets
+	// only the variable, from a test's external_url: the functions fail
+	// there.
+	ExternalURLVar string
 	ExternalLabels map[string]string
 }
 
@@ -27,8 +33,8 @@ type Expander struct {
 var templateDefs = "{{$labels := .Labels}}{{$externalLabels := .ExternalLabels}}{{$externalURL := .ExternalURL}}{{$value := .Value}}"
 
 func (e Expander) data(smpl promql.Sample) any {
-	u := ""
-	if e.ExternalURL != nil {
+	u := e.ExternalURLVar
+	if u == "" && e.ExternalURL != nil {
 		u = e.ExternalURL.String()
 	}
 	return template.AlertTemplateData(smpl.Metric.Map(), e.ExternalLabels, u, smpl)

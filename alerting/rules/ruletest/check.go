@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
@@ -33,6 +34,9 @@ func checkAlerts(groups []*rules.Group, tc alertTestCase) string {
 	var got []firing
 	for _, g := range groups {
 		for _, r := range g.Rules {
+			if w, ok := r.(withExternalURL); ok {
+				r = w.Rule
+			}
 			ar, ok := r.(*rules.AlertingRule)
 			if !ok || ar.Name() != tc.Alertname {
 				continue
@@ -70,18 +74,32 @@ func checkAlerts(groups []*rules.Group, tc alertTestCase) string {
 // gotSample is one sample of a query result, or an expected one.
 type gotSample struct {
 	labels labels.Labels
-	value  float64
+	value  float64 // 0 for a histogram sample
+	// hist is a native histogram in promtool's notation, which is how
+	// promtool compares them: exactly, with the counter reset hint; ""
+	// for a float sample.
+	hist string
 }
 
 func (s gotSample) String() string {
+	if s.hist != "" && s.value != 0 {
+		return s.labels.String() + " " + s.hist + " value " + fmtFloat(s.value)
+	}
+	if s.hist != "" {
+		return s.labels.String() + " " + s.hist
+	}
 	return s.labels.String() + " " + fmtFloat(s.value)
 }
 
-// checkExpr runs c's instant query at its eval_time and compares the
-// result with the expected samples, in any order.
-func checkExpr(ctx context.Context, engine *promql.Engine, q storage.Queryable, c exprCheck) string {
+func (s gotSample) same(o gotSample) bool {
+	return labels.Equal(s.labels, o.labels) && s.hist == o.hist && almostEqual(s.value, o.value)
+}
+
+// checkExpr runs c's instant query at start plus its eval_time and
+// compares the result with the expected samples, in any order.
+func checkExpr(ctx context.Context, engine *promql.Engine, q storage.Queryable, start time.Time, c exprCheck) string {
 	head := fmt.Sprintf("expr: %q, time: %s", c.expr, model.Duration(c.evalTime))
-	qry, err := engine.NewInstantQuery(ctx, q, nil, c.expr, epoch.Add(c.evalTime))
+	qry, err := engine.NewInstantQuery(ctx, q, nil, c.expr, start.Add(c.evalTime))
 	if err != nil {
 		return head + ": " + err.Error()
 	}
@@ -94,26 +112,30 @@ func checkExpr(ctx context.Context, engine *promql.Engine, q storage.Queryable, 
 	switch v := res.Value.(type) {
 	case promql.Vector:
 		for _, s := range v {
+			g := gotSample{labels: s.Metric, value: s.F}
 			if s.H != nil {
-				return head + ": result has a native histogram, which lookout test rules cannot compare"
+				g.hist = s.H.TestExpression()
 			}
-			got = append(got, gotSample{labels: s.Metric, value: s.F})
+			got = append(got, g)
 		}
 	case promql.Scalar:
 		got = append(got, gotSample{labels: labels.EmptyLabels(), value: v.V})
 	default:
 		return fmt.Sprintf("%s: result is a %s; want a vector or a scalar", head, res.Value.Type())
 	}
-	same := func(a, b gotSample) bool { return labels.Equal(a.labels, b.labels) && almostEqual(a.value, b.value) }
-	missing, unexpected := diff(c.want, got, same)
+	missing, unexpected := diff(c.want, got, gotSample.same)
 	if len(missing) == 0 && len(unexpected) == 0 {
 		return ""
 	}
 	out := head + ":\n" + report("samples", c.want, got, missing, unexpected)
 	if len(missing) == 1 && len(unexpected) == 1 {
-		d := labelDiff("label ", missing[0].labels, unexpected[0].labels)
-		if w, g := missing[0].value, unexpected[0].value; !almostEqual(w, g) {
-			d = append(d, fmt.Sprintf("value: expected %s, got %s", fmtFloat(w), fmtFloat(g)))
+		w, g := missing[0], unexpected[0]
+		d := labelDiff("label ", w.labels, g.labels)
+		if w.hist != g.hist {
+			d = append(d, fmt.Sprintf("histogram: expected %s, got %s", orNone(w.hist), orNone(g.hist)))
+		}
+		if !almostEqual(w.value, g.value) {
+			d = append(d, fmt.Sprintf("value: expected %s, got %s", fmtFloat(w.value), fmtFloat(g.value)))
 		}
 		out += "\n  differs in: " + strings.Join(d, "; ")
 	}
@@ -142,6 +164,13 @@ func labelDiff(kind string, want, got labels.Labels) []string {
 }
 
 func fmtFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
 
 // diff matches want and got one to one and returns what is left of each.
 func diff[T any](want, got []T, same func(a, b T) bool) (missing, unexpected []T) {

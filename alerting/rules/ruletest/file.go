@@ -31,8 +31,10 @@ type testGroup struct {
 	AlertRuleTests  []alertTestCase   `yaml:"alert_rule_test"`
 	PromQLExprTests []exprTestCase    `yaml:"promql_expr_test"`
 	ExternalLabels  map[string]string `yaml:"external_labels"`
-	// Known to promtool, not supported here: an error when set.
-	ExternalURL    string `yaml:"external_url"`
+	// ExternalURL is $externalURL in alert templates.
+	ExternalURL string `yaml:"external_url"`
+	// StartTimestamp is when the test starts (RFC 3339 or Unix seconds);
+	// epoch 0 if unset.
 	StartTimestamp string `yaml:"start_timestamp"`
 }
 
@@ -61,7 +63,9 @@ type exprTestCase struct {
 type expSample struct {
 	Labels string  `yaml:"labels"`
 	Value  float64 `yaml:"value"`
-	// Histogram is promtool's native histogram notation; not supported.
+	// Histogram is a native histogram in promtool's series notation, like
+	// '{{schema:0 count:4 sum:5 buckets:[1 2 1]}}'. Value is still
+	// compared, as promtool does: a histogram sample's value is 0.
 	Histogram string `yaml:"histogram"`
 }
 

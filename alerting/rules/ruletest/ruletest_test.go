@@ -30,6 +30,11 @@ func TestFiles(t *testing.T) {
 		{"rule file with errors", "testdata/bad-rules.yml", "testdata/bad-rules.out", ruletest.Summary{Files: 1, Failed: 1}},
 		{"invalid values", "testdata/invalid.yml", "testdata/invalid.out", ruletest.Summary{Files: 1, Failed: 1}},
 		{"no such test file", "testdata/nope.yml", "testdata/nope.out", ruletest.Summary{Files: 1, Failed: 1}},
+		{"native histograms", "testdata/histograms.yml", "testdata/histograms.out", ruletest.Summary{Files: 1, Tests: 2}},
+		{"wrong expected histograms", "testdata/histograms-fail.yml", "testdata/histograms-fail.out", ruletest.Summary{Files: 1, Tests: 3, Failed: 3}},
+		{"wrong external URL", "testdata/external-url-fail.yml", "testdata/external-url-fail.out", ruletest.Summary{Files: 1, Tests: 2, Failed: 2}},
+		{"start_timestamp and time()", "testdata/start.yml", "testdata/start.out", ruletest.Summary{Files: 1, Tests: 2}},
+		{"time() counted from 0", "testdata/start-fail.yml", "testdata/start-fail.out", ruletest.Summary{Files: 1, Tests: 2, Failed: 2}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -68,6 +73,11 @@ const rulesYAML = `groups:
         expr: ALERTS{alertname="Down", alertstate="firing"}
       - alert: Clash
         expr: label_replace(clash, "instance", "", "", "")
+      - alert: Links
+        expr: vector(1)
+        annotations:
+          var: '{{ $externalURL }}'
+          func: '{{ pathPrefix }}'
 `
 
 // TestSemantics pins what a test sees: each case is one test of a file
@@ -139,6 +149,45 @@ func TestSemantics(t *testing.T) {
     alert_rule_test:
       - {eval_time: 0m, alertname: Clash}`,
 			false, []string{`tests[0] "case", time: 0s: rule evaluation failed, group: second, rule: Clash, err: `}},
+		{"$externalURL is external_url as written", `
+    external_url: HTTP://Example.com:80/prom/
+    alert_rule_test:
+      - {eval_time: 0m, alertname: Links}`,
+			false, []string{`var="HTTP://Example.com:80/prom/"`}},
+		{"template functions have no URL, as in promtool", `
+    external_url: http://example.com/prom
+    alert_rule_test:
+      - {eval_time: 0m, alertname: Links}`,
+			false, []string{`func="<error expanding template: `, `at <pathPrefix>: error calling pathPrefix: runtime error: invalid memory address or nil pointer dereference>"`}},
+		{"no external_url: $externalURL is empty", `
+    alert_rule_test:
+      - {eval_time: 0m, alertname: Links}`,
+			false, []string{`var=""`}},
+		{"start_timestamp as RFC 3339 with a zone", `
+    start_timestamp: 2024-01-01T02:00:00+02:00
+    promql_expr_test:
+      - {expr: time(), eval_time: 0m, exp_samples: [{labels: '{}', value: 1704067200}]}`,
+			true, nil},
+		{"start_timestamp as Unix seconds", `
+    start_timestamp: 1704067200
+    input_series: [{series: 'x', values: '1+1x3'}]
+    promql_expr_test:
+      - {expr: timestamp(x), eval_time: 2m, exp_samples: [{labels: '{}', value: 1704067320}]}`,
+			true, nil},
+		{"start_timestamp empty", `
+    start_timestamp: ''`,
+			false, []string{`tests[0].start_timestamp: "" is not a time`}},
+		{"start_timestamp null: epoch 0", `
+    start_timestamp:
+    promql_expr_test:
+      - {expr: time(), eval_time: 1m, exp_samples: [{labels: '{}', value: 60}]}`,
+			true, nil},
+		{"an eval_time between evaluations sees no later input, as in promtool", `
+    interval: 30s
+    input_series: [{series: 'x', values: '1 2 3'}]
+    promql_expr_test:
+      - {expr: x, eval_time: 30s, exp_samples: [{labels: x, value: 1}]}`,
+			true, nil},
 		{"query error", `
     promql_expr_test:
       - {expr: 'label_replace(vector(1), "a", "b", "c", "(")', eval_time: 0m}`,

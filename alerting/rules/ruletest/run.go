@@ -1,8 +1,14 @@
 // Package ruletest runs unit tests of rule files written in promtool's
 // format (`rule_files`, `evaluation_interval`, `group_eval_order`, and
-// `tests` with `input_series`, `alert_rule_test` and `promql_expr_test`)
-// against Lookout's own rule engine and store, so teams can test their
-// rules in CI with `lookout test rules`.
+// `tests` with `input_series`, `alert_rule_test` and `promql_expr_test`,
+// native histograms, `external_labels`, `external_url` and
+// `start_timestamp`) against Lookout's own rule engine and store, so
+// teams can test their rules in CI with `lookout test rules`. Input series
+// read back as from promtool's storage, so a file gets promtool's verdict,
+// except where Lookout is stricter or differs on purpose: float values
+// are compared with a small tolerance, a rule_files pattern that matches
+// nothing and a series given twice are errors, and recording rules record
+// floats only.
 package ruletest
 
 import (
@@ -24,7 +30,8 @@ import (
 	"github.com/lookout-dev/lookout/alerting/store"
 )
 
-// epoch is where every test's time starts, as in promtool.
+// epoch is where a test's time starts unless it sets start_timestamp,
+// as in promtool.
 var epoch = time.Unix(0, 0).UTC()
 
 // Summary counts what Run did.
@@ -80,6 +87,11 @@ func (s *suite) run(ctx context.Context, t *test) []string {
 		return []string{fmt.Sprintf("%s: %v", t.name, err)}
 	}
 	slices.SortStableFunc(groups, func(a, b *rules.Group) int { return cmp.Compare(s.order[a.Name], s.order[b.Name]) })
+	for _, g := range groups {
+		for i, r := range g.Rules {
+			g.Rules[i] = withExternalURL{Rule: r, url: t.externalURL}
+		}
+	}
 	st := store.New(store.Options{Retention: 100 * 365 * 24 * time.Hour})
 	warns := &warnings{}
 	m := rules.NewManager(rules.Options{
@@ -90,11 +102,11 @@ func (s *suite) run(ctx context.Context, t *test) []string {
 	alerts := slices.SortedFunc(slices.Values(t.alerts), func(a, b alertTestCase) int { return cmp.Compare(a.EvalTime, b.EvalTime) })
 	var failures []string
 	for ts := time.Duration(0); ts <= t.maxEval; ts += s.evalInterval {
-		if err := in.appendTill(st, ts); err != nil {
+		if err := in.appendTill(st, t.start.Add(ts)); err != nil {
 			return append(failures, fmt.Sprintf("%s: load input series: %v", t.name, err))
 		}
 		for _, g := range groups {
-			m.EvalGroup(ctx, g, epoch.Add(ts))
+			m.EvalGroup(ctx, g, t.start.Add(ts))
 		}
 		if ws := warns.take(); len(ws) > 0 {
 			for _, w := range ws {
@@ -111,12 +123,11 @@ func (s *suite) run(ctx context.Context, t *test) []string {
 			alerts = alerts[1:]
 		}
 	}
-	if err := in.appendTill(st, t.maxEval); err != nil {
-		return append(failures, fmt.Sprintf("%s: load input series: %v", t.name, err))
-	}
+	// Expressions see the input loaded by the last evaluation, as in
+	// promtool: an eval_time between evaluations sees no later sample.
 	engine := newEngine(s.evalInterval)
 	for _, c := range t.exprs {
-		if f := checkExpr(ctx, engine, st, c); f != "" {
+		if f := checkExpr(ctx, engine, st, t.start, c); f != "" {
 			failures = append(failures, t.name+", "+f)
 		}
 	}
@@ -141,16 +152,38 @@ type loader struct {
 
 func newLoader(s []series) *loader { return &loader{series: s, next: make([]int, len(s))} }
 
-func (l *loader) appendTill(st *store.Store, ts time.Duration) error {
+// appendTill appends the samples up to ts, in milliseconds as promtool
+// counts them.
+func (l *loader) appendTill(st *store.Store, ts time.Time) error {
+	till := int64(ts.Sub(epoch) / time.Millisecond)
 	for i, s := range l.series {
-		for ; l.next[i] < len(s.samples) && s.samples[l.next[i]].t <= ts; l.next[i]++ {
+		for ; l.next[i] < len(s.samples) && s.samples[l.next[i]].t <= till; l.next[i]++ {
 			smp := s.samples[l.next[i]]
-			if err := st.Append(epoch.Add(smp.t), s.labels, smp.v); err != nil {
+			var err error
+			if smp.h != nil {
+				err = st.AppendHistogram(time.UnixMilli(smp.t), s.labels, smp.h)
+			} else {
+				err = st.Append(time.UnixMilli(smp.t), s.labels, smp.v)
+			}
+			if err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// withExternalURL gives a rule's templates the test's external_url as
+// $externalURL, as promtool does; the externalURL and pathPrefix
+// template functions have no URL there.
+type withExternalURL struct {
+	rules.Rule
+	url string
+}
+
+func (r withExternalURL) Eval(ctx context.Context, ts time.Time, query rules.QueryFunc, expand rules.Expander) (promql.Vector, error) {
+	expand.ExternalURLVar = r.url
+	return r.Rule.Eval(ctx, ts, query, expand)
 }
 
 // warnings is a slog handler that keeps the warnings and errors the rule

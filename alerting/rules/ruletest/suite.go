@@ -4,8 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 
@@ -23,11 +26,13 @@ type suite struct {
 
 // test is one entry of tests:, its input expanded to samples.
 type test struct {
-	name           string // for reports: tests[i] and its name, if any
+	name           string    // for reports: tests[i] and its name, if any
+	start          time.Time // start_timestamp; eval_time counts from it
 	series         []series
 	alerts         []alertTestCase
 	exprs          []exprCheck
 	externalLabels map[string]string
+	externalURL    string
 	maxEval        time.Duration
 }
 
@@ -38,8 +43,9 @@ type series struct {
 }
 
 type sample struct {
-	t time.Duration // since epoch 0
-	v float64       // may be a staleness marker
+	t int64                     // milliseconds since epoch 0
+	v float64                   // may be a staleness marker
+	h *histogram.FloatHistogram // a native histogram sample, if set
 }
 
 type exprCheck struct {
@@ -103,7 +109,7 @@ func loadSuite(file string) (*suite, error) {
 func (d *decoded) test(i int, evalInterval time.Duration, alertNames map[string]bool, p parser.Parser) (*test, error) {
 	tg := d.tf.Tests[i]
 	path := fmt.Sprintf("tests[%d]", i)
-	t := &test{name: path, externalLabels: tg.ExternalLabels}
+	t := &test{name: path, start: epoch, externalLabels: tg.ExternalLabels, externalURL: tg.ExternalURL}
 	if tg.Name != "" {
 		t.name = fmt.Sprintf("%s %q", path, tg.Name)
 	}
@@ -112,16 +118,19 @@ func (d *decoded) test(i int, evalInterval time.Duration, alertNames map[string]
 		interval = evalInterval
 	}
 	var errs []error
-	if tg.ExternalURL != "" {
-		errs = append(errs, d.errAt(path+".external_url", "not supported by lookout test rules; remove it"))
-	}
-	if tg.StartTimestamp != "" {
-		errs = append(errs, d.errAt(path+".start_timestamp", "not supported by lookout test rules; tests start at epoch 0"))
+	if n := d.pos[path+".start_timestamp"]; n != nil && n.Tag != "!!null" {
+		start, err := parseStart(tg.StartTimestamp)
+		switch {
+		case err != nil:
+			errs = append(errs, d.errAt(path+".start_timestamp", "%q is not a time; want RFC 3339, like 2024-01-01T00:00:00Z, or Unix seconds, like 1704067200", tg.StartTimestamp))
+		case !start.IsZero():
+			t.start = start
+		}
 	}
 	seen := map[uint64]int{}
 	for j, in := range tg.InputSeries {
 		sp := fmt.Sprintf("%s.input_series[%d]", path, j)
-		ser, err := expandSeries(in, interval, p)
+		ser, err := expandSeries(in, t.start, interval, p)
 		if err != nil {
 			errs = append(errs, d.errAt(sp+".values", "%v", err))
 			continue
@@ -162,23 +171,59 @@ func (d *decoded) exprCheck(path string, e exprTestCase, p parser.Parser) (exprC
 	}
 	for k, smp := range e.ExpSamples {
 		sp := fmt.Sprintf("%s.exp_samples[%d]", path, k)
-		if smp.Histogram != "" {
-			errs = append(errs, d.errAt(sp+".histogram", "native histograms are not supported by lookout test rules"))
-			continue
-		}
-		l, err := p.ParseMetric(smp.Labels)
-		if err != nil {
+		want := gotSample{value: smp.Value}
+		var err error
+		if want.labels, err = p.ParseMetric(smp.Labels); err != nil {
 			errs = append(errs, d.errAt(sp+".labels", "%q: %v; want labels like '{job=\"api\"}' or 'up{job=\"api\"}'", smp.Labels, err))
-			continue
 		}
-		c.want = append(c.want, gotSample{labels: l, value: smp.Value})
+		if smp.Histogram != "" {
+			h, herr := parseHistogram(smp.Histogram, p)
+			if herr != nil {
+				errs = append(errs, d.errAt(sp+".histogram", "%q: %v; want one histogram like '{{schema:0 count:4 sum:5 buckets:[1 2 1]}}'", smp.Histogram, herr))
+			} else {
+				want.hist = h.TestExpression()
+			}
+			err = errors.Join(err, herr)
+		}
+		if err == nil {
+			c.want = append(c.want, want)
+		}
 	}
 	return c, errors.Join(errs...)
 }
 
-// expandSeries expands promtool's series notation: sample k is at
-// k*interval; `_` leaves a gap and `stale` writes a staleness marker.
-func expandSeries(in inputSeries, interval time.Duration, p parser.Parser) (series, error) {
+// parseHistogram parses one histogram in series notation, as promtool
+// parses an expected one: it is not validated, since query results may
+// hold negative buckets.
+func parseHistogram(s string, p parser.Parser) (*histogram.FloatHistogram, error) {
+	_, vals, err := p.ParseSeriesDesc("{} " + s)
+	switch {
+	case err != nil:
+		return nil, err
+	case len(vals) != 1:
+		return nil, fmt.Errorf("%d values", len(vals))
+	case vals[0].Histogram == nil:
+		return nil, errors.New("not a histogram")
+	}
+	return vals[0].Histogram, nil
+}
+
+// parseStart parses start_timestamp as promtool does: Unix seconds, with
+// a fraction if need be, or RFC 3339.
+func parseStart(s string) (time.Time, error) {
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		sec, frac := math.Modf(f)
+		return time.Unix(int64(sec), int64(frac*float64(time.Second))).UTC(), nil
+	}
+	return time.Parse(time.RFC3339Nano, s)
+}
+
+// expandSeries expands promtool's series notation, floats and native
+// histograms: sample k is at start+k*interval; `_` leaves a gap and
+// `stale` writes a staleness marker. A histogram must be valid, as
+// Prometheus's TSDB wants it, and gets the counter reset hint the TSDB
+// would give it (see headHints).
+func expandSeries(in inputSeries, start time.Time, interval time.Duration, p parser.Parser) (series, error) {
 	l, vals, err := p.ParseSeriesDesc(in.Series + " " + in.Values)
 	if err != nil {
 		return series{}, fmt.Errorf("series %q values %q: %w", in.Series, in.Values, err)
@@ -188,14 +233,18 @@ func expandSeries(in inputSeries, interval time.Duration, p parser.Parser) (seri
 	}
 	s := series{labels: l}
 	for k, v := range vals {
-		switch {
-		case v.Omitted:
+		if v.Omitted {
 			continue
-		case v.Histogram != nil:
-			return series{}, errors.New("native histogram values are not supported by lookout test rules")
 		}
-		s.samples = append(s.samples, sample{t: time.Duration(k) * interval, v: v.Value})
+		at := time.Duration(k) * interval
+		if v.Histogram != nil {
+			if err := v.Histogram.Validate(); err != nil {
+				return series{}, fmt.Errorf("series %q: the histogram at %s is invalid: %w", in.Series, model.Duration(at), err)
+			}
+		}
+		s.samples = append(s.samples, sample{t: start.Add(at).UnixNano() / int64(time.Millisecond), v: v.Value, h: v.Histogram})
 	}
+	headHints(s.samples)
 	return s, nil
 }
 
