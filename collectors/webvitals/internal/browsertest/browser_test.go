@@ -129,12 +129,17 @@ func startBrowser(t *testing.T, chromium string) context.Context {
 	return browser
 }
 
-// newPageServer serves the product page and web-vitals' IIFE build.
+// newPageServer serves the product page and web-vitals' IIFE build; with
+// ?spa, the product page of a single-page app (testdata/spa.html).
 func newPageServer(t *testing.T) *httptest.Server {
 	t.Helper()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /products/{id}", func(w http.ResponseWriter, r *http.Request) {
-		http.ServeFile(w, r, filepath.Join("testdata", "product.html"))
+		page := "product.html"
+		if r.URL.Query().Has("spa") {
+			page = "spa.html"
+		}
+		http.ServeFile(w, r, filepath.Join("testdata", page))
 	})
 	mux.HandleFunc("GET /web-vitals.iife.js", func(w http.ResponseWriter, r *http.Request) {
 		http.ServeFile(w, r, webVitalsJS)
