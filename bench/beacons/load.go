@@ -53,13 +53,12 @@ var userAgents = []string{
 	"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15",
 }
 
-// vitalShapes: name, typical value and the boundaries for the rating.
+// vitalShapes: name and typical value.
 var vitalShapes = []struct {
-	name              string
-	value, good, poor float64
+	name  string
+	value float64
 }{
-	{"LCP", 1234.5, 2500, 4000}, {"INP", 184, 200, 500}, {"CLS", 0.0421, 0.1, 0.25},
-	{"FCP", 912.3, 1800, 3000}, {"TTFB", 310.7, 800, 1800},
+	{"LCP", 1234.5}, {"INP", 184}, {"CLS", 0.0421}, {"FCP", 912.3}, {"TTFB", 310.7},
 }
 
 // load runs one batch and prints its loadResult to stdout.
@@ -97,7 +96,7 @@ type worker struct {
 }
 
 func (w *worker) run(ctx context.Context, measureFrom time.Time, sent *atomic.Int64) {
-	prefix := fmt.Sprintf("v4-%d-%d%03d", time.Now().UnixMilli(), os.Getpid(), w.id)
+	prefix := fmt.Sprintf("v6-%d-%d%03d", time.Now().UnixMilli(), os.Getpid(), w.id)
 	for ctx.Err() == nil {
 		if w.opts.count > 0 && sent.Add(1) > w.opts.count {
 			return
@@ -136,31 +135,27 @@ func (w *worker) post(ctx context.Context, page string) string {
 	return strconv.Itoa(resp.StatusCode)
 }
 
-// beacon appends one web-vitals v4 metric, as sent by the README's
-// snippet (the metric plus page), with an id never sent before.
+// beacon appends one web-vitals v6 metric as the README's Next.js
+// snippet sends it (name, value, id, navigationType, navigationURL), with
+// an id never sent before; one in four is a soft navigation.
 func (w *worker) beacon(b []byte, prefix, page string) []byte {
 	v := vitalShapes[w.n%int64(len(vitalShapes))]
 	x := v.value * (0.5 + w.rnd.Float64()*2)
-	rating := "good"
-	switch {
-	case x > v.poor:
-		rating = "poor"
-	case x > v.good:
-		rating = "needs-improvement"
+	nav := "navigate"
+	if w.n%4 == 3 {
+		nav = "soft-navigation"
 	}
 	b = append(b, `{"name":"`...)
 	b = append(b, v.name...)
 	b = append(b, `","value":`...)
 	b = strconv.AppendFloat(b, x, 'f', -1, 64)
-	b = append(b, `,"rating":"`...)
-	b = append(b, rating...)
-	b = append(b, `","delta":`...)
-	b = strconv.AppendFloat(b, x, 'f', -1, 64)
 	b = append(b, `,"id":"`...)
 	b = append(b, prefix...)
 	b = strconv.AppendInt(b, w.n, 10)
-	b = append(b, `","navigationType":"navigate","page":`...)
-	b = strconv.AppendQuote(b, page)
+	b = append(b, `","navigationType":"`...)
+	b = append(b, nav...)
+	b = append(b, `","navigationURL":`...)
+	b = strconv.AppendQuote(b, benchOrigin+page)
 	return append(b, '}')
 }
 
