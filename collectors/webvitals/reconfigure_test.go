@@ -70,3 +70,33 @@ func TestReconfigure(t *testing.T) {
 		t.Error("reloading the same routes replaced the route table (and what it learned)")
 	}
 }
+
+// TestReconfigureSoftNavigations: a reload that changes soft_navigations
+// drops the series of the old navigation labels, and the next beacons count
+// under the new mode.
+func TestReconfigureSoftNavigations(t *testing.T) {
+	c, reg, srv := newTestServer(t, testConfig())
+	const soft = `{"name":"LCP","value":40,"id":"%s","navigationType":"soft-navigation","navigationURL":"https://www.example.com/cart"}`
+	beacon{body: fmt.Sprintf(soft, "a")}.send(t, srv)
+	if got := observations(t, reg, "webvitals_lcp_seconds", map[string]string{"route": "/cart", "device": "desktop", "navigation": "soft"}); got != 1 {
+		t.Fatalf("separate: %d soft observations, want 1", got)
+	}
+	cfg := testConfig()
+	cfg.SoftNavigations = SoftNavMerge
+	apply, err := c.Reconfigure(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apply()
+	if m := series(t, reg, "webvitals_lcp_seconds", map[string]string{"navigation": "soft"}); m != nil {
+		t.Errorf("after the switch to merge, a navigation=\"soft\" series is left: %v", m)
+	}
+	beacon{body: fmt.Sprintf(soft, "b")}.send(t, srv)
+	if got := observations(t, reg, "webvitals_lcp_seconds", map[string]string{"route": "/cart", "device": "desktop", "navigation": ""}); got != 1 {
+		t.Errorf("merge: %d observations without a navigation label, want 1", got)
+	}
+	if _, err := c.Reconfigure(Config{AllowedOrigins: []string{testOrigin}, SoftNavigations: "hard"}); err == nil ||
+		!strings.Contains(err.Error(), `webvitals.soft_navigations: "hard" is not valid`) {
+		t.Errorf("soft_navigations: hard: %v, want an error naming it", err)
+	}
+}
