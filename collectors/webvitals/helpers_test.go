@@ -96,7 +96,15 @@ func counter(t *testing.T, reg *prometheus.Registry, name string, labels map[str
 	return series(t, reg, name, labels).GetCounter().GetValue()
 }
 
+// series finds the first series of name whose labels include labels, or nil.
 func series(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) *dto.Metric {
+	t.Helper()
+	return findSeries(t, reg, name, labels, false)
+}
+
+// findSeries finds the first series of name whose labels include labels
+// (exact: are labels), or nil.
+func findSeries(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string, exact bool) *dto.Metric {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -108,8 +116,12 @@ func series(t *testing.T, reg *prometheus.Registry, name string, labels map[stri
 		}
 	next:
 		for _, m := range mf.GetMetric() {
+			if exact && len(m.GetLabel()) != len(labels) {
+				continue
+			}
 			for _, lp := range m.GetLabel() {
-				if want, ok := labels[lp.GetName()]; ok && want != lp.GetValue() {
+				want, ok := labels[lp.GetName()]
+				if (ok || exact) && want != lp.GetValue() {
 					continue next
 				}
 			}

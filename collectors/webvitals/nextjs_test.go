@@ -161,28 +161,7 @@ func TestNextJSSoftNavigations(t *testing.T) {
 // exactly these labels; 0 when it has none.
 func observations(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) uint64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			if len(m.GetLabel()) != len(labels) {
-				continue
-			}
-			for _, lp := range m.GetLabel() {
-				if want, ok := labels[lp.GetName()]; !ok || want != lp.GetValue() {
-					continue next
-				}
-			}
-			return m.GetHistogram().GetSampleCount()
-		}
-	}
-	return 0
+	return findSeries(t, reg, name, labels, true).GetHistogram().GetSampleCount()
 }
 
 // TestRefererPage: the Referer names the page unless it is a bare origin

@@ -179,21 +179,7 @@ func newVitalsServer(t *testing.T, reg *prometheus.Registry, allowedOrigin strin
 // is closed when the test ends.
 func visitPage(t *testing.T, browser context.Context, pageURL string) {
 	t.Helper()
-	tab, cancelTab := chromedp.NewContext(browser)
-	// The tab stays open until the test has read the collector: closing it
-	// right after the navigation can kill the old page before its
-	// visibilitychange handler has sent the beacon.
-	t.Cleanup(cancelTab)
-	if err := chromedp.Do(tab); err != nil {
-		t.Fatalf("open tab: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(tab, 30*time.Second)
-	defer cancel()
-
-	steps := []struct {
-		name   string
-		action chromedp.Action[chromedp.Void]
-	}{
+	runSteps(t, browser, []step{
 		{"load the page", chromedp.Navigate(pageURL)},
 		{"wait for LCP", chromedp.WaitReady(chromedp.CSS("html[data-lcp]"))},
 		{"wait for the banner's layout shift", chromedp.WaitReady(chromedp.CSS("html[data-shifted]"))},
@@ -203,7 +189,28 @@ func visitPage(t *testing.T, browser context.Context, pageURL string) {
 		// after the next paint.
 		{"wait for the interaction's timing", chromedp.WaitReady(chromedp.CSS("html[data-interaction]"))},
 		{"hide the page", chromedp.Navigate("about:blank")},
+	})
+}
+
+// step is one thing a visitor does, or waits for, in a tab.
+type step struct {
+	name   string
+	action chromedp.Action[chromedp.Void]
+}
+
+// runSteps opens a new tab and runs the steps in it, within 30 s. The tab
+// stays open until the test has read the collector: closing it right after
+// the last navigation can kill the old page before its visibilitychange
+// handler has sent the beacon.
+func runSteps(t *testing.T, browser context.Context, steps []step) {
+	t.Helper()
+	tab, cancelTab := chromedp.NewContext(browser)
+	t.Cleanup(cancelTab)
+	if err := chromedp.Do(tab); err != nil {
+		t.Fatalf("open tab: %v", err)
 	}
+	ctx, cancel := context.WithTimeout(tab, 30*time.Second)
+	defer cancel()
 	for _, s := range steps {
 		if err := chromedp.Do(ctx, s.action); err != nil {
 			t.Fatalf("%s: %v (page state: %s)", s.name, err, pageState(tab))

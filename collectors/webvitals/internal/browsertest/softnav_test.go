@@ -66,17 +66,7 @@ func TestBrowserSoftNavigation(t *testing.T) {
 // product view's CLS for it, then hides the page.
 func visitSPA(t *testing.T, browser context.Context, pageURL string) {
 	t.Helper()
-	tab, cancelTab := chromedp.NewContext(browser)
-	t.Cleanup(cancelTab)
-	if err := chromedp.Do(tab); err != nil {
-		t.Fatalf("open tab: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(tab, 30*time.Second)
-	defer cancel()
-	steps := []struct {
-		name   string
-		action chromedp.Action[chromedp.Void]
-	}{
+	runSteps(t, browser, []step{
 		{"load the page", chromedp.Navigate(pageURL)},
 		{"wait for LCP", chromedp.WaitReady(chromedp.CSS("html[data-lcp]"))},
 		{"wait for the banner's layout shift", chromedp.WaitReady(chromedp.CSS("html[data-shifted]"))},
@@ -84,12 +74,7 @@ func visitSPA(t *testing.T, browser context.Context, pageURL string) {
 		{"wait for the soft navigation", chromedp.WaitReady(chromedp.CSS(`html[data-softnav="/cart"]`))},
 		{"wait for the product view's CLS", chromedp.WaitReady(chromedp.CSS(`html[data-queued*="CLS@navigate"]`))},
 		{"hide the page", chromedp.Navigate("about:blank")},
-	}
-	for _, s := range steps {
-		if err := chromedp.Do(ctx, s.action); err != nil {
-			t.Fatalf("%s: %v (page state: %s)", s.name, err, pageState(tab))
-		}
-	}
+	})
 }
 
 func labelMap(m *dto.Metric) map[string]string {
