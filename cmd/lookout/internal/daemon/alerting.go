@@ -339,9 +339,17 @@ func inhibitRules(irs []config.InhibitRule) []dispatch.InhibitRule {
 	return out
 }
 
+// minRestartGrace is the least restartGrace: a start also loads storage,
+// schedules every probe and gathers before the first evaluation, which
+// takes longer than short intervals on a busy machine.
+const minRestartGrace = 10 * time.Second
+
 // restartGrace is how long after a start restored alerts wait for their
-// series: every probe runs once within its interval, so the longest
-// interval plus two evaluations (cron schedules count as an hour at most).
+// series: every probe starts a run within its interval and finishes it
+// within its timeout, once per attempt (cron schedules count as an hour at
+// most), and two evaluations follow; at least minRestartGrace. A restored
+// alert that resolved only because its probe had not run yet would page
+// again as a new incident.
 func restartGrace(cfg *config.Config) time.Duration {
 	longest := time.Duration(0)
 	for _, p := range cfg.Probes {
@@ -349,9 +357,9 @@ func restartGrace(cfg *config.Config) time.Duration {
 		if p.Schedule != nil {
 			iv = time.Hour
 		}
-		longest = max(longest, iv)
+		longest = max(longest, iv+time.Duration(1+p.Retries)*p.Timeout.Std())
 	}
-	return longest + 2*cfg.Alerting.EvaluationInterval.Std()
+	return max(minRestartGrace, longest+2*cfg.Alerting.EvaluationInterval.Std())
 }
 
 func slackConfig(c *config.Slack) slacknotify.Config {
