@@ -261,6 +261,9 @@ func (r *Receiver) check(d *decoder, path string, names map[string]int, i int) {
 	if r.Slack != nil {
 		kinds++
 		r.Slack.check(d, path+".slack")
+		if r.Slack.SigningSecret != "" && r.Name != "" && !pathSegment.MatchString(r.Name) {
+			d.errorAt(path+".name", "%q cannot be a URL path segment, and Slack's buttons post to /slack/NAME/interactions; want letters, digits, '-', '_' or '.'", r.Name)
+		}
 	}
 	if r.Sentry != nil {
 		kinds++
@@ -277,6 +280,7 @@ func (r *Receiver) check(d *decoder, path string, names map[string]int, i int) {
 		if r.Webhook.MaxAlerts < 0 {
 			d.errorAt(path+".webhook.max_alerts", "%d is negative; want 0 (all) or more", r.Webhook.MaxAlerts)
 		}
+		checkHeaders(d, path+".webhook.headers", r.Webhook.Headers, "Content-Type")
 	}
 	if r.Log != nil {
 		kinds++
@@ -314,6 +318,9 @@ func (s *Sentry) check(d *decoder, path string) {
 		d.errorAt(path+".dsn", "is not a Sentry DSN; want the form https://PUBLIC_KEY@HOST/PROJECT_ID (the value is not shown: it holds a key)")
 	}
 }
+
+// pathSegment is a receiver name that can stand in a URL path as it is.
+var pathSegment = regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9_.-]*$`)
 
 func firstName(rs []Receiver) string {
 	if len(rs) > 0 && rs[0].Name != "" {

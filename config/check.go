@@ -142,6 +142,7 @@ func (h *HTTP) check(d *decoder, env *cel.Env, path string) {
 	} else if !methodRE.MatchString(h.Method) {
 		d.errorAt(path+".method", "%q is not an HTTP method; want upper case, like GET, HEAD or POST", h.Method)
 	}
+	checkHeaders(d, path+".headers", h.Headers)
 	if h.BasicAuth != nil && h.BearerToken != "" {
 		d.errorAt(path+".bearer_token", "basic_auth and bearer_token are both set; want at most one")
 	}

@@ -1,11 +1,15 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path"
+	"regexp"
 	"strings"
+
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
 )
 
 // MongoDB is one MongoDB deployment Lookout watches. Collection runs on
@@ -86,8 +90,13 @@ func (m *MongoDB) check(d *decoder, at string) {
 	}
 	if m.URI != "" {
 		u, err := url.Parse(m.URI)
-		if err != nil || (u.Scheme != "mongodb" && u.Scheme != "mongodb+srv") || u.Host == "" {
+		switch {
+		case err != nil || (u.Scheme != "mongodb" && u.Scheme != "mongodb+srv") || u.Host == "":
 			d.errorAt(at+".uri", "is not a MongoDB URI; want mongodb://HOST[:PORT]/... or mongodb+srv://HOST/... %s", mongoURIValueNotShownMsg)
+		default:
+			if err := checkMongoURIOptions(u); err != nil {
+				d.errorAt(at+".uri", "%v %s", err, mongoURIValueNotShownMsg)
+			}
 		}
 	}
 	if m.Interval == 0 {
@@ -131,3 +140,40 @@ func (m *MongoDB) check(d *decoder, at string) {
 		sq.Threshold = DefaultSlowThreshold
 	}
 }
+
+// checkMongoURIOptions parses a MongoDB URI's options as the driver does at
+// start, so that what the driver would refuse (connectTimeoutMS=abc,
+// tls=maybe) is a config error. A mongodb+srv URI is read as the mongodb
+// URI of its one host: the driver would look its hosts up in DNS, which a
+// check must not need. The error names the option, never its value or the
+// URI.
+func checkMongoURIOptions(u *url.URL) error {
+	if u.Scheme == "mongodb+srv" {
+		if u.Port() != "" {
+			return errors.New("a mongodb+srv URI cannot have a port")
+		}
+		q := u.Query()
+		if strings.EqualFold(q.Get("directConnection"), "true") {
+			return errors.New("a mongodb+srv URI cannot set directConnection=true")
+		}
+		for k := range q {
+			if strings.EqualFold(k, "srvMaxHosts") || strings.EqualFold(k, "srvServiceName") {
+				q.Del(k)
+			}
+		}
+		plain := *u
+		plain.Scheme, plain.RawQuery = "mongodb", q.Encode()
+		u = &plain
+	}
+	if _, err := connstring.ParseAndValidate(u.String()); err != nil {
+		msg := quotedValue.ReplaceAllString(err.Error(), "$1")
+		if p, ok := u.User.Password(); ok && p != "" && strings.Contains(msg, p) {
+			return errors.New("the driver refuses its options")
+		}
+		return errors.New(msg)
+	}
+	return nil
+}
+
+// quotedValue is the value the driver quotes after an option's name.
+var quotedValue = regexp.MustCompile(`(for "[^"]*"): "[^"]*"`)

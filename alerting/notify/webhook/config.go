@@ -4,11 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 	"time"
+
+	"github.com/lookout-dev/lookout/config"
 )
 
 // DefaultTimeout bounds one POST when the config sets no timeout.
@@ -52,29 +52,12 @@ func (c *Config) validate() (*url.URL, error) {
 		errs = append(errs, fmt.Errorf("max_alerts must be 0 (all) or more, got %d", c.MaxAlerts))
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.Headers)) {
-		value := c.Headers[name]
-		if name == "" || http.CanonicalHeaderKey(name) == "Content-Type" || !validHeaderName(name) {
-			errs = append(errs, fmt.Errorf("headers: %q cannot be set", name))
-		}
-		if strings.ContainsAny(value, "\r\n\x00") {
-			// The value may be a secret: name the header only.
-			errs = append(errs, fmt.Errorf("headers: the value of %q has a line break or NUL", name))
+		if err := config.HeaderError(name, c.Headers[name], "Content-Type"); err != nil {
+			errs = append(errs, fmt.Errorf("headers: %s: %w", name, err))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("webhook: config: %w", err)
 	}
 	return u, nil
-}
-
-// validHeaderName reports whether name is an HTTP token.
-func validHeaderName(name string) bool {
-	for _, r := range name {
-		if r > 0x7e || r <= ' ' || r == ':' || r == '"' || r == '(' || r == ')' || r == ',' ||
-			r == '/' || r == ';' || r == '<' || r == '=' || r == '>' || r == '?' || r == '@' ||
-			r == '[' || r == '\\' || r == ']' || r == '{' || r == '}' {
-			return false
-		}
-	}
-	return true
 }

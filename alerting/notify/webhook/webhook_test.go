@@ -334,9 +334,9 @@ func TestConfigErrors(t *testing.T) {
 				Headers: map[string]string{"Content-Type": "text/plain", "Bad Name": "x", "X-Token": "s3cret\r\nX-Evil: 1"}},
 			want: "webhook: config: timeout must not be negative, got -1s\n" +
 				"max_alerts must be 0 (all) or more, got -1\n" +
-				"headers: \"Bad Name\" cannot be set\n" +
-				"headers: \"Content-Type\" cannot be set\n" +
-				"headers: the value of \"X-Token\" has a line break or NUL",
+				"headers: Bad Name: \"Bad Name\" is not a header name; want letters, digits and -, like X-Api-Key\n" +
+				"headers: Content-Type: \"Content-Type\" is set by Lookout and cannot be configured\n" +
+				"headers: X-Token: the value has a line break or NUL, which HTTP does not allow (the value is not shown: it may be a secret)",
 		},
 	}
 	for _, tt := range tests {
