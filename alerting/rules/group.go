@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net/url"
 	"sync"
 	"time"
 
@@ -95,7 +96,10 @@ type Options struct {
 	// saves alert state there).
 	AfterTick      func(ts time.Time)
 	ExternalLabels map[string]string
-	Logger         *slog.Logger
+	// ExternalURL is $externalURL in alert templates, and what their
+	// externalURL and pathPrefix functions return (alerting.external_url).
+	ExternalURL *url.URL
+	Logger      *slog.Logger
 	// QueryTimeout bounds one rule's query.
 	QueryTimeout time.Duration
 }
@@ -145,7 +149,7 @@ func NewManager(opts Options, reg prometheus.Registerer) *Manager {
 			Name: "lookout_rule_group_last_evaluation_timestamp_seconds", Help: "When each rule group was last evaluated.",
 		}, []string{"rule_group"}),
 	}
-	m.expand = Expander{Query: m.query, ExternalLabels: opts.ExternalLabels}
+	m.expand = Expander{Query: m.query, ExternalLabels: opts.ExternalLabels, ExternalURL: opts.ExternalURL}
 	reg.MustRegister(m.evalDuration, m.failures, m.lastEval)
 	return m
 }

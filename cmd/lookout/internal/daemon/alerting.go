@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -68,9 +69,12 @@ func (d *daemon) setupAlerting(cfg *config.Config) (*alertingParts, error) {
 
 func (a *alertingParts) build(d *daemon, cfg *config.Config) error {
 	ac := cfg.Alerting
+	// alerting.external_url, for the notifiers' links and the rules'
+	// templates ($externalURL, externalURL, pathPrefix).
 	externalURL := ""
+	var templateURL *url.URL
 	if ac.ExternalURL != nil {
-		externalURL = ac.ExternalURL.String()
+		externalURL, templateURL = ac.ExternalURL.String(), ac.ExternalURL.URL
 	}
 	if err := bucketsExist(a.db); err != nil {
 		return err
@@ -135,7 +139,7 @@ func (a *alertingParts) build(d *daemon, cfg *config.Config) error {
 	}
 	a.dispatcher.Restore(notified)
 	a.rules = rules.NewManager(rules.Options{
-		Storage: a.store, Sender: a.dispatcher, Interval: ac.EvaluationInterval.Std(),
+		Storage: a.store, Sender: a.dispatcher, Interval: ac.EvaluationInterval.Std(), ExternalURL: templateURL,
 		Ingest: d.ingest, AfterTick: a.saveRuleAlerts, Logger: d.log,
 	}, d.reg)
 	d.reg.MustRegister(a.store, a.silences)

@@ -540,3 +540,44 @@ probes: []
 		}
 	}
 }
+
+// TestExternalURLInAnnotations: alerting.external_url is $externalURL in
+// a rule's annotations, and what the externalURL and pathPrefix template
+// functions return, as in Prometheus.
+func TestExternalURLInAnnotations(t *testing.T) {
+	hook := newHookServer(t)
+	dir := t.TempDir()
+	writeConfig(t, filepath.Join(dir, "rules.yml"), `groups:
+  - name: test
+    rules:
+      - alert: Always
+        expr: vector(1)
+        annotations:
+          var: '{{ $externalURL }}/alerts'
+          func: '{{ externalURL }}'
+          prefix: '{{ pathPrefix }}'
+`)
+	cfg := filepath.Join(dir, "lookout.yml")
+	writeConfig(t, cfg, fmt.Sprintf(`server: {listen: "127.0.0.1:0"}
+storage: {path: %q}
+alerting:
+  evaluation_interval: 100ms
+  external_url: https://lookout.example.com/ops
+  builtin_rules: false
+  rule_files: [rules.yml]
+  route: {receiver: hook, group_by: [alertname], group_wait: 0s, group_interval: 200ms, repeat_interval: 1h}
+  receivers:
+    - name: hook
+      webhook: {url: %q}
+`, filepath.Join(dir, "data"), hook.srv.URL))
+	d := startDaemon(t, cfg)
+	defer d.stop(t)
+
+	m := hook.next(t, "firing", 15*time.Second)
+	want := map[string]string{"var": "https://lookout.example.com/ops/alerts", "func": "https://lookout.example.com/ops", "prefix": "/ops"}
+	for name, v := range want {
+		if got := m.Alerts[0].Annotations[name]; got != v {
+			t.Errorf("annotation %s = %q, want %q", name, got, v)
+		}
+	}
+}
