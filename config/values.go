@@ -75,19 +75,35 @@ type URL struct {
 func (u *URL) parseScalar(s string) error {
 	p, err := url.Parse(s)
 	if err != nil {
-		return fmt.Errorf("%q is not a valid URL: %v", s, unwrapURLError(err))
+		return fmt.Errorf("is not a valid URL: %v (the value is not shown: it may hold a password or token)", unwrapURLError(err))
 	}
+	shown := redactedURL(p)
 	if p.Scheme == "" {
-		return fmt.Errorf("%q is not an absolute URL; want one starting with http:// or https://, like https://api.example.com/health", s)
+		return fmt.Errorf("%q is not an absolute URL; want one starting with http:// or https://, like https://api.example.com/health", shown)
 	}
 	if p.Scheme != "http" && p.Scheme != "https" {
-		return fmt.Errorf("%q has scheme %q; want an absolute http:// or https:// URL", s, p.Scheme)
+		return fmt.Errorf("%q has scheme %q; want an absolute http:// or https:// URL", shown, p.Scheme)
 	}
 	if p.Host == "" {
-		return fmt.Errorf("%q has no host; want an absolute URL like https://api.example.com/health", s)
+		return fmt.Errorf("%q has no host; want an absolute URL like https://api.example.com/health", shown)
 	}
 	u.URL = p
 	return nil
+}
+
+// redactedURL is what an error may show of a URL from the config: its
+// scheme and host, the user name with the password replaced as
+// url.Redacted does, and the path and query as "…" (a webhook's path or
+// query often is its secret).
+func redactedURL(p *url.URL) string {
+	if p.Opaque != "" {
+		return p.Scheme + ":…"
+	}
+	shown := (&url.URL{Scheme: p.Scheme, User: p.User, Host: p.Host}).Redacted()
+	if p.Path != "" && p.Path != "/" || p.RawQuery != "" || p.Fragment != "" {
+		return shown + "/…"
+	}
+	return shown + p.Path
 }
 
 // MarshalText writes the URL as written (for fingerprints and printing).
