@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -78,6 +79,10 @@ func (u *URL) parseScalar(s string) error {
 		return fmt.Errorf("is not a valid URL: %v (the value is not shown: it may hold a password or token)", unwrapURLError(err))
 	}
 	shown := redactedURL(p)
+	if p.Scheme == "" && p.Host == "" {
+		// hooks.slack.com/services/… : the path may be the secret.
+		return errors.New("is not an absolute URL; want one starting with http:// or https://, like https://api.example.com/health (the value is not shown: it may hold a password or token)")
+	}
 	if p.Scheme == "" {
 		return fmt.Errorf("%q is not an absolute URL; want one starting with http:// or https://, like https://api.example.com/health", shown)
 	}
