@@ -17,10 +17,8 @@ import (
 	"github.com/lookout-dev/lookout/alerting"
 	"github.com/lookout-dev/lookout/alerting/dispatch"
 	"github.com/lookout-dev/lookout/alerting/notify"
-	notifylog "github.com/lookout-dev/lookout/alerting/notify/log"
 	sentrynotify "github.com/lookout-dev/lookout/alerting/notify/sentry"
 	slacknotify "github.com/lookout-dev/lookout/alerting/notify/slack"
-	"github.com/lookout-dev/lookout/alerting/notify/webhook"
 	"github.com/lookout-dev/lookout/alerting/rules"
 	"github.com/lookout-dev/lookout/alerting/silences"
 	"github.com/lookout-dev/lookout/alerting/store"
@@ -47,6 +45,9 @@ type alertingParts struct {
 	dispatcher   *dispatch.Dispatcher
 	outbox       *notify.Outbox
 	silences     *silences.Store
+	// deps are what the integrations were built with, for a reload's dry
+	// run of new receivers.
+	deps integrationDeps
 }
 
 // setupAlerting opens the database and builds the store, the rule
@@ -83,46 +84,23 @@ func (a *alertingParts) build(d *daemon, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	pacer := slacknotify.NewPacer(slacknotify.DefaultPace)
+	deps := integrationDeps{threads: threads, pacer: slacknotify.NewPacer(slacknotify.DefaultPace), externalURL: externalURL, reg: d.reg}
 	notifiers := map[string]map[string]notify.Notifier{} // receiver → integration → notifier
 	for _, r := range ac.Receivers {
-		notifiers[r.Name] = map[string]notify.Notifier{}
-		if r.Slack != nil {
-			s, err := slacknotify.New(slackConfig(r.Slack), slacknotify.Options{
-				Threads: threads, Reason: d.probeReason, ExternalURL: externalURL, Logger: d.log, Registerer: d.reg, Pacer: pacer,
-			})
-			if err != nil {
-				return fmt.Errorf("receiver %s: slack: %w", r.Name, err)
-			}
-			notifiers[r.Name]["slack"] = s
-			if r.Slack.SigningSecret != "" {
-				if a.slackSecrets == nil {
-					a.slackSecrets = map[string]string{}
-				}
-				a.slackSecrets[r.Name] = r.Slack.SigningSecret
-			}
+		ns, sentries, err := d.integrations(r, deps)
+		if err != nil {
+			return err
 		}
-		if r.Sentry != nil {
-			s, err := sentrynotify.New(sentrynotify.Config{DSN: r.Sentry.DSN, Environment: r.Sentry.Environment}, sentrynotify.Options{Release: "lookout@" + d.opts.Version})
-			if err != nil {
-				return fmt.Errorf("receiver %s: sentry: %w", r.Name, err)
+		notifiers[r.Name] = ns
+		a.sentries = append(a.sentries, sentries...)
+		if r.Slack != nil && r.Slack.SigningSecret != "" {
+			if a.slackSecrets == nil {
+				a.slackSecrets = map[string]string{}
 			}
-			notifiers[r.Name]["sentry"] = s
-			a.sentries = append(a.sentries, s)
-		}
-		if r.Webhook != nil {
-			w, err := webhook.New(webhook.Config{
-				URL: r.Webhook.URL.String(), Timeout: r.Webhook.Timeout.Std(), MaxAlerts: r.Webhook.MaxAlerts, Headers: r.Webhook.Headers,
-			}, webhook.Options{ExternalURL: externalURL})
-			if err != nil {
-				return fmt.Errorf("receiver %s: %w", r.Name, err)
-			}
-			notifiers[r.Name]["webhook"] = w
-		}
-		if r.Log != nil {
-			notifiers[r.Name]["log"] = notifylog.New(notifylog.Config{Level: slog.LevelWarn}, d.log)
+			a.slackSecrets[r.Name] = r.Slack.SigningSecret
 		}
 	}
+	a.deps = deps
 	if a.outbox, err = notify.NewOutbox(a.db, notifiers, notify.OutboxOptions{}, d.reg, d.log); err != nil {
 		return err
 	}

@@ -62,6 +62,9 @@ type daemon struct {
 	// started are the fingerprints of the config sections that only a restart
 	// applies, as Lookout started with them (see restartOnly).
 	started map[string][sha256.Size]byte
+	// listen and storagePath are server.listen and storage.path as Lookout
+	// started with them, for a reload's dry run (see dryRunRestartOnly).
+	listen, storagePath string
 	// vitals is the Web Vitals beacon endpoint; nil when not enabled.
 	vitals *webvitals.Collector
 	// mongos are the MongoDB targets' collectors.
@@ -111,6 +114,7 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	d.started = restartOnly(cfg)
+	d.listen, d.storagePath = cfg.Server.Listen, cfg.Storage.Path
 	d.mongos = &mongoTargets{log: d.log}
 	applyMongo, err := d.mongos.prepare(cfg.MongoDB)
 	if err != nil {
@@ -216,6 +220,9 @@ func (d *daemon) reload() error {
 		if applyVitals, err = d.vitals.Reconfigure(vitalsConfig(cfg.WebVitals)); err != nil {
 			err = fmt.Errorf("webvitals: %w", err)
 		}
+	}
+	if err == nil {
+		err = d.dryRunRestartOnly(cfg)
 	}
 	if err == nil {
 		applyMongo, err = d.mongos.prepare(cfg.MongoDB)
