@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/promql"
@@ -72,10 +73,13 @@ type Group struct {
 // Key identifies the group across reloads.
 func (g *Group) Key() string { return g.File + ";" + g.Name }
 
-// Storage is where rules read series and write what they record.
+// Storage is where rules read series and write what they record: float
+// samples, and native histograms (which the storage may keep, but never
+// modifies).
 type Storage interface {
 	storage.Queryable
 	Append(ts time.Time, l labels.Labels, v float64) error
+	AppendHistogram(ts time.Time, l labels.Labels, h *histogram.FloatHistogram) error
 }
 
 // Sender takes the alerts of every evaluation (the dispatcher).
@@ -318,15 +322,19 @@ func (m *Manager) EvalGroup(ctx context.Context, g *Group, ts time.Time) {
 	}
 }
 
-// write appends vec and a staleness marker for each series written last
-// time but not now; it returns the series written.
+// write appends vec, floats and native histograms, and a staleness
+// marker for each series written last time but not now; it returns the
+// series written.
 func (m *Manager) write(ts time.Time, vec promql.Vector, previous map[uint64]labels.Labels) map[uint64]labels.Labels {
 	now := make(map[uint64]labels.Labels, len(vec))
 	for _, s := range vec {
+		var err error
 		if s.H != nil {
-			continue // rules here record floats only
+			err = m.opts.Storage.AppendHistogram(ts, s.Metric, s.H)
+		} else {
+			err = m.opts.Storage.Append(ts, s.Metric, s.F)
 		}
-		if err := m.opts.Storage.Append(ts, s.Metric, s.F); err != nil {
+		if err != nil {
 			m.opts.Logger.Warn("store rule result", "series", s.Metric.String(), "err", err)
 			continue
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 
@@ -22,6 +23,10 @@ func (failingStorage) Querier(int64, int64) (storage.Querier, error) {
 }
 
 func (failingStorage) Append(time.Time, labels.Labels, float64) error { return nil }
+
+func (failingStorage) AppendHistogram(time.Time, labels.Labels, *histogram.FloatHistogram) error {
+	return nil
+}
 
 // TestGroupSeriesFollowGroups: each rule group's
 // lookout_rule_evaluation_failures_total is there at 0 from when Update

@@ -239,6 +239,67 @@ func TestRecordingRule(t *testing.T) {
 	}
 }
 
+// TestRecordingRuleHistogram: a recording rule whose result is a native
+// histogram records it, as Prometheus does, so later rules read it; the
+// recorded series ends with a staleness marker when its input ends.
+func TestRecordingRuleHistogram(t *testing.T) {
+	h := newHarness(t, `groups:
+  - name: rec
+    rules:
+      - record: job:request_duration_seconds:rate5m
+        expr: sum by (job) (rate(request_duration_seconds[5m]))
+      - record: job:request_duration_seconds:sum
+        expr: sum by (job) (request_duration_seconds)
+      - record: job:request_duration_seconds:p90
+        expr: histogram_quantile(0.9, job:request_duration_seconds:rate5m)
+`)
+	reg := prometheus.NewRegistry()
+	hist := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "request_duration_seconds", ConstLabels: prometheus.Labels{"job": "api"}, NativeHistogramBucketFactor: 1.1,
+	})
+	reg.MustRegister(hist)
+	tick := func(i int) {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.st.Ingest(h.at(i), mfs)
+		for _, g := range h.m.Groups() {
+			h.m.EvalGroup(context.Background(), g, h.at(i))
+		}
+	}
+	for i := range 6 {
+		for k := range 10 {
+			hist.Observe(0.1 * float64(k+1))
+		}
+		tick(i)
+	}
+	tests := []struct {
+		name, query, want string
+	}{
+		{"the rate is recorded as a histogram",
+			`histogram_count(job:request_duration_seconds:rate5m) == histogram_count(sum by (job) (rate(request_duration_seconds[5m])))`,
+			`{job="api"} 0.16666666666666666`},
+		{"the sum is recorded as a histogram",
+			`histogram_count(job:request_duration_seconds:sum)`, `{job="api"} 60`},
+		{"a rule reads a recorded histogram",
+			`job:request_duration_seconds:p90 == histogram_quantile(0.9, sum by (job) (rate(request_duration_seconds[5m])))`,
+			`{__name__="job:request_duration_seconds:p90", job="api"} 0.9170040432046711`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := h.query(t, tt.query, 5); got != tt.want {
+				t.Errorf("%s = %q, want %q", tt.query, got, tt.want)
+			}
+		})
+	}
+	reg.Unregister(hist)
+	tick(6)
+	if got := h.query(t, "job:request_duration_seconds:sum", 6); got != "" {
+		t.Errorf("after its input ended, the recorded histogram is %s; want none", got)
+	}
+}
+
 // TestReloadKeepsState: reloading the same rule keeps its pending clock.
 func TestReloadKeepsState(t *testing.T) {
 	const rule = `groups:

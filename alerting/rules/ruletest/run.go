@@ -4,11 +4,11 @@
 // native histograms, `external_labels`, `external_url` and
 // `start_timestamp`) against Lookout's own rule engine and store, so
 // teams can test their rules in CI with `lookout test rules`. Input series
-// read back as from promtool's storage, so a file gets promtool's verdict,
-// except where Lookout is stricter or differs on purpose: float values
-// are compared with a small tolerance, a rule_files pattern that matches
-// nothing and a series given twice are errors, and recording rules record
-// floats only.
+// and recorded native histograms read back as from promtool's storage, so
+// a file gets promtool's verdict, except where Lookout is stricter or
+// differs on purpose: float values are compared with a small tolerance,
+// and a rule_files pattern that matches nothing and a series given twice
+// are errors.
 package ruletest
 
 import (
@@ -95,7 +95,7 @@ func (s *suite) run(ctx context.Context, t *test) []string {
 	st := store.New(store.Options{Retention: 100 * 365 * 24 * time.Hour})
 	warns := &warnings{}
 	m := rules.NewManager(rules.Options{
-		Storage: st, Interval: s.evalInterval, ExternalLabels: t.externalLabels, Logger: slog.New(warns),
+		Storage: newHeadStorage(st), Interval: s.evalInterval, ExternalLabels: t.externalLabels, Logger: slog.New(warns),
 	}, prometheus.NewRegistry())
 
 	in := newLoader(t.series)

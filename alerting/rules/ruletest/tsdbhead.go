@@ -5,8 +5,12 @@ import (
 	"time"
 
 	"github.com/prometheus/prometheus/model/histogram"
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
+
+	"github.com/lookout-dev/lookout/alerting/rules"
+	"github.com/lookout-dev/lookout/alerting/store"
 )
 
 // promtool loads input series into Prometheus's TSDB head, which keeps
@@ -25,19 +29,43 @@ import (
 func headHints(samples []sample) {
 	var hs headSeries
 	for i := range samples {
-		s := &samples[i]
-		switch {
-		case s.h != nil:
-			s.h = s.h.Copy()
-			s.h.CounterResetHint = hs.append(s.t, s.h)
-		case value.IsStaleNaN(s.v) && hs.lastHist:
-			// The head writes a float staleness marker after a
-			// histogram as a histogram one.
-			hs.append(s.t, &histogram.FloatHistogram{Sum: s.v})
-		default:
-			hs.chunk, hs.app, hs.lastHist = nil, nil, false
-		}
+		hs.add(&samples[i])
 	}
+}
+
+// headStorage is the store as rules write to it in promtool's TSDB head:
+// a recorded histogram reads back with the hint the head gives it, as an
+// input series' histograms do. Rules write from one goroutine.
+type headStorage struct {
+	*store.Store
+	series map[uint64]*headSeries
+}
+
+var _ rules.Storage = (*headStorage)(nil)
+
+func newHeadStorage(st *store.Store) *headStorage {
+	return &headStorage{Store: st, series: map[uint64]*headSeries{}}
+}
+
+func (hs *headStorage) Append(ts time.Time, l labels.Labels, v float64) error {
+	if s := hs.series[l.Hash()]; s != nil {
+		s.add(&sample{t: ts.UnixMilli(), v: v})
+	}
+	return hs.Store.Append(ts, l, v)
+}
+
+func (hs *headStorage) AppendHistogram(ts time.Time, l labels.Labels, h *histogram.FloatHistogram) error {
+	if err := h.Validate(); err != nil {
+		return hs.Store.AppendHistogram(ts, l, h) // refused, with the store's error
+	}
+	s := hs.series[l.Hash()]
+	if s == nil {
+		s = &headSeries{}
+		hs.series[l.Hash()] = s
+	}
+	smp := sample{t: ts.UnixMilli(), h: h}
+	s.add(&smp)
+	return hs.Store.AppendHistogram(ts, l, smp.h)
 }
 
 // headChunkRange is the head's chunk range in promtool's test storage
@@ -52,6 +80,22 @@ type headSeries struct {
 	nextAt     int64 // cut a chunk at or after this time
 	computed   bool  // nextAt was estimated from the chunk's size
 	lastHist   bool  // the last sample is a histogram
+}
+
+// add appends s as the head does; a histogram gets the hint it reads
+// back with (on a copy).
+func (hs *headSeries) add(s *sample) {
+	switch {
+	case s.h != nil:
+		s.h = s.h.Copy()
+		s.h.CounterResetHint = hs.append(s.t, s.h)
+	case value.IsStaleNaN(s.v) && hs.lastHist:
+		// The head writes a float staleness marker after a histogram as
+		// a histogram one.
+		hs.append(s.t, &histogram.FloatHistogram{Sum: s.v})
+	default:
+		hs.chunk, hs.app, hs.lastHist = nil, nil, false
+	}
 }
 
 // append adds h at t as the head does and returns the hint the head
