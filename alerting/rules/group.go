@@ -106,7 +106,14 @@ type Options struct {
 	Logger      *slog.Logger
 	// QueryTimeout bounds one rule's query.
 	QueryTimeout time.Duration
+	// MaxSamples is the most samples one rule's query may load at once,
+	// as in Prometheus's --query.max-samples; default DefaultMaxSamples.
+	MaxSamples int
 }
+
+// DefaultMaxSamples is Options.MaxSamples unless set, as Prometheus's
+// default --query.max-samples.
+const DefaultMaxSamples = 50_000_000
 
 // Manager evaluates rule groups on their intervals.
 type Manager struct {
@@ -135,10 +142,13 @@ func NewManager(opts Options, reg prometheus.Registerer) *Manager {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.MaxSamples == 0 {
+		opts.MaxSamples = DefaultMaxSamples
+	}
 	m := &Manager{
 		opts: opts,
 		engine: promql.NewEngine(promql.EngineOpts{
-			MaxSamples: 50_000_000, Timeout: opts.QueryTimeout, LookbackDelta: 5 * time.Minute,
+			MaxSamples: opts.MaxSamples, Timeout: opts.QueryTimeout, LookbackDelta: 5 * time.Minute,
 			EnableAtModifier: true, EnableNegativeOffset: true,
 			NoStepSubqueryIntervalFn: func(int64) int64 { return opts.Interval.Milliseconds() },
 		}),

@@ -35,6 +35,8 @@ func TestFiles(t *testing.T) {
 		{"wrong external URL", "testdata/external-url-fail.yml", "testdata/external-url-fail.out", ruletest.Summary{Files: 1, Tests: 2, Failed: 2}},
 		{"start_timestamp and time()", "testdata/start.yml", "testdata/start.out", ruletest.Summary{Files: 1, Tests: 2}},
 		{"time() counted from 0", "testdata/start-fail.yml", "testdata/start-fail.out", ruletest.Summary{Files: 1, Tests: 2, Failed: 2}},
+		{"promtool's sample limit on expressions", "testdata/max-samples.yml", "testdata/max-samples.out", ruletest.Summary{Files: 1, Tests: 2, Failed: 1}},
+		{"promtool's sample limit on rules", "testdata/max-samples-rule.yml", "testdata/max-samples-rule.out", ruletest.Summary{Files: 1, Tests: 1, Failed: 1}},
 		{"recorded native histograms", "testdata/recorded-histograms.yml", "testdata/recorded-histograms.out", ruletest.Summary{Files: 1, Tests: 1}},
 	}
 	for _, tt := range tests {

@@ -4,11 +4,12 @@
 // native histograms, `external_labels`, `external_url` and
 // `start_timestamp`) against Lookout's own rule engine and store, so
 // teams can test their rules in CI with `lookout test rules`. Input series
-// and recorded native histograms read back as from promtool's storage, so
-// a file gets promtool's verdict, except where Lookout is stricter or
-// differs on purpose: float values are compared with a small tolerance,
-// and a rule_files pattern that matches nothing and a series given twice
-// are errors.
+// and recorded native histograms read back as from promtool's storage, and
+// a query may load promtool's 10,000 samples at most, so a file gets
+// promtool's verdict, except where Lookout is stricter or differs on
+// purpose: float values are compared with a small tolerance, and a
+// rule_files pattern that matches nothing and a series given twice are
+// errors.
 package ruletest
 
 import (
@@ -96,6 +97,7 @@ func (s *suite) run(ctx context.Context, t *test) []string {
 	warns := &warnings{}
 	m := rules.NewManager(rules.Options{
 		Storage: newHeadStorage(st), Interval: s.evalInterval, ExternalLabels: t.externalLabels, Logger: slog.New(warns),
+		MaxSamples: maxSamples, QueryTimeout: queryTimeout,
 	}, prometheus.NewRegistry())
 
 	in := newLoader(t.series)
@@ -134,10 +136,18 @@ func (s *suite) run(ctx context.Context, t *test) []string {
 	return failures
 }
 
+// promtool evaluates rules and expressions with promqltest's engine,
+// which loads at most 10,000 samples per query and gives up on one after
+// 100 s: a test it refuses for too many samples fails here the same way.
+const (
+	maxSamples   = 10_000
+	queryTimeout = 100 * time.Second
+)
+
 // newEngine is a PromQL engine set up as the rule manager's.
 func newEngine(interval time.Duration) *promql.Engine {
 	return promql.NewEngine(promql.EngineOpts{
-		MaxSamples: 50_000_000, Timeout: time.Minute, LookbackDelta: 5 * time.Minute,
+		MaxSamples: maxSamples, Timeout: queryTimeout, LookbackDelta: 5 * time.Minute,
 		EnableAtModifier: true, EnableNegativeOffset: true,
 		NoStepSubqueryIntervalFn: func(int64) int64 { return interval.Milliseconds() },
 	})
