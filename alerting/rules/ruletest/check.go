@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -91,13 +92,27 @@ func (s gotSample) String() string {
 	return s.labels.String() + " " + fmtFloat(s.value)
 }
 
-func (s gotSample) same(o gotSample) bool {
-	return labels.Equal(s.labels, o.labels) && s.hist == o.hist && almostEqual(s.value, o.value)
+// floatEqual is how values compare: exactly, as promtool does, or, with
+// fuzzy_compare, within one ULP (math.Nextafter either way), as
+// promtool's fuzzy comparer does. Either way NaN equals nothing, not even
+// NaN, as with promtool's == (a staleness marker is never in a query
+// result).
+func floatEqual(fuzzy bool) func(a, b float64) bool {
+	if !fuzzy {
+		return func(a, b float64) bool { return a == b }
+	}
+	return func(a, b float64) bool { return a == b || oneULP(a, b) }
+}
+
+// oneULP reports whether b is the float next to a.
+func oneULP(a, b float64) bool {
+	return math.Nextafter(a, math.Inf(-1)) == b || math.Nextafter(a, math.Inf(1)) == b
 }
 
 // checkExpr runs c's instant query at start plus its eval_time and
-// compares the result with the expected samples, in any order.
-func checkExpr(ctx context.Context, engine *promql.Engine, q storage.Queryable, start time.Time, c exprCheck) string {
+// compares the result with the expected samples, in any order; eq
+// compares values.
+func checkExpr(ctx context.Context, engine *promql.Engine, q storage.Queryable, start time.Time, c exprCheck, eq func(a, b float64) bool) string {
 	head := fmt.Sprintf("expr: %q, time: %s", c.expr, model.Duration(c.evalTime))
 	qry, err := engine.NewInstantQuery(ctx, q, nil, c.expr, start.Add(c.evalTime))
 	if err != nil {
@@ -123,7 +138,10 @@ func checkExpr(ctx context.Context, engine *promql.Engine, q storage.Queryable, 
 	default:
 		return fmt.Sprintf("%s: result is a %s; want a vector or a scalar", head, res.Value.Type())
 	}
-	missing, unexpected := diff(c.want, got, gotSample.same)
+	same := func(a, b gotSample) bool {
+		return labels.Equal(a.labels, b.labels) && a.hist == b.hist && eq(a.value, b.value)
+	}
+	missing, unexpected := diff(c.want, got, same)
 	if len(missing) == 0 && len(unexpected) == 0 {
 		return ""
 	}
@@ -134,12 +152,23 @@ func checkExpr(ctx context.Context, engine *promql.Engine, q storage.Queryable, 
 		if w.hist != g.hist {
 			d = append(d, fmt.Sprintf("histogram: expected %s, got %s", orNone(w.hist), orNone(g.hist)))
 		}
-		if !almostEqual(w.value, g.value) {
-			d = append(d, fmt.Sprintf("value: expected %s, got %s", fmtFloat(w.value), fmtFloat(g.value)))
+		if !eq(w.value, g.value) {
+			d = append(d, fmt.Sprintf("value: expected %s, got %s%s", fmtFloat(w.value), fmtFloat(g.value), valueHint(w.value, g.value)))
 		}
 		out += "\n  differs in: " + strings.Join(d, "; ")
 	}
 	return out
+}
+
+// valueHint says why two values that look alike differ.
+func valueHint(want, got float64) string {
+	switch {
+	case math.IsNaN(want) || math.IsNaN(got):
+		return " (NaN equals nothing, not even NaN, as in promtool)"
+	case oneULP(want, got):
+		return " (one ULP apart: fuzzy_compare: true accepts that)"
+	}
+	return ""
 }
 
 // labelDiff names each label whose value differs between want and got.

@@ -19,8 +19,8 @@ type testFile struct {
 	EvaluationInterval model.Duration `yaml:"evaluation_interval"`
 	GroupEvalOrder     []string       `yaml:"group_eval_order"`
 	Tests              []testGroup    `yaml:"tests"`
-	// FuzzyCompare is accepted for promtool compatibility; values are
-	// always compared with a small tolerance.
+	// FuzzyCompare lets an expected value differ from the one got by one
+	// ULP, as in promtool; values are compared exactly otherwise.
 	FuzzyCompare bool `yaml:"fuzzy_compare"`
 }
 

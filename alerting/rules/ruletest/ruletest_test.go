@@ -35,6 +35,8 @@ func TestFiles(t *testing.T) {
 		{"wrong external URL", "testdata/external-url-fail.yml", "testdata/external-url-fail.out", ruletest.Summary{Files: 1, Tests: 2, Failed: 2}},
 		{"start_timestamp and time()", "testdata/start.yml", "testdata/start.out", ruletest.Summary{Files: 1, Tests: 2}},
 		{"time() counted from 0", "testdata/start-fail.yml", "testdata/start-fail.out", ruletest.Summary{Files: 1, Tests: 2, Failed: 2}},
+		{"values compared exactly", "testdata/compare-exact.yml", "testdata/compare-exact.out", ruletest.Summary{Files: 1, Tests: 1, Failed: 1}},
+		{"fuzzy_compare: one ULP", "testdata/compare-fuzzy.yml", "testdata/compare-fuzzy.out", ruletest.Summary{Files: 1, Tests: 2, Failed: 1}},
 		{"promtool's sample limit on expressions", "testdata/max-samples.yml", "testdata/max-samples.out", ruletest.Summary{Files: 1, Tests: 2, Failed: 1}},
 		{"promtool's sample limit on rules", "testdata/max-samples-rule.yml", "testdata/max-samples-rule.out", ruletest.Summary{Files: 1, Tests: 1, Failed: 1}},
 		{"recorded native histograms", "testdata/recorded-histograms.yml", "testdata/recorded-histograms.out", ruletest.Summary{Files: 1, Tests: 1}},
@@ -132,15 +134,24 @@ func TestSemantics(t *testing.T) {
     promql_expr_test:
       - {expr: x, eval_time: 1m, exp_samples: [{labels: x, value: 1}]}`,
 			false, []string{"got samples (0): none"}},
-		{"samples in any order, values within a tolerance", `
+		{"samples in any order", `
     input_series:
-      - {series: 'x{a="1"}', values: '0.1'}
-      - {series: 'x{a="2"}', values: '0.2'}
+      - {series: 'x{a="1"}', values: '0.5'}
+      - {series: 'x{a="2"}', values: '0.25'}
     promql_expr_test:
       - expr: x * 3
         eval_time: 0m
-        exp_samples: [{labels: '{a="2"}', value: 0.6}, {labels: '{a="1"}', value: 0.3}]`,
+        exp_samples: [{labels: '{a="2"}', value: 0.75}, {labels: '{a="1"}', value: 1.5}]`,
 			true, nil},
+		{"values compared exactly, as in promtool", `
+    input_series: [{series: 'x', values: '0.1'}]
+    promql_expr_test:
+      - {expr: x * 3, eval_time: 0m, exp_samples: [{labels: '{}', value: 0.3}]}`,
+			false, []string{"value: expected 0.3, got 0.30000000000000004 (one ULP apart: fuzzy_compare: true accepts that)"}},
+		{"NaN equals nothing, as in promtool", `
+    promql_expr_test:
+      - {expr: 'vector(0) / 0', eval_time: 0m, exp_samples: [{labels: '{}', value: .nan}]}`,
+			false, []string{"value: expected NaN, got NaN (NaN equals nothing, not even NaN, as in promtool)"}},
 		{"scalar result", `
     promql_expr_test:
       - {expr: '1 + 1', eval_time: 0m, exp_samples: [{labels: '{}', value: 2}]}`,

@@ -1,15 +1,15 @@
 // Package ruletest runs unit tests of rule files written in promtool's
-// format (`rule_files`, `evaluation_interval`, `group_eval_order`, and
-// `tests` with `input_series`, `alert_rule_test` and `promql_expr_test`,
-// native histograms, `external_labels`, `external_url` and
-// `start_timestamp`) against Lookout's own rule engine and store, so
+// format (`rule_files`, `evaluation_interval`, `group_eval_order`,
+// `fuzzy_compare`, and `tests` with `input_series`, `alert_rule_test` and
+// `promql_expr_test`, native histograms, `external_labels`, `external_url`
+// and `start_timestamp`) against Lookout's own rule engine and store, so
 // teams can test their rules in CI with `lookout test rules`. Input series
-// and recorded native histograms read back as from promtool's storage, and
-// a query may load promtool's 10,000 samples at most, so a file gets
-// promtool's verdict, except where Lookout is stricter or differs on
-// purpose: float values are compared with a small tolerance, and a
-// rule_files pattern that matches nothing and a series given twice are
-// errors.
+// and recorded native histograms read back as from promtool's storage;
+// values compare as promtool compares them, exactly or, with
+// fuzzy_compare, within one ULP, and NaN equals nothing; a query may load
+// promtool's 10,000 samples at most. So a file gets promtool's verdict,
+// except where Lookout is stricter on purpose: a rule_files pattern that
+// matches nothing and a series given twice are errors.
 package ruletest
 
 import (
@@ -128,8 +128,9 @@ func (s *suite) run(ctx context.Context, t *test) []string {
 	// Expressions see the input loaded by the last evaluation, as in
 	// promtool: an eval_time between evaluations sees no later sample.
 	engine := newEngine(s.evalInterval)
+	eq := floatEqual(s.fuzzy)
 	for _, c := range t.exprs {
-		if f := checkExpr(ctx, engine, st, t.start, c); f != "" {
+		if f := checkExpr(ctx, engine, st, t.start, c, eq); f != "" {
 			failures = append(failures, t.name+", "+f)
 		}
 	}

@@ -21,6 +21,7 @@ type suite struct {
 	ruleFiles    []string
 	evalInterval time.Duration
 	order        map[string]int // group_eval_order
+	fuzzy        bool           // fuzzy_compare
 	tests        []*test
 }
 
@@ -61,7 +62,7 @@ func loadSuite(file string) (*suite, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &suite{file: file, evalInterval: time.Duration(d.tf.EvaluationInterval), order: map[string]int{}}
+	s := &suite{file: file, evalInterval: time.Duration(d.tf.EvaluationInterval), order: map[string]int{}, fuzzy: d.tf.FuzzyCompare}
 	if s.evalInterval == 0 {
 		s.evalInterval = time.Minute
 	}
@@ -246,14 +247,4 @@ func expandSeries(in inputSeries, start time.Time, interval time.Duration, p par
 	}
 	headHints(s.samples)
 	return s, nil
-}
-
-// almostEqual compares values with a small relative tolerance; NaN
-// equals NaN.
-func almostEqual(a, b float64) bool {
-	if a == b || (math.IsNaN(a) && math.IsNaN(b)) {
-		return true
-	}
-	const eps = 1e-9
-	return math.Abs(a-b) <= eps*max(math.Abs(a), math.Abs(b)) || math.Abs(a-b) < 1e-12
 }
