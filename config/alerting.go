@@ -36,6 +36,7 @@ type Alerting struct {
 	Route                 *Route        `yaml:"route"`
 	InhibitRules          []InhibitRule `yaml:"inhibit_rules"`
 	Receivers             []Receiver    `yaml:"receivers"`
+	Silences              Silences      `yaml:"silences"`
 }
 
 // Route is a node of the routing tree.
@@ -202,6 +203,7 @@ func (a *Alerting) check(d *decoder, path string) {
 	if a.SendResolvedWhenMuted == nil {
 		a.SendResolvedWhenMuted = &yes
 	}
+	a.Silences.check(d, path+".silences")
 	if a.Route == nil && len(a.Receivers) == 0 {
 		// With nothing configured, alerts go to the log (and the API).
 		a.Receivers = []Receiver{{Name: "log", Log: &LogRcv{}}}
