@@ -70,20 +70,31 @@ type expSample struct {
 }
 
 // decoded is a test file with the node of every field path, so later
-// checks can name file:line:col.
+// checks can name file:line:col, and the warnings those checks gave.
 type decoded struct {
-	file string
-	tf   testFile
-	pos  map[string]*yaml.Node
+	file     string
+	tf       testFile
+	pos      map[string]*yaml.Node
+	warnings []string
 }
 
-// errAt is a problem at the node of path (or at the file, if unknown).
-func (d *decoded) errAt(path, format string, args ...any) error {
+// at says msg about the node of path (or about the file, if unknown).
+func (d *decoded) at(path, format string, args ...any) string {
 	msg := fmt.Sprintf(format, args...)
 	if n := d.pos[path]; n != nil {
-		return fmt.Errorf("%s:%d:%d: %s: %s", d.file, n.Line, n.Column, path, msg)
+		return fmt.Sprintf("%s:%d:%d: %s: %s", d.file, n.Line, n.Column, path, msg)
 	}
-	return fmt.Errorf("%s: %s: %s", d.file, path, msg)
+	return fmt.Sprintf("%s: %s: %s", d.file, path, msg)
+}
+
+// errAt is a problem at the node of path.
+func (d *decoded) errAt(path, format string, args ...any) error {
+	return errors.New(d.at(path, format, args...))
+}
+
+// warn notes something at path that promtool lets pass.
+func (d *decoded) warn(path, format string, args ...any) {
+	d.warnings = append(d.warnings, d.at(path, format, args...))
 }
 
 // decodeFile reads a test file. Unknown fields and malformed durations
@@ -164,21 +175,23 @@ func join(path, key string) string {
 }
 
 // ruleFiles resolves rule_files against the test file's folder and
-// expands globs; a pattern that matches nothing is an error.
+// expands globs. A pattern that matches nothing is a warning, as in
+// promtool: the tests run without it.
 func (d *decoded) ruleFiles() ([]string, error) {
 	var files []string
 	var errs []error
 	for i, pat := range d.tf.RuleFiles {
+		path := fmt.Sprintf("rule_files[%d]", i)
 		p := pat
-		if !filepath.IsAbs(p) {
+		if p != "" && !filepath.IsAbs(p) {
 			p = filepath.Join(filepath.Dir(d.file), p)
 		}
 		matches, err := filepath.Glob(p)
 		switch {
 		case err != nil:
-			errs = append(errs, d.errAt(fmt.Sprintf("rule_files[%d]", i), "%q: %v", pat, err))
+			errs = append(errs, d.errAt(path, "%q: %v", pat, err))
 		case len(matches) == 0:
-			errs = append(errs, d.errAt(fmt.Sprintf("rule_files[%d]", i), "%q: no such file (looked for %s)", pat, p))
+			d.warn(path, "%q matches no file (looked for %q); the tests run without it, as in promtool", pat, p)
 		}
 		files = append(files, matches...)
 	}

@@ -3,13 +3,18 @@
 // `fuzzy_compare`, and `tests` with `input_series`, `alert_rule_test` and
 // `promql_expr_test`, native histograms, `external_labels`, `external_url`
 // and `start_timestamp`) against Lookout's own rule engine and store, so
-// teams can test their rules in CI with `lookout test rules`. Input series
-// and recorded native histograms read back as from promtool's storage;
-// values compare as promtool compares them, exactly or, with
-// fuzzy_compare, within one ULP, and NaN equals nothing; a query may load
-// promtool's 10,000 samples at most. So a file gets promtool's verdict,
-// except where Lookout is stricter on purpose: a rule_files pattern that
-// matches nothing and a series given twice are errors.
+// teams can test their rules in CI with `lookout test rules`.
+//
+// A file gets promtool v0.316.0's verdict: input series and recorded
+// histograms read back as from promtool's storage; values compare as
+// promtool compares them, exactly or, with fuzzy_compare, within one ULP,
+// and NaN equals nothing; a query may load promtool's 10,000 samples at
+// most; a series given twice is the last one given; a rule_files pattern
+// that matches nothing is a warning. Lookout is stricter on purpose where
+// a test would pass without testing anything: an alert test naming no
+// alerting rule, or a file without tests, is an error. The reports are
+// Lookout's own: every problem in a file at once, with file:line:col, and
+// what differs in a failure.
 package ruletest
 
 import (
@@ -53,7 +58,10 @@ func Run(ctx context.Context, w io.Writer, files ...string) Summary {
 	for _, f := range files {
 		sum.Files++
 		fmt.Fprintf(w, "Unit testing: %s\n", f)
-		s, err := loadSuite(f)
+		s, warnings, err := loadSuite(f)
+		for _, warning := range warnings {
+			fmt.Fprintf(w, "  WARNING: %s\n", warning)
+		}
 		if err != nil {
 			sum.Failed++
 			fmt.Fprintf(w, "  FAILED:\n%s\n\n", indent(err.Error(), "    "))

@@ -56,13 +56,19 @@ type exprCheck struct {
 }
 
 // loadSuite reads and checks a test file: every problem in it is
-// returned, each with file:line:col.
-func loadSuite(file string) (*suite, error) {
+// returned, each with file:line:col, and so is each warning: what
+// promtool lets pass but is likely a mistake.
+func loadSuite(file string) (*suite, []string, error) {
 	d, err := decodeFile(file)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	s := &suite{file: file, evalInterval: time.Duration(d.tf.EvaluationInterval), order: map[string]int{}, fuzzy: d.tf.FuzzyCompare}
+	s, err := d.suite()
+	return s, d.warnings, err
+}
+
+func (d *decoded) suite() (*suite, error) {
+	s := &suite{file: d.file, evalInterval: time.Duration(d.tf.EvaluationInterval), order: map[string]int{}, fuzzy: d.tf.FuzzyCompare}
 	if s.evalInterval == 0 {
 		s.evalInterval = time.Minute
 	}
@@ -128,19 +134,34 @@ func (d *decoded) test(i int, evalInterval time.Duration, alertNames map[string]
 			t.start = start
 		}
 	}
-	seen := map[uint64]int{}
+	// A series given twice is the last one given, as in promtool, which
+	// says nothing of it: the first is not even checked beyond its syntax.
+	type input struct {
+		path string
+		parsedInput
+	}
+	var inputs []input
+	last := map[uint64]int{} // index in inputs, by labels
 	for j, in := range tg.InputSeries {
 		sp := fmt.Sprintf("%s.input_series[%d]", path, j)
-		ser, err := expandSeries(in, t.start, interval, p)
+		pi, err := parseInput(in, p)
 		if err != nil {
 			errs = append(errs, d.errAt(sp+".values", "%v", err))
 			continue
 		}
-		if k, dup := seen[ser.labels.Hash()]; dup {
-			errs = append(errs, d.errAt(sp+".series", "%s is given already in input_series[%d]", ser.labels, k))
+		if k, dup := last[pi.labels.Hash()]; dup {
+			inputs[k] = input{sp, pi}
 			continue
 		}
-		seen[ser.labels.Hash()] = j
+		last[pi.labels.Hash()] = len(inputs)
+		inputs = append(inputs, input{sp, pi})
+	}
+	for _, in := range inputs {
+		ser, err := in.expand(t.start, interval)
+		if err != nil {
+			errs = append(errs, d.errAt(in.path+".values", "%v", err))
+			continue
+		}
 		t.series = append(t.series, ser)
 	}
 	for j, a := range tg.AlertRuleTests {
@@ -219,28 +240,39 @@ func parseStart(s string) (time.Time, error) {
 	return time.Parse(time.RFC3339Nano, s)
 }
 
-// expandSeries expands promtool's series notation, floats and native
-// histograms: sample k is at start+k*interval; `_` leaves a gap and
-// `stale` writes a staleness marker. A histogram must be valid, as
-// Prometheus's TSDB wants it, and gets the counter reset hint the TSDB
-// would give it (see headHints).
-func expandSeries(in inputSeries, start time.Time, interval time.Duration, p parser.Parser) (series, error) {
+// parsedInput is an input series in promtool's series notation, parsed.
+type parsedInput struct {
+	in     inputSeries
+	labels labels.Labels
+	vals   []parser.SequenceValue
+}
+
+// parseInput parses an input series, floats and native histograms.
+func parseInput(in inputSeries, p parser.Parser) (parsedInput, error) {
 	l, vals, err := p.ParseSeriesDesc(in.Series + " " + in.Values)
 	if err != nil {
-		return series{}, fmt.Errorf("series %q values %q: %w", in.Series, in.Values, err)
+		return parsedInput{}, fmt.Errorf("series %q values %q: %w", in.Series, in.Values, err)
 	}
 	if l.IsEmpty() {
-		return series{}, fmt.Errorf("series %q has no labels; want one like 'up{job=\"api\"}'", in.Series)
+		return parsedInput{}, fmt.Errorf("series %q has no labels; want one like 'up{job=\"api\"}'", in.Series)
 	}
-	s := series{labels: l}
-	for k, v := range vals {
+	return parsedInput{in: in, labels: l, vals: vals}, nil
+}
+
+// expand expands the series' values: sample k is at start+k*interval;
+// `_` leaves a gap and `stale` writes a staleness marker. A histogram
+// must be valid, as Prometheus's TSDB wants it, and gets the counter
+// reset hint the TSDB would give it (see headHints).
+func (pi parsedInput) expand(start time.Time, interval time.Duration) (series, error) {
+	s := series{labels: pi.labels}
+	for k, v := range pi.vals {
 		if v.Omitted {
 			continue
 		}
 		at := time.Duration(k) * interval
 		if v.Histogram != nil {
 			if err := v.Histogram.Validate(); err != nil {
-				return series{}, fmt.Errorf("series %q: the histogram at %s is invalid: %w", in.Series, model.Duration(at), err)
+				return series{}, fmt.Errorf("series %q: the histogram at %s is invalid: %w", pi.in.Series, model.Duration(at), err)
 			}
 		}
 		s.samples = append(s.samples, sample{t: start.Add(at).UnixNano() / int64(time.Millisecond), v: v.Value, h: v.Histogram})

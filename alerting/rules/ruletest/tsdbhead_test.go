@@ -69,7 +69,11 @@ func TestHeadHints(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			s, err := expandSeries(inputSeries{Series: "h", Values: tt.values}, start, tt.interval, rules.NewParser())
+			in, err := parseInput(inputSeries{Series: "h", Values: tt.values}, rules.NewParser())
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := in.expand(start, tt.interval)
 			if err != nil {
 				t.Fatal(err)
 			}
