@@ -10,15 +10,19 @@ type HTTP struct {
 	BearerToken     string            `yaml:"bearer_token"`
 	FollowRedirects *bool             `yaml:"follow_redirects"`
 	MaxRedirects    int               `yaml:"max_redirects"`
-	KeepAlive       bool              `yaml:"keep_alive"`
-	IPProtocol      IPProtocol        `yaml:"ip_protocol"`
-	IPFallback      *bool             `yaml:"ip_protocol_fallback"`
-	BodySizeLimit   ByteSize          `yaml:"body_size_limit"`
-	Expect          Expect            `yaml:"expect"`
-	Assert          []Expr            `yaml:"assert"`
-	DegradedIf      []Expr            `yaml:"degraded_if"`
-	SecurityHeaders SecurityHeaders   `yaml:"security_headers"`
-	TLS             TLS               `yaml:"tls"`
+	// DenyPrivateRedirects refuses a redirect to another origin on a
+	// loopback, private, link-local or unspecified address, checked as the
+	// address is resolved; url itself, and its own origin, may be any.
+	DenyPrivateRedirects bool            `yaml:"deny_private_redirects"`
+	KeepAlive            bool            `yaml:"keep_alive"`
+	IPProtocol           IPProtocol      `yaml:"ip_protocol"`
+	IPFallback           *bool           `yaml:"ip_protocol_fallback"`
+	BodySizeLimit        ByteSize        `yaml:"body_size_limit"`
+	Expect               Expect          `yaml:"expect"`
+	Assert               []Expr          `yaml:"assert"`
+	DegradedIf           []Expr          `yaml:"degraded_if"`
+	SecurityHeaders      SecurityHeaders `yaml:"security_headers"`
+	TLS                  TLS             `yaml:"tls"`
 }
 
 // BasicAuth is HTTP basic authentication.
