@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"log/slog"
 	"maps"
 	"slices"
@@ -30,6 +31,11 @@ type Runner struct {
 	labelNames, labelValues []string
 	labelKey                string
 	pairs                   labelPairs
+
+	// life guards the runs in flight and whether the runner was closed.
+	life     sync.Mutex
+	inFlight int
+	closed   bool
 
 	mu       sync.Mutex
 	last     Result
@@ -91,9 +97,14 @@ func (r *Runner) Offset(interval time.Duration) time.Duration {
 func (r *Runner) Run(ctx context.Context) { r.Probe(ctx) }
 
 // Probe probes once, re-probing up to retries times while it fails, and
-// records the result. Each attempt has the probe's timeout.
+// records the result. Each attempt has the probe's timeout. After Close it
+// probes nothing and returns a down result it does not record.
 func (r *Runner) Probe(ctx context.Context) Result {
 	start := time.Now()
+	if !r.enter() {
+		return Result{Start: start, State: Down, Reason: "probe removed"}
+	}
+	defer r.leave()
 	var res Result
 	for attempt := 1; attempt <= 1+r.cfg.Retries; attempt++ {
 		actx, cancel := context.WithTimeout(ctx, r.cfg.Timeout.Std())
@@ -111,6 +122,50 @@ func (r *Runner) Probe(ctx context.Context) Result {
 	}
 	r.record(res)
 	return res
+}
+
+// Close is for a probe that a reload removed or replaced: when its prober
+// holds something to let go of (io.Closer, such as an HTTP probe's
+// connections), Close closes it at once, or when the run in flight ends.
+// No run starts after Close.
+func (r *Runner) Close() {
+	r.life.Lock()
+	first, idle := !r.closed, r.inFlight == 0
+	r.closed = true
+	r.life.Unlock()
+	if first && idle {
+		r.closeProber()
+	}
+}
+
+func (r *Runner) enter() bool {
+	r.life.Lock()
+	defer r.life.Unlock()
+	if r.closed {
+		return false
+	}
+	r.inFlight++
+	return true
+}
+
+func (r *Runner) leave() {
+	r.life.Lock()
+	r.inFlight--
+	last := r.closed && r.inFlight == 0
+	r.life.Unlock()
+	if last {
+		r.closeProber()
+	}
+}
+
+func (r *Runner) closeProber() {
+	c, ok := r.prober.(io.Closer)
+	if !ok {
+		return
+	}
+	if err := c.Close(); err != nil {
+		r.log.Warn("close removed probe", "probe", r.cfg.Name, "err", err)
+	}
 }
 
 func (r *Runner) record(res Result) {

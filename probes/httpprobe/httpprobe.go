@@ -11,6 +11,7 @@ import (
 	"net/http/httptrace"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lookout-dev/lookout/config"
@@ -20,36 +21,48 @@ import (
 // Prober runs one configured HTTP check. It is safe for one run at a time;
 // the scheduler never starts a second run of a probe while one is going.
 type Prober struct {
-	cfg       *config.HTTP
-	client    *http.Client
-	transport *transport // shared with probes of the same transport settings
-	checks    checks
-	redirects int // redirects followed by the run in flight
+	cfg        *config.HTTP
+	client     *http.Client
+	transports *Transports
+	transport  *transport // shared with probes of the same transport settings
+	origin     string     // of cfg.URL
+	referer    string     // the configured Referer header; "": none
+	checks     checks
+	redirects  int // redirects followed by the run in flight
+	closed     sync.Once
 }
 
-var _ probes.Prober = (*Prober)(nil)
+var (
+	_ probes.Prober = (*Prober)(nil)
+	_ io.Closer     = (*Prober)(nil)
+)
 
 // New builds a prober for cfg on a transport from transports, shared with
 // the other probes of the same transport settings. It fails only when TLS
 // files cannot be read.
 func New(cfg *config.HTTP, transports *Transports) (*Prober, error) {
-	t, err := transports.get(cfg)
+	o := origin(cfg.URL.URL)
+	t, err := transports.get(cfg, o)
 	if err != nil {
 		return nil, err
 	}
-	p := &Prober{cfg: cfg, transport: t, checks: newChecks(cfg)}
+	p := &Prober{cfg: cfg, transports: transports, transport: t, origin: o, checks: newChecks(cfg)}
+	for k, v := range cfg.Headers {
+		if strings.EqualFold(k, "Referer") {
+			p.referer = v
+		}
+	}
 	p.client = &http.Client{Transport: t.http, CheckRedirect: p.checkRedirect}
 	return p, nil
 }
 
-func (p *Prober) checkRedirect(req *http.Request, via []*http.Request) error {
-	if !*p.cfg.FollowRedirects {
-		return http.ErrUseLastResponse
-	}
-	if len(via) > p.cfg.MaxRedirects {
-		return fmt.Errorf("stopped after %d redirects (max_redirects)", p.cfg.MaxRedirects)
-	}
-	p.redirects = len(via)
+// Close gives up the prober's share of its transport, for a probe that a
+// reload removed or replaced: the transport closes its idle connections
+// when no probe of cfg.URL's origin is left on it (all of them: probes
+// still sharing it open a new one at their next run), and is dropped with
+// its last probe. Close it once no run is in flight; it returns nil.
+func (p *Prober) Close() error {
+	p.closed.Do(func() { p.transports.release(p.transport, p.origin) })
 	return nil
 }
 
@@ -59,7 +72,8 @@ func (p *Prober) Probe(ctx context.Context) probes.Result {
 	res := probes.Result{Start: start, State: probes.Down}
 	tr := &tracer{}
 	p.redirects = 0
-	resp, err := p.do(httptrace.WithClientTrace(ctx, tr.trace()))
+	r := &run{ctx: ctx, denyPrivate: p.cfg.DenyPrivateRedirects}
+	resp, err := p.do(httptrace.WithClientTrace(withRun(ctx, r), tr.trace()))
 	if err != nil {
 		res.Reason = transportReason(ctx, err)
 		res.TLS = tlsFactsFromError(err)
@@ -133,6 +147,10 @@ func readBody(r io.Reader, limit int64) ([]byte, error) {
 // transportReason says why a request failed, without the URL (which may
 // carry credentials) and naming a timeout as such.
 func transportReason(ctx context.Context, err error) string {
+	var refused *refusedRedirect
+	if errors.As(err, &refused) {
+		return refused.Error()
+	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err

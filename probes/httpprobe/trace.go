@@ -35,7 +35,10 @@ func (t *tracer) trace() *httptrace.ClientTrace {
 		TLSHandshakeDone: func(tls.ConnectionState, error) {
 			t.add(&t.phases.TLS, &t.tlsStart)
 		},
-		GotConn:      func(httptrace.GotConnInfo) { t.mark(&t.gotConn) },
+		GotConn: func(info httptrace.GotConnInfo) {
+			handedOver(info)
+			t.mark(&t.gotConn)
+		},
 		WroteRequest: func(httptrace.WroteRequestInfo) { t.mark(&t.wrote) },
 		GotFirstResponseByte: func() {
 			t.mark(&t.firstByte)

@@ -23,16 +23,17 @@ import (
 // A probe without keep_alive still gets a fresh connection on each run. A
 // TLS file changed on disk since its transport was built gives probes
 // built after the change a new transport, so they read the file afresh,
-// as each probe did when it had its own.
+// as each probe did when it had its own. A transport goes with the last
+// of its probes (Prober.Close).
 type Transports struct {
-	mu     sync.Mutex
-	byKey  map[transportKey]*transport
-	dialer *net.Dialer
+	mu    sync.Mutex
+	byKey map[transportKey]*transport // the transport new probes get
+	live  map[*transport]struct{}     // every transport with probes, byKey's and older ones
 }
 
 // NewTransports returns an empty set of shared transports.
 func NewTransports() *Transports {
-	return &Transports{byKey: map[transportKey]*transport{}, dialer: &net.Dialer{}}
+	return &Transports{byKey: map[transportKey]*transport{}, live: map[*transport]struct{}{}}
 }
 
 // transportKey is every probe setting a transport depends on.
@@ -48,6 +49,11 @@ type transport struct {
 	http  *http.Transport
 	roots *x509.CertPool // ca_file for verifying by hand; nil: the system pool
 	files [3]fileStamp   // ca_file, cert_file, key_file as they were read
+	key   transportKey
+	// origins counts the transport's probes by the origin of their URL;
+	// guarded by Transports.mu.
+	origins map[string]int
+	probes  int
 }
 
 // fileStamp tells whether a file changed since it was read.
@@ -55,30 +61,56 @@ type fileStamp struct {
 	size, modTime int64 // modTime in Unix nanoseconds
 }
 
-// get returns the transport for cfg, building it on first use. It fails
-// only when TLS files cannot be read.
-func (ts *Transports) get(cfg *config.HTTP) (*transport, error) {
+// get returns the transport for cfg, building it on first use, and counts
+// a probe of origin on it. It fails only when TLS files cannot be read.
+func (ts *Transports) get(cfg *config.HTTP, origin string) (*transport, error) {
 	key := transportKey{tls: cfg.TLS, ipProtocol: cfg.IPProtocol, ipFallback: *cfg.IPFallback, keepAlive: cfg.KeepAlive}
 	stamps := stampFiles(cfg.TLS)
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	if t, ok := ts.byKey[key]; ok && t.files == stamps {
-		return t, nil
+	t, ok := ts.byKey[key]
+	if !ok || t.files != stamps {
+		var err error
+		if t, err = newTransport(key); err != nil {
+			return nil, err
+		}
+		t.files = stamps
+		ts.byKey[key] = t
+		ts.live[t] = struct{}{}
 	}
-	t, err := newTransport(key, ts.dialer)
-	if err != nil {
-		return nil, err
-	}
-	t.files = stamps
-	ts.byKey[key] = t
+	t.probes++
+	t.origins[origin]++
 	return t, nil
+}
+
+// release uncounts a probe of origin from t. When it was t's last probe of
+// origin, t closes its idle connections; when it was t's last probe, t is
+// dropped.
+func (ts *Transports) release(t *transport, origin string) {
+	ts.mu.Lock()
+	t.probes--
+	t.origins[origin]--
+	last := t.origins[origin] == 0
+	if last {
+		delete(t.origins, origin)
+	}
+	if t.probes == 0 {
+		delete(ts.live, t)
+		if ts.byKey[t.key] == t {
+			delete(ts.byKey, t.key)
+		}
+	}
+	ts.mu.Unlock()
+	if last {
+		t.http.CloseIdleConnections()
+	}
 }
 
 // CloseIdle closes the idle keep-alive connections of every transport.
 func (ts *Transports) CloseIdle() {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	for _, t := range ts.byKey {
+	for t := range ts.live {
 		t.http.CloseIdleConnections()
 	}
 }
@@ -98,15 +130,18 @@ func stampFiles(t config.TLS) [3]fileStamp {
 	return stamps
 }
 
-func newTransport(key transportKey, dialer *net.Dialer) (*transport, error) {
-	t := &transport{}
+func newTransport(key transportKey) (*transport, error) {
+	t := &transport{key: key, origins: map[string]int{}}
 	tlsCfg, err := t.tlsConfig(key.tls)
 	if err != nil {
 		return nil, err
 	}
+	dial := ipDial(key.ipProtocol, key.ipFallback)
 	t.http = &http.Transport{
-		Proxy:               http.ProxyFromEnvironment,
-		DialContext:         dialFunc(dialer, key.ipProtocol, key.ipFallback),
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return dialForRun(ctx, dial, network, addr)
+		},
 		TLSClientConfig:     tlsCfg,
 		ForceAttemptHTTP2:   true,
 		DisableKeepAlives:   !key.keepAlive,
@@ -137,28 +172,4 @@ func (t *transport) tlsConfig(c config.TLS) (*tls.Config, error) {
 		tc.Certificates = []tls.Certificate{cert}
 	}
 	return tc, nil
-}
-
-// dialFunc honours ip_protocol: dial the preferred family first and, when
-// fallback is on, the other one if that fails.
-func dialFunc(d *net.Dialer, proto config.IPProtocol, fallback bool) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	var first, second string
-	switch proto {
-	case config.IP4:
-		first, second = "tcp4", "tcp6"
-	case config.IP6:
-		first, second = "tcp6", "tcp4"
-	default:
-		return d.DialContext
-	}
-	if !fallback {
-		second = ""
-	}
-	return func(ctx context.Context, _, addr string) (net.Conn, error) {
-		conn, err := d.DialContext(ctx, first, addr)
-		if err != nil && second != "" && ctx.Err() == nil {
-			return d.DialContext(ctx, second, addr)
-		}
-		return conn, err
-	}
 }

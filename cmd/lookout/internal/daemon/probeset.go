@@ -60,6 +60,7 @@ func (s *probeSet) build(cfg *config.Config, transports *httpprobe.Transports, l
 		}
 		r, err := NewRunner(pc, transports, log)
 		if err != nil {
+			closeRemoved(runners, s.list())
 			return nil, nil, err
 		}
 		runners = append(runners, r)
@@ -68,10 +69,27 @@ func (s *probeSet) build(cfg *config.Config, transports *httpprobe.Transports, l
 	return runners, prints, nil
 }
 
+// swap makes runners the running set and closes the runners it removed or
+// replaced (their connections), each once its run in flight has ended.
 func (s *probeSet) swap(runners []*probes.Runner, prints map[string][sha256.Size]byte) {
 	s.mu.Lock()
+	old := s.runners
 	s.runners, s.prints = runners, prints
 	s.mu.Unlock()
+	closeRemoved(old, runners)
+}
+
+// closeRemoved closes the runners of from that kept does not hold.
+func closeRemoved(from, kept []*probes.Runner) {
+	keep := make(map[*probes.Runner]bool, len(kept))
+	for _, r := range kept {
+		keep[r] = true
+	}
+	for _, r := range from {
+		if !keep[r] {
+			r.Close()
+		}
+	}
 }
 
 // NewRunner builds the runner of one configured probe. HTTP probes get
