@@ -29,11 +29,6 @@ type Config struct {
 	Probes    []Probe   `yaml:"probes"`
 }
 
-// Server is the HTTP listener for /metrics, the API and health endpoints.
-type Server struct {
-	Listen string `yaml:"listen"`
-}
-
 // Scheduler bounds how probes run.
 type Scheduler struct {
 	// MaxConcurrent is how many probe runs may be in flight at once.
@@ -105,6 +100,7 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 		d.decode(&root, reflect.ValueOf(cfg).Elem(), "")
 	}
 	cfg.check(d)
+	cfg.checkServer(d)
 	if len(d.errs) > 0 {
 		d.errs.sort()
 		return nil, d.errs
