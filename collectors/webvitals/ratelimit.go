@@ -2,7 +2,9 @@ package webvitals
 
 import (
 	"net"
+	"net/http"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 )
@@ -55,25 +57,67 @@ func (l *ipLimiter) len() int {
 	return l.table.len()
 }
 
-// clientKey is the limiter's key for a request's RemoteAddr: the IP, or for
+// clientKey is the limiter's key for a request: its client's IP, or for
 // IPv6 its /64, since one host commonly holds a whole /64 and could rotate
-// through it. X-Forwarded-For is not read: behind a reverse proxy every
-// beacon shares the proxy's bucket, which is safe, where trusting the header
-// would let any client choose its own bucket. An unparsable address yields
-// the zero Addr, one bucket shared by all such requests.
-func clientKey(remoteAddr string) netip.Addr {
-	host, _, err := net.SplitHostPort(remoteAddr)
-	if err != nil {
-		host = remoteAddr
+// through it. The client is the connection's address, unless that is one
+// of trusted (reverse proxies): then X-Forwarded-For is read from the right
+// and the first address not in trusted is the client, since only what the
+// trusted proxies appended can be believed. Behind an untrusted proxy
+// every beacon shares the proxy's bucket, which is safe, where believing
+// the header would let any client choose its own bucket. An unparsable
+// address yields the zero Addr, one bucket shared by all such requests.
+func clientKey(r *http.Request, trusted []netip.Prefix) netip.Addr {
+	ip := parseIP(r.RemoteAddr)
+	if len(trusted) > 0 && isTrusted(ip, trusted) {
+		ip = forwardedClient(r.Header.Values("X-Forwarded-For"), ip, trusted)
 	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.Addr{}
-	}
-	ip = ip.Unmap().WithZone("")
 	if ip.Is6() {
 		p, _ := ip.Prefix(64)
 		return p.Addr()
 	}
 	return ip
+}
+
+// forwardedClient walks X-Forwarded-For from the right, past trusted
+// proxies, to the first address that is not one: the client. When every
+// address is trusted the leftmost is the client; an unparsable entry ends
+// the walk at the proxy that appended it.
+func forwardedClient(headers []string, peer netip.Addr, trusted []netip.Prefix) netip.Addr {
+	client := peer
+	for i := len(headers) - 1; i >= 0; i-- {
+		hops := strings.Split(headers[i], ",")
+		for j := len(hops) - 1; j >= 0; j-- {
+			ip := parseIP(strings.TrimSpace(hops[j]))
+			if !ip.IsValid() {
+				return client
+			}
+			client = ip
+			if !isTrusted(ip, trusted) {
+				return client
+			}
+		}
+	}
+	return client
+}
+
+// parseIP parses an address with or without a port, unmapped and without
+// a zone; the zero Addr when it is none.
+func parseIP(s string) netip.Addr {
+	if host, _, err := net.SplitHostPort(s); err == nil {
+		s = host
+	}
+	ip, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ip.Unmap().WithZone("")
+}
+
+func isTrusted(ip netip.Addr, trusted []netip.Prefix) bool {
+	for _, p := range trusted {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }

@@ -27,8 +27,10 @@
 // would pull a route's p75 down.
 //
 // The client for rate limiting is the connection's address (RemoteAddr; for
-// IPv6 its /64). X-Forwarded-For is not trusted: behind a reverse proxy all
-// beacons share the proxy's bucket, so size RatePerIP and Burst for that.
+// IPv6 its /64). X-Forwarded-For is believed only from Config.TrustedProxies,
+// read from the right to the first address that is not one of them; behind
+// any other reverse proxy all beacons share the proxy's bucket, so size
+// RatePerIP and Burst for that.
 package webvitals
 
 import (
@@ -39,6 +41,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -59,6 +62,9 @@ type Config struct {
 	// SoftNavigations is how soft navigations count: SoftNavSeparate
 	// (default), SoftNavDrop or SoftNavMerge.
 	SoftNavigations string
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client for the rate limit; none by default.
+	TrustedProxies []netip.Prefix
 }
 
 // How soft navigations count, the values of Config.SoftNavigations.
@@ -249,7 +255,7 @@ func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	if !set.limiter.allow(clientKey(r.RemoteAddr), time.Now()) {
+	if !set.limiter.allow(clientKey(r, set.cfg.TrustedProxies), time.Now()) {
 		h.Set("Retry-After", "1")
 		c.refuse(w, reasonRateLimited, http.StatusTooManyRequests)
 		return
