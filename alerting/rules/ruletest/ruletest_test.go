@@ -38,6 +38,7 @@ func TestFiles(t *testing.T) {
 		{"values compared exactly", "testdata/compare-exact.yml", "testdata/compare-exact.out", ruletest.Summary{Files: 1, Tests: 1, Failed: 1}},
 		{"fuzzy_compare: one ULP", "testdata/compare-fuzzy.yml", "testdata/compare-fuzzy.out", ruletest.Summary{Files: 1, Tests: 2, Failed: 1}},
 		{"a series given twice", "testdata/duplicate-series.yml", "testdata/duplicate-series.out", ruletest.Summary{Files: 1, Tests: 2}},
+		{"no tests", "testdata/no-tests.yml", "testdata/no-tests.out", ruletest.Summary{Files: 1}},
 		{"promtool's sample limit on expressions", "testdata/max-samples.yml", "testdata/max-samples.out", ruletest.Summary{Files: 1, Tests: 2, Failed: 1}},
 		{"promtool's sample limit on rules", "testdata/max-samples-rule.yml", "testdata/max-samples-rule.out", ruletest.Summary{Files: 1, Tests: 1, Failed: 1}},
 		{"recorded native histograms", "testdata/recorded-histograms.yml", "testdata/recorded-histograms.out", ruletest.Summary{Files: 1, Tests: 1}},
@@ -153,6 +154,14 @@ func TestSemantics(t *testing.T) {
     promql_expr_test:
       - {expr: 'vector(0) / 0', eval_time: 0m, exp_samples: [{labels: '{}', value: .nan}]}`,
 			false, []string{"value: expected NaN, got NaN (NaN equals nothing, not even NaN, as in promtool)"}},
+		{"an alert test naming no alerting rule passes with a warning, as in promtool", `
+    alert_rule_test:
+      - {eval_time: 0m, alertname: Dwn}`,
+			true, []string{`WARNING: `, `tests[0].alert_rule_test[0].alertname: no alerting rule "Dwn" in rule_files`}},
+		{"an alert test naming no alerting rule fails if it expects an alert", `
+    alert_rule_test:
+      - {eval_time: 0m, alertname: Dwn, exp_alerts: [{exp_labels: {job: a}}]}`,
+			false, []string{`no alerting rule "Dwn" in rule_files`, "got firing alerts (0): none"}},
 		{"scalar result", `
     promql_expr_test:
       - {expr: '1 + 1', eval_time: 0m, exp_samples: [{labels: '{}', value: 2}]}`,

@@ -9,12 +9,11 @@
 // histograms read back as from promtool's storage; values compare as
 // promtool compares them, exactly or, with fuzzy_compare, within one ULP,
 // and NaN equals nothing; a query may load promtool's 10,000 samples at
-// most; a series given twice is the last one given; a rule_files pattern
-// that matches nothing is a warning. Lookout is stricter on purpose where
-// a test would pass without testing anything: an alert test naming no
-// alerting rule, or a file without tests, is an error. The reports are
-// Lookout's own: every problem in a file at once, with file:line:col, and
-// what differs in a failure.
+// most; a series given twice is the last one given. What promtool lets
+// pass but is likely a mistake (a rule_files pattern that matches
+// nothing, an alert test naming no alerting rule, a file without tests)
+// passes with a warning. The reports are Lookout's own: every problem in
+// a file at once, with file:line:col, and what differs in a failure.
 package ruletest
 
 import (

@@ -97,7 +97,7 @@ func (d *decoded) suite() (*suite, error) {
 		s.order[name] = i
 	}
 	if len(d.tf.Tests) == 0 {
-		errs = append(errs, d.errAt("tests", "no tests; want at least one"))
+		d.warn("tests", "no tests; the file passes without any, as in promtool")
 	}
 	p := rules.NewParser()
 	for i := range d.tf.Tests {
@@ -111,8 +111,9 @@ func (d *decoded) suite() (*suite, error) {
 	return s, nil
 }
 
-// test checks tests[i] and expands its input series. An alert test must
-// name an alerting rule in alertNames, unless that is nil.
+// test checks tests[i] and expands its input series. An alert test that
+// names no alerting rule in alertNames (unless that is nil) gets a
+// warning: promtool runs it, and it passes if it expects no alert.
 func (d *decoded) test(i int, evalInterval time.Duration, alertNames map[string]bool, p parser.Parser) (*test, error) {
 	tg := d.tf.Tests[i]
 	path := fmt.Sprintf("tests[%d]", i)
@@ -170,7 +171,7 @@ func (d *decoded) test(i int, evalInterval time.Duration, alertNames map[string]
 		case a.Alertname == "":
 			errs = append(errs, d.errAt(ap, "alertname is missing; want the name of an alerting rule"))
 		case alertNames != nil && !alertNames[a.Alertname]:
-			errs = append(errs, d.errAt(ap+".alertname", "no alerting rule %q in rule_files", a.Alertname))
+			d.warn(ap+".alertname", "no alerting rule %q in rule_files, so no alert of that name can fire", a.Alertname)
 		}
 		t.alerts = append(t.alerts, a)
 		t.maxEval = max(t.maxEval, time.Duration(a.EvalTime))
