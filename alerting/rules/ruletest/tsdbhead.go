@@ -35,7 +35,10 @@ func headHints(samples []sample) {
 
 // headStorage is the store as rules write to it in promtool's TSDB head:
 // a recorded histogram reads back with the hint the head gives it, as an
-// input series' histograms do. Rules write from one goroutine.
+// input series' histograms do. Rules write from one goroutine. A sample
+// the store refuses for its time (out of order, a duplicate) still counts
+// for the hints, where the head would drop it: only rules that write one
+// series twice at a time, or an input series, get there.
 type headStorage struct {
 	*store.Store
 	series map[uint64]*headSeries
