@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"net"
 	"net/http/httptrace"
+	"sync"
 	"sync/atomic"
 
 	"github.com/lookout-dev/lookout/config"
@@ -59,29 +60,60 @@ func dialForRun(ctx context.Context, dial dialFunc, network, addr string) (net.C
 	if to := r.redirect.Load(); r.denyPrivate && to != nil && addr != to.proxyAddr {
 		d.ControlContext = to.refusePrivate
 	}
-	dctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	var dctx context.Context
+	var cancel context.CancelFunc
 	if deadline, ok := r.ctx.Deadline(); ok {
-		var cancelDeadline context.CancelFunc
-		dctx, cancelDeadline = context.WithDeadline(dctx, deadline)
-		defer cancelDeadline()
+		dctx, cancel = context.WithDeadline(ctx, deadline) // the dialer splits it between addresses
+	} else {
+		dctx, cancel = context.WithCancel(ctx)
 	}
-	stop := context.AfterFunc(r.ctx, cancel)
-	defer stop()
+	defer cancel()
+	c := &runConn{}
+	c.release = context.AfterFunc(r.ctx, func() {
+		cancel()
+		c.runEnded()
+	})
 	conn, err := dial(dctx, &d, network, addr)
 	if err != nil {
+		c.release()
 		return nil, err
 	}
-	c := &runConn{Conn: conn}
-	c.release = context.AfterFunc(r.ctx, func() { conn.Close() })
+	if !c.set(conn) {
+		conn.Close()
+		return nil, context.Cause(r.ctx)
+	}
 	return c, nil
 }
 
 // runConn is a connection dialled for a run, closed when the run ends
 // unless a request received it first.
 type runConn struct {
-	net.Conn
-	release func() bool // stops the close at the run's end
+	net.Conn             // set once dialled
+	release  func() bool // stops the close at the run's end
+	mu       sync.Mutex  // guards Conn's setting against ended
+	ended    bool        // the run ended
+}
+
+// set sets the dialled connection, unless the run ended meanwhile.
+func (c *runConn) set(conn net.Conn) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ended {
+		return false
+	}
+	c.Conn = conn
+	return true
+}
+
+// runEnded closes the connection, if it was dialled yet.
+func (c *runConn) runEnded() {
+	c.mu.Lock()
+	conn := c.Conn
+	c.ended = true
+	c.mu.Unlock()
+	if conn != nil {
+		conn.Close()
+	}
 }
 
 // handedOver keeps the connection a request received open past the end
