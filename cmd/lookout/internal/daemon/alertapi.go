@@ -9,22 +9,19 @@ import (
 	"time"
 
 	"github.com/lookout-dev/lookout/alerting/dispatch"
-	slacknotify "github.com/lookout-dev/lookout/alerting/notify/slack"
 	"github.com/lookout-dev/lookout/alerting/rules"
 	"github.com/lookout-dev/lookout/alerting/silences"
 )
 
-func (d *daemon) alertRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /api/v1/alerts", d.handleAlerts)
-	mux.HandleFunc("GET /api/v1/rules", d.handleRules)
-	mux.HandleFunc("GET /api/v1/silences", d.handleSilences)
-	mux.HandleFunc("POST /api/v1/silences", d.handleAddSilence)
-	mux.HandleFunc("DELETE /api/v1/silences/{id}", d.handleExpireSilence)
-	// Slack's interactivity Request URL, one per receiver with a signing
-	// secret: https://lookout.example.com/slack/RECEIVER/interactions
-	for name, secret := range d.alerting.slackSecrets {
-		h := slacknotify.NewInteractionHandler(secret, slackActions{d.alerting, d.log}, slacknotify.HandlerOptions{Logger: d.log})
-		mux.Handle("POST /slack/"+name+"/interactions", h)
+// alertRoutes are the API of alerts, rules and silences. Slack's button
+// requests are public routes (see publicRoutes).
+func (d *daemon) alertRoutes() []endpoint {
+	return []endpoint{
+		{pattern: "GET /api/v1/alerts", handler: http.HandlerFunc(d.handleAlerts)},
+		{pattern: "GET /api/v1/rules", handler: http.HandlerFunc(d.handleRules)},
+		{pattern: "GET /api/v1/silences", handler: http.HandlerFunc(d.handleSilences)},
+		{pattern: "POST /api/v1/silences", handler: http.HandlerFunc(d.handleAddSilence)},
+		{pattern: "DELETE /api/v1/silences/{id}", handler: http.HandlerFunc(d.handleExpireSilence)},
 	}
 }
 

@@ -6,11 +6,9 @@ package daemon
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"runtime/debug"
 	"slices"
@@ -42,8 +40,12 @@ type Options struct {
 	Version    string
 	// Reload receives a value for each reload request (SIGHUP).
 	Reload <-chan struct{}
-	// Listening, when set, is told the address the server listens on.
+	// Listening, when set, is told the address the admin listener
+	// (server.listen) listens on.
 	Listening func(addr net.Addr)
+	// ListeningPublic, when set, is told the address of the public
+	// listener (server.public.listen), if there is one.
+	ListeningPublic func(addr net.Addr)
 }
 
 // daemon is one running Lookout.
@@ -123,7 +125,7 @@ func Run(ctx context.Context, opts Options) error {
 	applyMongo()
 	d.reg.MustRegister(d.mongos)
 	if cfg.WebVitals.Enabled {
-		if d.vitals, err = webvitals.New(vitalsConfig(cfg.WebVitals), d.reg, d.log); err != nil {
+		if d.vitals, err = webvitals.New(vitalsConfig(cfg), d.reg, d.log); err != nil {
 			return fmt.Errorf("webvitals: %w", err)
 		}
 	}
@@ -131,26 +133,37 @@ func Run(ctx context.Context, opts Options) error {
 	if err := d.alerting.applyRules(groups, restartGrace(cfg)); err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Server.Listen)
+	lns, err := d.openListeners(cfg.Server)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Server.Listen, err)
+		return err
 	}
 	if opts.Listening != nil {
-		opts.Listening(ln.Addr())
+		opts.Listening(lns.admin.ln.Addr())
+	}
+	if opts.ListeningPublic != nil && lns.public != nil {
+		opts.ListeningPublic(lns.public.ln.Addr())
+	}
+	for _, w := range cfg.Server.Warnings() {
+		d.log.Warn("the admin API is exposed without credentials", "warning", w)
 	}
 	// Loading a big config leaves garbage (the YAML tree, CEL parses);
 	// hand it back to the OS now rather than over the next minutes.
 	cfg = nil
 	debug.FreeOSMemory()
-	d.log.Info("lookout started", "version", opts.Version, "listen", ln.Addr().String(), "probes", len(d.set.list()),
-		"rule_groups", len(groups), "config", opts.ConfigFile)
+	started := []any{"version", opts.Version, "listen", lns.admin.ln.Addr().String()}
+	if lns.public != nil {
+		started = append(started, "public", lns.public.ln.Addr().String())
+	}
+	d.log.Info("lookout started", append(started, "probes", len(d.set.list()), "rule_groups", len(groups), "config", opts.ConfigFile)...)
 	g, gctx := errgroup.WithContext(ctx)
 	var runs []func(context.Context) error
 	for _, run := range []func(context.Context) error{
-		d.sched.Run, func(ctx context.Context) error { return d.serve(ctx, ln) }, d.reloadLoop,
-		d.alerting.outbox.Run, d.alerting.dispatcher.Run, d.alerting.rules.Run,
+		d.sched.Run, d.reloadLoop, d.alerting.outbox.Run, d.alerting.dispatcher.Run, d.alerting.rules.Run,
 	} {
 		runs = append(runs, run)
+	}
+	for _, l := range lns.all() {
+		runs = append(runs, func(ctx context.Context) error { return d.serveListener(ctx, l) })
 	}
 	runs = append(runs, d.mongos.Run)
 	for _, run := range runs {
@@ -217,7 +230,7 @@ func (d *daemon) reload() error {
 	}
 	applyVitals, applyMongo := func() {}, func() {}
 	if err == nil && d.vitals != nil && cfg.WebVitals.Enabled {
-		if applyVitals, err = d.vitals.Reconfigure(vitalsConfig(cfg.WebVitals)); err != nil {
+		if applyVitals, err = d.vitals.Reconfigure(vitalsConfig(cfg)); err != nil {
 			err = fmt.Errorf("webvitals: %w", err)
 		}
 	}
@@ -247,13 +260,20 @@ func (d *daemon) reload() error {
 }
 
 // restartOnly fingerprints the config sections that a reload does not apply,
-// by name: the listener, the storage, telemetry, whether Web Vitals are
+// by name: the listeners, the storage, telemetry, whether Web Vitals are
 // on, and alerting's routing and receivers. Probes, rules, runtime, the
-// MongoDB targets and the Web Vitals settings are reloaded.
+// MongoDB targets and the Web Vitals settings (with the public listener's
+// trusted proxies, which only its rate limit uses) are reloaded.
 func restartOnly(cfg *config.Config) map[string][sha256.Size]byte {
 	a := cfg.Alerting
+	server := cfg.Server
+	if server.Public != nil {
+		public := *server.Public
+		public.TrustedProxies = nil
+		server.Public = &public
+	}
 	sections := map[string]any{
-		"server":                            cfg.Server,
+		"server":                            server,
 		"storage":                           cfg.Storage,
 		"telemetry":                         cfg.Telemetry,
 		"webvitals.enabled":                 cfg.WebVitals.Enabled,
@@ -282,12 +302,20 @@ func changedSections(was, now map[string][sha256.Size]byte) []string {
 	return changed
 }
 
-// vitalsConfig is the Web Vitals endpoint's config.
-func vitalsConfig(w config.WebVitals) webvitals.Config {
-	return webvitals.Config{
+// vitalsConfig is the Web Vitals endpoint's config: the webvitals section
+// and the public listener's trusted proxies.
+func vitalsConfig(cfg *config.Config) webvitals.Config {
+	w := cfg.WebVitals
+	c := webvitals.Config{
 		AllowedOrigins: w.AllowedOrigins, Routes: w.Routes, MaxRoutes: w.MaxRoutes,
 		RatePerIP: float64(w.RateLimit.PerIP), Burst: w.RateLimit.Burst, SoftNavigations: w.SoftNavigations,
 	}
+	if p := cfg.Server.Public; p != nil {
+		for _, tp := range p.TrustedProxies {
+			c.TrustedProxies = append(c.TrustedProxies, tp.Prefix)
+		}
+	}
+	return c
 }
 
 // reloadLoop serialises reloads from SIGHUP and from POST /-/reload.
@@ -302,33 +330,4 @@ func (d *daemon) reloadLoop(ctx context.Context) error {
 			reply <- d.reload()
 		}
 	}
-}
-
-func (d *daemon) serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{
-		Handler:           d.routes(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("http server: %w", err)
-	case <-ctx.Done():
-	}
-	d.ready.Store(false)
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
-	defer cancel()
-	err := srv.Shutdown(sctx)
-	if serveErr := <-errc; !errors.Is(serveErr, http.ErrServerClosed) && err == nil {
-		err = serveErr
-	}
-	if err != nil {
-		return fmt.Errorf("http server shutdown: %w", err)
-	}
-	return nil
 }

@@ -2,34 +2,84 @@ package daemon
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"net/http"
+	"net/http/pprof" // its init also registers on http.DefaultServeMux, which Lookout never serves
+	"reflect"
+	"slices"
+	"strings"
 
+	slacknotify "github.com/lookout-dev/lookout/alerting/notify/slack"
 	"github.com/lookout-dev/lookout/probes"
 )
 
-func (d *daemon) routes() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /metrics", d.serveMetrics)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		fmt.Fprintln(w, "ok")
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !d.ready.Load() {
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ready")
-	})
-	mux.HandleFunc("POST /-/reload", d.handleReload)
-	mux.HandleFunc("GET /api/v1/probes", d.handleProbes)
-	mux.HandleFunc("GET /api/v1/probes/{name}", d.handleProbe)
-	mux.HandleFunc("GET /api/v1/mongodb/slow-queries", d.handleSlowQueries)
-	d.alertRoutes(mux)
-	if d.vitals != nil {
-		mux.Handle("/v1/vitals", d.vitals)
+// adminRoutes are the admin listener's endpoints. A route's access is by
+// method unless it says otherwise: GET needs the read role, anything that
+// changes state admin.
+func (d *daemon) adminRoutes() []endpoint {
+	routes := []endpoint{
+		{pattern: "GET /metrics", handler: http.HandlerFunc(d.serveMetrics), access: metricsAccess},
+		{pattern: "GET /healthz", handler: http.HandlerFunc(handleHealthz), access: open},
+		{pattern: "GET /readyz", handler: http.HandlerFunc(d.handleReadyz), access: open},
+		{pattern: "POST /-/reload", handler: http.HandlerFunc(d.handleReload)},
+		{pattern: "GET /api/v1/probes", handler: http.HandlerFunc(d.handleProbes)},
+		{pattern: "GET /api/v1/probes/{name}", handler: http.HandlerFunc(d.handleProbe)},
+		{pattern: "GET /api/v1/mongodb/slow-queries", handler: http.HandlerFunc(d.handleSlowQueries)},
 	}
-	return mux
+	routes = append(routes, d.alertRoutes()...)
+	return append(routes, pprofRoutes()...)
+}
+
+// publicRoutes are what the internet must reach, one line each: served on
+// server.public's listener when it is set (and then nowhere else), beside
+// the API otherwise. They take no credentials; each checks its callers
+// itself (Web Vitals: allowed origins and a rate limit; Slack: the
+// request's signature).
+func (d *daemon) publicRoutes() []endpoint {
+	var routes []endpoint
+	if d.vitals != nil {
+		routes = append(routes, endpoint{pattern: "/v1/vitals", handler: d.vitals})
+	}
+	return append(routes, d.slackInteractionRoutes()...)
+}
+
+// slackInteractionRoutes are Slack's interactivity Request URLs, one per
+// receiver with a signing secret:
+// https://lookout.example.com/slack/RECEIVER/interactions
+func (d *daemon) slackInteractionRoutes() []endpoint {
+	var routes []endpoint
+	for name, secret := range d.alerting.slackSecrets {
+		h := slacknotify.NewInteractionHandler(secret, slackActions{d.alerting, d.log}, slacknotify.HandlerOptions{Logger: d.log})
+		routes = append(routes, endpoint{pattern: "POST /slack/" + name + "/interactions", handler: h})
+	}
+	return routes
+}
+
+// pprofRoutes serve Go's profiles as Prometheus does, to admins only: a
+// CPU profile or trace costs the daemon while it runs.
+func pprofRoutes() []endpoint {
+	return []endpoint{
+		{pattern: "GET /debug/pprof/", handler: http.HandlerFunc(pprof.Index), access: adminAccess},
+		{pattern: "GET /debug/pprof/cmdline", handler: http.HandlerFunc(pprof.Cmdline), access: adminAccess},
+		{pattern: "GET /debug/pprof/profile", handler: http.HandlerFunc(pprof.Profile), access: adminAccess},
+		{pattern: "GET /debug/pprof/symbol", handler: http.HandlerFunc(pprof.Symbol), access: adminAccess},
+		{pattern: "GET /debug/pprof/trace", handler: http.HandlerFunc(pprof.Trace), access: adminAccess},
+	}
+}
+
+func handleHealthz(w http.ResponseWriter, _ *http.Request) {
+	fmt.Fprintln(w, "ok")
+}
+
+func (d *daemon) handleReadyz(w http.ResponseWriter, _ *http.Request) {
+	if !d.ready.Load() {
+		http.Error(w, "not ready", http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ready")
 }
 
 func (d *daemon) handleReload(w http.ResponseWriter, r *http.Request) {
@@ -71,4 +121,102 @@ func writeJSON(w http.ResponseWriter, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v) // a failed write means the client went away
+}
+
+// decodeJSON reads a request's body, one JSON object of at most limit
+// bytes, into the struct v points to. Its errors name the field: one
+// the struct does not have (with the ones it has), or one whose value does
+// not fit, with what was wrong. A body over limit wraps
+// *http.MaxBytesError, for a 413.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any, limit int64) error {
+	var fields map[string]json.RawMessage
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	if err := dec.Decode(&fields); err != nil {
+		return bodyError(err, limit)
+	}
+	if dec.More() {
+		return errors.New("data after the JSON object; want one object")
+	}
+	rv := reflect.ValueOf(v).Elem()
+	names := jsonFieldNames(rv.Type())
+	for _, key := range slices.Sorted(maps.Keys(fields)) {
+		i := -1
+		if key != "" {
+			i = slices.Index(names, key)
+		}
+		if i < 0 && key != "" {
+			i = slices.IndexFunc(names, func(n string) bool { return strings.EqualFold(n, key) })
+		}
+		if i < 0 {
+			return fmt.Errorf("unknown field %q; valid fields: %s", key, strings.Join(slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == "" }), ", "))
+		}
+		if err := json.Unmarshal(fields[key], rv.Field(i).Addr().Interface()); err != nil {
+			return fmt.Errorf("field %q: %s", names[i], valueError(err))
+		}
+	}
+	return nil
+}
+
+// jsonFieldNames are the JSON names of t's fields by index, "" for a
+// field that is not decoded.
+func jsonFieldNames(t reflect.Type) []string {
+	names := make([]string, t.NumField())
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case !f.IsExported() || name == "-":
+		case name == "":
+			names[i] = f.Name
+		default:
+			names[i] = name
+		}
+	}
+	return names
+}
+
+func bodyError(err error, limit int64) error {
+	var (
+		tooLarge *http.MaxBytesError
+		syntax   *json.SyntaxError
+		typ      *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.Is(err, io.EOF):
+		return errors.New("empty body; want a JSON object")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return errors.New("the JSON object ends early")
+	case errors.As(err, &tooLarge):
+		return fmt.Errorf("body over %d bytes: %w", limit, err)
+	case errors.As(err, &syntax):
+		return fmt.Errorf("invalid JSON at byte %d: %v", syntax.Offset, err)
+	case errors.As(err, &typ):
+		return fmt.Errorf("got a JSON %s; want an object", typ.Value)
+	}
+	return err
+}
+
+// valueError says what was wrong with one field's value.
+func valueError(err error) string {
+	var typ *json.UnmarshalTypeError
+	if errors.As(err, &typ) {
+		return fmt.Sprintf("got a JSON %s, want %s", typ.Value, jsonKind(typ.Type))
+	}
+	return strings.TrimPrefix(err.Error(), "json: ")
+}
+
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "a number"
+	}
+	return t.String()
 }
