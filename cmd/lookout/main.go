@@ -32,8 +32,8 @@ Usage:
   lookout check [lookout.yml]
   lookout probe NAME [--config lookout.yml] [--fail-on-degraded]
   lookout test rules FILE...
-  lookout silence add|ls|expire [--url http://127.0.0.1:9477] ...
-  lookout healthcheck [--url http://127.0.0.1:9477/healthz]
+  lookout silence add|ls|expire [--url http://127.0.0.1:9477] [--tls.* ...] [--token-file FILE] ...
+  lookout healthcheck [--url http://127.0.0.1:9477/healthz] [--tls.* ...]
   lookout version
 `
 
@@ -152,6 +152,9 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
+	for _, w := range cfg.Server.Warnings() {
+		fmt.Fprintln(stderr, w)
+	}
 	n := 0
 	for _, g := range groups {
 		n += len(g.Rules)
@@ -234,16 +237,27 @@ func cmdTest(args []string, stdout, stderr io.Writer) int {
 }
 
 // cmdHealthcheck asks a running daemon's /healthz; the container image
-// uses it as its HEALTHCHECK, having no shell or curl.
+// uses it as its HEALTHCHECK, having no shell or curl. /healthz takes no
+// credentials, but a daemon with TLS or mTLS needs the --tls flags.
 func cmdHealthcheck(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	url := fs.String("url", "http://127.0.0.1:9477/healthz", "health endpoint")
+	flags := addClientFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	client := &http.Client{Timeout: 5 * time.Second}
-	resp, err := client.Get(*url)
+	client, err := flags.client(5*time.Second, os.Getenv)
+	if err != nil {
+		fmt.Fprintln(stderr, "lookout healthcheck:", err)
+		return 2
+	}
+	req, err := http.NewRequest(http.MethodGet, *url, nil)
+	if err != nil {
+		fmt.Fprintln(stderr, "lookout healthcheck:", err)
+		return 2
+	}
+	resp, err := client.do(req)
 	if err != nil {
 		fmt.Fprintln(stderr, "lookout healthcheck:", err)
 		return 1

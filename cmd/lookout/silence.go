@@ -16,12 +16,22 @@ import (
 )
 
 const silenceUsage = `Usage:
-  lookout silence add [--url URL] [--duration 2h] [--author NAME] [--comment TEXT] MATCHER...
-  lookout silence ls [--url URL]
-  lookout silence expire [--url URL] ID
+  lookout silence add [FLAGS] [--duration 2h] [--author NAME] [--comment TEXT] MATCHER...
+  lookout silence ls [FLAGS]
+  lookout silence expire [FLAGS] ID
 
 MATCHER is like alertname="ProbeDown", probe=~"api-.*" or env!="dev".
-URL is the daemon's address (default http://127.0.0.1:9477).
+FLAGS:
+  --url URL                    the daemon's admin address (default http://127.0.0.1:9477)
+  --tls.ca-file FILE           CA of the daemon's certificate, for https:// URLs
+  --tls.server-name NAME       name the certificate must have, when not the URL's host
+  --tls.insecure-skip-verify   do not verify the daemon's certificate
+  --tls.cert-file FILE, --tls.key-file FILE
+                               client certificate, for a daemon that verifies one (mTLS)
+  --token-file FILE            bearer token (default: $LOOKOUT_TOKEN)
+  --username NAME --password-file FILE
+                               basic-auth user of the daemon's web config
+add and expire need the admin role, ls read.
 `
 
 func cmdSilence(args []string, stdout, stderr io.Writer) int {
@@ -35,10 +45,15 @@ func cmdSilence(args []string, stdout, stderr io.Writer) int {
 	dur := fs.String("duration", "2h", "how long the silence lasts (add)")
 	author := fs.String("author", os.Getenv("USER"), "who creates the silence (add)")
 	comment := fs.String("comment", "", "why (add)")
+	flags := addClientFlags(fs)
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
-	client := &http.Client{Timeout: 10 * time.Second}
+	client, err := flags.client(10*time.Second, os.Getenv)
+	if err != nil {
+		fmt.Fprintln(stderr, "lookout silence:", err)
+		return 2
+	}
 	api := strings.TrimSuffix(*base, "/") + "/api/v1/silences"
 	switch args[0] {
 	case "add":
@@ -85,15 +100,17 @@ func cmdSilence(args []string, stdout, stderr io.Writer) int {
 	return 2
 }
 
-// call sends a request to the daemon's API; a non-2xx answer is an error
-// carrying the daemon's message.
-func call(client *http.Client, method, url string, body []byte, out any) error {
+// call sends a request to the daemon's API, a body as JSON; a non-2xx
+// answer is an error carrying the daemon's message.
+func call(client *daemonClient, method, url string, body []byte, out any) error {
 	req, err := http.NewRequest(method, url, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := client.Do(req)
+	if len(body) > 0 {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := client.do(req)
 	if err != nil {
 		return err
 	}
