@@ -135,7 +135,7 @@ func (p *Prefix) parseScalar(s string) error {
 func (s *Server) Warnings() []string { return s.warnings }
 
 // checkServer applies the rules of the server section, reading the files it
-// names; public lists the routes that would be exposed beside the API.
+// names, and records its warnings.
 func (c *Config) checkServer(d *decoder) {
 	s := &c.Server
 	dir := filepath.Dir(d.file)
@@ -145,7 +145,7 @@ func (c *Config) checkServer(d *decoder) {
 	}
 	s.MaxConnections = checkMaxConnections(d, "server.max_connections", s.MaxConnections, DefaultMaxConnections)
 	var users []string
-	mtls := false
+	mtls, tlsOn := false, false
 	if s.WebConfigFile != "" {
 		s.WebConfigFile = resolvePath(dir, s.WebConfigFile)
 		if wc, err := LoadWebConfig(s.WebConfigFile); err != nil {
@@ -154,7 +154,7 @@ func (c *Config) checkServer(d *decoder) {
 			for u := range wc.Users {
 				users = append(users, u)
 			}
-			mtls = VerifiesClientCerts(&wc.TLSConfig)
+			mtls, tlsOn = VerifiesClientCerts(&wc.TLSConfig), wc.TLSConfig.IsEnabled()
 		}
 	}
 	for i, u := range s.ReadUsers {
@@ -187,6 +187,9 @@ func (c *Config) checkServer(d *decoder) {
 		p.check(d, dir, s.Listen)
 	}
 	authenticated := len(users) > 0 || s.APITokensFile != "" || mtls
+	if authenticated && !tlsOn && !IsLoopback(s.Listen) {
+		c.warnServer(d, "server.listen", "%s is not a loopback address and has no TLS (no tls_server_config in server.web_config_file): passwords and tokens cross the network in the clear", s.Listen)
+	}
 	if !authenticated && !IsLoopback(s.Listen) {
 		c.warnServer(d, "server.listen", "%s is not a loopback address and the admin API takes no credentials (no basic_auth_users in server.web_config_file, no server.api_tokens_file): anyone who reaches it can silence alerts and reload", s.Listen)
 		if exposed := c.publicRoutes(); s.Public == nil && len(exposed) > 0 {

@@ -97,8 +97,11 @@ func TestServerWarnings(t *testing.T) {
 		{"public listener set", "server: {listen: 0.0.0.0:9477, public: {listen: 0.0.0.0:9478}}\n" + vitals, []string{
 			`testdata/f.yml:1:18: server.listen: warning: 0.0.0.0:9477 is not a loopback address and the admin API takes no credentials (no basic_auth_users in server.web_config_file, no server.api_tokens_file): anyone who reaches it can silence alerts and reload`,
 		}},
-		{"tokens", "server: {listen: 0.0.0.0:9477, api_tokens_file: tokens.yml}\n" + vitals, nil},
-		{"basic auth", "server: {listen: 0.0.0.0:9477, web_config_file: web.yml}\n" + vitals, nil},
+		{"tokens without TLS", "server: {listen: 0.0.0.0:9477, api_tokens_file: tokens.yml}\n" + vitals, []string{
+			`testdata/f.yml:1:18: server.listen: warning: 0.0.0.0:9477 is not a loopback address and has no TLS (no tls_server_config in server.web_config_file): passwords and tokens cross the network in the clear`,
+		}},
+		{"tokens without TLS on loopback", "server: {listen: 127.0.0.1:9477, api_tokens_file: tokens.yml}\n" + vitals, nil},
+		{"basic auth and TLS", "server: {listen: 0.0.0.0:9477, web_config_file: web.yml}\n" + vitals, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
