@@ -19,15 +19,15 @@ import (
 type access int
 
 const (
-	// byMethod, the zero value: GET and HEAD need the read role, every
+	// accessByMethod, the zero value: GET and HEAD need the read role, every
 	// other method admin. A route added without thought is safe.
-	byMethod access = iota
-	// open asks nothing, on any Host: /healthz and /readyz.
-	open
-	// metricsAccess is read, or nothing with server.metrics_auth: false.
-	metricsAccess
-	// adminAccess needs admin whatever the method: /debug/pprof/.
-	adminAccess
+	accessByMethod access = iota
+	// accessOpen asks nothing, on any Host: /healthz and /readyz.
+	accessOpen
+	// accessMetrics is read, or nothing with server.metrics_auth: false.
+	accessMetrics
+	// accessAdmin needs admin whatever the method: /debug/pprof/.
+	accessAdmin
 )
 
 // role is what credentials may do, in increasing order.
@@ -191,7 +191,7 @@ type guard struct {
 
 // admin wraps a route of the admin listener.
 func (g *guard) admin(rt endpoint) http.Handler {
-	if rt.access == open {
+	if rt.access == accessOpen {
 		return rt.handler
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -236,14 +236,14 @@ func (g *guard) public(rt endpoint) http.Handler {
 // needs is the role a request to a route of access a needs.
 func (g *guard) needs(a access, method string) role {
 	switch a {
-	case open:
+	case accessOpen:
 		return noRole
-	case metricsAccess:
+	case accessMetrics:
 		if g.metricsOpen {
 			return noRole
 		}
 		return readRole
-	case adminAccess:
+	case accessAdmin:
 		return adminRole
 	}
 	if changesState(method) {

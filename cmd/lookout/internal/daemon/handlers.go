@@ -21,9 +21,9 @@ import (
 // changes state admin.
 func (d *daemon) adminRoutes() []endpoint {
 	routes := []endpoint{
-		{pattern: "GET /metrics", handler: http.HandlerFunc(d.serveMetrics), access: metricsAccess},
-		{pattern: "GET /healthz", handler: http.HandlerFunc(handleHealthz), access: open},
-		{pattern: "GET /readyz", handler: http.HandlerFunc(d.handleReadyz), access: open},
+		{pattern: "GET /metrics", handler: http.HandlerFunc(d.serveMetrics), access: accessMetrics},
+		{pattern: "GET /healthz", handler: http.HandlerFunc(handleHealthz), access: accessOpen},
+		{pattern: "GET /readyz", handler: http.HandlerFunc(d.handleReadyz), access: accessOpen},
 		{pattern: "POST /-/reload", handler: http.HandlerFunc(d.handleReload)},
 		{pattern: "GET /api/v1/probes", handler: http.HandlerFunc(d.handleProbes)},
 		{pattern: "GET /api/v1/probes/{name}", handler: http.HandlerFunc(d.handleProbe)},
@@ -62,11 +62,11 @@ func (d *daemon) slackInteractionRoutes() []endpoint {
 // CPU profile or trace costs the daemon while it runs.
 func pprofRoutes() []endpoint {
 	return []endpoint{
-		{pattern: "GET /debug/pprof/", handler: http.HandlerFunc(pprof.Index), access: adminAccess},
-		{pattern: "GET /debug/pprof/cmdline", handler: http.HandlerFunc(pprof.Cmdline), access: adminAccess},
-		{pattern: "GET /debug/pprof/profile", handler: http.HandlerFunc(pprof.Profile), access: adminAccess},
-		{pattern: "GET /debug/pprof/symbol", handler: http.HandlerFunc(pprof.Symbol), access: adminAccess},
-		{pattern: "GET /debug/pprof/trace", handler: http.HandlerFunc(pprof.Trace), access: adminAccess},
+		{pattern: "GET /debug/pprof/", handler: http.HandlerFunc(pprof.Index), access: accessAdmin},
+		{pattern: "GET /debug/pprof/cmdline", handler: http.HandlerFunc(pprof.Cmdline), access: accessAdmin},
+		{pattern: "GET /debug/pprof/profile", handler: http.HandlerFunc(pprof.Profile), access: accessAdmin},
+		{pattern: "GET /debug/pprof/symbol", handler: http.HandlerFunc(pprof.Symbol), access: accessAdmin},
+		{pattern: "GET /debug/pprof/trace", handler: http.HandlerFunc(pprof.Trace), access: accessAdmin},
 	}
 }
 
