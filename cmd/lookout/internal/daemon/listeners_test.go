@@ -611,3 +611,50 @@ func TestWebConfigReloadedWhenChanged(t *testing.T) {
 		})
 	}
 }
+
+// TestPublicTrustedProxies: on a plain-HTTP public listener, beacons from
+// a trusted proxy are rate limited per visitor named in X-Forwarded-For,
+// before and after a reload.
+func TestPublicTrustedProxies(t *testing.T) {
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "lookout.yml")
+	writeConfig(t, cfgFile, fmt.Sprintf(`server:
+  listen: 127.0.0.1:0
+  public: {listen: "127.0.0.1:0", trusted_proxies: [127.0.0.0/8]}
+storage: {path: %q}
+webvitals: {enabled: true, allowed_origins: [%q], rate_limit: {per_ip: 1/h, burst: 1}}
+probes: []
+`, dir, vitalsOrigin))
+	r, public := startListening(t, cfgFile, "http")
+	defer r.stop(t)
+	s := &secured{running: r, plain: http.DefaultClient}
+	beacon := func(visitor string) int {
+		resp, _ := s.do(t, credential{}, http.MethodPost, public+"/v1/vitals", `{"name":"LCP","value":1200,"id":"v5-`+visitor+`","page":"/"}`,
+			"Origin", vitalsOrigin, "Content-Type", "text/plain", "X-Forwarded-For", "198.51.100."+visitor)
+		return resp.StatusCode
+	}
+	steps := []struct {
+		name, visitor string
+		reload        bool
+		want          int
+	}{
+		{"first visitor", "1", false, http.StatusNoContent},
+		{"first visitor again, over its burst", "1", false, http.StatusTooManyRequests},
+		{"second visitor, a bucket of its own", "2", false, http.StatusNoContent},
+		{"third visitor after a reload", "3", true, http.StatusNoContent},
+		{"fourth visitor after the reload", "4", false, http.StatusNoContent},
+		{"fourth visitor again", "4", false, http.StatusTooManyRequests},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			if st.reload {
+				if resp, body := postReload(t, r); resp.StatusCode != http.StatusOK {
+					t.Fatalf("reload: %d %s", resp.StatusCode, body)
+				}
+			}
+			if got := beacon(st.visitor); got != st.want {
+				t.Errorf("status %d, want %d", got, st.want)
+			}
+		})
+	}
+}
