@@ -2,6 +2,7 @@ package notify
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -47,11 +48,15 @@ func (o *Outbox) deliver(ctx context.Context, q *queue, e *entry) {
 
 // finish deletes e from the outbox and counts the result.
 func (o *Outbox) finish(q *queue, e *entry, result string) {
-	if err := del(o.db, e.key); err != nil {
-		// It stays in the file and comes back on the next start.
-		o.log.Error("outbox: cannot remove a finished notification; it may be sent again after a restart",
-			"receiver", q.receiver, "integration", q.integration, "id", e.n.ID, "result", result, "err", err)
+	if !e.memoryOnly {
+		if err := del(o.db, e.key); err != nil {
+			// It stays in the file and comes back on the next start.
+			o.writeFailed(fmt.Errorf("outbox: remove %s notification %s (it may be sent again after a restart): %w", result, e.key, err))
+		}
 	}
+	o.mu.Lock()
+	delete(o.pending, e.key)
+	o.mu.Unlock()
 	o.metrics.pending.Dec()
 	o.metrics.notifications.WithLabelValues(q.receiver, q.integration, result).Inc()
 }

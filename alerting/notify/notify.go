@@ -20,6 +20,11 @@
 // webhook sends it as Idempotency-Key). The ID is the same for every
 // integration of a receiver; each integration is its own destination, so
 // it is unique within each.
+//
+// Paging fails open: a notification the database will not take (a full,
+// read-only or failing disk) is delivered from memory all the same, with
+// the same retries, but is lost if the process ends first. Every failed
+// write goes to OutboxOptions.WriteFailures.
 package notify
 
 import (

@@ -34,6 +34,15 @@ type OutboxOptions struct {
 	// SendTimeout bounds one Notify call, in case a notifier ignores its
 	// own timeout (default 2m).
 	SendTimeout time.Duration
+	// WriteFailures hears of every write to the database that failed
+	// (nil: each is logged).
+	WriteFailures WriteFailures
+}
+
+// WriteFailures hears of every write to the outbox's database that
+// failed: a full, read-only or failing disk.
+type WriteFailures interface {
+	WriteFailed(err error)
 }
 
 func (o *OutboxOptions) setDefaults() {
@@ -70,6 +79,9 @@ type Outbox struct {
 	queues  map[string][]*queue // by receiver, one per integration, by name; fixed after NewOutbox
 	seq     atomic.Uint64
 	running atomic.Bool
+
+	mu      sync.Mutex
+	pending map[string]bool // keys of the entries in the queues or being sent
 }
 
 // NewOutbox opens the outbox in db (creating its bucket, notify_outbox,
@@ -81,7 +93,7 @@ type Outbox struct {
 // must stay open until Run has returned.
 func NewOutbox(db *bbolt.DB, receivers map[string]map[string]Notifier, opts OutboxOptions, reg prometheus.Registerer, log *slog.Logger) (*Outbox, error) {
 	opts.setDefaults()
-	o := &Outbox{db: db, opts: opts, log: log, queues: make(map[string][]*queue, len(receivers))}
+	o := &Outbox{db: db, opts: opts, log: log, queues: make(map[string][]*queue, len(receivers)), pending: map[string]bool{}}
 	var all []*queue
 	for _, name := range slices.Sorted(maps.Keys(receivers)) {
 		integrations := receivers[name]
@@ -142,8 +154,7 @@ func (o *Outbox) resume() error {
 		q := o.queue(n.Receiver, n.Integration)
 		switch {
 		case q != nil:
-			o.metrics.pending.Inc()
-			q.push(o.newEntry(key, rec, now))
+			o.push(q, o.newEntry(key, rec, now))
 		case now.Sub(rec.EnqueuedAt) >= o.opts.MaxAge:
 			o.log.Warn("outbox: dropping an expired notification for a receiver or integration no longer configured",
 				"receiver", n.Receiver, "integration", n.Integration, "id", n.ID, "age", now.Sub(rec.EnqueuedAt).Round(time.Second))
@@ -163,12 +174,37 @@ func (o *Outbox) newEntry(key string, rec *record, now time.Time) *entry {
 	return &entry{key: key, n: &rec.Notification, enqueued: rec.EnqueuedAt, due: now, seq: o.seq.Add(1)}
 }
 
+// push queues a new pending entry, unless one with its key is pending.
+func (o *Outbox) push(q *queue, e *entry) {
+	o.mu.Lock()
+	dup := o.pending[e.key]
+	o.pending[e.key] = true
+	o.mu.Unlock()
+	if !dup {
+		o.metrics.pending.Inc()
+		q.push(e)
+	}
+}
+
+// writeFailed reports a write to the database that failed.
+func (o *Outbox) writeFailed(err error) {
+	if o.opts.WriteFailures != nil {
+		o.opts.WriteFailures.WriteFailed(err)
+		return
+	}
+	o.log.Error("outbox: write to storage failed", "err", err)
+}
+
 // Enqueue commits n to the outbox, once for each integration of
-// n.Receiver; when it returns nil, n survives a crash and Run will
-// deliver it to every integration. Each integration's Notifier gets its
-// own copy of n with Integration set (what the caller set there is
-// ignored). An integration for which n's ID is already pending is left as
-// it is. Enqueue keeps its own copies of n.
+// n.Receiver, and Run will deliver it to every integration. Each
+// integration's Notifier gets its own copy of n with Integration set
+// (what the caller set there is ignored). An integration for which n's ID
+// is already pending is left as it is. Enqueue keeps its own copies of n.
+//
+// When the database will not take n (a full, read-only or failing disk),
+// paging fails open: n is delivered from memory all the same, with its
+// retries, but is lost if the process ends before it is delivered. The
+// failure goes to OutboxOptions.WriteFailures and Enqueue returns nil.
 func (o *Outbox) Enqueue(n *alerting.Notification) error {
 	return o.EnqueueWith(n, nil)
 }
@@ -177,7 +213,9 @@ func (o *Outbox) Enqueue(n *alerting.Notification) error {
 // transaction, so what the caller writes there (such as the state of the
 // alert group that sent n) commits together with n's entries for every
 // integration, or none of it does. also runs even when n's ID is already
-// pending; an error from it fails the whole enqueue.
+// pending. When the transaction fails, whether the database or also
+// failed it, n is delivered from memory as Enqueue says, and what also
+// wrote is lost.
 func (o *Outbox) EnqueueWith(n *alerting.Notification, also func(tx *bbolt.Tx) error) error {
 	if n.ID == "" {
 		return errors.New("outbox: enqueue: notification has no id")
@@ -193,15 +231,26 @@ func (o *Outbox) EnqueueWith(n *alerting.Notification, also func(tx *bbolt.Tx) e
 	}
 	added, err := put(o.db, items, also)
 	if err != nil {
-		return fmt.Errorf("outbox: enqueue %s: %w", n.ID, err)
+		o.writeFailed(fmt.Errorf("outbox: enqueue %s: %w", n.ID, err))
+		o.enqueueInMemory(qs, items, recs, now)
+		return nil
 	}
 	for i, q := range qs {
 		if added[i] {
-			o.metrics.pending.Inc()
-			q.push(o.newEntry(items[i].key, recs[i], now))
+			o.push(q, o.newEntry(items[i].key, recs[i], now))
 		}
 	}
 	return nil
+}
+
+// enqueueInMemory queues for delivery what the database would not take,
+// for each integration whose entry is not already pending (see push).
+func (o *Outbox) enqueueInMemory(qs []*queue, items []item, recs []*record, now time.Time) {
+	for i, q := range qs {
+		e := o.newEntry(items[i].key, recs[i], now)
+		e.memoryOnly = true
+		o.push(q, e)
+	}
 }
 
 // encode makes n's record for each of the queues' integrations, and

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -273,13 +275,17 @@ func TestBackoff(t *testing.T) {
 	}
 }
 
+// TestEnqueueWith: what also writes commits with the notification's
+// entries, or neither does; when the transaction fails, the
+// notification is pending in memory all the same (paging fails open) and
+// the failure is reported.
 func TestEnqueueWith(t *testing.T) {
 	other := []byte("dispatch_state")
 	tests := []struct {
-		name      string
-		also      func(tx *bbolt.Tx) error
-		wantErr   string
-		wantState bool
+		name        string
+		also        func(tx *bbolt.Tx) error
+		wantFailure string
+		wantStored  bool
 	}{
 		{
 			name: "both commit",
@@ -290,7 +296,7 @@ func TestEnqueueWith(t *testing.T) {
 				}
 				return b.Put([]byte("group"), []byte("state"))
 			},
-			wantState: true,
+			wantStored: true,
 		},
 		{
 			name: "neither commits",
@@ -300,19 +306,22 @@ func TestEnqueueWith(t *testing.T) {
 				}
 				return errors.New("state does not encode")
 			},
-			wantErr: "outbox: enqueue n1: state does not encode",
+			wantFailure: "outbox: enqueue n1: state does not encode",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			db := tempDB(t)
-			o, err := NewOutbox(db, map[string]map[string]Notifier{"hook": {"webhook": &fakeNotifier{}, "log": &fakeNotifier{}}}, OutboxOptions{}, prometheus.NewRegistry(), quietLog())
+			var f writeFailures
+			o, err := NewOutbox(db, map[string]map[string]Notifier{"hook": {"webhook": &fakeNotifier{}, "log": &fakeNotifier{}}}, OutboxOptions{WriteFailures: &f}, prometheus.NewRegistry(), quietLog())
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = o.EnqueueWith(notification("n1", "hook"), tt.also)
-			if (err == nil) != (tt.wantErr == "") || (err != nil && err.Error() != tt.wantErr) {
-				t.Fatalf("EnqueueWith = %v, want %q", err, tt.wantErr)
+			if err := o.EnqueueWith(notification("n1", "hook"), tt.also); err != nil {
+				t.Fatalf("EnqueueWith = %v, want nil", err)
+			}
+			if got := f.String(); got != tt.wantFailure {
+				t.Errorf("failures reported: %q, want %q", got, tt.wantFailure)
 			}
 			var state bool
 			db.View(func(tx *bbolt.Tx) error {
@@ -320,19 +329,45 @@ func TestEnqueueWith(t *testing.T) {
 				return nil
 			})
 			wantIDs := []string{"n1/log", "n1/webhook"}
-			wantPending := 2.0
-			if !tt.wantState {
-				wantIDs, wantPending = nil, 0
+			if !tt.wantStored {
+				wantIDs = nil
 			}
-			if state != tt.wantState {
-				t.Errorf("state stored = %v, want %v", state, tt.wantState)
+			if state != tt.wantStored {
+				t.Errorf("state stored = %v, want %v", state, tt.wantStored)
 			}
 			if ids := stored(t, db); !slices.Equal(ids, wantIDs) {
 				t.Errorf("outbox holds %v, want %v", ids, wantIDs)
 			}
-			if got := testutil.ToFloat64(o.metrics.pending); got != wantPending {
-				t.Errorf("pending = %v, want %v", got, wantPending)
+			if got := testutil.ToFloat64(o.metrics.pending); got != 2 {
+				t.Errorf("pending = %v, want 2 (one per integration, stored or not)", got)
 			}
 		})
 	}
+}
+
+// writeFailures records the failures an outbox reports.
+type writeFailures struct {
+	mu   sync.Mutex
+	errs []error
+}
+
+func (f *writeFailures) WriteFailed(err error) {
+	f.mu.Lock()
+	f.errs = append(f.errs, err)
+	f.mu.Unlock()
+}
+
+func (f *writeFailures) list() []error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.errs)
+}
+
+// String joins the failures' messages with "; ".
+func (f *writeFailures) String() string {
+	var ss []string
+	for _, err := range f.list() {
+		ss = append(ss, err.Error())
+	}
+	return strings.Join(ss, "; ")
 }

@@ -17,6 +17,9 @@ type entry struct {
 	due      time.Time // next attempt
 	seq      uint64    // enqueue order, breaks ties in due
 	attempts int       // failed attempts so far, in this process
+	// memoryOnly is an entry the database would not take: it is not in
+	// the outbox bucket and is lost at a restart.
+	memoryOnly bool
 }
 
 // queue holds one integration's pending deliveries that are not being
