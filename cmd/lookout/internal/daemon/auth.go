@@ -52,34 +52,44 @@ type credentials struct {
 	passwords *passwordCache
 }
 
-// configured reports whether any credentials exist, so that requests
-// without them are refused.
-func (c *credentials) configured() (users map[string]string, tokens []config.APIToken, mtls bool, any bool) {
+// known are the credentials the server files hold now.
+type known struct {
+	users     map[string]string // bcrypt hashes by user
+	tokens    []config.APIToken
+	hasTokens bool // an api_tokens_file is set, even if empty
+	mtls      bool
+}
+
+// required reports whether requests without credentials are refused.
+func (k known) required() bool { return len(k.users) > 0 || k.hasTokens || k.mtls }
+
+func (c *credentials) known() known {
+	var k known
 	if c.web != nil {
 		st := c.web.get()
-		users, mtls = st.users, st.mtls
+		k.users, k.mtls = st.users, st.mtls
 	}
 	if c.tokens != nil {
-		tokens = c.tokens.get()
+		k.tokens, k.hasTokens = c.tokens.get(), true
 	}
-	return users, tokens, mtls, len(users) > 0 || c.tokens != nil || mtls
+	return k
 }
 
 // roleOf is the role of r's credentials. An Authorization header decides
 // alone: when it is wrong, a client certificate does not help.
 func (c *credentials) roleOf(r *http.Request) role {
-	users, tokens, mtls, any := c.configured()
-	if !any {
+	k := c.known()
+	if !k.required() {
 		return adminRole
 	}
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, value, _ := strings.Cut(h, " ")
 		switch {
-		case strings.EqualFold(scheme, "Bearer") && c.tokens != nil:
-			return tokenRole(tokens, strings.TrimSpace(value))
-		case strings.EqualFold(scheme, "Basic") && len(users) > 0:
+		case strings.EqualFold(scheme, "Bearer") && k.hasTokens:
+			return tokenRole(k.tokens, strings.TrimSpace(value))
+		case strings.EqualFold(scheme, "Basic") && len(k.users) > 0:
 			user, pass, ok := r.BasicAuth()
-			if ok && c.passwords.check(user, users[user], pass) {
+			if ok && c.passwords.check(user, k.users[user], pass) {
 				if slices.Contains(c.readUsers, user) {
 					return readRole
 				}
@@ -88,7 +98,7 @@ func (c *credentials) roleOf(r *http.Request) role {
 		}
 		return noRole
 	}
-	if mtls && r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
+	if k.mtls && r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
 		return adminRole
 	}
 	return noRole
@@ -96,11 +106,11 @@ func (c *credentials) roleOf(r *http.Request) role {
 
 // challenge sets WWW-Authenticate for a 401: the schemes that would work.
 func (c *credentials) challenge(h http.Header) {
-	users, _, _, _ := c.configured()
-	if len(users) > 0 {
+	k := c.known()
+	if len(k.users) > 0 {
 		h.Add("WWW-Authenticate", `Basic realm="lookout", charset="UTF-8"`)
 	}
-	if c.tokens != nil {
+	if k.hasTokens {
 		h.Add("WWW-Authenticate", `Bearer realm="lookout"`)
 	}
 }
