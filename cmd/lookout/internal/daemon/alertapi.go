@@ -3,6 +3,8 @@ package daemon
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	"github.com/lookout-dev/lookout/alerting/dispatch"
 	"github.com/lookout-dev/lookout/alerting/rules"
 	"github.com/lookout-dev/lookout/alerting/silences"
+	"github.com/lookout-dev/lookout/config"
 )
 
 // alertRoutes are the API of alerts, rules and silences. Slack's button
@@ -135,48 +138,108 @@ func rulesState(s string) rules.State {
 	return rules.StateInactive
 }
 
+// handleSilences streams the silences, newest first, one at a time: the
+// JSON of 10,000 silences is never held whole.
 func (d *daemon) handleSilences(w http.ResponseWriter, _ *http.Request) {
 	now := time.Now()
-	out := struct {
-		Silences []silences.JSON `json:"silences"`
-	}{Silences: []silences.JSON{}}
-	for _, s := range d.alerting.silences.List() {
-		out.Silences = append(out.Silences, silences.ToJSON(s, now))
+	list := d.alerting.silences.List()
+	w.Header().Set("Content-Type", "application/json")
+	sep := "\n    "
+	if len(list) == 0 {
+		sep = ""
 	}
-	writeJSON(w, out)
+	if _, err := io.WriteString(w, "{\n  \"silences\": ["+sep); err != nil {
+		return // the client went away
+	}
+	for i, s := range list {
+		b, err := json.MarshalIndent(silences.ToJSON(s, now), "    ", "  ")
+		if err != nil {
+			d.log.Error("encode silence", "id", s.ID, "err", err)
+			return
+		}
+		if i > 0 {
+			b = append([]byte(",\n    "), b...)
+		}
+		if _, err := w.Write(b); err != nil {
+			return
+		}
+	}
+	if len(list) > 0 {
+		sep = "\n  "
+	}
+	_, _ = io.WriteString(w, sep+"]\n}\n")
 }
 
+// handleAddSilence creates a silence from one JSON object. Refusals:
+// 400 for a body that is not one valid silence, 413 for one over
+// alerting.silences.max_size (or a body far over it), 422 for one the
+// limits refuse (its matchers all match the empty value, longer than
+// max_duration, alerting.silences.max reached), 507 when storage would
+// not take it.
 func (d *daemon) handleAddSilence(w http.ResponseWriter, r *http.Request) {
+	limit := silenceBodyLimit(d.alerting.silences.Limits())
 	var in silences.JSON
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
+	err := dec.Decode(&in)
+	if err == nil && dec.Decode(&struct{}{}) != io.EOF {
+		err = errors.New("data after the silence's JSON object; send one object")
+	}
+	if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
+		http.Error(w, fmt.Sprintf("silence: request body over %d bytes; alerting.silences.max_size bounds a silence to %d", limit, d.alerting.silences.Limits().MaxSize), http.StatusRequestEntityTooLarge)
+		return
+	}
+	if err != nil {
 		http.Error(w, "silence: invalid JSON body: "+err.Error(), http.StatusBadRequest)
 		return
 	}
 	in.ID, in.State = "", ""
 	sil, err := in.Silence(time.Now())
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
+	if err == nil {
+		sil, err = d.alerting.silences.Add(sil)
 	}
-	added, err := d.alerting.silences.Add(sil)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
+		http.Error(w, err.Error(), silenceStatus(err))
 		return
 	}
 	w.WriteHeader(http.StatusCreated)
-	writeJSON(w, silences.ToJSON(added, time.Now()))
+	writeJSON(w, silences.ToJSON(sil, time.Now()))
 }
 
+// silenceBodyLimit bounds a request to create a silence: JSON may spell a
+// byte of the silence in up to six (\u0000), plus room for the rest.
+func silenceBodyLimit(l config.Silences) int64 {
+	if l.MaxSize <= 0 {
+		return 64 << 10
+	}
+	return 6*int64(l.MaxSize) + 16<<10
+}
+
+// silenceStatus is the HTTP status of an error from the silence store.
+func silenceStatus(err error) int {
+	var refused *silences.RefusedError
+	var storage *silences.StorageError
+	switch {
+	case errors.As(err, &refused) && refused.Why == silences.TooLarge:
+		return http.StatusRequestEntityTooLarge
+	case errors.As(err, &refused) && refused.Why == silences.OverLimit:
+		return http.StatusUnprocessableEntity
+	case errors.As(err, &refused):
+		return http.StatusBadRequest
+	case errors.As(err, &storage):
+		return http.StatusInsufficientStorage
+	case errors.Is(err, silences.ErrNotFound):
+		return http.StatusNotFound
+	}
+	return http.StatusInternalServerError
+}
+
+// handleExpireSilence ends a silence now: 404 for an unknown ID, 507 when
+// storage would not take the change.
 func (d *daemon) handleExpireSilence(w http.ResponseWriter, r *http.Request) {
 	s, err := d.alerting.silences.Expire(r.PathValue("id"))
-	switch {
-	case errors.Is(err, silences.ErrNotFound):
-		http.Error(w, err.Error(), http.StatusNotFound)
-		return
-	case err != nil:
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+	if err != nil {
+		http.Error(w, err.Error(), silenceStatus(err))
 		return
 	}
 	writeJSON(w, silences.ToJSON(s, time.Now()))

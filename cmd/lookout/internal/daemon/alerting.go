@@ -104,7 +104,7 @@ func (a *alertingParts) build(d *daemon, cfg *config.Config) error {
 	if a.outbox, err = notify.NewOutbox(a.db, notifiers, notify.OutboxOptions{}, d.reg, d.log); err != nil {
 		return err
 	}
-	if a.silences, err = silences.Open(a.db); err != nil {
+	if a.silences, err = silences.Open(a.db, ac.Silences, nil); err != nil {
 		return err
 	}
 	a.dispatcher = dispatch.New(dispatch.Options{
@@ -118,7 +118,7 @@ func (a *alertingParts) build(d *daemon, cfg *config.Config) error {
 	a.dispatcher.Restore(notified)
 	a.rules = rules.NewManager(rules.Options{
 		Storage: a.store, Sender: a.dispatcher, Interval: ac.EvaluationInterval.Std(), ExternalURL: templateURL,
-		Ingest: d.ingest, AfterTick: a.saveRuleAlerts, Logger: d.log,
+		Ingest: d.ingest, AfterTick: a.afterTick, Logger: d.log,
 	}, d.reg)
 	d.reg.MustRegister(a.store, a.silences)
 	return nil
@@ -197,9 +197,18 @@ func ruleKey(g *rules.Group, r *rules.AlertingRule) string {
 	return g.Key() + ";" + r.Name() + ";" + r.Query()
 }
 
+// afterTick saves the rules' alerts and deletes silences expired for
+// silences.Retention, after each evaluation.
+func (a *alertingParts) afterTick(now time.Time) {
+	a.saveRuleAlerts()
+	if _, err := a.silences.DeleteExpired(now); err != nil {
+		a.rules.Logger().Error("delete expired silences; trying again after the next evaluation", "err", err)
+	}
+}
+
 // saveRuleAlerts records every alerting rule's alerts after a tick, so a
 // restart resumes pending `for` clocks and knows what was firing.
-func (a *alertingParts) saveRuleAlerts(time.Time) {
+func (a *alertingParts) saveRuleAlerts() {
 	err := a.db.Update(func(tx *bolt.Tx) error {
 		if err := tx.DeleteBucket(ruleAlertsBucket); err != nil {
 			return err
