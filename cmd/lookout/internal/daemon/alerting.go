@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"os"
-	"path/filepath"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
@@ -45,20 +43,22 @@ type alertingParts struct {
 	dispatcher   *dispatch.Dispatcher
 	outbox       *notify.Outbox
 	silences     *silences.Store
+	// alertState is where saving the rules' alerts reports a failed
+	// write to db.
+	alertState storageComponent
 	// deps are what the integrations were built with, for a reload's dry
 	// run of new receivers.
 	deps integrationDeps
 }
 
 // setupAlerting opens the database and builds the store, the rule
-// manager, the dispatcher and the outbox, restoring their state.
+// manager, the dispatcher and the outbox, restoring their state. A
+// database that cannot be opened for writing is an error naming the
+// cause (see openStorage); one that fails later does not stop paging.
 func (d *daemon) setupAlerting(cfg *config.Config) (*alertingParts, error) {
-	if err := os.MkdirAll(cfg.Storage.Path, 0o700); err != nil {
-		return nil, fmt.Errorf("storage.path: %w", err)
-	}
-	db, err := bolt.Open(filepath.Join(cfg.Storage.Path, "lookout.db"), 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	db, err := openStorage(cfg.Storage.Path)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w (is another Lookout using it?)", filepath.Join(cfg.Storage.Path, "lookout.db"), err)
+		return nil, err
 	}
 	a := &alertingParts{db: db, store: store.New(store.Options{})}
 	if err := a.build(d, cfg); err != nil {
@@ -80,6 +80,11 @@ func (a *alertingParts) build(d *daemon, cfg *config.Config) error {
 	if err := bucketsExist(a.db); err != nil {
 		return err
 	}
+	faults, err := newStorageFaults(d.reg, d.log)
+	if err != nil {
+		return err
+	}
+	a.alertState = faults.component(storageAlertState, "the rules' alerts are not saved, so a restart starts their `for` clocks over and may page again for what fires")
 	threads, err := slacknotify.NewBoltThreads(a.db)
 	if err != nil {
 		return err
@@ -101,10 +106,12 @@ func (a *alertingParts) build(d *daemon, cfg *config.Config) error {
 		}
 	}
 	a.deps = deps
-	if a.outbox, err = notify.NewOutbox(a.db, notifiers, notify.OutboxOptions{}, d.reg, d.log); err != nil {
+	outboxFaults := faults.component(storageOutbox, "notifications are sent from memory, and one not delivered before Lookout stops is lost")
+	if a.outbox, err = notify.NewOutbox(a.db, notifiers, notify.OutboxOptions{WriteFailures: outboxFaults}, d.reg, d.log); err != nil {
 		return err
 	}
-	if a.silences, err = silences.Open(a.db, ac.Silences, nil); err != nil {
+	silenceFaults := faults.component(storageSilences, "silences cannot be created or expired (the API answers 507)")
+	if a.silences, err = silences.Open(a.db, ac.Silences, silenceFaults); err != nil {
 		return err
 	}
 	a.dispatcher = dispatch.New(dispatch.Options{
@@ -201,9 +208,9 @@ func ruleKey(g *rules.Group, r *rules.AlertingRule) string {
 // silences.Retention, after each evaluation.
 func (a *alertingParts) afterTick(now time.Time) {
 	a.saveRuleAlerts()
-	if _, err := a.silences.DeleteExpired(now); err != nil {
-		a.rules.Logger().Error("delete expired silences; trying again after the next evaluation", "err", err)
-	}
+	// A failure is counted and logged as the silences' write failure;
+	// the next evaluation tries again.
+	_, _ = a.silences.DeleteExpired(now)
 }
 
 // saveRuleAlerts records every alerting rule's alerts after a tick, so a
@@ -235,7 +242,7 @@ func (a *alertingParts) saveRuleAlerts() {
 		return nil
 	})
 	if err != nil {
-		a.rules.Logger().Error("save alert state", "err", err)
+		a.alertState.WriteFailed(fmt.Errorf("save alert state: %w", err))
 	}
 }
 

@@ -22,8 +22,8 @@ import (
 const readmeFile = "../../../../README.md"
 
 // ownerLabels are the labels that name a counter's owner: a probe, a rule
-// group, a receiver or a MongoDB target.
-var ownerLabels = []string{"probe", "rule_group", "receiver", "target"}
+// group, a receiver, a MongoDB target or a component writing to storage.
+var ownerLabels = []string{"probe", "rule_group", "receiver", "target", "component"}
 
 // notAtStart are the documented counters that cannot be at 0 before
 // anything happened, and why.
@@ -174,7 +174,8 @@ func checkCountersAtZero(t *testing.T, d *running, cfgFile string, zc zeroCase) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := owners{"probe": slices.Clone(zc.probes), "target": slices.Clone(zc.targets), "receiver": slices.Collect(maps.Keys(zc.receivers))}
+	want := owners{"probe": slices.Clone(zc.probes), "target": slices.Clone(zc.targets), "receiver": slices.Collect(maps.Keys(zc.receivers)),
+		"component": {storageAlertState, storageOutbox, storageSilences}}
 	for _, g := range groups {
 		want["rule_group"] = append(want["rule_group"], g.Name)
 	}
@@ -221,6 +222,11 @@ var perOwner = map[string]map[string]func(owner string, zc zeroCase) []string{
 	"lookout_notifications_total": {
 		"integration": func(receiver string, zc zeroCase) []string { return zc.receivers[receiver] },
 		"result":      func(string, zeroCase) []string { return []string{"expired", "failed_permanent", "retried", "sent"} },
+	},
+	"lookout_storage_write_failures_total": {
+		"reason": func(string, zeroCase) []string {
+			return []string{"io_error", "no_space", "other", "permission_denied", "read_only"}
+		},
 	},
 	"lookout_collector_errors_total": {
 		"collector": func(string, zeroCase) []string {
