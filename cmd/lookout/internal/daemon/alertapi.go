@@ -179,12 +179,7 @@ func (d *daemon) handleSilences(w http.ResponseWriter, _ *http.Request) {
 func (d *daemon) handleAddSilence(w http.ResponseWriter, r *http.Request) {
 	limit := silenceBodyLimit(d.alerting.silences.Limits())
 	var in silences.JSON
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(&in)
-	if err == nil && dec.Decode(&struct{}{}) != io.EOF {
-		err = errors.New("data after the silence's JSON object; send one object")
-	}
+	err := decodeJSON(w, r, &in, limit)
 	if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
 		http.Error(w, fmt.Sprintf("silence: request body over %d bytes; alerting.silences.max_size bounds a silence to %d", limit, d.alerting.silences.Limits().MaxSize), http.StatusRequestEntityTooLarge)
 		return
