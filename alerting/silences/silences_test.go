@@ -188,6 +188,36 @@ func TestMaxSilences(t *testing.T) {
 	})
 }
 
+// TestSetLimits: new limits bound the silences added after them; those
+// already kept stay, even beyond them.
+func TestSetLimits(t *testing.T) {
+	db := openDB(t, filepath.Join(t.TempDir(), "lookout.db"))
+	defer db.Close()
+	st := openStore(t, db, defaults, nil)
+	add := func() error {
+		_, err := st.Add(dispatch.Silence{Matchers: mustMatchers(t, `alertname="X"`), EndsAt: time.Now().Add(time.Hour), CreatedBy: "a"})
+		return err
+	}
+	for range 2 {
+		if err := add(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lower := defaults
+	lower.Max = 1
+	st.SetLimits(lower)
+	if got := st.Limits(); got != lower {
+		t.Errorf("Limits() = %+v, want %+v", got, lower)
+	}
+	var refused *silences.RefusedError
+	if err := add(); !errors.As(err, &refused) || refused.Why != silences.OverLimit {
+		t.Errorf("adding beyond the lowered max: %v, want refused", err)
+	}
+	if n := len(st.List()); n != 2 {
+		t.Errorf("%d silences kept, want both from before the limit", n)
+	}
+}
+
 // Retention is silences.Retention, for the synctest clock.
 const Retention = silences.Retention
 
