@@ -13,7 +13,8 @@ COPY examples/quickstart.yml /etc/lookout/lookout.yml
 USER nonroot:nonroot
 # storage.path (alert state, silences, the outbox) defaults to ./data.
 WORKDIR /home/nonroot
-EXPOSE 9477
+# 9477: the admin listener (keep it private); 9478: server.public, if configured.
+EXPOSE 9477 9478
 # The image has no shell or curl: the binary checks its own /healthz.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s \
   CMD ["/usr/local/bin/lookout", "healthcheck", "--url", "http://127.0.0.1:9477/healthz"]

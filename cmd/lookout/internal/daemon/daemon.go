@@ -66,7 +66,7 @@ type daemon struct {
 	started map[string][sha256.Size]byte
 	// listen and storagePath are server.listen and storage.path as Lookout
 	// started with them, for a reload's dry run (see dryRunRestartOnly).
-	listen, storagePath string
+	listen, publicListen, storagePath string
 	// vitals is the Web Vitals beacon endpoint; nil when not enabled.
 	vitals *webvitals.Collector
 	// mongos are the MongoDB targets' collectors.
@@ -117,6 +117,9 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	d.started = restartOnly(cfg)
 	d.listen, d.storagePath = cfg.Server.Listen, cfg.Storage.Path
+	if p := cfg.Server.Public; p != nil {
+		d.publicListen = p.Listen
+	}
 	d.mongos = &mongoTargets{log: d.log}
 	applyMongo, err := d.mongos.prepare(cfg.MongoDB)
 	if err != nil {
@@ -249,6 +252,7 @@ func (d *daemon) reload() error {
 		return err
 	}
 	applyVitals()
+	d.alerting.silences.SetLimits(cfg.Alerting.Silences)
 	applyMongo()
 	d.alerting.rules.Update(groups)
 	applyRuntime(cfg.Runtime, d.log)

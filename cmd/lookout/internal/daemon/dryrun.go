@@ -4,12 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/lookout-dev/lookout/config"
 )
@@ -18,8 +14,8 @@ import (
 // will, so that a reload whose config would not start is refused now
 // rather than at the next start: every receiver's integrations (on a
 // throwaway registry, then dropped), and, when they changed, the listen
-// address (bound, then closed) and the storage path (its database opened,
-// then closed).
+// addresses (bound, then closed) and the storage path (its database opened,
+// then closed, with the start's own checks).
 func (d *daemon) dryRunRestartOnly(cfg *config.Config) error {
 	var errs []error
 	deps := d.alerting.deps
@@ -34,16 +30,16 @@ func (d *daemon) dryRunRestartOnly(cfg *config.Config) error {
 		}
 	}
 	if cfg.Server.Listen != d.listen {
-		ln, err := net.Listen("tcp", cfg.Server.Listen)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("server.listen: %w", err))
-		} else {
-			_ = ln.Close()
-		}
+		errs = append(errs, tryListen("server.listen", cfg.Server.Listen))
+	}
+	if p := cfg.Server.Public; p != nil && p.Listen != d.publicListen {
+		errs = append(errs, tryListen("server.public.listen", p.Listen))
 	}
 	if cfg.Storage.Path != d.storagePath {
-		if err := tryStorage(cfg.Storage.Path); err != nil {
-			errs = append(errs, fmt.Errorf("storage.path: %w", err))
+		if db, err := openStorage(cfg.Storage.Path); err != nil {
+			errs = append(errs, err)
+		} else {
+			_ = db.Close()
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -52,15 +48,11 @@ func (d *daemon) dryRunRestartOnly(cfg *config.Config) error {
 	return nil
 }
 
-// tryStorage opens (creating it if need be) the database in path and
-// closes it again.
-func tryStorage(path string) error {
-	if err := os.MkdirAll(path, 0o700); err != nil {
-		return err
-	}
-	db, err := bolt.Open(filepath.Join(path, "lookout.db"), 0o600, &bolt.Options{Timeout: time.Second})
+// tryListen binds addr and closes it again; the error names field.
+func tryListen(field, addr string) error {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", field, err)
 	}
-	return db.Close()
+	return ln.Close()
 }
