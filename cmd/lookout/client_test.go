@@ -2,12 +2,9 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,7 +12,6 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/lookout-dev/lookout/cmd/lookout/internal/daemon"
 	"github.com/lookout-dev/lookout/cmd/lookout/internal/testca"
 )
 
@@ -48,14 +44,7 @@ func TestCommandsOverTLS(t *testing.T) {
 	passwordFile := file("alice.password", "alice-password\n")
 	cfg := file("lookout.yml", fmt.Sprintf("server:\n  listen: 127.0.0.1:0\n  web_config_file: web.yml\n  api_tokens_file: tokens.yml\nstorage: {path: %q}\nprobes: []\n", dir))
 
-	ctx, cancel := context.WithCancel(context.Background())
-	addr := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- daemon.Run(ctx, daemon.Options{ConfigFile: cfg, Logger: slog.New(slog.DiscardHandler), Listening: func(a net.Addr) { addr <- a }})
-	}()
-	defer func() { cancel(); <-done }()
-	url := "https://" + (<-addr).String()
+	url := "https://" + startDaemon(t, cfg)
 	tlsFlags := []string{"--url", url, "--tls.ca-file", ca.CertFile}
 
 	var id string // the silence added, for ls and expire

@@ -136,14 +136,7 @@ func TestSilenceCommands(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("server: {listen: \"127.0.0.1:0\"}\nstorage: {path: %q}\nprobes: []\n", dir)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	addr := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- daemon.Run(ctx, daemon.Options{ConfigFile: cfg, Logger: slog.New(slog.DiscardHandler), Listening: func(a net.Addr) { addr <- a }})
-	}()
-	defer func() { cancel(); <-done }()
-	url := "http://" + (<-addr).String()
+	url := "http://" + startDaemon(t, cfg)
 
 	var out, errOut bytes.Buffer
 	if code := run([]string{"silence", "add", "--url", url, "--author", "bob", "--duration", "1h", `alertname="ProbeDown"`}, &out, &errOut); code != 0 {
@@ -196,4 +189,18 @@ func TestTestRules(t *testing.T) {
 			}
 		})
 	}
+}
+
+// startDaemon runs the daemon on cfg until the test ends and returns the
+// address it listens on.
+func startDaemon(t *testing.T, cfg string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	addr := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- daemon.Run(ctx, daemon.Options{ConfigFile: cfg, Logger: slog.New(slog.DiscardHandler), Listening: func(a net.Addr) { addr <- a }})
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return (<-addr).String()
 }
