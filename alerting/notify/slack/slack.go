@@ -18,7 +18,9 @@
 // lookout_slack_rate_limited_total); 5xx and network errors are retried
 // by the outbox; errors retrying cannot fix (invalid_auth,
 // channel_not_found, …) are notify.Permanent and logged. Messages to a
-// channel are paced (Pacer).
+// channel are paced (Pacer). Storage never holds a message back: a
+// thread that cannot be read starts a new one, and a thread that cannot
+// be kept is reported to Options.WriteFailures.
 package slack
 
 import (
@@ -62,6 +64,9 @@ type Options struct {
 	// Pacer spaces messages per channel; nil means one of its own at
 	// DefaultPace. Share one between integrations.
 	Pacer *Pacer
+	// WriteFailures hears of every write to Threads that failed; nil:
+	// each is only logged. A failed write never holds a message back.
+	WriteFailures notify.WriteFailures
 }
 
 // Notifier sends notifications to one Slack channel, or one incoming
@@ -77,6 +82,7 @@ type Notifier struct {
 	msg        MessageOptions
 	pacer      *Pacer
 	log        *slog.Logger
+	failures   notify.WriteFailures // nil: not reported
 	limited    prometheus.Counter
 }
 
@@ -96,7 +102,7 @@ func New(cfg Config, opts Options) (*Notifier, error) {
 			ExternalURL: opts.ExternalURL, Mention: mentions(cfg.Mention), Reason: opts.Reason,
 			Buttons: cfg.SigningSecret != "" && cfg.Token != "",
 		},
-		pacer: opts.Pacer, log: opts.Logger,
+		pacer: opts.Pacer, log: opts.Logger, failures: opts.WriteFailures,
 	}
 	if s.client == nil {
 		s.client = &http.Client{}
@@ -161,7 +167,9 @@ func (s *Notifier) notifyThread(ctx context.Context, n *alerting.Notification) e
 	key := n.Receiver + "\x00" + s.channel + "\x00" + n.GroupKey
 	th, ok, err := s.threads.Get(key)
 	if err != nil {
-		return err
+		// Paging fails open: a thread that cannot be read is a new one.
+		s.log.Error("slack: cannot read the group's thread; posting a new message", "group", n.GroupKey, "err", err)
+		ok = false
 	}
 	open := ok && th.ResolvedBy == "" // a resolved thread left behind is closed
 	switch {
@@ -186,7 +194,7 @@ func (s *Notifier) start(ctx context.Context, key string, n *alerting.Notificati
 	if err := s.threads.Put(key, Thread{Channel: channel, TS: ts}); err != nil {
 		// Posted: a retry would post again. The next notification
 		// starts another thread.
-		s.log.Error("slack: message posted, but its thread not kept", "group", n.GroupKey, "err", err)
+		s.writeFailed("message posted, but its thread not kept; the next notification starts another", n, err)
 	}
 	return nil
 }
@@ -200,7 +208,7 @@ func (s *Notifier) reply(ctx context.Context, key string, th Thread, n *alerting
 	}
 	s.log.Info("slack: thread gone, starting a new one", "group", n.GroupKey, "err", err)
 	if err := s.threads.Delete(key); err != nil {
-		return err
+		s.writeFailed("the gone thread not forgotten", n, err) // start replaces it
 	}
 	return s.start(ctx, key, n)
 }
@@ -216,7 +224,7 @@ func (s *Notifier) resolve(ctx context.Context, key string, th Thread, n *alerti
 		}
 		th.ResolvedBy = n.ID
 		if err := s.threads.Put(key, th); err != nil {
-			s.log.Warn("slack: resolve edit done but not recorded; a retry edits again", "group", n.GroupKey, "err", err)
+			s.writeFailed("resolve edit done but not recorded; a retry edits again", n, err)
 		}
 	}
 	if _, _, err := s.post(ctx, th.Channel, th.TS, NewMessage(n, s.msg)); err != nil && !threadGone(err) {
@@ -224,9 +232,19 @@ func (s *Notifier) resolve(ctx context.Context, key string, th Thread, n *alerti
 	}
 	if err := s.threads.Delete(key); err != nil {
 		// ResolvedBy is set: the next firing starts a new thread anyway.
-		s.log.Warn("slack: resolved thread not forgotten", "group", n.GroupKey, "err", err)
+		s.writeFailed("resolved thread not forgotten", n, err)
 	}
 	return nil
+}
+
+// writeFailed reports a write to Threads that failed; what says what it
+// costs. The notification goes on: it is never held back for storage.
+func (s *Notifier) writeFailed(what string, n *alerting.Notification, err error) {
+	if s.failures != nil {
+		s.failures.WriteFailed(fmt.Errorf("slack: group %s: %s: %w", n.GroupKey, what, err))
+		return
+	}
+	s.log.Error("slack: "+what, "group", n.GroupKey, "err", err)
 }
 
 // post sends m to channel, into the thread threadTS if set, and returns

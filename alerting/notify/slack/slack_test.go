@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -469,5 +471,71 @@ func TestConfigErrors(t *testing.T) {
 	}
 	if _, err := New(Config{Token: token, Channel: "#c"}, Options{}); err == nil {
 		t.Error("New without a threads store succeeded")
+	}
+}
+
+// failures records what Options.WriteFailures hears.
+type failures struct {
+	mu   sync.Mutex
+	errs []error
+}
+
+func (f *failures) WriteFailed(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.errs = append(f.errs, err)
+}
+
+func (f *failures) got() []error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.errs)
+}
+
+// TestStorageFailureNeverHoldsAMessage: with its database gone (closed,
+// as after a failed disk), every notification of a group is still
+// posted, each one as a new message, and each thread that could not be
+// kept is reported as a failed write.
+func TestStorageFailureNeverHoldsAMessage(t *testing.T) {
+	fake := newFakeSlack(t, nil)
+	db := openDB(t, t.TempDir())
+	threads, err := NewBoltThreads(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var fails failures
+	var logs bytes.Buffer
+	n, err := New(Config{Token: token, Channel: "#oncall", APIURL: fake.GetAPIURL()}, Options{
+		Threads: threads, Pacer: NewPacer(0), WriteFailures: &fails, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"n1", "n2"} {
+		if err := n.Notify(t.Context(), probeDown(id, false)); err != nil {
+			t.Fatalf("Notify(%s) = %v, want it posted despite the storage", id, err)
+		}
+	}
+	var got []string
+	for _, c := range fake.got() {
+		got = append(got, c.method+" thread_ts="+c.form.Get("thread_ts"))
+	}
+	if want := []string{"chat.postMessage thread_ts=", "chat.postMessage thread_ts="}; !slices.Equal(got, want) {
+		t.Errorf("calls = %q, want %q (each a new message)", got, want)
+	}
+	errs := fails.got()
+	if len(errs) != 2 {
+		t.Fatalf("write failures reported = %v, want 2 (one thread not kept per message)", errs)
+	}
+	for _, err := range errs {
+		if !errors.Is(err, bbolt.ErrDatabaseNotOpen) || !strings.Contains(err.Error(), "thread not kept") {
+			t.Errorf("reported %q, want the cause and what it costs", err)
+		}
+	}
+	if !strings.Contains(logs.String(), "cannot read the group's thread") {
+		t.Errorf("the failed read is not logged:\n%s", logs.String())
 	}
 }

@@ -46,6 +46,9 @@ type alertingParts struct {
 	// alertState is where saving the rules' alerts reports a failed
 	// write to db.
 	alertState storageComponent
+	// slack is where keeping Slack threads and acknowledgements reports
+	// a failed write.
+	slack storageComponent
 	// deps are what the integrations were built with, for a reload's dry
 	// run of new receivers.
 	deps integrationDeps
@@ -89,7 +92,8 @@ func (a *alertingParts) build(d *daemon, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	deps := integrationDeps{threads: threads, pacer: slacknotify.NewPacer(slacknotify.DefaultPace), externalURL: externalURL, reg: d.reg}
+	a.slack = faults.component(storageSlack, "Slack threads and acknowledgements are not kept: the group's next notification starts a new thread")
+	deps := integrationDeps{threads: threads, threadFaults: a.slack, pacer: slacknotify.NewPacer(slacknotify.DefaultPace), externalURL: externalURL, reg: d.reg}
 	notifiers := map[string]map[string]notify.Notifier{} // receiver → integration → notifier
 	for _, r := range ac.Receivers {
 		ns, sentries, err := d.integrations(r, deps)
@@ -420,5 +424,10 @@ func (s slackActions) Ack(groupKey, by string) error {
 		At time.Time `json:"at"`
 	}{by, time.Now()})
 	s.log.Info("alert group acknowledged from Slack", "group", groupKey, "by", by)
-	return s.a.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(acksBucket).Put([]byte(groupKey), v) })
+	err := s.a.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(acksBucket).Put([]byte(groupKey), v) })
+	if err != nil {
+		s.a.slack.WriteFailed(err) // and the user is told in Slack
+		return fmt.Errorf("record the acknowledgement: %w", err)
+	}
+	return nil
 }

@@ -16,10 +16,11 @@ import (
 
 // integrationDeps are what the integrations of every receiver share.
 type integrationDeps struct {
-	threads     slacknotify.Threads
-	pacer       *slacknotify.Pacer
-	externalURL string
-	reg         prometheus.Registerer
+	threads      slacknotify.Threads
+	threadFaults notify.WriteFailures
+	pacer        *slacknotify.Pacer
+	externalURL  string
+	reg          prometheus.Registerer
 }
 
 // integrations builds a receiver's integrations, by name (slack, sentry,
@@ -31,6 +32,7 @@ func (d *daemon) integrations(r config.Receiver, deps integrationDeps) (map[stri
 	if r.Slack != nil {
 		s, err := slacknotify.New(slackConfig(r.Slack), slacknotify.Options{
 			Threads: deps.threads, Reason: d.probeReason, ExternalURL: deps.externalURL, Logger: d.log, Registerer: deps.reg, Pacer: deps.pacer,
+			WriteFailures: deps.threadFaults,
 		})
 		if err != nil {
 			return nil, nil, fmt.Errorf("receiver %s: slack: %w", r.Name, err)

@@ -90,6 +90,7 @@ const (
 	storageOutbox     = "outbox"      // notifications and their group's state
 	storageSilences   = "silences"    // silences created or expired
 	storageAlertState = "alert_state" // the rules' alerts, after each evaluation
+	storageSlack      = "slack"       // Slack threads and acknowledgements
 )
 
 // storageFaults counts failed writes to lookout.db in
@@ -109,11 +110,11 @@ func newStorageFaults(reg prometheus.Registerer, log *slog.Logger) (*storageFaul
 	f := &storageFaults{
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lookout_storage_write_failures_total",
-			Help: "Writes to Lookout's database (storage.path) that failed, by component (outbox, silences, alert_state) and reason (no_space, read_only, permission_denied, io_error, other).",
+			Help: "Writes to Lookout's database (storage.path) that failed, by component (outbox, silences, alert_state, slack) and reason (no_space, read_only, permission_denied, io_error, other).",
 		}, []string{"component", "reason"}),
 		log: log, logged: map[string]time.Time{}, unlogged: map[string]int{},
 	}
-	for _, c := range []string{storageOutbox, storageSilences, storageAlertState} {
+	for _, c := range []string{storageOutbox, storageSilences, storageAlertState, storageSlack} {
 		for _, r := range storageReasons {
 			f.failures.WithLabelValues(c, r.reason)
 		}
