@@ -1,11 +1,13 @@
 package daemon
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -657,4 +659,78 @@ probes: []
 			}
 		})
 	}
+}
+
+// TestConnectionLimits: each listener serves at most its
+// max_connections at once; one more connection waits, unserved, until
+// one of them closes, and is then served.
+func TestConnectionLimits(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "lookout.yml")
+	writeConfig(t, cfg, fmt.Sprintf(`server:
+  listen: 127.0.0.1:0
+  max_connections: 2
+  public: {listen: 127.0.0.1:0, max_connections: 3}
+storage: {path: %q}
+`, filepath.Join(dir, "data")))
+	d, public := startListening(t, cfg, "http")
+	t.Cleanup(func() { d.stop(t) })
+	for _, l := range []struct {
+		name, addr string
+		limit      int
+	}{
+		{"admin", strings.TrimPrefix(d.base, "http://"), 2},
+		{"public", strings.TrimPrefix(public, "http://"), 3},
+	} {
+		t.Run(l.name, func(t *testing.T) {
+			held := make([]net.Conn, l.limit)
+			for i := range held {
+				held[i] = dialServed(t, l.addr)
+			}
+			extra, err := net.Dial("tcp", l.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer extra.Close()
+			if _, err := io.WriteString(extra, "GET /healthz HTTP/1.1\r\nHost: "+l.addr+"\r\n\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			_ = extra.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+			if n, err := extra.Read(make([]byte, 1)); n > 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("connection %d of a limit of %d was served (read %d bytes, %v)", l.limit+1, l.limit, n, err)
+			}
+			held[0].Close()
+			_ = extra.SetReadDeadline(time.Now().Add(10 * time.Second))
+			resp, err := http.ReadResponse(bufio.NewReader(extra), nil)
+			if err != nil {
+				t.Fatalf("after one connection closed, the waiting one was not served: %v", err)
+			}
+			resp.Body.Close()
+			for _, c := range held[1:] {
+				c.Close()
+			}
+		})
+	}
+}
+
+// dialServed opens a connection to addr and has one request served on
+// it, so the listener has accepted it; the connection stays open.
+func dialServed(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: "+addr+"\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("connection to %s not served: %v", addr, err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return c
 }
