@@ -15,8 +15,11 @@ USER nonroot:nonroot
 WORKDIR /home/nonroot
 # 9477: the admin listener (keep it private); 9478: server.public, if configured.
 EXPOSE 9477 9478
-# The image has no shell or curl: the binary checks its own /healthz.
+# The image has no shell or curl: the binary checks its own /healthz, at
+# the config's server.listen, over TLS when its web config has it. Mount
+# your own config at /etc/lookout/lookout.yml, or override both CMD and
+# this HEALTHCHECK with the same --config.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s \
-  CMD ["/usr/local/bin/lookout", "healthcheck", "--url", "http://127.0.0.1:9477/healthz"]
+  CMD ["/usr/local/bin/lookout", "healthcheck", "--config", "/etc/lookout/lookout.yml"]
 ENTRYPOINT ["/usr/local/bin/lookout"]
 CMD ["run", "--config", "/etc/lookout/lookout.yml"]

@@ -19,6 +19,9 @@ type clientFlags struct {
 	caFile, certFile, keyFile, serverName string
 	insecure                              bool
 	tokenFile, username, passwordFile     string
+	// pinned, if set, is the one certificate (DER) trusted when no
+	// --tls.ca-file is given: see healthTarget.
+	pinned []byte
 }
 
 // tokenEnv holds a bearer token for the CLI when --token-file is not given.
@@ -62,6 +65,9 @@ func (c *clientFlags) client(timeout time.Duration, getenv func(string) string) 
 
 func (c *clientFlags) tls() (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.serverName, InsecureSkipVerify: c.insecure}
+	if c.pinned != nil && c.caFile == "" && !c.insecure {
+		pinTo(cfg, c.pinned)
+	}
 	if c.caFile != "" {
 		pem, err := os.ReadFile(c.caFile)
 		if err != nil {

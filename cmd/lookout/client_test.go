@@ -46,6 +46,13 @@ func TestCommandsOverTLS(t *testing.T) {
 
 	url := "https://" + startDaemon(t, cfg)
 	tlsFlags := []string{"--url", url, "--tls.ca-file", ca.CertFile}
+	// The daemon's config as lookout healthcheck --config reads it (with
+	// the port it got), and one whose web config holds another certificate.
+	listen := strings.TrimPrefix(url, "https://")
+	sameCfg := file("same.yml", fmt.Sprintf("server:\n  listen: %s\n  web_config_file: web.yml\nstorage: {path: %q}\n", listen, dir))
+	otherCert, otherKey := testca.New(t, "other").Server(t, "impostor")
+	file("other-web.yml", fmt.Sprintf("tls_server_config:\n  cert_file: %s\n  key_file: %s\n", otherCert, otherKey))
+	otherCfg := file("other.yml", fmt.Sprintf("server:\n  listen: %s\n  web_config_file: other-web.yml\nstorage: {path: %q}\n", listen, dir))
 
 	var id string // the silence added, for ls and expire
 	tests := []struct {
@@ -67,6 +74,9 @@ func TestCommandsOverTLS(t *testing.T) {
 		{"healthcheck over TLS", []string{"healthcheck", "--url", url + "/healthz", "--tls.ca-file", ca.CertFile}, "", 0, ""},
 		{"healthcheck with an unknown CA", []string{"healthcheck", "--url", url + "/healthz"}, "", 1, "certificate"},
 		{"healthcheck without verifying", []string{"healthcheck", "--url", url + "/healthz", "--tls.insecure-skip-verify"}, "", 0, ""},
+		{"healthcheck from the daemon's config trusts its certificate", []string{"healthcheck", "--config", sameCfg}, "", 0, ""},
+		{"healthcheck from a config with another certificate", []string{"healthcheck", "--config", otherCfg}, "", 1, "serves another certificate"},
+		{"healthcheck with --url and --config", []string{"healthcheck", "--config", sameCfg, "--url", url}, "", 2, "want one of them"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -33,7 +32,7 @@ Usage:
   lookout probe NAME [--config lookout.yml] [--fail-on-degraded]
   lookout test rules FILE...
   lookout silence add|ls|expire [--url http://127.0.0.1:9477] [--tls.* ...] [--token-file FILE] ...
-  lookout healthcheck [--url http://127.0.0.1:9477/healthz] [--tls.* ...]
+  lookout healthcheck [--url http://127.0.0.1:9477/healthz | --config lookout.yml] [--tls.* ...]
   lookout version
 `
 
@@ -231,40 +230,6 @@ func cmdTest(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if !ruletest.Run(ctx, stdout, args[1:]...).OK() {
-		return 1
-	}
-	return 0
-}
-
-// cmdHealthcheck asks a running daemon's /healthz; the container image
-// uses it as its HEALTHCHECK, having no shell or curl. /healthz takes no
-// credentials, but a daemon with TLS or mTLS needs the --tls flags.
-func cmdHealthcheck(args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	url := fs.String("url", "http://127.0.0.1:9477/healthz", "health endpoint")
-	flags := addClientFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	client, err := flags.client(5*time.Second, os.Getenv)
-	if err != nil {
-		fmt.Fprintln(stderr, "lookout healthcheck:", err)
-		return 2
-	}
-	req, err := http.NewRequest(http.MethodGet, *url, nil)
-	if err != nil {
-		fmt.Fprintln(stderr, "lookout healthcheck:", err)
-		return 2
-	}
-	resp, err := client.do(req)
-	if err != nil {
-		fmt.Fprintln(stderr, "lookout healthcheck:", err)
-		return 1
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		fmt.Fprintln(stderr, "lookout healthcheck:", resp.Status)
 		return 1
 	}
 	return 0
