@@ -74,16 +74,28 @@ type Receiver struct {
 // the message when the group resolves. With webhook_url instead of a
 // token it posts through an incoming webhook (no threads, no edits).
 type Slack struct {
-	Token         string   `yaml:"token"`
-	Channel       string   `yaml:"channel"`
-	SigningSecret string   `yaml:"signing_secret"`
-	Mention       []string `yaml:"mention"`
-	APIURL        *URL     `yaml:"api_url"`
-	WebhookURL    string   `yaml:"webhook_url"`
+	// Token is the bot token (xoxb-…); with it, Channel is required. It
+	// never appears in errors or logs.
+	Token string `yaml:"token"`
+	// Channel is where messages go: "#oncall" or an ID.
+	Channel string `yaml:"channel"`
+	// SigningSecret (token only) adds the "Silence 1h" and "Acknowledge"
+	// buttons; Slack signs the button requests with it.
+	SigningSecret string `yaml:"signing_secret"`
+	// Mention is who is mentioned on firing messages: "@here",
+	// "@channel", "@everyone", or a Slack mention such as "<@U123>".
+	Mention []string `yaml:"mention"`
+	// APIURL is the Web API's base, for proxies and tests; check fills in
+	// DefaultSlackAPIURL.
+	APIURL *URL `yaml:"api_url"`
+	// WebhookURL is an incoming webhook, instead of Token. It is a secret
+	// and never appears in errors or logs.
+	WebhookURL string `yaml:"webhook_url"`
 }
 
 // Sentry sends each alert as a Sentry event, one issue per alert.
 type Sentry struct {
+	// DSN holds the project's key, so it never appears in errors or logs.
 	DSN         string `yaml:"dsn"`
 	Environment string `yaml:"environment"`
 }
@@ -95,10 +107,15 @@ type Telemetry struct {
 
 // Webhook posts Alertmanager's webhook JSON.
 type Webhook struct {
-	URL       URL               `yaml:"url"`
-	Timeout   Duration          `yaml:"timeout"`
-	MaxAlerts int               `yaml:"max_alerts"`
-	Headers   map[string]string `yaml:"headers"`
+	// URL may hold credentials or tokens, so it never appears in errors or
+	// logs.
+	URL URL `yaml:"url"`
+	// Timeout bounds one POST; check fills in DefaultWebhookTimeout.
+	Timeout Duration `yaml:"timeout"`
+	// MaxAlerts caps the alerts in one payload (0: all).
+	MaxAlerts int `yaml:"max_alerts"`
+	// Headers are added to each request; values may be secrets.
+	Headers map[string]string `yaml:"headers"`
 }
 
 // LogRcv writes one structured log line per notification.
@@ -190,6 +207,10 @@ const (
 	DefaultGroupInterval      = Duration(5 * 60e9)
 	DefaultRepeatInterval     = Duration(4 * 3600e9)
 	DefaultStoragePath        = "data"
+	// DefaultSlackAPIURL is Slack's Web API, the default slack.api_url.
+	DefaultSlackAPIURL = "https://slack.com/api/"
+	// DefaultWebhookTimeout bounds one POST of a webhook receiver.
+	DefaultWebhookTimeout = Duration(10e9)
 )
 
 func (a *Alerting) check(d *decoder, path string) {
@@ -273,16 +294,7 @@ func (r *Receiver) check(d *decoder, path string, names map[string]int, i int) {
 	}
 	if r.Webhook != nil {
 		kinds++
-		if r.Webhook.URL.URL == nil && !d.has(path+".webhook.url") {
-			d.errorAt(path+".webhook.url", "missing; want the URL to post to")
-		}
-		if r.Webhook.Timeout == 0 {
-			r.Webhook.Timeout = Duration(10e9)
-		}
-		if r.Webhook.MaxAlerts < 0 {
-			d.errorAt(path+".webhook.max_alerts", "%d is negative; want 0 (all) or more", r.Webhook.MaxAlerts)
-		}
-		checkHeaders(d, path+".webhook.headers", r.Webhook.Headers, "Content-Type")
+		r.Webhook.check(d, path+".webhook")
 	}
 	if r.Log != nil {
 		kinds++
@@ -301,24 +313,85 @@ func (s *Slack) check(d *decoder, path string) {
 	case s.Token != "" && s.Channel == "":
 		d.errorAt(path+".channel", "missing; a bot token needs the channel to post to, like \"#oncall\"")
 	}
-	if s.WebhookURL != "" && !strings.HasPrefix(s.WebhookURL, "https://") && !strings.HasPrefix(s.WebhookURL, "http://") {
-		d.errorAt(path+".webhook_url", "is not an http(s) URL; want the incoming webhook URL Slack gave you")
+	if s.WebhookURL != "" {
+		if problem := secretURLProblem(s.WebhookURL); problem != "" {
+			d.errorAt(path+".webhook_url", "%s; want the incoming webhook URL Slack gave you (the value is not shown: it is a secret)", problem)
+		}
 	}
 	if s.SigningSecret != "" && s.Token == "" {
 		d.errorAt(path+".signing_secret", "buttons need a bot token; set token, or drop signing_secret")
 	}
+	for i, m := range s.Mention {
+		if strings.TrimSpace(m) == "" || strings.ContainsAny(m, "\r\n") {
+			d.errorAt(fmt.Sprintf("%s.mention[%d]", path, i), "%q is not a mention; want @here, @channel, @everyone or a Slack mention like <@U123>", m)
+		}
+	}
+	if s.APIURL == nil {
+		u, err := url.Parse(DefaultSlackAPIURL)
+		if err != nil {
+			panic(err) // a constant
+		}
+		s.APIURL = &URL{u}
+	}
 }
 
-// check validates a DSN without ever showing it: it holds a key.
+// secretURLProblem says what is wrong with an http(s) URL that is a
+// secret, without quoting any of it; "" when nothing is.
+func secretURLProblem(s string) string {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return "is not a valid URL"
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "is not an http(s) URL"
+	case u.Host == "":
+		return "has no host"
+	}
+	return ""
+}
+
+// check validates a DSN without ever showing it: it holds a key. A DSN it
+// accepts, sentry-go's NewDsn accepts too (TestSentryDSNAsSentryGo).
 func (s *Sentry) check(d *decoder, path string) {
 	if s.DSN == "" {
 		d.errorAt(path+".dsn", "missing; want the project's DSN, like ${SENTRY_DSN}")
 		return
 	}
-	u, err := url.Parse(s.DSN)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.User == nil || u.User.Username() == "" || strings.Trim(u.Path, "/") == "" {
-		d.errorAt(path+".dsn", "is not a Sentry DSN; want the form https://PUBLIC_KEY@HOST/PROJECT_ID (the value is not shown: it holds a key)")
+	if problem := dsnProblem(s.DSN); problem != "" {
+		d.errorAt(path+".dsn", "is not a Sentry DSN (%s); want the form https://PUBLIC_KEY@HOST/PROJECT_ID (the value is not shown: it holds a key)", problem)
 	}
+}
+
+// dsnProblem says what is wrong with a Sentry DSN without quoting any of
+// it; "" when nothing is.
+func dsnProblem(dsn string) string {
+	u, err := url.Parse(dsn)
+	switch {
+	case err != nil:
+		return "not a valid URL"
+	case u.Scheme != "https" && u.Scheme != "http":
+		return "not http:// or https://"
+	case u.User.Username() == "":
+		return "no public key"
+	case u.Hostname() == "":
+		return "no host"
+	case u.Path == "" || strings.HasSuffix(u.Path, "/"):
+		return "no project ID"
+	}
+	return ""
+}
+
+func (w *Webhook) check(d *decoder, path string) {
+	if w.URL.URL == nil && !d.has(path+".url") {
+		d.errorAt(path+".url", "missing; want the URL to post to")
+	}
+	if w.Timeout == 0 {
+		w.Timeout = DefaultWebhookTimeout
+	}
+	if w.MaxAlerts < 0 {
+		d.errorAt(path+".max_alerts", "%d is negative; want 0 (all) or more", w.MaxAlerts)
+	}
+	checkHeaders(d, path+".headers", w.Headers, "Content-Type")
 }
 
 // pathSegment is a receiver name that can stand in a URL path as it is.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"cel.dev/cel-go/cel"
+	sentrygo "github.com/getsentry/sentry-go"
 )
 
 var update = flag.Bool("update", false, "rewrite the .err golden files from the current errors")
@@ -77,6 +78,76 @@ func TestSecretsStayOutOfErrors(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "${LOOKOUT_TEST_SECRET}") {
 		t.Errorf("error should show the reference as written:\n%v", err)
+	}
+}
+
+// TestReceiverErrorsHideSecrets: tokens, webhook URLs and DSNs are never
+// quoted by an error, whatever is wrong with them.
+func TestReceiverErrorsHideSecrets(t *testing.T) {
+	_, err := loadTestdata(t, "testdata/invalid-receivers.yml")
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	if strings.Contains(err.Error(), "S3CRET") {
+		t.Errorf("an error shows a secret:\n%v", err)
+	}
+}
+
+// TestSentryDSNAsSentryGo: the config takes exactly the DSNs sentry-go
+// takes, so the Sentry integration never meets one it cannot use.
+func TestSentryDSNAsSentryGo(t *testing.T) {
+	for _, dsn := range []string{
+		"https://key@o1.ingest.sentry.io/42",
+		"http://key:secret@127.0.0.1:9000/sub/path/7",
+		"https://key@sentry.example/1/",
+		"https://key@sentry.example/",
+		"https://key@sentry.example",
+		"https://key@/1",
+		"https://key@:9000/1",
+		"https://sentry.example/1",
+		"https://:secret@sentry.example/1",
+		"ftp://key@sentry.example/1",
+		"sentry.example/1",
+		"https://key@sentry.example:port/1",
+		"https://key@[::1",
+		"https:key@sentry.example/1",
+	} {
+		t.Run(dsn, func(t *testing.T) {
+			problem := dsnProblem(dsn)
+			_, err := sentrygo.NewDsn(dsn)
+			if problem == "" && err != nil {
+				t.Errorf("config accepts it, sentry-go says %v", err)
+			}
+			if problem != "" && err == nil {
+				t.Errorf("config refuses it (%s), sentry-go takes it", problem)
+			}
+		})
+	}
+}
+
+func TestReceiverDefaults(t *testing.T) {
+	yml := "alerting:\n  route: {receiver: r}\n  receivers:\n    - name: r\n      slack: {token: xoxb-1, channel: \"#c\"}\n      webhook: {url: http://127.0.0.1/}\n" +
+		"    - name: s\n      slack: {token: xoxb-1, channel: \"#c\", api_url: http://127.0.0.1:8080/api}\n      webhook: {url: http://127.0.0.1/, timeout: 3s}\n"
+	cfg, err := Parse("f.yml", []byte(yml), testEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := cfg.Alerting.Receivers
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"slack api_url default", rs[0].Slack.APIURL.String(), DefaultSlackAPIURL},
+		{"slack api_url set", rs[1].Slack.APIURL.String(), "http://127.0.0.1:8080/api"},
+		{"webhook timeout default", rs[0].Webhook.Timeout, DefaultWebhookTimeout},
+		{"webhook timeout set", rs[1].Webhook.Timeout.Std(), 3 * time.Second},
+	}
+	for _, c := range checks {
+		t.Run(c.name, func(t *testing.T) {
+			if c.got != c.want {
+				t.Errorf("got %v, want %v", c.got, c.want)
+			}
+		})
 	}
 }
 
