@@ -60,10 +60,7 @@ func fill(t *testing.T, dir string) {
 
 func newOutboxWith(t *testing.T, db *bbolt.DB, url string, reg prometheus.Registerer, f *faults) *notify.Outbox {
 	t.Helper()
-	w, err := webhook.New(webhook.Config{URL: url}, webhook.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := webhook.New(hookConfig(t, url), webhook.Options{})
 	opts := fast
 	opts.WriteFailures = f
 	o, err := notify.NewOutbox(db, map[string]map[string]notify.Notifier{"team": {"webhook": w}}, opts, reg, slog.New(slog.DiscardHandler))

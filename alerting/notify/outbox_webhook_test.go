@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ import (
 	"github.com/lookout-dev/lookout/alerting"
 	"github.com/lookout-dev/lookout/alerting/notify"
 	"github.com/lookout-dev/lookout/alerting/notify/webhook"
+	"github.com/lookout-dev/lookout/config"
 )
 
 // hook is a real local webhook receiver. Each request is recorded, then
@@ -95,12 +97,20 @@ func openDB(t *testing.T, path string) *bbolt.DB {
 	return db
 }
 
-func newOutbox(t *testing.T, db *bbolt.DB, url string, reg prometheus.Registerer) *notify.Outbox {
+// hookConfig is a webhook receiver's config for raw, as config.Load
+// leaves it.
+func hookConfig(t *testing.T, raw string) config.Webhook {
 	t.Helper()
-	w, err := webhook.New(webhook.Config{URL: url}, webhook.Options{})
+	u, err := url.Parse(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return config.Webhook{URL: config.URL{URL: u}, Timeout: config.DefaultWebhookTimeout}
+}
+
+func newOutbox(t *testing.T, db *bbolt.DB, url string, reg prometheus.Registerer) *notify.Outbox {
+	t.Helper()
+	w := webhook.New(hookConfig(t, url), webhook.Options{})
 	o, err := notify.NewOutbox(db, map[string]map[string]notify.Notifier{"team": {"webhook": w}}, fast, reg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -21,6 +22,7 @@ import (
 	"github.com/lookout-dev/lookout/alerting/notify/webhook"
 	"github.com/lookout-dev/lookout/alerting/rules"
 	"github.com/lookout-dev/lookout/alerting/store"
+	"github.com/lookout-dev/lookout/config"
 )
 
 const ruleFile = `groups:
@@ -67,10 +69,11 @@ func newChain(o options, dir, hookURL string, rec *recorder) (*chain, error) {
 func (c *chain) build(dir, hookURL string) error {
 	reg := prometheus.NewRegistry()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	wh, err := webhook.New(webhook.Config{URL: hookURL}, webhook.Options{})
+	u, err := url.Parse(hookURL)
 	if err != nil {
 		return err
 	}
+	wh := webhook.New(config.Webhook{URL: config.URL{URL: u}, Timeout: config.DefaultWebhookTimeout}, webhook.Options{})
 	if c.outbox, err = notify.NewOutbox(c.db, map[string]map[string]notify.Notifier{"hook": {"webhook": wh}}, notify.OutboxOptions{}, reg, log); err != nil {
 		return err
 	}

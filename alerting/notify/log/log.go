@@ -13,12 +13,6 @@ import (
 	"github.com/lookout-dev/lookout/alerting/notify"
 )
 
-// Config is a log receiver's config, the `log:` section of a receiver.
-type Config struct {
-	// Level of the lines (`level`); the zero value is info.
-	Level slog.Level
-}
-
 // Logger writes notifications to a slog.Logger.
 type Logger struct {
 	level slog.Level
@@ -27,9 +21,10 @@ type Logger struct {
 
 var _ notify.Notifier = (*Logger)(nil)
 
-// New returns the log receiver writing to log.
-func New(cfg Config, log *slog.Logger) *Logger {
-	return &Logger{level: cfg.Level, log: log}
+// New returns the log receiver writing to log at level. The `log:`
+// section of a receiver has no settings; the daemon picks the level.
+func New(level slog.Level, log *slog.Logger) *Logger {
+	return &Logger{level: level, log: log}
 }
 
 // alert is what a line says about one alert.

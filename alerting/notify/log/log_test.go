@@ -26,9 +26,9 @@ func TestNotify(t *testing.T) {
 		CreatedAt: at.Add(2 * time.Minute),
 	}
 	tests := []struct {
-		name string
-		cfg  Config
-		want string
+		name  string
+		level slog.Level
+		want  string
 	}{
 		{
 			name: "info by default",
@@ -38,8 +38,8 @@ func TestNotify(t *testing.T) {
 				`{"status":"resolved","labels":{"alertname":"ProbeDown","probe":"api"}}]}` + "\n",
 		},
 		{
-			name: "configured level",
-			cfg:  Config{Level: slog.LevelWarn},
+			name:  "configured level",
+			level: slog.LevelWarn,
 			want: `{"level":"WARN","msg":"notification","receiver":"oncall","id":"n1","status":"firing",` +
 				`"group_labels":{"alertname":"ProbeDown"},"alerts":[` +
 				`{"status":"firing","labels":{"alertname":"ProbeDown","probe":"shop"},"summary":"shop is down"},` +
@@ -55,7 +55,7 @@ func TestNotify(t *testing.T) {
 				}
 				return a
 			}})
-			if err := New(tt.cfg, slog.New(h)).Notify(t.Context(), n); err != nil {
+			if err := New(tt.level, slog.New(h)).Notify(t.Context(), n); err != nil {
 				t.Fatalf("Notify: %v", err)
 			}
 			if buf.String() != tt.want {
@@ -72,7 +72,7 @@ func TestNotifyCancelled(t *testing.T) {
 	var buf bytes.Buffer
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	err := New(Config{}, slog.New(slog.NewJSONHandler(&buf, nil))).Notify(ctx, &alerting.Notification{ID: "n1"})
+	err := New(slog.LevelInfo, slog.New(slog.NewJSONHandler(&buf, nil))).Notify(ctx, &alerting.Notification{ID: "n1"})
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("Notify = %v, want context.Canceled", err)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/lookout-dev/lookout/alerting"
 	"github.com/lookout-dev/lookout/alerting/notify"
+	"github.com/lookout-dev/lookout/config"
 )
 
 // DefaultTimeout bounds the sending of one event when Options sets none.
@@ -48,11 +49,9 @@ type Notifier struct {
 
 var _ notify.Notifier = (*Notifier)(nil)
 
-// New checks cfg and returns its notifier.
-func New(cfg Config, opts Options) (*Notifier, error) {
-	if err := cfg.validate(); err != nil {
-		return nil, err
-	}
+// New returns the notifier of cfg, which is as config.Load leaves it:
+// checked.
+func New(cfg config.Sentry, opts Options) (*Notifier, error) {
 	if opts.Timeout < 0 {
 		return nil, fmt.Errorf("sentry: timeout must not be negative, got %v", opts.Timeout)
 	}
@@ -86,7 +85,7 @@ func New(cfg Config, opts Options) (*Notifier, error) {
 		Integrations:           withoutModules,
 	})
 	if err != nil {
-		// Config.validate has seen the DSN; whatever is left, do not
+		// config.Load has checked the DSN; whatever is left, do not
 		// quote it.
 		return nil, errors.New("sentry: new client: invalid options")
 	}

@@ -10,7 +10,7 @@
 // starts a new one. A resolved notification for a group with no thread
 // (never posted, or already closed) posts nothing.
 //
-// With an incoming webhook (Config.WebhookURL), every notification is a
+// With an incoming webhook (config.Slack.WebhookURL), every notification is a
 // new message: webhooks cannot reply in threads, edit or carry buttons
 // that update the message.
 //
@@ -30,6 +30,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,6 +39,7 @@ import (
 
 	"github.com/lookout-dev/lookout/alerting"
 	"github.com/lookout-dev/lookout/alerting/notify"
+	"github.com/lookout-dev/lookout/config"
 )
 
 // callTimeout bounds one call to Slack.
@@ -88,11 +90,9 @@ type Notifier struct {
 
 var _ notify.Notifier = (*Notifier)(nil)
 
-// New checks cfg and returns its notifier.
-func New(cfg Config, opts Options) (*Notifier, error) {
-	if err := cfg.validate(); err != nil {
-		return nil, err
-	}
+// New returns the notifier of cfg, which is as config.Load leaves it:
+// checked, with api_url filled in.
+func New(cfg config.Slack, opts Options) (*Notifier, error) {
 	if cfg.Token != "" && opts.Threads == nil {
 		return nil, errors.New("slack: a threads store is required with a token")
 	}
@@ -114,7 +114,11 @@ func New(cfg Config, opts Options) (*Notifier, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Token != "" {
-		s.api = slack.New(cfg.Token, slack.OptionAPIURL(cfg.APIURL), slack.OptionHTTPClient(s.client))
+		apiURL := cfg.APIURL.String()
+		if !strings.HasSuffix(apiURL, "/") {
+			apiURL += "/" // slack-go appends the method name
+		}
+		s.api = slack.New(cfg.Token, slack.OptionAPIURL(apiURL), slack.OptionHTTPClient(s.client))
 	}
 	limited, err := rateLimitedCounter(opts.Registerer)
 	if err != nil {
@@ -122,6 +126,22 @@ func New(cfg Config, opts Options) (*Notifier, error) {
 	}
 	s.limited = limited
 	return s, nil
+}
+
+// mentions turns the configured mentions into Slack's syntax: "@here",
+// "@channel" and "@everyone" become Slack's special mentions; anything
+// else ("<@U123>", "<!subteam^S1>") is sent as given.
+func mentions(cfg []string) []string {
+	out := make([]string, 0, len(cfg))
+	for _, m := range cfg {
+		switch m = strings.TrimSpace(m); m {
+		case "@here", "@channel", "@everyone":
+			out = append(out, "<!"+m[1:]+">")
+		default:
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // rateLimitedCounter registers the counter, or finds it registered. It

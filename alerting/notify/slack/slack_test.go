@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/lookout-dev/lookout/alerting"
 	"github.com/lookout-dev/lookout/alerting/notify"
+	"github.com/lookout-dev/lookout/config"
 )
 
 const token = "xoxb-test-S3CRETTOKEN"
@@ -77,7 +79,7 @@ type env struct {
 	logs    *bytes.Buffer
 }
 
-func newEnv(t *testing.T, cfg Config, script func(string, int, http.ResponseWriter) bool) *env {
+func newEnv(t *testing.T, cfg config.Slack, script func(string, int, http.ResponseWriter) bool) *env {
 	t.Helper()
 	e := &env{fake: newFakeSlack(t, script), reg: prometheus.NewRegistry(), logs: &bytes.Buffer{}}
 	db := openDB(t, t.TempDir())
@@ -86,7 +88,7 @@ func newEnv(t *testing.T, cfg Config, script func(string, int, http.ResponseWrit
 	if e.threads, err = NewBoltThreads(db); err != nil {
 		t.Fatal(err)
 	}
-	cfg.Token, cfg.APIURL = token, e.fake.GetAPIURL()
+	cfg.Token, cfg.APIURL = token, apiURL(t, e.fake.GetAPIURL())
 	if cfg.Channel == "" {
 		cfg.Channel = "#oncall"
 	}
@@ -100,6 +102,16 @@ func newEnv(t *testing.T, cfg Config, script func(string, int, http.ResponseWrit
 	return e
 }
 
+// apiURL is raw as config.Load leaves an api_url.
+func apiURL(t *testing.T, raw string) *config.URL {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &config.URL{URL: u}
+}
+
 func (e *env) thread(t *testing.T, n *alerting.Notification) (Thread, bool) {
 	t.Helper()
 	th, ok, err := e.threads.Get(n.Receiver + "\x00#oncall\x00" + n.GroupKey)
@@ -110,7 +122,7 @@ func (e *env) thread(t *testing.T, n *alerting.Notification) (Thread, bool) {
 }
 
 func TestThreadLifecycle(t *testing.T) {
-	e := newEnv(t, Config{Mention: []string{"@here", "<@U0LEAD>"}, SigningSecret: "shh"}, nil)
+	e := newEnv(t, config.Slack{Mention: []string{"@here", "<@U0LEAD>"}, SigningSecret: "shh"}, nil)
 	steps := []struct {
 		name  string
 		n     *alerting.Notification
@@ -193,7 +205,7 @@ func TestThreadLifecycle(t *testing.T) {
 
 func TestResolveRetry(t *testing.T) {
 	// The edit succeeds, the reply in the thread fails once with a 500.
-	e := newEnv(t, Config{}, func(method string, n int, w http.ResponseWriter) bool {
+	e := newEnv(t, config.Slack{}, func(method string, n int, w http.ResponseWriter) bool {
 		if method == "chat.postMessage" && n == 2 {
 			answer(w, 500, "<html>oops</html>")
 			return true
@@ -227,7 +239,7 @@ func TestResolveRetry(t *testing.T) {
 }
 
 func TestResolvedWithoutThread(t *testing.T) {
-	e := newEnv(t, Config{}, nil)
+	e := newEnv(t, config.Slack{}, nil)
 	if err := e.n.Notify(t.Context(), probeDown("r", true)); err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +292,7 @@ func TestNotifyErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, Config{}, func(_ string, _ int, w http.ResponseWriter) bool { tt.script(w); return true })
+			e := newEnv(t, config.Slack{}, func(_ string, _ int, w http.ResponseWriter) bool { tt.script(w); return true })
 			err := e.n.Notify(t.Context(), probeDown("x", false))
 			if err == nil || err.Error() != tt.wantErr {
 				t.Fatalf("Notify error = %v, want %q", err, tt.wantErr)
@@ -325,7 +337,7 @@ func TestNotifyServerDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := New(Config{Token: token, Channel: "#oncall", APIURL: closed.URL}, Options{Threads: threads, Pacer: NewPacer(0)})
+	n, err := New(config.Slack{Token: token, Channel: "#oncall", APIURL: apiURL(t, closed.URL)}, Options{Threads: threads, Pacer: NewPacer(0)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,6 +347,29 @@ func TestNotifyServerDown(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "S3CRETTOKEN") {
 		t.Errorf("the token shows in %q", err)
+	}
+}
+
+// TestAPIURLWithoutSlash: an api_url written without its trailing slash
+// still reaches the Web API's methods.
+func TestAPIURLWithoutSlash(t *testing.T) {
+	fake := newFakeSlack(t, nil)
+	db := openDB(t, t.TempDir())
+	defer db.Close()
+	threads, err := NewBoltThreads(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := strings.TrimSuffix(fake.GetAPIURL(), "/")
+	n, err := New(config.Slack{Token: token, Channel: "#oncall", APIURL: apiURL(t, base)}, Options{Threads: threads, Pacer: NewPacer(0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Notify(t.Context(), probeDown("x", false)); err != nil {
+		t.Fatal(err)
+	}
+	if got := fake.got(); len(got) != 1 || got[0].method != "chat.postMessage" {
+		t.Errorf("calls = %+v, want one chat.postMessage", got)
 	}
 }
 
@@ -348,7 +383,7 @@ func TestThreadsSurviveReopen(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n, err := New(Config{Token: token, Channel: "#oncall", APIURL: fake.GetAPIURL()}, Options{Threads: threads, Pacer: NewPacer(0)})
+		n, err := New(config.Slack{Token: token, Channel: "#oncall", APIURL: apiURL(t, fake.GetAPIURL())}, Options{Threads: threads, Pacer: NewPacer(0)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -381,7 +416,7 @@ func TestWebhookMode(t *testing.T) {
 		w.WriteHeader(status)
 	}))
 	defer srv.Close()
-	n, err := New(Config{WebhookURL: srv.URL + "/services/T0/B0/HOOKS3CRET", Mention: []string{"@channel"}},
+	n, err := New(config.Slack{WebhookURL: srv.URL + "/services/T0/B0/HOOKS3CRET", Mention: []string{"@channel"}},
 		Options{Reason: reason, Pacer: NewPacer(0)})
 	if err != nil {
 		t.Fatal(err)
@@ -439,37 +474,11 @@ func TestWebhookMode(t *testing.T) {
 	})
 }
 
-func TestConfigErrors(t *testing.T) {
-	tests := []struct {
-		name string
-		cfg  Config
-		want string
-	}{
-		{name: "nothing", cfg: Config{}, want: "slack: config: token (with channel) or webhook_url is required"},
-		{name: "both", cfg: Config{Token: token, Channel: "#c", WebhookURL: "https://hooks.slack.com/x"},
-			want: "slack: config: token and webhook_url are exclusive; set one"},
-		{name: "no channel", cfg: Config{Token: token}, want: "slack: config: channel is required with token"},
-		{
-			name: "all problems at once",
-			cfg:  Config{WebhookURL: "ftp://hooks/S3CRETTOKEN", SigningSecret: "x", APIURL: "nope", Mention: []string{" "}},
-			want: "slack: config: webhook_url must start with http:// or https://\n" +
-				"signing_secret needs token: webhook messages cannot be updated by the buttons\n" +
-				"api_url must start with http:// or https://\n" +
-				"mention[0] must be like @here, @channel or <@U123>, got \" \"",
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := New(tt.cfg, Options{})
-			if err == nil || err.Error() != tt.want {
-				t.Fatalf("New error = %v, want %q", err, tt.want)
-			}
-			if strings.Contains(err.Error(), "S3CRETTOKEN") {
-				t.Errorf("error %q shows a secret", err)
-			}
-		})
-	}
-	if _, err := New(Config{Token: token, Channel: "#c"}, Options{}); err == nil {
+// TestNewNeedsThreads: a token posts threads, so it needs a store for
+// them. What the config may hold is checked by config.Load (see
+// config/testdata/invalid-integrations.yml).
+func TestNewNeedsThreads(t *testing.T) {
+	if _, err := New(config.Slack{Token: token, Channel: "#c", APIURL: apiURL(t, "http://127.0.0.1:1/")}, Options{}); err == nil {
 		t.Error("New without a threads store succeeded")
 	}
 }
@@ -508,7 +517,7 @@ func TestStorageFailureNeverHoldsAMessage(t *testing.T) {
 	}
 	var fails failures
 	var logs bytes.Buffer
-	n, err := New(Config{Token: token, Channel: "#oncall", APIURL: fake.GetAPIURL()}, Options{
+	n, err := New(config.Slack{Token: token, Channel: "#oncall", APIURL: apiURL(t, fake.GetAPIURL())}, Options{
 		Threads: threads, Pacer: NewPacer(0), WriteFailures: &fails, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 	})
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/lookout-dev/lookout/alerting"
 	"github.com/lookout-dev/lookout/alerting/notify"
+	"github.com/lookout-dev/lookout/config"
 )
 
 // Options are what a webhook takes from the daemon rather than from its
@@ -43,18 +44,12 @@ type Webhook struct {
 
 var _ notify.Notifier = (*Webhook)(nil)
 
-// New checks cfg and returns its webhook.
-func New(cfg Config, opts Options) (*Webhook, error) {
-	u, err := cfg.validate()
-	if err != nil {
-		return nil, err
-	}
+// New returns the webhook of cfg, which is as config.Load leaves it:
+// checked, with timeout filled in.
+func New(cfg config.Webhook, opts Options) *Webhook {
 	w := &Webhook{
-		url: u, timeout: cfg.Timeout, maxAlerts: cfg.MaxAlerts, headers: http.Header{},
+		url: cfg.URL.URL, timeout: cfg.Timeout.Std(), maxAlerts: cfg.MaxAlerts, headers: http.Header{},
 		externalURL: opts.ExternalURL, client: opts.Client,
-	}
-	if w.timeout == 0 {
-		w.timeout = DefaultTimeout
 	}
 	if w.client == nil {
 		w.client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -66,7 +61,7 @@ func New(cfg Config, opts Options) (*Webhook, error) {
 	if w.headers.Get("User-Agent") == "" {
 		w.headers.Set("User-Agent", "Lookout")
 	}
-	return w, nil
+	return w
 }
 
 // Notify POSTs n. Network errors, 408 and 5xx are worth retrying; 429 is

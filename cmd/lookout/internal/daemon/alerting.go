@@ -364,14 +364,6 @@ func restartGrace(cfg *config.Config) time.Duration {
 	return max(minRestartGrace, longest+2*cfg.Alerting.EvaluationInterval.Std())
 }
 
-func slackConfig(c *config.Slack) slacknotify.Config {
-	out := slacknotify.Config{Token: c.Token, Channel: c.Channel, SigningSecret: c.SigningSecret, Mention: c.Mention, WebhookURL: c.WebhookURL}
-	if c.APIURL != nil {
-		out.APIURL = c.APIURL.String()
-	}
-	return out
-}
-
 // probeReason is why the probe an alert is about fails, for Slack.
 func (d *daemon) probeReason(ls model.LabelSet) string {
 	r := d.set.get(string(ls["probe"]))

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -25,39 +26,46 @@ type integrationDeps struct {
 
 // integrations builds a receiver's integrations, by name (slack, sentry,
 // webhook, log), and returns the Sentry ones apart, to be flushed at
-// shutdown.
+// shutdown. Each takes its section of r as config.Load left it; on an
+// error, it returns every integration's error and builds nothing.
 func (d *daemon) integrations(r config.Receiver, deps integrationDeps) (map[string]notify.Notifier, []*sentrynotify.Notifier, error) {
 	out := map[string]notify.Notifier{}
-	var sentries []*sentrynotify.Notifier
-	if r.Slack != nil {
-		s, err := slacknotify.New(slackConfig(r.Slack), slacknotify.Options{
-			Threads: deps.threads, Reason: d.probeReason, ExternalURL: deps.externalURL, Logger: d.log, Registerer: deps.reg, Pacer: deps.pacer,
-			WriteFailures: deps.threadFaults,
-		})
-		if err != nil {
-			return nil, nil, fmt.Errorf("receiver %s: slack: %w", r.Name, err)
+	var errs []error
+	// add keeps an integration, or its error: add("slack")(slacknotify.New(…)).
+	add := func(kind string) func(notify.Notifier, error) {
+		return func(n notify.Notifier, err error) {
+			if err != nil {
+				errs = append(errs, fmt.Errorf("receiver %s: %w", r.Name, err))
+				return
+			}
+			out[kind] = n
 		}
-		out["slack"] = s
+	}
+	slackOpts := slacknotify.Options{
+		Threads: deps.threads, Reason: d.probeReason, ExternalURL: deps.externalURL, Logger: d.log, Registerer: deps.reg, Pacer: deps.pacer,
+		WriteFailures: deps.threadFaults,
+	}
+	if r.Slack != nil {
+		add("slack")(slacknotify.New(*r.Slack, slackOpts))
 	}
 	if r.Sentry != nil {
-		s, err := sentrynotify.New(sentrynotify.Config{DSN: r.Sentry.DSN, Environment: r.Sentry.Environment}, sentrynotify.Options{Release: "lookout@" + d.opts.Version})
-		if err != nil {
-			return nil, nil, fmt.Errorf("receiver %s: sentry: %w", r.Name, err)
-		}
-		out["sentry"] = s
-		sentries = append(sentries, s)
+		add("sentry")(sentrynotify.New(*r.Sentry, sentrynotify.Options{Release: "lookout@" + d.opts.Version}))
 	}
 	if r.Webhook != nil {
-		w, err := webhook.New(webhook.Config{
-			URL: r.Webhook.URL.String(), Timeout: r.Webhook.Timeout.Std(), MaxAlerts: r.Webhook.MaxAlerts, Headers: r.Webhook.Headers,
-		}, webhook.Options{ExternalURL: deps.externalURL})
-		if err != nil {
-			return nil, nil, fmt.Errorf("receiver %s: %w", r.Name, err)
-		}
-		out["webhook"] = w
+		out["webhook"] = webhook.New(*r.Webhook, webhook.Options{ExternalURL: deps.externalURL})
 	}
 	if r.Log != nil {
-		out["log"] = notifylog.New(notifylog.Config{Level: slog.LevelWarn}, d.log)
+		out["log"] = notifylog.New(slog.LevelWarn, d.log)
+	}
+	var sentries []*sentrynotify.Notifier
+	if s, ok := out["sentry"].(*sentrynotify.Notifier); ok {
+		sentries = append(sentries, s)
+	}
+	if err := errors.Join(errs...); err != nil {
+		for _, s := range sentries {
+			_ = s.Close(0)
+		}
+		return nil, nil, err
 	}
 	return out, sentries, nil
 }
