@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/lookout-dev/lookout/bench/internal/stats"
+	"github.com/lookout-dev/lookout/config"
 )
 
 func main() {
@@ -31,7 +32,7 @@ func main() {
 		warmup    = flag.Duration("warmup", 500*time.Millisecond, "unmeasured time before each batch")
 		beacons   = flag.Int64("mem-beacons", 1_000_000, "beacons with random URLs of the memory run (0: skip it)")
 		memLimit  = flag.Duration("mem-timeout", 100*time.Second, "time limit of the memory run")
-		maxRoutes = flag.Int("max-routes", 200, "the collector's max_routes")
+		maxRoutes = flag.Int("max-routes", config.DefaultMaxRoutes, "the collector's max_routes")
 	)
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

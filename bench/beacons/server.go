@@ -20,6 +20,7 @@ import (
 
 	"github.com/lookout-dev/lookout/bench/internal/usage"
 	"github.com/lookout-dev/lookout/collectors/webvitals"
+	"github.com/lookout-dev/lookout/config"
 )
 
 // benchOrigin is the page origin the beacons come from, allowed by the config.
@@ -28,15 +29,13 @@ const benchOrigin = "https://www.example.com"
 // collectorConfig is what both server modes run: realistic templates, the
 // default max_routes, and a rate limit no loopback client reaches (every
 // beacon comes from 127.0.0.1, one bucket).
-func collectorConfig(maxRoutes int) webvitals.Config {
-	return webvitals.Config{
+func collectorConfig(maxRoutes int) config.WebVitals {
+	return config.WebVitals{
 		AllowedOrigins: []string{benchOrigin, "https://*.example.com"},
 		Routes:         []string{"/blog/*", "/users/:id", "/docs/*"},
 		MaxRoutes:      maxRoutes,
-		RatePerIP:      1e9,
-		Burst:          1e9,
-		MaxIPs:         10000,
-	}
+		RateLimit:      config.RateLimit{PerIP: 1e9, Burst: 1e9},
+	}.WithDefaults()
 }
 
 // bareHandler is the baseline: read the body, answer 204.
@@ -60,7 +59,7 @@ type serverReport struct {
 // stdin with a JSON line, and exits at EOF.
 func serve(ctx context.Context, maxRoutes int) error {
 	reg := prometheus.NewRegistry()
-	col, err := webvitals.New(collectorConfig(maxRoutes), reg, slog.New(slog.DiscardHandler))
+	col, err := webvitals.New(collectorConfig(maxRoutes), nil, reg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}

@@ -8,13 +8,18 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lookout-dev/lookout/config"
 )
 
 // BenchmarkServeHTTP is one single-metric beacon through the handler, as
 // web-vitals sends it: the handler's own cost, without the network.
 func BenchmarkServeHTTP(b *testing.B) {
-	c, err := New(Config{AllowedOrigins: []string{"https://www.example.com"}, Routes: []string{"/products/:id"}, RatePerIP: 1e9, Burst: 1e9},
-		prometheus.NewRegistry(), nil)
+	cfg := config.WebVitals{
+		AllowedOrigins: []string{"https://www.example.com"}, Routes: []string{"/products/:id"},
+		RateLimit: config.RateLimit{PerIP: 1e9, Burst: 1e9},
+	}.WithDefaults()
+	c, err := New(cfg, nil, prometheus.NewRegistry(), nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/lookout-dev/lookout/config"
 )
 
 const (
@@ -19,19 +21,21 @@ const (
 	fetchType   = "application/json"
 )
 
-func testConfig() Config {
-	return Config{
+// testConfig is a webvitals section with config's defaults filled in, as
+// config.Parse would.
+func testConfig() config.WebVitals {
+	return config.WebVitals{
 		AllowedOrigins: []string{testOrigin, "https://*.shop.example"},
 		Routes:         []string{"/users/:id", "/blog/*"},
-	}
+	}.WithDefaults()
 }
 
 // newTestServer starts a collector with a fresh registry behind a real
 // HTTP server.
-func newTestServer(t *testing.T, cfg Config) (*Collector, *prometheus.Registry, *httptest.Server) {
+func newTestServer(t *testing.T, cfg config.WebVitals) (*Collector, *prometheus.Registry, *httptest.Server) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	c, err := New(cfg, reg, nil)
+	c, err := New(cfg, nil, reg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lookout-dev/lookout/config"
 )
 
 func TestRoutes(t *testing.T) {
@@ -211,8 +213,8 @@ func TestRateLimit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		reg := prometheus.NewRegistry()
 		cfg := testConfig()
-		cfg.RatePerIP, cfg.Burst = 2, 3
-		c, err := New(cfg, reg, nil)
+		cfg.RateLimit = config.RateLimit{PerIP: 2, Burst: 3}
+		c, err := New(cfg, nil, reg, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -261,8 +263,8 @@ func TestRateLimit(t *testing.T) {
 func TestBounded(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	cfg := testConfig()
-	cfg.MaxRoutes, cfg.MaxIPs = 50, 1000
-	c, err := New(cfg, reg, nil)
+	cfg.MaxRoutes = 50
+	c, err := New(cfg, nil, reg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,8 +285,8 @@ func TestBounded(t *testing.T) {
 	if n := c.seen.len(); n != maxTrackedIDs {
 		t.Errorf("dedupe table holds %d ids, want %d", n, maxTrackedIDs)
 	}
-	if n := c.settings.Load().limiter.len(); n != cfg.MaxIPs {
-		t.Errorf("IP table holds %d, want %d", n, cfg.MaxIPs)
+	if n := c.settings.Load().limiter.len(); n != MaxIPs {
+		t.Errorf("IP table holds %d, want %d", n, MaxIPs)
 	}
 	// 48 discovered routes (the two templates take the rest) and other.
 	if n := testutilCount(t, reg, "webvitals_lcp_seconds"); n != cfg.MaxRoutes-2+1 {

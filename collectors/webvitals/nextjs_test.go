@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lookout-dev/lookout/config"
 )
 
 // The site of the Next.js replay: the pages' origin, and the Referer a
@@ -91,7 +93,7 @@ func TestNextJSSoftNavigations(t *testing.T) {
 		counts   []count
 		rejected float64 // rejected{reason="soft_navigation"}
 	}{
-		{SoftNavSeparate, []count{
+		{config.SoftNavSeparate, []count{
 			{"webvitals_lcp_seconds", "/products/:id", "desktop", "hard", 1},
 			{"webvitals_lcp_seconds", "/products/:id", "desktop", "soft", 1},
 			{"webvitals_lcp_seconds", "/", "desktop", "soft", 1},
@@ -110,7 +112,7 @@ func TestNextJSSoftNavigations(t *testing.T) {
 			{"webvitals_fcp_seconds", "/", "desktop", "soft", 1},
 			{"webvitals_fcp_seconds", "/", "mobile", "hard", 1},
 		}, 0},
-		{SoftNavDrop, []count{
+		{config.SoftNavDrop, []count{
 			{"webvitals_lcp_seconds", "/products/:id", "desktop", "hard", 1},
 			{"webvitals_lcp_seconds", "/products/:id", "desktop", "soft", 0},
 			{"webvitals_lcp_seconds", "/", "desktop", "soft", 0},
@@ -118,7 +120,7 @@ func TestNextJSSoftNavigations(t *testing.T) {
 			{"webvitals_cls", "/", "desktop", "hard", 0},
 			{"webvitals_inp_seconds", "/", "mobile", "hard", 1},
 		}, 8},
-		{SoftNavMerge, []count{
+		{config.SoftNavMerge, []count{
 			{"webvitals_lcp_seconds", "/products/:id", "desktop", "", 2},
 			{"webvitals_lcp_seconds", "/", "desktop", "", 1},
 			{"webvitals_lcp_seconds", "/", "mobile", "", 1},
@@ -128,7 +130,7 @@ func TestNextJSSoftNavigations(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.mode, func(t *testing.T) {
-			cfg := Config{AllowedOrigins: []string{shopOrigin}, Routes: []string{"/products/:id"}, SoftNavigations: tt.mode}
+			cfg := config.WebVitals{AllowedOrigins: []string{shopOrigin}, Routes: []string{"/products/:id"}, SoftNavigations: tt.mode}.WithDefaults()
 			_, reg, srv := newTestServer(t, cfg)
 			sent := 0
 			for _, v := range nextVisits {

@@ -1,8 +1,9 @@
 package webvitals
 
 import (
-	"fmt"
 	"strings"
+
+	"github.com/lookout-dev/lookout/config"
 )
 
 // origins are the browser origins allowed to send beacons.
@@ -17,27 +18,21 @@ type wildOrigin struct {
 	scheme, suffix, port string // suffix is ".example.com"
 }
 
-// parseOrigins checks the configured origins, returning one error per bad
-// entry.
-func parseOrigins(list []string) (origins, []error) {
+// parseOrigins reads the configured origins, which config's check has
+// found to be origins; an entry config.ParseOrigin refuses allows nothing.
+func parseOrigins(list []string) origins {
 	o := origins{exact: map[string]bool{}}
-	var errs []error
-	for i, s := range list {
-		scheme, host, port, ok := splitOrigin(strings.ToLower(s))
-		if ok && strings.HasPrefix(host, "*.") && !strings.Contains(host[2:], "*") && host[2:] != "" {
-			o.wild = append(o.wild, wildOrigin{scheme: scheme, suffix: host[1:], port: port})
-			continue
+	for _, s := range list {
+		parsed, err := config.ParseOrigin(s)
+		switch {
+		case err != nil:
+		case strings.HasPrefix(parsed.Host, "*."):
+			o.wild = append(o.wild, wildOrigin{scheme: parsed.Scheme, suffix: parsed.Host[1:], port: parsed.Port})
+		default:
+			o.exact[parsed.String()] = true
 		}
-		if !ok || strings.Contains(host, "*") {
-			errs = append(errs, fmt.Errorf("allowed_origins[%d]: %q is not an origin; want scheme://host[:port] with scheme http or https and no path, such as https://www.example.com or https://*.example.com", i, s))
-			continue
-		}
-		o.exact[joinOrigin(scheme, host, port)] = true
 	}
-	if len(list) == 0 {
-		errs = append(errs, fmt.Errorf("allowed_origins: empty; want at least one origin such as https://www.example.com (beacons from other origins are refused)"))
-	}
-	return o, errs
+	return o
 }
 
 // allowed reports whether a request's Origin header names an allowed origin.
@@ -53,46 +48,17 @@ func (o origins) allowed(origin string) bool {
 	if len(o.wild) == 0 {
 		return false
 	}
-	scheme, host, port, ok := splitOrigin(strings.ToLower(origin))
-	if !ok {
+	parsed, err := config.ParseOrigin(origin)
+	if err != nil {
 		return false
 	}
-	if o.exact[joinOrigin(scheme, host, port)] {
+	if o.exact[parsed.String()] {
 		return true
 	}
 	for _, w := range o.wild {
-		if w.scheme == scheme && w.port == port && len(host) > len(w.suffix) && strings.HasSuffix(host, w.suffix) {
+		if w.scheme == parsed.Scheme && w.port == parsed.Port && len(parsed.Host) > len(w.suffix) && strings.HasSuffix(parsed.Host, w.suffix) {
 			return true
 		}
 	}
 	return false
-}
-
-// splitOrigin splits scheme://host[:port], dropping a default port.
-func splitOrigin(s string) (scheme, host, port string, ok bool) {
-	scheme, rest, ok := strings.Cut(s, "://")
-	if !ok || (scheme != "http" && scheme != "https") || rest == "" || strings.ContainsAny(rest, "/?#@ \\") {
-		return "", "", "", false
-	}
-	host = rest
-	if i := strings.LastIndexByte(rest, ':'); i >= 0 && !strings.Contains(rest[i:], "]") {
-		host, port = rest[:i], rest[i+1:]
-		if port == "" || strings.Trim(port, "0123456789") != "" || len(port) > 5 {
-			return "", "", "", false
-		}
-	}
-	if host == "" || host == "[]" {
-		return "", "", "", false
-	}
-	if (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
-		port = ""
-	}
-	return scheme, host, port, true
-}
-
-func joinOrigin(scheme, host, port string) string {
-	if port == "" {
-		return scheme + "://" + host
-	}
-	return scheme + "://" + host + ":" + port
 }

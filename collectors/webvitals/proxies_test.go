@@ -8,6 +8,8 @@ import (
 	"testing/synctest"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lookout-dev/lookout/config"
 )
 
 // TestClientKeyTrustedProxies: X-Forwarded-For names the client only when
@@ -53,18 +55,18 @@ func TestClientKeyTrustedProxies(t *testing.T) {
 func TestRateLimitBehindTrustedProxy(t *testing.T) {
 	tests := []struct {
 		name    string
-		trusted []netip.Prefix
+		trusted []config.Prefix
 		want    []int // the second visitor's two beacons
 	}{
-		{"trusted proxy", []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, []int{http.StatusNoContent, http.StatusTooManyRequests}},
+		{"trusted proxy", []config.Prefix{{Prefix: netip.MustParsePrefix("10.0.0.0/8")}}, []int{http.StatusNoContent, http.StatusTooManyRequests}},
 		{"untrusted proxy", nil, []int{http.StatusTooManyRequests, http.StatusTooManyRequests}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				cfg := testConfig()
-				cfg.RatePerIP, cfg.Burst, cfg.TrustedProxies = 1, 1, tt.trusted
-				c, err := New(cfg, prometheus.NewRegistry(), nil)
+				cfg.RateLimit = config.RateLimit{PerIP: 1, Burst: 1}
+				c, err := New(cfg, tt.trusted, prometheus.NewRegistry(), nil)
 				if err != nil {
 					t.Fatal(err)
 				}

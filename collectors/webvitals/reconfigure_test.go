@@ -3,13 +3,14 @@ package webvitals
 import (
 	"fmt"
 	"net/http"
-	"strings"
 	"testing"
+
+	"github.com/lookout-dev/lookout/config"
 )
 
 // TestReconfigure: a reload's new origins and routes apply to the next
-// beacon once applied, not before; an invalid config is refused whole and
-// changes nothing; unchanged routes keep what they learned.
+// beacon once applied, not before; unchanged routes keep what they
+// learned. (An invalid config never gets here: config.Parse refuses it.)
 func TestReconfigure(t *testing.T) {
 	c, reg, srv := newTestServer(t, testConfig())
 	const newOrigin = "https://app.example.net"
@@ -22,22 +23,14 @@ func TestReconfigure(t *testing.T) {
 	if got := send(newOrigin, ""); got != http.StatusForbidden {
 		t.Fatalf("before the reload, %s got %d, want 403", newOrigin, got)
 	}
-
-	if _, err := c.Reconfigure(Config{AllowedOrigins: []string{"ftp://bad"}, Routes: []string{"users"}}); err == nil ||
-		!strings.Contains(err.Error(), "webvitals.allowed_origins") || !strings.Contains(err.Error(), "webvitals.routes[0]") {
-		t.Errorf("an invalid config: %v, want an error naming allowed_origins and routes[0]", err)
-	}
 	if got := send(testOrigin, "/blog/2024/hello"); got != http.StatusNoContent {
-		t.Errorf("after a refused reload, the old origin got %d, want 204", got)
+		t.Errorf("the old origin got %d, want 204", got)
 	}
 
 	cfg := testConfig()
 	cfg.AllowedOrigins = []string{newOrigin}
 	cfg.Routes = append(cfg.Routes, "/shop/*")
-	apply, err := c.Reconfigure(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	apply := c.Reconfigure(cfg, nil)
 	if got := send(newOrigin, ""); got != http.StatusForbidden {
 		t.Errorf("before apply, %s got %d, want 403: nothing changes until then", newOrigin, got)
 	}
@@ -61,11 +54,7 @@ func TestReconfigure(t *testing.T) {
 	}
 
 	before := c.settings.Load().routes
-	apply, err = c.Reconfigure(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	apply()
+	c.Reconfigure(cfg, nil)()
 	if c.settings.Load().routes != before {
 		t.Error("reloading the same routes replaced the route table (and what it learned)")
 	}
@@ -82,21 +71,13 @@ func TestReconfigureSoftNavigations(t *testing.T) {
 		t.Fatalf("separate: %d soft observations, want 1", got)
 	}
 	cfg := testConfig()
-	cfg.SoftNavigations = SoftNavMerge
-	apply, err := c.Reconfigure(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	apply()
+	cfg.SoftNavigations = config.SoftNavMerge
+	c.Reconfigure(cfg, nil)()
 	if m := series(t, reg, "webvitals_lcp_seconds", map[string]string{"navigation": "soft"}); m != nil {
 		t.Errorf("after the switch to merge, a navigation=\"soft\" series is left: %v", m)
 	}
 	beacon{body: fmt.Sprintf(soft, "b")}.send(t, srv)
 	if got := observations(t, reg, "webvitals_lcp_seconds", map[string]string{"route": "/cart", "device": "desktop", "navigation": ""}); got != 1 {
 		t.Errorf("merge: %d observations without a navigation label, want 1", got)
-	}
-	if _, err := c.Reconfigure(Config{AllowedOrigins: []string{testOrigin}, SoftNavigations: "hard"}); err == nil ||
-		!strings.Contains(err.Error(), `webvitals.soft_navigations: "hard" is not valid`) {
-		t.Errorf("soft_navigations: hard: %v, want an error naming it", err)
 	}
 }

@@ -1,20 +1,18 @@
 package webvitals
 
 import (
-	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
+
+	"github.com/lookout-dev/lookout/config"
 )
 
 // Route label values that are not paths.
 const (
-	routeOther   = "other"   // past MaxRoutes, or a path too long to be a route
+	routeOther   = "other"   // past max_routes, or a path longer than config.MaxRouteLen
 	routeUnknown = "unknown" // no page field and no usable Referer
 )
-
-// maxRouteLen bounds a route label; a longer path counts as other.
-const maxRouteLen = 256
 
 // routeTable turns page URLs into route labels: the first configured
 // template that matches, else the path with its IDs collapsed to :id. It
@@ -39,43 +37,25 @@ type routeTemplate struct {
 	rest bool
 }
 
-func newRouteTable(templates []string, max int, log *slog.Logger) (*routeTable, []error) {
+// newRouteTable reads templates, which config's check has found to be
+// route templates, each listed once and no more than max of them.
+func newRouteTable(templates []string, max int, log *slog.Logger) *routeTable {
 	t := &routeTable{max: max, log: log, known: map[string]bool{}}
-	var errs []error
-	for i, raw := range templates {
-		tmpl, err := parseTemplate(raw)
-		if err == nil && t.known[raw] {
-			err = fmt.Errorf("listed twice")
+	for _, raw := range templates {
+		if !t.known[raw] {
+			t.templates = append(t.templates, parseTemplate(raw))
+			t.known[raw] = true
 		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("routes[%d]: %q: %w", i, raw, err))
-			continue
-		}
-		t.templates = append(t.templates, tmpl)
-		t.known[raw] = true
 	}
-	if len(templates) > max {
-		errs = append(errs, fmt.Errorf("routes: %d templates but max_routes is %d; raise max_routes to at least %d", len(templates), max, len(templates)))
-	}
-	return t, errs
+	return t
 }
 
-func parseTemplate(raw string) (routeTemplate, error) {
-	if !strings.HasPrefix(raw, "/") || strings.ContainsAny(raw, "?#") || len(raw) > maxRouteLen {
-		return routeTemplate{}, fmt.Errorf("want a path template such as /users/:id or /blog/* (starting with /, no query, at most %d bytes)", maxRouteLen)
-	}
+func parseTemplate(raw string) routeTemplate {
 	t := routeTemplate{raw: raw, segs: segments(raw)}
-	for i, s := range t.segs {
-		switch {
-		case s == "*" && i == len(t.segs)-1:
-			t.segs, t.rest = t.segs[:i], true
-		case strings.Contains(s, "*"):
-			return routeTemplate{}, fmt.Errorf("* is allowed only as the whole last segment, as in /blog/*")
-		case s == ":":
-			return routeTemplate{}, fmt.Errorf("parameter without a name; want :name such as /users/:id")
-		}
+	if n := len(t.segs); n > 0 && t.segs[n-1] == "*" {
+		t.segs, t.rest = t.segs[:n-1], true
 	}
-	return t, nil
+	return t
 }
 
 func (t routeTemplate) match(segs []string) bool {
@@ -108,7 +88,7 @@ func (t *routeTable) label(page string) string {
 		}
 	}
 	route := "/" + strings.Join(segs, "/")
-	if len(route) > maxRouteLen {
+	if len(route) > config.MaxRouteLen {
 		return routeOther
 	}
 	return t.admit(route)

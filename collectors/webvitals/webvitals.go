@@ -2,7 +2,7 @@
 // (POST /v1/vitals, as sent by the web-vitals library or Next.js) and turns
 // them into Prometheus histograms per page route and device class.
 //
-// Every label is bounded: routes by Config.MaxRoutes (then "other"), devices
+// Every label is bounded: routes by max_routes (then "other"), devices
 // to mobile/tablet/desktop, metrics to the accepted names, ratings to four
 // values. Memory is bounded too: the route table, the table of metric ids
 // seen (for dedupe) and the per-IP rate limiter are fixed-size.
@@ -22,24 +22,25 @@
 // added, else the request's Referer when that names a page (a cross-origin
 // Referer is usually the bare origin). Soft navigations (client-side route
 // changes, navigationType "soft-navigation") carry navigation="soft", page
-// loads navigation="hard", unless Config.SoftNavigations drops or merges
+// loads navigation="hard", unless soft_navigations drops or merges
 // them: a soft navigation's LCP and FCP are measured from the click and
 // would pull a route's p75 down.
 //
 // The client for rate limiting is the connection's address (RemoteAddr; for
-// IPv6 its /64). X-Forwarded-For is believed only from Config.TrustedProxies,
-// read from the right to the first address that is not one of them; behind
-// any other reverse proxy all beacons share the proxy's bucket, so size
-// RatePerIP and Burst for that.
+// IPv6 its /64). X-Forwarded-For is believed only from the trusted proxies
+// (the public listener's), read from the right to the first address that
+// is not one of them; behind any other reverse proxy all beacons share the
+// proxy's bucket, so size rate_limit for that.
+//
+// The collector takes its settings as config.Parse checked them and filled
+// their defaults: it checks nothing again.
 package webvitals
 
 import (
 	"errors"
-	"fmt"
 	"hash/maphash"
 	"io"
 	"log/slog"
-	"math"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -49,35 +50,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-)
 
-// Config is the webvitals section of Lookout's config.
-type Config struct {
-	AllowedOrigins []string // exact origins ("https://www.example.com") or wildcard subdomains ("https://*.example.com")
-	Routes         []string // templates: "/users/:id", "/blog/*"
-	MaxRoutes      int      // default 200; then "other"
-	RatePerIP      float64  // tokens per second per client IP; default 20
-	Burst          int      // default 40
-	MaxIPs         int      // bounded table of IPs for the limiter; default 10000 (evict LRU)
-	// SoftNavigations is how soft navigations count: SoftNavSeparate
-	// (default), SoftNavDrop or SoftNavMerge.
-	SoftNavigations string
-	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
-	// the client for the rate limit; none by default.
-	TrustedProxies []netip.Prefix
-}
-
-// How soft navigations count, the values of Config.SoftNavigations.
-const (
-	// SoftNavSeparate counts them under navigation="soft", beside page
-	// loads' navigation="hard".
-	SoftNavSeparate = "separate"
-	// SoftNavDrop refuses them, counted in
-	// lookout_webvitals_rejected_total{reason="soft_navigation"}.
-	SoftNavDrop = "drop"
-	// SoftNavMerge counts them with page loads, with an empty navigation
-	// label (which Prometheus stores as none), as before the label existed.
-	SoftNavMerge = "merge"
+	"github.com/lookout-dev/lookout/config"
 )
 
 // Values of the navigation label.
@@ -87,13 +61,11 @@ const (
 	navMerged = ""
 )
 
-// Defaults of Config's zero fields, and fixed limits.
+// Fixed limits.
 const (
-	DefaultMaxRoutes = 200
-	DefaultRatePerIP = 100
-	DefaultBurst     = 200
-	DefaultMaxIPs    = 10000
-
+	// MaxIPs bounds the rate limiter's table of clients; past it, the
+	// least recently seen client is forgotten.
+	MaxIPs = 10000
 	// MaxBodyBytes is the largest beacon body accepted (413 above it).
 	MaxBodyBytes = 64 << 10
 	// maxTrackedIDs bounds the dedupe table of metric ids.
@@ -115,40 +87,35 @@ type Collector struct {
 // settings are what a config reload may change: who may send beacons, how
 // fast, and how pages map to routes. A request reads them once.
 type settings struct {
-	cfg     Config // with defaults filled in
+	cfg     config.WebVitals
+	trusted []netip.Prefix // the proxies whose X-Forwarded-For is believed
 	origins origins
 	routes  *routeTable
 	limiter *ipLimiter
 }
 
-// newSettings checks cfg, filling in defaults; every problem is reported
-// in one error.
-func newSettings(cfg Config, log *slog.Logger) (*settings, error) {
-	cfg, errs := withDefaults(cfg)
-	orig, oerrs := parseOrigins(cfg.AllowedOrigins)
-	routes, rerrs := newRouteTable(cfg.Routes, cfg.MaxRoutes, log)
-	errs = append(append(errs, oerrs...), rerrs...)
-	if len(errs) > 0 {
-		for i, err := range errs {
-			errs[i] = fmt.Errorf("webvitals.%w", err)
-		}
-		return nil, fmt.Errorf("webvitals: invalid config:\n%w", errors.Join(errs...))
+func newSettings(cfg config.WebVitals, trustedProxies []config.Prefix, log *slog.Logger) *settings {
+	trusted := make([]netip.Prefix, len(trustedProxies))
+	for i, p := range trustedProxies {
+		trusted[i] = p.Prefix
 	}
-	return &settings{cfg: cfg, origins: orig, routes: routes, limiter: newIPLimiter(cfg.RatePerIP, cfg.Burst, cfg.MaxIPs)}, nil
+	return &settings{
+		cfg: cfg, trusted: trusted,
+		origins: parseOrigins(cfg.AllowedOrigins),
+		routes:  newRouteTable(cfg.Routes, cfg.MaxRoutes, log),
+		limiter: newIPLimiter(float64(cfg.RateLimit.PerIP), cfg.RateLimit.Burst, MaxIPs),
+	}
 }
 
 var _ http.Handler = (*Collector)(nil)
 
-// New checks cfg, filling in defaults, and registers the collector's metrics
-// with reg. Every problem in cfg is reported in one error.
-func New(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Collector, error) {
+// New registers the collector's metrics with reg and serves beacons as
+// cfg says, believing X-Forwarded-For from trustedProxies.
+func New(cfg config.WebVitals, trustedProxies []config.Prefix, reg prometheus.Registerer, log *slog.Logger) (*Collector, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	set, err := newSettings(cfg, log)
-	if err != nil {
-		return nil, err
-	}
+	set := newSettings(cfg, trustedProxies, log)
 	m, err := newMetrics(reg)
 	if err != nil {
 		return nil, err
@@ -158,23 +125,21 @@ func New(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Collector, e
 	return c, nil
 }
 
-// Reconfigure checks cfg and returns the function that puts it in force,
-// so a reload can check every part of the config before changing any.
-// Unchanged settings keep their state: the same routes keep the routes
-// learned so far, the same rate keeps each client's budget. New routes
-// start afresh, and the per-route series start again from zero.
-func (c *Collector) Reconfigure(cfg Config) (apply func(), err error) {
-	next, err := newSettings(cfg, c.log)
-	if err != nil {
-		return nil, err
-	}
+// Reconfigure prepares cfg and trustedProxies and returns the function that
+// puts them in force, so a reload can prepare every part of the config
+// before changing any. Unchanged settings keep their state: the same
+// routes keep the routes learned so far, the same rate keeps each client's
+// budget. New routes start afresh, and the per-route series start again
+// from zero.
+func (c *Collector) Reconfigure(cfg config.WebVitals, trustedProxies []config.Prefix) (apply func()) {
+	next := newSettings(cfg, trustedProxies, c.log)
 	cur := c.settings.Load()
 	sameRoutes := slices.Equal(next.cfg.Routes, cur.cfg.Routes) && next.cfg.MaxRoutes == cur.cfg.MaxRoutes &&
 		next.cfg.SoftNavigations == cur.cfg.SoftNavigations
 	if sameRoutes {
 		next.routes = cur.routes
 	}
-	if next.cfg.RatePerIP == cur.cfg.RatePerIP && next.cfg.Burst == cur.cfg.Burst && next.cfg.MaxIPs == cur.cfg.MaxIPs {
+	if next.cfg.RateLimit == cur.cfg.RateLimit {
 		next.limiter = cur.limiter
 	}
 	return func() {
@@ -186,44 +151,7 @@ func (c *Collector) Reconfigure(cfg Config) (apply func(), err error) {
 			// labels behind).
 			c.m.resetRoutes()
 		}
-	}, nil
-}
-
-func withDefaults(cfg Config) (Config, []error) {
-	var errs []error
-	if cfg.MaxRoutes == 0 {
-		cfg.MaxRoutes = DefaultMaxRoutes
 	}
-	if cfg.RatePerIP == 0 {
-		cfg.RatePerIP = DefaultRatePerIP
-	}
-	if cfg.Burst == 0 {
-		cfg.Burst = DefaultBurst
-	}
-	if cfg.MaxIPs == 0 {
-		cfg.MaxIPs = DefaultMaxIPs
-	}
-	if cfg.SoftNavigations == "" {
-		cfg.SoftNavigations = SoftNavSeparate
-	}
-	switch cfg.SoftNavigations {
-	case SoftNavSeparate, SoftNavDrop, SoftNavMerge:
-	default:
-		errs = append(errs, fmt.Errorf("soft_navigations: %q is not valid; want one of: %s, %s, %s", cfg.SoftNavigations, SoftNavSeparate, SoftNavDrop, SoftNavMerge))
-	}
-	if cfg.MaxRoutes < 0 {
-		errs = append(errs, fmt.Errorf("max_routes: %d is negative; want a positive number, or 0 for %d", cfg.MaxRoutes, DefaultMaxRoutes))
-	}
-	if cfg.RatePerIP < 0 || math.IsNaN(cfg.RatePerIP) || math.IsInf(cfg.RatePerIP, 0) {
-		errs = append(errs, fmt.Errorf("rate_limit.per_ip: %v; want a positive rate per second, or 0 for %d", cfg.RatePerIP, DefaultRatePerIP))
-	}
-	if cfg.Burst < 0 {
-		errs = append(errs, fmt.Errorf("rate_limit.burst: %d is negative; want a positive number, or 0 for %d", cfg.Burst, DefaultBurst))
-	}
-	if cfg.MaxIPs < 0 {
-		errs = append(errs, fmt.Errorf("rate_limit.max_ips: %d is negative; want a positive number, or 0 for %d", cfg.MaxIPs, DefaultMaxIPs))
-	}
-	return cfg, errs
 }
 
 // ServeHTTP answers POST /v1/vitals with 204, and its preflight. Refusals:
@@ -255,7 +183,7 @@ func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	if !set.limiter.allow(clientKey(r, set.cfg.TrustedProxies), time.Now()) {
+	if !set.limiter.allow(clientKey(r, set.trusted), time.Now()) {
 		h.Set("Retry-After", "1")
 		c.refuse(w, reasonRateLimited, http.StatusTooManyRequests)
 		return
@@ -340,10 +268,10 @@ func (c *Collector) record(m *wireMetric, set *settings, referer, device string)
 	}
 	nav := navHard
 	switch soft := m.NavigationType == navigationSoft; {
-	case set.cfg.SoftNavigations == SoftNavMerge:
+	case set.cfg.SoftNavigations == config.SoftNavMerge:
 		nav = navMerged
 	case !soft:
-	case set.cfg.SoftNavigations == SoftNavDrop:
+	case set.cfg.SoftNavigations == config.SoftNavDrop:
 		c.m.rejected[reasonSoftNavigation].Inc()
 		return
 	default:

@@ -128,7 +128,7 @@ func Run(ctx context.Context, opts Options) error {
 	applyMongo()
 	d.reg.MustRegister(d.mongos)
 	if cfg.WebVitals.Enabled {
-		if d.vitals, err = webvitals.New(vitalsConfig(cfg), d.reg, d.log); err != nil {
+		if d.vitals, err = webvitals.New(cfg.WebVitals, trustedProxies(cfg), d.reg, d.log); err != nil {
 			return fmt.Errorf("webvitals: %w", err)
 		}
 	}
@@ -233,9 +233,7 @@ func (d *daemon) reload() error {
 	}
 	applyVitals, applyMongo := func() {}, func() {}
 	if err == nil && d.vitals != nil && cfg.WebVitals.Enabled {
-		if applyVitals, err = d.vitals.Reconfigure(vitalsConfig(cfg)); err != nil {
-			err = fmt.Errorf("webvitals: %w", err)
-		}
+		applyVitals = d.vitals.Reconfigure(cfg.WebVitals, trustedProxies(cfg))
 	}
 	if err == nil {
 		err = d.dryRunRestartOnly(cfg)
@@ -306,20 +304,13 @@ func changedSections(was, now map[string][sha256.Size]byte) []string {
 	return changed
 }
 
-// vitalsConfig is the Web Vitals endpoint's config: the webvitals section
-// and the public listener's trusted proxies.
-func vitalsConfig(cfg *config.Config) webvitals.Config {
-	w := cfg.WebVitals
-	c := webvitals.Config{
-		AllowedOrigins: w.AllowedOrigins, Routes: w.Routes, MaxRoutes: w.MaxRoutes,
-		RatePerIP: float64(w.RateLimit.PerIP), Burst: w.RateLimit.Burst, SoftNavigations: w.SoftNavigations,
-	}
+// trustedProxies are the public listener's trusted proxies: the Web Vitals
+// rate limit believes their X-Forwarded-For.
+func trustedProxies(cfg *config.Config) []config.Prefix {
 	if p := cfg.Server.Public; p != nil {
-		for _, tp := range p.TrustedProxies {
-			c.TrustedProxies = append(c.TrustedProxies, tp.Prefix)
-		}
+		return p.TrustedProxies
 	}
-	return c
+	return nil
 }
 
 // reloadLoop serialises reloads from SIGHUP and from POST /-/reload.

@@ -19,6 +19,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/lookout-dev/lookout/collectors/webvitals"
+	"github.com/lookout-dev/lookout/config"
 )
 
 // requireEnv is set by .ci/test: there a missing browser or npm package fails
@@ -152,14 +153,13 @@ func newPageServer(t *testing.T) *httptest.Server {
 // newVitalsServer serves a new collector at /v1/vitals, on its own origin.
 func newVitalsServer(t *testing.T, reg *prometheus.Registry, allowedOrigin string) *httptest.Server {
 	t.Helper()
-	c, err := webvitals.New(webvitals.Config{
+	cfg := config.WebVitals{
 		AllowedOrigins: []string{allowedOrigin},
 		Routes:         []string{route},
 		MaxRoutes:      50,
-		RatePerIP:      100,
-		Burst:          100,
-		MaxIPs:         100,
-	}, reg, slog.New(slog.NewTextHandler(t.Output(), nil)))
+		RateLimit:      config.RateLimit{PerIP: 100, Burst: 100},
+	}.WithDefaults()
+	c, err := webvitals.New(cfg, nil, reg, slog.New(slog.NewTextHandler(t.Output(), nil)))
 	if err != nil {
 		t.Fatalf("webvitals.New: %v", err)
 	}
