@@ -7,8 +7,8 @@ import (
 	"testing"
 )
 
-// TestCollectorRules pins the rules of the webvitals section that the
-// collector used to apply only at start, so that lookout check
+// TestCollectorRules pins the rules of the webvitals and mongodb sections
+// that the collectors used to apply only at start, so that lookout check
 // reports them, each with file:line:col.
 func TestCollectorRules(t *testing.T) {
 	long := "/" + strings.Repeat("a", MaxRouteLen)
@@ -57,6 +57,22 @@ webvitals:
 webvitals:
   rate_limit: {per_ip: +Inf/m}
 `, `t.yml:3:24: webvitals.rate_limit.per_ip: "+Inf/m" is not a rate; want a positive number per s, m or h, like 20/s`},
+		{"minPoolSize over Lookout's pool", `
+mongodb:
+  - {name: a, uri: "mongodb://lookout:hunter2@127.0.0.1:27017/?minPoolSize=10"}
+`, `t.yml:3:20: mongodb[0].uri: minPoolSize must be less than or equal to maxPoolSize, got minPoolSize=10 maxPoolSize=4 (the value is not shown: it may hold a password)`},
+		{"heartbeat under the driver's minimum", `
+mongodb:
+  - {name: a, uri: "mongodb://127.0.0.1:27017/?heartbeatFrequencyMS=100"}
+`, `t.yml:3:20: mongodb[0].uri: heartbeatFrequencyMS must exceed the minimum heartbeat interval of 500ms, got heartbeatFrequencyMS="100ms" (the value is not shown: it may hold a password)`},
+		{"a TLS file that cannot be read", `
+mongodb:
+  - {name: a, uri: "mongodb://127.0.0.1:27017/?tls=true&tlsCAFile=/nonexistent/ca.pem"}
+`, `t.yml:3:20: mongodb[0].uri: open /nonexistent/ca.pem: no such file or directory (the value is not shown: it may hold a password)`},
+		{"an interval too short for a timeout", `
+mongodb:
+  - {name: a, uri: "mongodb://127.0.0.1:27017/", interval: 1ns}
+`, `t.yml:3:60: mongodb[0].interval: 1ns leaves no time for a pass's timeout; want an interval like 60s`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 	"regexp"
 	"strings"
 
-	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // MongoDB is one MongoDB deployment Lookout watches. Collection runs on
@@ -18,29 +18,45 @@ type MongoDB struct {
 	Name string `yaml:"name"`
 	// URI is mongodb:// or mongodb+srv://; put credentials in it through
 	// ${VAR}, or give uri_file. It never appears in logs, errors or metrics.
-	URI            string      `yaml:"uri"`
-	URIFile        string      `yaml:"uri_file"`
-	Interval       Duration    `yaml:"interval"`
-	Timeout        Duration    `yaml:"timeout"`
-	Databases      DBFilter    `yaml:"databases"`
+	URI       string   `yaml:"uri"`
+	URIFile   string   `yaml:"uri_file"`
+	Interval  Duration `yaml:"interval"`
+	Timeout   Duration `yaml:"timeout"`
+	Databases DBFilter `yaml:"databases"`
+	// MaxCollections bounds how many collections a pass looks at, over
+	// all databases.
 	MaxCollections int         `yaml:"max_collections"`
 	SlowQueries    SlowQueries `yaml:"slow_queries"`
-	// UnusedIndexAfter is how long an index must go unused to count as unused.
+	// UnusedIndexAfter is how long an index must have counted no access,
+	// on every replica-set member, to be reported unused.
 	UnusedIndexAfter Duration `yaml:"unused_index_after"`
 }
 
-// DBFilter selects databases by glob.
+// DBFilter selects databases by glob (path.Match); an empty Include means
+// every database. Exclude wins.
 type DBFilter struct {
 	Include []string `yaml:"include"`
 	Exclude []string `yaml:"exclude"`
 }
 
-// SlowQueries says where slow operations are read from.
+// SlowQueries says where slow operations are read from: the system.profile
+// collection of each database (SlowSourceProfile) or mongod's structured
+// log file (SlowSourceLog, at Path).
 type SlowQueries struct {
-	Source    string   `yaml:"source"` // profile or log
+	Source    string   `yaml:"source"`
 	Threshold Duration `yaml:"threshold"`
 	Path      string   `yaml:"path"` // with source: log
 }
+
+// Sources of slow operations, the values of SlowQueries.Source.
+const (
+	SlowSourceProfile = "profile"
+	SlowSourceLog     = "log"
+)
+
+// MongoMaxPoolSize bounds the connections Lookout opens to one target (its
+// replica-set members aside); a URI's minPoolSize may not exceed it.
+const MongoMaxPoolSize = 4
 
 // defaultMongoExclude are the databases left out when databases.exclude
 // is not set: MongoDB's own.
@@ -53,7 +69,7 @@ const (
 	DefaultMaxCollections    = 2000
 	DefaultSlowThreshold     = Duration(100e6)
 	DefaultUnusedIndexAfter  = Duration(168 * 3600e9)
-	defaultMongoSlowSource   = "profile"
+	defaultMongoSlowSource   = SlowSourceProfile
 	mongoURIValueNotShownMsg = "(the value is not shown: it may hold a password)"
 )
 
@@ -105,8 +121,11 @@ func (m *MongoDB) check(d *decoder, at string) {
 	if m.Timeout == 0 {
 		m.Timeout = min(DefaultMongoTimeout, m.Interval*4/5)
 	}
-	if m.Timeout >= m.Interval {
+	switch {
+	case m.Timeout >= m.Interval:
 		d.errorAt(at+".timeout", "%s is not less than the interval %s; want a timeout shorter than the interval", m.Timeout.Std(), m.Interval.Std())
+	case m.Timeout == 0:
+		d.errorAt(at+".interval", "%s leaves no time for a pass's timeout; want an interval like 60s", m.Interval.Std())
 	}
 	if m.Databases.Exclude == nil {
 		m.Databases.Exclude = defaultMongoExclude()
@@ -130,10 +149,10 @@ func (m *MongoDB) check(d *decoder, at string) {
 	if sq.Source == "" {
 		sq.Source = defaultMongoSlowSource
 	}
-	if err := oneOf(sq.Source, "profile", "log"); err != nil {
+	if err := oneOf(sq.Source, SlowSourceProfile, SlowSourceLog); err != nil {
 		d.errorAt(at+".slow_queries.source", "%v", err)
 	}
-	if sq.Source == "log" && sq.Path == "" {
+	if sq.Source == SlowSourceLog && sq.Path == "" {
 		d.errorAt(at+".slow_queries.path", "missing; source: log reads mongod's log file, like /var/log/mongodb/mongod.log")
 	}
 	if sq.Threshold == 0 {
@@ -141,12 +160,13 @@ func (m *MongoDB) check(d *decoder, at string) {
 	}
 }
 
-// checkMongoURIOptions parses a MongoDB URI's options as the driver does at
-// start, so that what the driver would refuse (connectTimeoutMS=abc,
-// tls=maybe) is a config error. A mongodb+srv URI is read as the mongodb
-// URI of its one host: the driver would look its hosts up in DNS, which a
-// check must not need. The error names the option, never its value or the
-// URI.
+// checkMongoURIOptions builds the driver's client options from a MongoDB
+// URI as the collector does at start (with its pool of MongoMaxPoolSize),
+// so that what the driver would refuse (connectTimeoutMS=abc, tls=maybe,
+// minPoolSize=10, heartbeatFrequencyMS=100, a tlsCAFile that cannot be
+// read) is a config error. A mongodb+srv URI is read as the mongodb URI of
+// its one host: the driver would look its hosts up in DNS, which a check
+// must not need. The error names the option, never its value or the URI.
 func checkMongoURIOptions(u *url.URL) error {
 	if u.Scheme == "mongodb+srv" {
 		if u.Port() != "" {
@@ -165,10 +185,21 @@ func checkMongoURIOptions(u *url.URL) error {
 		plain.Scheme, plain.RawQuery = "mongodb", q.Encode()
 		u = &plain
 	}
-	if _, err := connstring.ParseAndValidate(u.String()); err != nil {
+	if err := options.Client().ApplyURI(u.String()).SetMaxPoolSize(MongoMaxPoolSize).Validate(); err != nil {
 		msg := quotedValue.ReplaceAllString(err.Error(), "$1")
-		if p, ok := u.User.Password(); ok && p != "" && strings.Contains(msg, p) {
-			return errors.New("the driver refuses its options")
+		var secrets []string
+		if p, ok := u.User.Password(); ok {
+			secrets = append(secrets, p)
+		}
+		for k, vs := range u.Query() {
+			if strings.EqualFold(k, "tlsCertificateKeyFilePassword") {
+				secrets = append(secrets, vs...)
+			}
+		}
+		for _, s := range secrets {
+			if s != "" && strings.Contains(msg, s) {
+				return errors.New("the driver refuses its options")
+			}
 		}
 		return errors.New(msg)
 	}

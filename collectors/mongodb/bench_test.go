@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/lookout-dev/lookout/collectors/mongodb/internal/ferretdbtest"
+	"github.com/lookout-dev/lookout/config"
 )
 
 // benchCollections and benchIndexes are the size the issue asks a pass to
@@ -44,7 +45,8 @@ const (
 func BenchmarkPass1000Collections(b *testing.B) {
 	srv := ferretdbtest.Start(b)
 	seedBench(b, srv.URI)
-	cfg := Config{Name: "bench", URI: srv.URI, Interval: time.Hour, Timeout: 5 * time.Minute, Include: []string{"bench*"}}
+	cfg := testTarget("bench", srv.URI, time.Hour, 5*time.Minute)
+	cfg.Databases.Include = []string{"bench*"}
 
 	var c *Collector
 	b.Run("pass", func(b *testing.B) {
@@ -98,7 +100,7 @@ func BenchmarkPass1000Collections(b *testing.B) {
 	})
 	b.Run("timeout", func(b *testing.B) {
 		short := cfg
-		short.Timeout = 200 * time.Millisecond
+		short.Timeout = config.Duration(200 * time.Millisecond)
 		tc, err := New(short, nil)
 		if err != nil {
 			b.Fatal(err)
@@ -117,7 +119,7 @@ func BenchmarkPass1000Collections(b *testing.B) {
 		if tc.errs["mongodb_indexes"] == 0 {
 			b.Fatal("a pass under a 200ms timeout reported no error from the index step")
 		}
-		b.ReportMetric(longest.Seconds()/short.Timeout.Seconds(), "longest/timeout")
+		b.ReportMetric(longest.Seconds()/short.Timeout.Std().Seconds(), "longest/timeout")
 	})
 }
 

@@ -19,6 +19,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/lookout-dev/lookout/collectors/mongodb/internal/ferretdbtest"
+	"github.com/lookout-dev/lookout/config"
 )
 
 // syncBuffer is a log destination that the race detector accepts.
@@ -39,10 +40,20 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
+// testTarget is a target's config as config.Parse fills it, except that
+// no database is excluded and no slow queries are read unless the test
+// sets them.
+func testTarget(name, uri string, interval, timeout time.Duration) config.MongoDB {
+	return config.MongoDB{
+		Name: name, URI: uri, Interval: config.Duration(interval), Timeout: config.Duration(timeout),
+		MaxCollections: config.DefaultMaxCollections, UnusedIndexAfter: config.DefaultUnusedIndexAfter,
+		SlowQueries: config.SlowQueries{Threshold: config.DefaultSlowThreshold},
+	}
+}
+
 func newTestCollector(t *testing.T, uri string, logs *syncBuffer) *Collector {
 	t.Helper()
-	c, err := New(Config{Name: "main", URI: uri, Interval: time.Hour, Timeout: 2 * time.Second},
-		slog.New(slog.NewTextHandler(logs, nil)))
+	c, err := New(testTarget("main", uri, time.Hour, 2*time.Second), slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,12 +222,12 @@ mongodb_pool_cleared_total{target="main"} 0
 	}
 	tests := []struct {
 		name string
-		slow SlowQueryConfig
+		slow config.SlowQueries
 		want string
 	}{
-		{"without slow queries", SlowQueryConfig{},
+		{"without slow queries", config.SlowQueries{Threshold: config.DefaultSlowThreshold},
 			errorsOf("mongodb_indexes", "mongodb_pools", "mongodb_replset", "mongodb_server") + pools},
-		{"slow queries from the log", SlowQueryConfig{Source: slowSourceLog, Path: "/nonexistent/mongod.log"},
+		{"slow queries from the log", config.SlowQueries{Source: config.SlowSourceLog, Path: "/nonexistent/mongod.log", Threshold: config.DefaultSlowThreshold},
 			errorsOf("mongodb_indexes", "mongodb_pools", "mongodb_replset", "mongodb_server", "mongodb_slow_queries") + pools + `
 # HELP lookout_mongodb_slow_query_bad_entries_total Profile entries or log lines that Lookout could not read (not JSON, fields of the wrong type) and skipped.
 # TYPE lookout_mongodb_slow_query_bad_entries_total counter
@@ -225,7 +236,9 @@ lookout_mongodb_slow_query_bad_entries_total{source="log",target="main"} 0
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := New(Config{Name: "main", URI: "mongodb://127.0.0.1:1", Interval: time.Hour, Timeout: time.Second, SlowQueries: tc.slow}, nil)
+			cfg := testTarget("main", "mongodb://127.0.0.1:1", time.Hour, time.Second)
+			cfg.SlowQueries = tc.slow
+			c, err := New(cfg, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -275,8 +288,7 @@ func TestUnsupportedCommand(t *testing.T) {
 func TestCredentialsNeverShown(t *testing.T) {
 	const password = "s3cret-pw"
 	t.Run("invalid uri", func(t *testing.T) {
-		_, err := New(Config{Name: "main", URI: "mongodb://lookout:" + password + "@127.0.0.1:27017/?connectTimeoutMS=x",
-			Interval: time.Minute, Timeout: time.Second}, nil)
+		_, err := New(testTarget("main", "mongodb://lookout:"+password+"@127.0.0.1:27017/?connectTimeoutMS=x", time.Minute, time.Second), nil)
 		if err == nil {
 			t.Fatal("New accepted an invalid URI")
 		}
@@ -293,7 +305,7 @@ func TestCredentialsNeverShown(t *testing.T) {
 		l.Close()
 		logs := &syncBuffer{}
 		c := newTestCollector(t, "mongodb://lookout:"+password+"@"+addr+"/?authSource=admin", logs)
-		c.cfg.Timeout = 300 * time.Millisecond
+		c.cfg.Timeout = config.Duration(300 * time.Millisecond)
 		c.collectOnce(t.Context(), connect(t, c))
 		if err := testutil.CollectAndCompare(c, strings.NewReader(wantDownOnly), "mongodb_up"); err != nil {
 			t.Error(err)

@@ -9,6 +9,8 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/lookout-dev/lookout/config"
 )
 
 // namespace is one collection a pass looks at.
@@ -22,7 +24,7 @@ func (n namespace) String() string { return n.Database + "." + n.Collection }
 // most MaxCollections of them; skipped tells how many more there were.
 // Views and system collections are left out: they have no indexes of
 // their own.
-func namespaces(ctx context.Context, client *mongo.Client, cfg Config, dbs []string) (ns []namespace, skipped int, err error) {
+func namespaces(ctx context.Context, client *mongo.Client, cfg config.MongoDB, dbs []string) (ns []namespace, skipped int, err error) {
 	for _, db := range dbs {
 		colls, err := client.Database(db).ListCollectionNames(ctx, bson.D{{Key: "type", Value: "collection"}})
 		if err != nil {
@@ -45,7 +47,7 @@ func namespaces(ctx context.Context, client *mongo.Client, cfg Config, dbs []str
 
 // databases lists the databases that Include and Exclude select, once per
 // pass: the steps that need them (slow queries, indexes) share the answer.
-func (p *pass) databases(ctx context.Context, client *mongo.Client, cfg Config) ([]string, error) {
+func (p *pass) databases(ctx context.Context, client *mongo.Client, cfg config.MongoDB) ([]string, error) {
 	if !p.dbsListed {
 		p.dbs, p.dbsErr = listDatabases(ctx, client, cfg)
 		p.dbsListed = true
@@ -53,13 +55,13 @@ func (p *pass) databases(ctx context.Context, client *mongo.Client, cfg Config) 
 	return p.dbs, p.dbsErr
 }
 
-func listDatabases(ctx context.Context, client *mongo.Client, cfg Config) ([]string, error) {
+func listDatabases(ctx context.Context, client *mongo.Client, cfg config.MongoDB) ([]string, error) {
 	dbs, err := client.ListDatabaseNames(ctx, bson.D{})
 	if err != nil {
 		return nil, fmt.Errorf("listDatabases: %w", err)
 	}
 	slices.Sort(dbs)
-	return slices.DeleteFunc(dbs, func(db string) bool { return !selected(db, cfg.Include, cfg.Exclude) }), nil
+	return slices.DeleteFunc(dbs, func(db string) bool { return !selected(db, cfg.Databases.Include, cfg.Databases.Exclude) }), nil
 }
 
 // selected tells whether a database name passes the include and exclude

@@ -10,6 +10,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/lookout-dev/lookout/config"
 )
 
 // Features of the index step.
@@ -26,7 +28,7 @@ const maxNamespaceErrors = 5
 // its accesses on each replica-set member, and whether it is unused,
 // redundant or hidden.
 type indexStep struct {
-	cfg     Config
+	cfg     config.MongoDB
 	members *members
 	now     func() time.Time
 }
@@ -61,7 +63,7 @@ func (s *indexStep) collect(ctx context.Context, client *mongo.Client, p *pass) 
 	if err != nil {
 		return err
 	}
-	memberClients, unreachable, err := s.members.clients(ctx, client, memberWait(s.cfg.Timeout))
+	memberClients, unreachable, err := s.members.clients(ctx, client, memberWait(s.cfg.Timeout.Std()))
 	if err != nil {
 		return err
 	}
@@ -73,7 +75,7 @@ func (s *indexStep) collect(ctx context.Context, client *mongo.Client, p *pass) 
 		support  = map[string]bool{}
 	)
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(maxPoolSize) // each collection holds one connection at a time
+	g.SetLimit(config.MongoMaxPoolSize) // each collection holds one connection at a time
 	for i, ns := range nss {
 		g.Go(func() error {
 			ci, features, err := readCollection(gctx, client, memberClients, ns)
@@ -98,7 +100,7 @@ func (s *indexStep) collect(ctx context.Context, client *mongo.Client, p *pass) 
 	}
 	now := s.now()
 	for _, ci := range results {
-		addIndexes(p, ci, now, s.cfg.UnusedIndexAfter)
+		addIndexes(p, ci, now, s.cfg.UnusedIndexAfter.Std())
 	}
 	if failures > len(errs) {
 		errs = append(errs, fmt.Errorf("and %d more collections failed", failures-len(errs)))

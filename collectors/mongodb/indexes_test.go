@@ -233,8 +233,9 @@ func TestIndexesOnFerretDB(t *testing.T) {
 		"app1":  {"orders": {a, ab}, "users": {b}, "zlast": {b}},
 		"other": {"logs": {a}},
 	})
-	c, err := New(Config{Name: "main", URI: srv.URI, Interval: time.Hour, Timeout: 10 * time.Second,
-		Include: []string{"app*"}, MaxCollections: 2}, nil)
+	cfg := testTarget("main", srv.URI, time.Hour, 10*time.Second)
+	cfg.Databases.Include, cfg.MaxCollections = []string{"app*"}, 2
+	c, err := New(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

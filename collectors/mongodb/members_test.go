@@ -32,8 +32,8 @@ func TestDataMembers(t *testing.T) {
 // TestMemberOptions: a member's connection is direct to that host, with
 // the target's credentials, TLS and timeouts, and one connection.
 func TestMemberOptions(t *testing.T) {
-	c, err := New(Config{Name: "rs", Interval: time.Minute, Timeout: 7 * time.Second,
-		URI: "mongodb://lookout:pw@mongo-0.example.net:27017,mongo-1.example.net:27017/?replicaSet=rs0&tls=true&authSource=admin"}, nil)
+	c, err := New(testTarget("rs", "mongodb://lookout:pw@mongo-0.example.net:27017,mongo-1.example.net:27017/?replicaSet=rs0&tls=true&authSource=admin",
+		time.Minute, 7*time.Second), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

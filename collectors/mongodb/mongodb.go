@@ -11,7 +11,6 @@ package mongodb
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -20,55 +19,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/lookout-dev/lookout/config"
 )
-
-// Config is one MongoDB target.
-type Config struct {
-	// Name is the target label; the URI never appears in metrics, logs or
-	// errors.
-	Name string
-	// URI is a mongodb:// or mongodb+srv:// URI, possibly with credentials.
-	URI string
-	// Interval is the time between the starts of two passes.
-	Interval time.Duration
-	// Timeout bounds one pass.
-	Timeout time.Duration
-	// Include and Exclude select databases by glob (path.Match); an empty
-	// Include means every database. Exclude wins.
-	Include, Exclude []string
-	// MaxCollections bounds how many collections a pass looks at, over all
-	// databases; 0 means DefaultMaxCollections.
-	MaxCollections int
-	// UnusedIndexAfter is how long an index must have counted no access,
-	// on every replica-set member, to be reported unused.
-	UnusedIndexAfter time.Duration
-	// SlowQueries says where slow operations are read.
-	SlowQueries SlowQueryConfig
-}
-
-// SlowQueryConfig says where slow operations are read: the system.profile
-// collection of each database (Source "profile") or mongod's structured
-// log file (Source "log", at Path).
-type SlowQueryConfig struct {
-	Source    string
-	Path      string
-	Threshold time.Duration
-}
-
-// Defaults for a Config's zero fields.
-const (
-	DefaultMaxCollections   = 2000
-	DefaultUnusedIndexAfter = 7 * 24 * time.Hour
-	DefaultSlowThreshold    = 100 * time.Millisecond
-)
-
-// maxPoolSize bounds the connections that one target's passes use.
-const maxPoolSize = 4
 
 // Collector collects one target. It is a prometheus.Collector that serves the
 // last completed pass.
 type Collector struct {
-	cfg    Config
+	cfg    config.MongoDB
 	opts   *options.ClientOptions
 	redact redactor
 	log    *slog.Logger
@@ -77,7 +35,8 @@ type Collector struct {
 	// members are direct connections to replica-set members.
 	members *members
 	pools   *poolStats
-	// slow reads slow queries; nil when SlowQueries.Source is empty.
+	// slow reads slow queries; nil when SlowQueries.Source is empty (as
+	// only a config built in code leaves it).
 	slow *slowQueries
 	now  func() time.Time
 
@@ -93,33 +52,21 @@ type Collector struct {
 
 var _ prometheus.Collector = (*Collector)(nil)
 
-// New checks cfg and returns a Collector; it does no I/O.
-func New(cfg Config, log *slog.Logger) (*Collector, error) {
+// New returns the Collector of one target, as config.Parse checked it and
+// filled its defaults; it does no network I/O. It fails only when the
+// driver refuses the URI's options, as config's check does, or cannot read
+// a TLS file the URI names.
+func New(cfg config.MongoDB, log *slog.Logger) (*Collector, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	r := newRedactor(cfg.URI)
 	pools := newPoolStats()
-	if cfg.Name == "" {
-		return nil, errors.New("mongodb: name is empty")
-	}
-	if cfg.Interval <= 0 || cfg.Timeout <= 0 {
-		return nil, fmt.Errorf("mongodb %s: interval and timeout must be positive", cfg.Name)
-	}
-	if cfg.MaxCollections <= 0 {
-		cfg.MaxCollections = DefaultMaxCollections
-	}
-	if cfg.UnusedIndexAfter <= 0 {
-		cfg.UnusedIndexAfter = DefaultUnusedIndexAfter
-	}
-	if cfg.SlowQueries.Threshold <= 0 {
-		cfg.SlowQueries.Threshold = DefaultSlowThreshold
-	}
 	opts := options.Client().ApplyURI(cfg.URI).
 		SetAppName("lookout").
-		SetMaxPoolSize(maxPoolSize).
-		SetConnectTimeout(cfg.Timeout).
-		SetServerSelectionTimeout(cfg.Timeout).
+		SetMaxPoolSize(config.MongoMaxPoolSize).
+		SetConnectTimeout(cfg.Timeout.Std()).
+		SetServerSelectionTimeout(cfg.Timeout.Std()).
 		SetPoolMonitor(pools.monitor())
 	if err := opts.Validate(); err != nil {
 		return nil, fmt.Errorf("mongodb %s: uri: %w", cfg.Name, r.err(err))
@@ -155,7 +102,7 @@ func (c *Collector) Run(ctx context.Context) error {
 	defer c.disconnect(ctx, client)
 
 	c.collectOnce(ctx, client)
-	t := time.NewTicker(c.cfg.Interval)
+	t := time.NewTicker(c.cfg.Interval.Std())
 	defer t.Stop()
 	for {
 		select {
@@ -177,7 +124,7 @@ func (c *Collector) connect() (*mongo.Client, error) {
 }
 
 func (c *Collector) disconnect(ctx context.Context, client *mongo.Client) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.Timeout.Std())
 	defer cancel()
 	c.members.close(ctx)
 	if err := client.Disconnect(ctx); err != nil {

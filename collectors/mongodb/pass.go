@@ -79,7 +79,7 @@ func (c *Collector) startingMetrics() []prometheus.Metric {
 // collectOnce runs every sub-collector under one timeout and replaces the
 // snapshot with the result.
 func (c *Collector) collectOnce(ctx context.Context, client *mongo.Client) {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout.Std())
 	defer cancel()
 
 	p := &pass{target: c.cfg.Name, descs: c.descs, features: map[string]bool{}}

@@ -12,6 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/event"
 
 	"github.com/lookout-dev/lookout/collectors/mongodb/internal/ferretdbtest"
+	"github.com/lookout-dev/lookout/config"
 )
 
 // TestPoolsOnFerretDB pings a real FerretDB through the collector's client
@@ -50,7 +51,7 @@ func TestPoolsOnFerretDB(t *testing.T) {
 		ok   bool
 	}{
 		{"at least one connection open", open >= 1},
-		{"no more open than the pool allows", open <= maxPoolSize},
+		{"no more open than the pool allows", open <= config.MongoMaxPoolSize},
 		{"nothing checked out between passes", value("mongodb_pool_checked_out_connections") == 0},
 		{"every ping checked a connection out", checkouts >= pings},
 		{"no checkout failed", value("mongodb_pool_checkout_failures_total") == 0},

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lookout-dev/lookout/config"
 )
 
 // Lines of mongod's log, one a string with its newline.
@@ -39,8 +41,8 @@ func appendFile(t *testing.T, path string, parts ...string) {
 }
 
 func newLogSlowQueries(path string) *slowQueries {
-	return newSlowQueries(Config{Name: "main", SlowQueries: SlowQueryConfig{
-		Source: slowSourceLog, Path: path, Threshold: 100 * time.Millisecond}}, nil)
+	return newSlowQueries(config.MongoDB{Name: "main", SlowQueries: config.SlowQueries{
+		Source: config.SlowSourceLog, Path: path, Threshold: config.Duration(100 * time.Millisecond)}}, nil)
 }
 
 // TestSlowQueriesLog follows a log file written in steps, as mongod and

@@ -10,6 +10,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/lookout-dev/lookout/config"
 )
 
 // Reading the profiler.
@@ -69,7 +71,7 @@ func newProfileReader(threshold time.Duration) *profileReader {
 
 // read counts the new entries of every selected database into sink and
 // reports whether any database has a profile that Lookout can read.
-func (r *profileReader) read(ctx context.Context, client *mongo.Client, cfg Config, p *pass, sink slowSink) error {
+func (r *profileReader) read(ctx context.Context, client *mongo.Client, cfg config.MongoDB, p *pass, sink slowSink) error {
 	dbs, err := p.databases(ctx, client, cfg)
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/lookout-dev/lookout/collectors/mongodb/internal/ferretdbtest"
+	"github.com/lookout-dev/lookout/config"
 )
 
 // profileBatches are the entries of testdata/profile-mongodb-7.0.json.
@@ -82,8 +83,8 @@ func ferretDBKeys(v any) any {
 }
 
 func newProfileSlowQueries() *slowQueries {
-	return newSlowQueries(Config{Name: "main", SlowQueries: SlowQueryConfig{
-		Source: slowSourceProfile, Threshold: 100 * time.Millisecond}}, nil)
+	return newSlowQueries(config.MongoDB{Name: "main", SlowQueries: config.SlowQueries{
+		Source: config.SlowSourceProfile, Threshold: config.Duration(100 * time.Millisecond)}}, nil)
 }
 
 const (

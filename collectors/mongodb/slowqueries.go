@@ -12,12 +12,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-)
 
-// Sources of slow operations: the values of SlowQueryConfig.Source.
-const (
-	slowSourceProfile = "profile"
-	slowSourceLog     = "log"
+	"github.com/lookout-dev/lookout/config"
 )
 
 // featureProfile is the feature the slow-query step reports: whether a
@@ -36,7 +32,7 @@ const featureProfile = "system.profile"
 // collect runs on the goroutine that runs passes; Top may run on any
 // goroutine at the same time.
 type slowQueries struct {
-	cfg     Config
+	cfg     config.MongoDB
 	log     *slog.Logger
 	descs   *slowDescs
 	now     func() time.Time
@@ -51,20 +47,17 @@ type slowQueries struct {
 
 // newSlowQueries returns the step for cfg.SlowQueries; it does no I/O. log
 // is expected to carry the target already.
-func newSlowQueries(cfg Config, log *slog.Logger) *slowQueries {
+func newSlowQueries(cfg config.MongoDB, log *slog.Logger) *slowQueries {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
-	}
-	if cfg.SlowQueries.Threshold <= 0 {
-		cfg.SlowQueries.Threshold = DefaultSlowThreshold
 	}
 	return &slowQueries{
 		cfg:     cfg,
 		log:     log,
 		descs:   newSlowDescs(),
 		now:     time.Now,
-		profile: newProfileReader(cfg.SlowQueries.Threshold),
-		tail:    newLogTail(cfg.SlowQueries.Path, cfg.SlowQueries.Threshold),
+		profile: newProfileReader(cfg.SlowQueries.Threshold.Std()),
+		tail:    newLogTail(cfg.SlowQueries.Path, cfg.SlowQueries.Threshold.Std()),
 		series:  newSlowSeries(),
 		shapes:  newSlowShapes(),
 	}
@@ -77,13 +70,13 @@ func newSlowQueries(cfg Config, log *slog.Logger) *slowQueries {
 func (s *slowQueries) collect(ctx context.Context, client *mongo.Client, p *pass) error {
 	var err error
 	switch s.cfg.SlowQueries.Source {
-	case slowSourceProfile:
+	case config.SlowSourceProfile:
 		err = s.profile.read(ctx, client, s.cfg, p, s)
-	case slowSourceLog:
+	case config.SlowSourceLog:
 		err = s.tail.read(ctx, p, s)
 	default:
 		return fmt.Errorf("slow queries: unknown source %q (want %q or %q)",
-			s.cfg.SlowQueries.Source, slowSourceProfile, slowSourceLog)
+			s.cfg.SlowQueries.Source, config.SlowSourceProfile, config.SlowSourceLog)
 	}
 	s.mu.Lock()
 	s.series.addMetrics(p, s.descs)

@@ -11,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/lookout-dev/lookout/config"
 )
 
 // slowPassResult is what one pass of the slow-query step gave; it is a
@@ -153,7 +155,7 @@ func TestLabelValue(t *testing.T) {
 // and that the fold is logged once.
 func TestSlowSeriesBound(t *testing.T) {
 	logs := &syncBuffer{}
-	s := newSlowQueries(Config{Name: "main", SlowQueries: SlowQueryConfig{Source: slowSourceLog}},
+	s := newSlowQueries(logTarget(),
 		slog.New(slog.NewTextHandler(logs, nil)))
 	s.series.max, s.series.maxFolded = 3, 1
 	add := func(db, coll string) {
@@ -193,7 +195,7 @@ mongodb_slow_queries_total{collection="c3",database="a",op="find",plan="COLLSCAN
 
 // TestSlowDurationHistogram checks the buckets of one series.
 func TestSlowDurationHistogram(t *testing.T) {
-	s := newSlowQueries(Config{Name: "main", SlowQueries: SlowQueryConfig{Source: slowSourceLog}}, nil)
+	s := newSlowQueries(logTarget(), nil)
 	for _, sec := range []float64{0.25, 0.375, 0.375, 4, 120} {
 		s.add(slowOp{database: "shop", collection: "orders", op: "find", plan: "IXSCAN", seconds: sec})
 	}
@@ -224,7 +226,7 @@ mongodb_slow_query_duration_seconds_count{collection="orders",database="shop",op
 // TestSlowShapesBound checks that a full shape table evicts the shape with
 // the least total time, and how Top orders and cuts.
 func TestSlowShapesBound(t *testing.T) {
-	s := newSlowQueries(Config{Name: "main", SlowQueries: SlowQueryConfig{Source: slowSourceLog}}, nil)
+	s := newSlowQueries(logTarget(), nil)
 	s.shapes.max = 3
 	at := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 	add := func(hash string, sec, examined, returned float64) {
@@ -264,8 +266,14 @@ func TestSlowShapesBound(t *testing.T) {
 	}
 }
 
+// logTarget is a target whose slow queries come from mongod's log, at the
+// default threshold.
+func logTarget() config.MongoDB {
+	return config.MongoDB{Name: "main", SlowQueries: config.SlowQueries{Source: config.SlowSourceLog, Threshold: config.DefaultSlowThreshold}}
+}
+
 func TestSlowQueriesUnknownSource(t *testing.T) {
-	s := newSlowQueries(Config{Name: "main", SlowQueries: SlowQueryConfig{Source: "syslog"}}, nil)
+	s := newSlowQueries(config.MongoDB{Name: "main", SlowQueries: config.SlowQueries{Source: "syslog", Threshold: config.DefaultSlowThreshold}}, nil)
 	r := runSlowPass(t, s, nil)
 	if r.err == nil || !strings.Contains(r.err.Error(), `"syslog"`) {
 		t.Errorf("collect = %v, want an error naming the source", r.err)

@@ -54,7 +54,7 @@ func (ts *mongoTargets) prepare(cfgs []config.MongoDB) (apply func(), err error)
 			next = append(next, t)
 			continue
 		}
-		c, err := mongodb.New(mongoConfig(m), ts.log)
+		c, err := mongodb.New(m, ts.log)
 		if err != nil {
 			return nil, fmt.Errorf("mongodb %s: %w", m.Name, err)
 		}
@@ -123,18 +123,6 @@ func (ts *mongoTargets) list() []*mongodb.Collector {
 		out[i] = t.c
 	}
 	return out
-}
-
-// mongoConfig is one target's collector config.
-func mongoConfig(m config.MongoDB) mongodb.Config {
-	return mongodb.Config{
-		Name: m.Name, URI: m.URI, Interval: m.Interval.Std(), Timeout: m.Timeout.Std(),
-		Include: m.Databases.Include, Exclude: m.Databases.Exclude, MaxCollections: m.MaxCollections,
-		UnusedIndexAfter: m.UnusedIndexAfter.Std(),
-		SlowQueries: mongodb.SlowQueryConfig{
-			Source: m.SlowQueries.Source, Path: m.SlowQueries.Path, Threshold: m.SlowQueries.Threshold.Std(),
-		},
-	}
 }
 
 // Describe sends nothing: the targets share their descriptions.
