@@ -22,6 +22,7 @@ import (
 	"github.com/lookout-dev/lookout/alerting/rules"
 	"github.com/lookout-dev/lookout/alerting/store"
 	"github.com/lookout-dev/lookout/collectors/webvitals"
+	"github.com/lookout-dev/lookout/config"
 )
 
 // scrapeMode is how a Prometheus stores the histograms it scrapes from
@@ -133,10 +134,10 @@ func vitalsGathers(t *testing.T) [][]*dto.MetricFamily {
 	t.Helper()
 	const origin = "https://www.example.com"
 	reg := prometheus.NewRegistry()
-	c, err := webvitals.New(webvitals.Config{
+	c, err := webvitals.New(config.WebVitals{
 		AllowedOrigins: []string{origin}, Routes: []string{"/checkout", "/home"},
-		RatePerIP: 1e9, Burst: 1e9,
-	}, reg, nil)
+		RateLimit: config.RateLimit{PerIP: 1e9, Burst: 1e9},
+	}.WithDefaults(), nil, reg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
