@@ -43,11 +43,6 @@ func (c *Config) check(d *decoder) {
 	if c.Telemetry.Sentry != nil {
 		c.Telemetry.Sentry.check(d, "telemetry.sentry")
 	}
-	env, err := NewExprEnv()
-	if err != nil {
-		d.errorAt("", "build CEL environment: %v", err)
-		return
-	}
 	first := map[string]int{}
 	for i := range c.Probes {
 		p := &c.Probes[i]
@@ -57,7 +52,7 @@ func (c *Config) check(d *decoder) {
 		} else {
 			first[p.Name] = i
 		}
-		p.check(d, env, path)
+		p.check(d, path)
 	}
 }
 
@@ -69,7 +64,7 @@ var (
 // reservedLabels are set by Lookout or Prometheus on probe metrics.
 var reservedLabels = []string{"probe", "phase", "version", "result", "le", "job", "instance"}
 
-func (p *Probe) check(d *decoder, env *cel.Env, path string) {
+func (p *Probe) check(d *decoder, path string) {
 	if p.Name == "" {
 		d.errorAt(path+".name", "missing; every probe needs a unique name")
 	}
@@ -108,13 +103,54 @@ func (p *Probe) check(d *decoder, env *cel.Env, path string) {
 			d.errorAtKey(lpath, "%q is set by Lookout; choose another label name (reserved: %s)", name, strings.Join(reservedLabels, ", "))
 		}
 	}
-	if p.HTTP == nil {
-		if !d.has(path + ".http") {
-			d.errorAt(path, "probe has no type; want one of: http")
+	var set []string
+	for _, k := range p.kinds() {
+		if k.set || d.has(path+"."+k.name) {
+			set = append(set, k.name)
 		}
-		return
+		if k.set {
+			k.check(d, exprs{d.exprEnv(k.name, path+"."+k.name)}, path+"."+k.name)
+		}
 	}
-	p.HTTP.check(d, env, path+".http")
+	switch {
+	case len(set) == 0:
+		d.errorAt(path, "probe has no type; want one of: %s", strings.Join(probeKindNames(), ", "))
+	case len(set) > 1:
+		d.errorAt(path+"."+set[1], "%s and %s are both set; want exactly one kind per probe", set[0], set[1])
+	}
+}
+
+// probeKind is one kind's section of a probe: its name, whether it is
+// set, and its checks.
+type probeKind struct {
+	name  string
+	set   bool
+	check func(d *decoder, x exprs, path string)
+}
+
+// kinds lists every probe kind's config section, one line each.
+func (p *Probe) kinds() []probeKind {
+	return []probeKind{
+		{"http", p.HTTP != nil, func(d *decoder, x exprs, path string) { p.HTTP.check(d, x.env, path) }},
+	}
+}
+
+func probeKindNames() []string {
+	var names []string
+	for _, k := range (&Probe{}).kinds() {
+		names = append(names, k.name)
+	}
+	return names
+}
+
+// Kind names the probe's kind: its one section (http, tcp, …).
+func (p Probe) Kind() string {
+	for _, k := range p.kinds() {
+		if k.set {
+			return k.name
+		}
+	}
+	return ""
 }
 
 func (t *FailureThreshold) check(d *decoder, path string) {
@@ -171,12 +207,7 @@ func (h *HTTP) check(d *decoder, env *cel.Env, path string) {
 	if len(h.Expect.Status) == 0 {
 		h.Expect.Status = []StatusRange{{200, 299}}
 	}
-	for i := range h.Assert {
-		d.compileExpr(env, &h.Assert[i], fmt.Sprintf("%s.assert[%d]", path, i))
-	}
-	for i := range h.DegradedIf {
-		d.compileExpr(env, &h.DegradedIf[i], fmt.Sprintf("%s.degraded_if[%d]", path, i))
-	}
+	exprs{env}.compile(d, path, h.Assert, h.DegradedIf)
 	h.TLS.check(d, path+".tls")
 }
 

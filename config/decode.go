@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"cel.dev/cel-go/cel"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -32,13 +33,14 @@ type decoder struct {
 	nodes   map[string]*yaml.Node
 	keyPos  map[string]*yaml.Node
 	regexps map[string]*regexp.Regexp // by pattern
-	exprs   map[string]compiledExpr   // by source
+	exprs   map[exprKey]compiledExpr  // by environment and source
+	envs    map[string]*cel.Env       // by probe kind
 }
 
 func newDecoder(file string, env func(string) (string, bool)) *decoder {
 	return &decoder{
 		file: file, env: env, nodes: map[string]*yaml.Node{}, keyPos: map[string]*yaml.Node{},
-		regexps: map[string]*regexp.Regexp{}, exprs: map[string]compiledExpr{},
+		regexps: map[string]*regexp.Regexp{}, exprs: map[exprKey]compiledExpr{}, envs: map[string]*cel.Env{},
 	}
 }
 

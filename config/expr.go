@@ -13,14 +13,14 @@ import (
 // careless expression over a large body cannot stall the probe.
 const ExprCostLimit = 1_000_000
 
-// Expr is a CEL expression over an HTTP response that yields a bool. It is
-// compiled when the config loads, so its errors are config errors.
-//
-// Variables: status (int), headers (map of header name to list of values;
-// names are case-insensitive), body (the decoded JSON body, or null),
-// text (the body as a string), duration (the whole request), phases (map
-// of phase name to duration), tls (map with version, verified,
-// earliest_expiry; null over plain HTTP).
+// Expr is a CEL expression over what a probe's run found that yields a
+// bool. It is compiled when the config loads, so its errors are config
+// errors. Each kind has its variables (exprVars). HTTP's: status (int),
+// headers (map of header name to list of values; names are
+// case-insensitive), body (the decoded JSON body, or null), text (the
+// body as a string), duration (the whole request), phases (map of phase
+// name to duration), tls (map with version, verified, earliest_expiry;
+// null over plain HTTP).
 type Expr struct {
 	Source  string
 	Program cel.Program
@@ -79,17 +79,38 @@ func (e *Expr) parseScalar(s string) error {
 	return nil
 }
 
-// NewExprEnv returns the CEL environment HTTP assertions are compiled in.
-func NewExprEnv() (*cel.Env, error) {
-	return cel.NewEnv(
-		cel.Variable("status", cel.IntType),
-		cel.Variable("headers", cel.MapType(cel.StringType, cel.ListType(cel.StringType))),
-		cel.Variable("body", cel.DynType),
-		cel.Variable("text", cel.StringType),
-		cel.Variable("duration", cel.DurationType),
-		cel.Variable("phases", cel.MapType(cel.StringType, cel.DurationType)),
-		cel.Variable("tls", cel.DynType),
-	)
+// exprVars are the variables a probe kind's expressions (assert,
+// degraded_if) read, which its runs bind: one case per kind that has
+// expressions.
+func exprVars(kind string) []cel.EnvOption {
+	switch kind {
+	case "http":
+		return []cel.EnvOption{
+			cel.Variable("status", cel.IntType),
+			cel.Variable("headers", cel.MapType(cel.StringType, cel.ListType(cel.StringType))),
+			cel.Variable("body", cel.DynType),
+			cel.Variable("text", cel.StringType),
+			cel.Variable("duration", cel.DurationType),
+			cel.Variable("phases", cel.MapType(cel.StringType, cel.DurationType)),
+			cel.Variable("tls", cel.DynType),
+		}
+	}
+	return nil
+}
+
+// exprEnv returns the CEL environment of kind's expressions, built once
+// per file; nil (reported at path) if it cannot be built.
+func (d *decoder) exprEnv(kind, path string) *cel.Env {
+	if env, ok := d.envs[kind]; ok {
+		return env
+	}
+	env, err := cel.NewEnv(exprVars(kind)...)
+	if err != nil {
+		d.errorAt(path, "build the CEL environment of %s: %v", kind, err)
+		env = nil
+	}
+	d.envs[kind] = env
+	return env
 }
 
 // compile checks and plans e in env.
@@ -153,17 +174,24 @@ type compiledExpr struct {
 	err     error
 }
 
+// exprKey names a compiled expression: its environment and source.
+type exprKey struct {
+	env *cel.Env
+	src string
+}
+
 // compileExpr compiles e, reporting a failure at path. Expressions written
-// alike within one file share their compiled programs.
+// alike for one kind within one file share their compiled programs.
 func (d *decoder) compileExpr(env *cel.Env, e *Expr, path string) {
-	if e.Source == "" {
+	if e.Source == "" || env == nil {
 		return
 	}
-	c, ok := d.exprs[e.Source]
+	key := exprKey{env, e.Source}
+	c, ok := d.exprs[key]
 	if !ok {
 		c.err = e.compile(env)
 		c.program, c.explain = e.Program, e.Explain
-		d.exprs[e.Source] = c
+		d.exprs[key] = c
 	}
 	e.Program, e.Explain = c.program, c.explain
 	if c.err != nil {
@@ -175,4 +203,16 @@ func (d *decoder) compileExpr(env *cel.Env, e *Expr, path string) {
 func isConst(ast *cel.Ast, x celast.Expr) bool {
 	nav := celast.NavigateExpr(ast.NativeRep(), x)
 	return len(celast.MatchDescendants(nav, celast.KindMatcher(celast.IdentKind))) == 0
+}
+
+// exprs compiles a kind's expressions in its CEL environment.
+type exprs struct{ env *cel.Env }
+
+func (x exprs) compile(d *decoder, path string, assert, degradedIf []Expr) {
+	for i := range assert {
+		d.compileExpr(x.env, &assert[i], fmt.Sprintf("%s.assert[%d]", path, i))
+	}
+	for i := range degradedIf {
+		d.compileExpr(x.env, &degradedIf[i], fmt.Sprintf("%s.degraded_if[%d]", path, i))
+	}
 }

@@ -52,7 +52,7 @@ func TestRunnerClose(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := &closingProber{}
-			r := probes.NewRunner(cfg, p, slog.New(slog.DiscardHandler))
+			r := probes.NewRunner(cfg, &probes.Kind{Name: "test"}, p, slog.New(slog.DiscardHandler))
 			r.Probe(t.Context())
 			var wg sync.WaitGroup
 			if tt.inFlight {

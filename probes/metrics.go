@@ -12,7 +12,8 @@ import (
 
 // Collector exposes every probe's latest result under the metric names of
 // blackbox_exporter, plus Lookout's own, each with the label probe and the
-// probe's own labels.
+// probe's own labels. The families every probe has are the core's; each
+// kind adds the fixed table of its facts' families (Kind.Families).
 //
 // It is a prometheus.Gatherer rather than a Collector: with ten thousand
 // probes a scrape holds 180,000 series, and building them all at once
@@ -20,52 +21,85 @@ import (
 // a time, so /metrics streams them with only one family in memory.
 type Collector struct {
 	runners func() []*Runner
+	// gauges are the gauge families in the order they are written: the
+	// core's success and duration, the kinds' families (one per name),
+	// then the core's state and last run.
+	gauges []gauge
 }
 
 var _ prometheus.Gatherer = (*Collector)(nil)
 
-// NewCollector collects the runners that list returns at each scrape.
-func NewCollector(list func() []*Runner) *Collector {
-	return &Collector{runners: list}
+// gauge is one gauge family and who adds its samples: the core, or the
+// kinds that have a family of its name.
+type gauge struct {
+	family
+	perProbe int
+	core     func(s *snapshot, add func([]*dto.LabelPair, float64)) // nil for a kind's family
+	kinds    []kindSamples
+}
+
+// kindSamples are one kind's samples of a family. A runner's kind is
+// matched by name: the kind it was built with may be another instance of
+// the same table line.
+type kindSamples struct {
+	kind    *Kind
+	samples func(f Facts, lp Labels, add func([]*dto.LabelPair, float64))
+}
+
+// NewCollector collects the runners that list returns at each scrape;
+// kinds gives the families of their facts, in order.
+func NewCollector(list func() []*Runner, kinds Kinds) *Collector {
+	c := &Collector{runners: list}
+	c.gauges = append(c.gauges,
+		gauge{family: family{"probe_success", "Whether the last run of the probe succeeded (degraded counts as success).", dto.MetricType_GAUGE},
+			core: func(s *snapshot, add func([]*dto.LabelPair, float64)) { add(s.r.pairs.base, boolFloat(s.last.State != Down)) }},
+		gauge{family: family{"probe_duration_seconds", "How long the last run took, retries included.", dto.MetricType_GAUGE},
+			core: func(s *snapshot, add func([]*dto.LabelPair, float64)) { add(s.r.pairs.base, s.last.Duration.Seconds()) }},
+	)
+	byName := map[string]int{}
+	for _, k := range kinds {
+		for _, f := range k.Families {
+			i, ok := byName[f.Name]
+			if !ok {
+				i = len(c.gauges)
+				byName[f.Name] = i
+				c.gauges = append(c.gauges, gauge{family: family{f.Name, f.Help, dto.MetricType_GAUGE}})
+			}
+			c.gauges[i].perProbe = max(c.gauges[i].perProbe, f.PerProbe, 1)
+			c.gauges[i].kinds = append(c.gauges[i].kinds, kindSamples{kind: k, samples: f.Samples})
+		}
+	}
+	c.gauges = append(c.gauges,
+		gauge{family: family{"lookout_probe_state", "Damped probe state: 0 up, 1 degraded, 2 down.", dto.MetricType_GAUGE},
+			core: func(s *snapshot, add func([]*dto.LabelPair, float64)) { add(s.r.pairs.base, float64(s.state)) }},
+		gauge{family: family{"lookout_probe_last_run_timestamp_seconds", "When the last run started, in Unix seconds.", dto.MetricType_GAUGE},
+			core: func(s *snapshot, add func([]*dto.LabelPair, float64)) {
+				add(s.r.pairs.base, float64(s.last.Start.UnixNano())/float64(time.Second))
+			}},
+	)
+	for i := range c.gauges {
+		c.gauges[i].perProbe = max(c.gauges[i].perProbe, 1)
+	}
+	return c
+}
+
+// values adds the samples of g for one probe that ran.
+func (g *gauge) values(s *snapshot, add func([]*dto.LabelPair, float64)) {
+	if g.core != nil {
+		g.core(s, add)
+		return
+	}
+	for _, ks := range g.kinds {
+		if ks.kind.Name == s.r.kind.Name {
+			ks.samples(s.last.Facts, Labels{Base: s.r.pairs.base, Kind: s.r.pairs.kind}, add)
+			return
+		}
+	}
 }
 
 type family struct {
 	name, help string
 	typ        dto.MetricType
-}
-
-// The gauges, one family each.
-const (
-	mSuccess = iota
-	mDuration
-	mStatus
-	mPhase
-	mContentLen
-	mBodyLen
-	mRedirects
-	mVersion
-	mCertExpiry
-	mTLSVersion
-	mTLSVerified
-	mState
-	mLastRun
-	gaugeCount
-)
-
-var gauges = [gaugeCount]family{
-	mSuccess:     {"probe_success", "Whether the last run of the probe succeeded (degraded counts as success).", dto.MetricType_GAUGE},
-	mDuration:    {"probe_duration_seconds", "How long the last run took, retries included.", dto.MetricType_GAUGE},
-	mStatus:      {"probe_http_status_code", "HTTP status code of the last response.", dto.MetricType_GAUGE},
-	mPhase:       {"probe_http_duration_seconds", "Duration of each HTTP phase of the last run, summed over redirects.", dto.MetricType_GAUGE},
-	mContentLen:  {"probe_http_content_length", "Content-Length of the last response (-1 when unknown).", dto.MetricType_GAUGE},
-	mBodyLen:     {"probe_http_uncompressed_body_length", "Bytes of body read from the last response.", dto.MetricType_GAUGE},
-	mRedirects:   {"probe_http_redirects", "Redirects followed by the last run.", dto.MetricType_GAUGE},
-	mVersion:     {"probe_http_version", "HTTP version of the last response.", dto.MetricType_GAUGE},
-	mCertExpiry:  {"probe_ssl_earliest_cert_expiry", "Earliest expiry of the presented certificate chain, in Unix seconds.", dto.MetricType_GAUGE},
-	mTLSVersion:  {"probe_tls_version_info", "TLS version of the last connection.", dto.MetricType_GAUGE},
-	mTLSVerified: {"lookout_probe_tls_chain_verified", "Whether the certificate chain of the last connection verified (1) or not (0).", dto.MetricType_GAUGE},
-	mState:       {"lookout_probe_state", "Damped probe state: 0 up, 1 degraded, 2 down.", dto.MetricType_GAUGE},
-	mLastRun:     {"lookout_probe_last_run_timestamp_seconds", "When the last run started, in Unix seconds.", dto.MetricType_GAUGE},
 }
 
 // runsFamily has every probe's three series from when its Runner exists,
@@ -143,7 +177,7 @@ func (c *Collector) EachFamilyOf(want func(name string) bool, fn func(*dto.Metri
 		}
 		sc.dropHistograms()
 	}
-	perProbe := mostPerProbe(want)
+	perProbe := c.mostPerProbe(want)
 	emit := func(f family, each func(s *snapshot, add func([]*dto.LabelPair, float64))) error {
 		if !want(f.name) {
 			return nil
@@ -162,10 +196,11 @@ func (c *Collector) EachFamilyOf(want func(name string) bool, fn func(*dto.Metri
 	}); err != nil {
 		return err
 	}
-	for g := range gaugeCount {
-		if err := emit(gauges[g], func(s *snapshot, add func([]*dto.LabelPair, float64)) {
+	for i := range c.gauges {
+		g := &c.gauges[i]
+		if err := emit(g.family, func(s *snapshot, add func([]*dto.LabelPair, float64)) {
 			if s.ran {
-				gaugeValues(g, s, add)
+				g.values(s, add)
 			}
 		}); err != nil {
 			return err
@@ -175,73 +210,19 @@ func (c *Collector) EachFamilyOf(want func(name string) bool, fn func(*dto.Metri
 }
 
 // mostPerProbe is the most samples one probe has in the gauge and counter
-// families that want accepts: one per phase in probe_http_duration_seconds,
-// one per result in lookout_probe_runs_total, else one.
-func mostPerProbe(want func(name string) bool) int {
+// families that want accepts: one per result in lookout_probe_runs_total,
+// as many as a kind's family says (HTTP's phases), else one.
+func (c *Collector) mostPerProbe(want func(name string) bool) int {
 	most := 0
 	if want(runsFamily.name) {
 		most = len(resultPairs)
 	}
-	for g := range gaugeCount {
-		if want(gauges[g].name) {
-			n := 1
-			if g == mPhase {
-				n = len(PhaseNames)
-			}
-			most = max(most, n)
+	for _, g := range c.gauges {
+		if want(g.name) {
+			most = max(most, g.perProbe)
 		}
 	}
 	return most
-}
-
-// gaugeValues adds the samples of gauge g for one probe.
-func gaugeValues(g int, s *snapshot, add func([]*dto.LabelPair, float64)) {
-	last, lp := &s.last, &s.r.pairs
-	h, t := last.HTTP, last.TLS
-	switch g {
-	case mSuccess:
-		add(lp.base, boolFloat(last.State != Down))
-	case mDuration:
-		add(lp.base, last.Duration.Seconds())
-	case mState:
-		add(lp.base, float64(s.state))
-	case mLastRun:
-		add(lp.base, float64(last.Start.UnixNano())/float64(time.Second))
-	case mPhase:
-		for i, d := range last.Phases.Each() {
-			add(lp.withPhase[i], d.Seconds())
-		}
-	case mStatus, mContentLen, mBodyLen, mRedirects, mVersion:
-		if h != nil {
-			add(lp.base, httpValue(g, h))
-		}
-	case mCertExpiry:
-		if t != nil && !t.EarliestExpiry.IsZero() {
-			add(lp.base, float64(t.EarliestExpiry.Unix()))
-		}
-	case mTLSVersion:
-		if t != nil && t.Version != "" {
-			add(lp.with(&dto.LabelPair{Name: proto.String("version"), Value: &t.Version}), 1)
-		}
-	case mTLSVerified:
-		if t != nil {
-			add(lp.base, boolFloat(t.Verified))
-		}
-	}
-}
-
-func httpValue(g int, h *HTTPFacts) float64 {
-	switch g {
-	case mStatus:
-		return float64(h.StatusCode)
-	case mContentLen:
-		return float64(h.ContentLength)
-	case mBodyLen:
-		return float64(h.BodyBytes)
-	case mRedirects:
-		return float64(h.Redirects)
-	}
-	return h.Version
 }
 
 // labelPairs are a probe's label pairs, built once: a scrape of ten
@@ -249,47 +230,30 @@ func httpValue(g int, h *HTTPFacts) float64 {
 // only reads them.
 type labelPairs struct {
 	base       []*dto.LabelPair
-	withPhase  [len(PhaseNames)][]*dto.LabelPair
 	withResult [3][]*dto.LabelPair // by State
+	kind       any                 // the kind's Pairs
 }
 
-// Pairs every probe shares: the phase and result labels.
-var (
-	phasePairs = func() (ps [len(PhaseNames)]*dto.LabelPair) {
-		for i := range PhaseNames {
-			ps[i] = &dto.LabelPair{Name: proto.String("phase"), Value: &PhaseNames[i]}
-		}
-		return ps
-	}()
-	resultPairs = [3]*dto.LabelPair{
-		Up:       {Name: proto.String("result"), Value: proto.String(Up.String())},
-		Degraded: {Name: proto.String("result"), Value: proto.String(Degraded.String())},
-		Down:     {Name: proto.String("result"), Value: proto.String(Down.String())},
-	}
-)
+// resultPairs are the result label's pairs, which every probe shares.
+var resultPairs = [3]*dto.LabelPair{
+	Up:       {Name: proto.String("result"), Value: proto.String(Up.String())},
+	Degraded: {Name: proto.String("result"), Value: proto.String(Degraded.String())},
+	Down:     {Name: proto.String("result"), Value: proto.String(Down.String())},
+}
 
-func newLabelPairs(names, values []string) labelPairs {
+func newLabelPairs(names, values []string, kind *Kind) labelPairs {
 	lp := labelPairs{base: make([]*dto.LabelPair, len(names))}
 	for i := range names {
 		lp.base[i] = &dto.LabelPair{Name: &names[i], Value: &values[i]}
 	}
 	slices.SortFunc(lp.base, func(a, b *dto.LabelPair) int { return strings.Compare(a.GetName(), b.GetName()) })
-	for i, p := range phasePairs {
-		lp.withPhase[i] = lp.with(p)
-	}
 	for st, p := range resultPairs {
-		lp.withResult[st] = lp.with(p)
+		lp.withResult[st] = withPair(lp.base, p)
+	}
+	if kind != nil && kind.Pairs != nil {
+		lp.kind = kind.Pairs(lp.base)
 	}
 	return lp
-}
-
-// with returns the base pairs plus p, in name order.
-func (lp labelPairs) with(p *dto.LabelPair) []*dto.LabelPair {
-	out := make([]*dto.LabelPair, 0, len(lp.base)+1)
-	i, _ := slices.BinarySearchFunc(lp.base, p.GetName(), func(b *dto.LabelPair, n string) int { return strings.Compare(b.GetName(), n) })
-	out = append(out, lp.base[:i]...)
-	out = append(out, p)
-	return append(out, lp.base[i:]...)
 }
 
 func boolFloat(b bool) float64 {

@@ -1,9 +1,12 @@
-// Package probes holds what every probe type shares: the result of one
+// Package probes holds what every kind of probe shares: the result of one
 // run, the runner that applies timeouts, retries and flap damping, and the
-// metrics a set of probes exposes.
+// metrics a set of probes exposes. It knows no protocol: each kind (HTTP,
+// TCP, DNS, …) is a package of its own that describes itself with a Kind,
+// owns its facts, its metric families and its lines of a report.
 package probes
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -40,77 +43,60 @@ type Prober interface {
 	Probe(ctx context.Context) Result
 }
 
-// Result is the outcome of one run of a probe.
+// Result is the outcome of one run of a probe: what every kind has, and
+// the kind's own Facts.
 type Result struct {
 	Start    time.Time     `json:"start"`
 	Duration time.Duration `json:"-"`
 	State    State         `json:"state"`
-	// Reason is the first failing assertion (expected vs actual) or the
-	// transport error; empty when the probe is up.
-	Reason     string      `json:"reason,omitempty"`
-	Phases     Phases      `json:"phases"`
-	HTTP       *HTTPFacts  `json:"http,omitempty"`
-	TLS        *TLSFacts   `json:"tls,omitempty"`
-	Assertions []Assertion `json:"assertions,omitempty"`
+	// Reason is the first failing check (expected vs actual) or the
+	// error that ended the run; empty when the probe is up.
+	Reason string  `json:"reason,omitempty"`
+	Checks []Check `json:"assertions,omitempty"`
 	// Attempts is how many tries this run took (1 + retries used).
 	Attempts int `json:"attempts"`
+	// Facts are what the kind found (an HTTP response's status and
+	// phases, a DNS answer, …); nil when it found nothing to tell.
+	Facts Facts `json:"-"`
 }
 
-// MarshalJSON adds the duration in seconds.
+// Facts are one kind's findings of a run. They marshal to a JSON object
+// whose fields join the result's in the API.
+type Facts interface {
+	// Past is what a probe's history keeps of these facts for its older
+	// results: only what is worth its memory at ten thousand probes
+	// (HTTP keeps phases and status). Nil keeps nothing.
+	Past() Facts
+}
+
+// MarshalJSON writes the result with the duration in seconds and the
+// fields of its facts beside its own.
 func (r Result) MarshalJSON() ([]byte, error) {
 	type plain Result
-	return json.Marshal(struct {
+	b, err := json.Marshal(struct {
 		plain
 		DurationSeconds float64 `json:"duration_seconds"`
 	}{plain(r), r.Duration.Seconds()})
-}
-
-// Phases are the parts of an HTTP request, summed over redirects.
-type Phases struct {
-	Resolve    time.Duration
-	Connect    time.Duration
-	TLS        time.Duration
-	Processing time.Duration
-	Transfer   time.Duration
-}
-
-// PhaseNames lists the phases in request order, as the phase label spells them.
-var PhaseNames = [...]string{"resolve", "connect", "tls", "processing", "transfer"}
-
-// Each returns the phases in PhaseNames order.
-func (p Phases) Each() [5]time.Duration {
-	return [5]time.Duration{p.Resolve, p.Connect, p.TLS, p.Processing, p.Transfer}
-}
-
-// MarshalJSON writes each phase in seconds.
-func (p Phases) MarshalJSON() ([]byte, error) {
-	m := make(map[string]float64, len(PhaseNames))
-	for i, d := range p.Each() {
-		m[PhaseNames[i]] = d.Seconds()
+	if err != nil || r.Facts == nil {
+		return b, err
 	}
-	return json.Marshal(m)
+	f, err := json.Marshal(r.Facts)
+	if err != nil {
+		return nil, fmt.Errorf("facts: %w", err)
+	}
+	f = bytes.TrimSpace(f)
+	if len(f) < 2 || f[0] != '{' || f[len(f)-1] != '}' {
+		return nil, fmt.Errorf("facts: %T marshals to %q, not a JSON object", r.Facts, f)
+	}
+	if len(f) == 2 { // {}
+		return b, nil
+	}
+	out := append(b[:len(b)-1:len(b)-1], ',')
+	return append(out, f[1:]...), nil
 }
 
-// HTTPFacts describe the final HTTP response.
-type HTTPFacts struct {
-	StatusCode    int     `json:"status_code"`
-	Version       float64 `json:"version"`
-	ContentLength int64   `json:"content_length"`
-	BodyBytes     int64   `json:"body_bytes"`
-	Redirects     int     `json:"redirects"`
-}
-
-// TLSFacts describe the TLS connection of the final response.
-type TLSFacts struct {
-	Version        string    `json:"version"`
-	EarliestExpiry time.Time `json:"earliest_expiry"`
-	Verified       bool      `json:"verified"`
-	VerifyError    string    `json:"verify_error,omitempty"`
-}
-
-// Assertion is one check of a response, with what was expected and what
-// was found.
-type Assertion struct {
+// Check is one check of a run, with what was expected and what was found.
+type Check struct {
 	Name     string `json:"name"`
 	Expected string `json:"expected"`
 	Actual   string `json:"actual"`
@@ -120,7 +106,28 @@ type Assertion struct {
 	Degrades bool `json:"degrades,omitempty"`
 }
 
-// Reason words a failed assertion for people: what, expected, actual.
-func (a Assertion) Reason() string {
-	return fmt.Sprintf("%s: expected %s, got %s", a.Name, a.Expected, a.Actual)
+// Reason words a failed check for people: what, expected, actual.
+func (c Check) Reason() string {
+	return fmt.Sprintf("%s: expected %s, got %s", c.Name, c.Expected, c.Actual)
+}
+
+// Verdict is the state and reason of a run whose checks all ran: down on
+// the first failed check that does not degrade, else degraded on the
+// first that does, else up.
+func Verdict(checks []Check) (State, string) {
+	var degraded *Check
+	for i := range checks {
+		c := &checks[i]
+		switch {
+		case c.OK:
+		case !c.Degrades:
+			return Down, c.Reason()
+		case degraded == nil:
+			degraded = c
+		}
+	}
+	if degraded != nil {
+		return Degraded, degraded.Reason()
+	}
+	return Up, ""
 }

@@ -17,13 +17,15 @@ import (
 
 // HistoryLen is how many recent results each probe keeps for the API. The
 // newest keeps everything it found; older ones keep state, reason,
-// duration, phases and status code, which bounds memory at scale.
+// duration and what their kind's Facts.Past keeps, which bounds memory
+// at scale.
 const HistoryLen = 20
 
 // Runner runs one configured probe with its timeout and retries, and keeps
 // its recent results, its damped state and its metrics.
 type Runner struct {
 	cfg    config.Probe
+	kind   *Kind
 	prober Prober
 	log    *slog.Logger
 	// labelNames ("probe", then the probe's labels sorted) and their
@@ -54,15 +56,15 @@ type Runner struct {
 type pastResult struct {
 	start    int64 // Unix nanoseconds
 	duration time.Duration
-	phases   [5]int32 // microseconds, in PhaseNames order
-	status   int16
 	state    uint8
 	attempts uint8
 	reason   string
+	facts    Facts // the kind's Facts.Past
 }
 
-// NewRunner wraps prober for the probe cfg; log receives state changes.
-func NewRunner(cfg config.Probe, prober Prober, log *slog.Logger) *Runner {
+// NewRunner wraps prober, of kind, for the probe cfg; log receives state
+// changes.
+func NewRunner(cfg config.Probe, kind *Kind, prober Prober, log *slog.Logger) *Runner {
 	names := append([]string{"probe"}, slices.Sorted(maps.Keys(cfg.Labels))...)
 	values := make([]string, len(names))
 	values[0] = cfg.Name
@@ -70,11 +72,14 @@ func NewRunner(cfg config.Probe, prober Prober, log *slog.Logger) *Runner {
 		values[i+1] = cfg.Labels[n]
 	}
 	return &Runner{
-		cfg: cfg, prober: prober, log: log,
-		labelNames: names, labelValues: values, labelKey: strings.Join(names, ","), pairs: newLabelPairs(names, values),
+		cfg: cfg, kind: kind, prober: prober, log: log,
+		labelNames: names, labelValues: values, labelKey: strings.Join(names, ","), pairs: newLabelPairs(names, values, kind),
 		window: make([]bool, max(cfg.FailureThreshold.Of, 1)),
 	}
 }
+
+// Kind is the probe's kind.
+func (r *Runner) Kind() *Kind { return r.kind }
 
 // Name is the probe's name.
 func (r *Runner) Name() string { return r.cfg.Name }
@@ -199,26 +204,17 @@ func compact(res Result) pastResult {
 		start: res.Start.UnixNano(), duration: res.Duration, state: uint8(res.State),
 		attempts: uint8(min(res.Attempts, 255)), reason: res.Reason,
 	}
-	for i, d := range res.Phases.Each() {
-		p.phases[i] = int32(min(d.Microseconds(), 1<<31-1))
-	}
-	if res.HTTP != nil {
-		p.status = int16(res.HTTP.StatusCode)
+	if res.Facts != nil {
+		p.facts = res.Facts.Past()
 	}
 	return p
 }
 
 func (p pastResult) expand() Result {
-	us := func(i int) time.Duration { return time.Duration(p.phases[i]) * time.Microsecond }
-	res := Result{
+	return Result{
 		Start: time.Unix(0, p.start), Duration: p.duration, State: State(p.state), Reason: p.reason,
-		Attempts: int(p.attempts),
-		Phases:   Phases{Resolve: us(0), Connect: us(1), TLS: us(2), Processing: us(3), Transfer: us(4)},
+		Attempts: int(p.attempts), Facts: p.facts,
 	}
-	if p.status != 0 {
-		res.HTTP = &HTTPFacts{StatusCode: int(p.status)}
-	}
-	return res
 }
 
 // damped is down when enough recent runs failed; otherwise it is the state
@@ -246,6 +242,7 @@ func (r *Runner) damped() (State, string) {
 // Status is a snapshot of a probe for the API and metrics.
 type Status struct {
 	Name    string            `json:"name"`
+	Kind    string            `json:"kind"`
 	Labels  map[string]string `json:"labels,omitempty"`
 	State   State             `json:"state"`
 	Reason  string            `json:"reason,omitempty"`
@@ -257,7 +254,7 @@ type Status struct {
 func (r *Runner) Status() Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	st := Status{Name: r.cfg.Name, Labels: r.cfg.Labels, State: r.state, Reason: r.reason, Results: make([]Result, 0, r.n)}
+	st := Status{Name: r.cfg.Name, Kind: r.kind.Name, Labels: r.cfg.Labels, State: r.state, Reason: r.reason, Results: make([]Result, 0, r.n)}
 	if r.n == 0 {
 		return st
 	}

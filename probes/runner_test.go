@@ -47,11 +47,11 @@ func newRunner(t *testing.T, url, extra string) *probes.Runner {
 	}
 	transports := httpprobe.NewTransports()
 	t.Cleanup(transports.CloseIdle)
-	p, err := httpprobe.New(cfg.Probes[0].HTTP, transports)
+	r, err := probes.Kinds{httpprobe.Kind(transports)}.NewRunner(cfg.Probes[0], slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return probes.NewRunner(cfg.Probes[0], p, slog.New(slog.DiscardHandler))
+	return r
 }
 
 // TestFlapDamping: with failures: 3 of 5, a flapping target stays up until
@@ -83,7 +83,7 @@ func TestFlapDamping(t *testing.T) {
 			t.Errorf("run %d: a failure below the threshold should say so in the reason, got %q", i+1, st.Reason)
 		}
 	}
-	if got := r.Status().Results; len(got) != len(want) || got[0].HTTP.StatusCode != 200 || got[len(got)-1].HTTP.StatusCode != 500 {
+	if got := r.Status().Results; len(got) != len(want) || httpprobe.FactsOf(got[0]).HTTP.StatusCode != 200 || httpprobe.FactsOf(got[len(got)-1]).HTTP.StatusCode != 500 {
 		t.Errorf("history should hold %d results newest first", len(want))
 	}
 }
@@ -122,7 +122,7 @@ func TestCollectorLabels(t *testing.T) {
 	r := newRunner(t, srv.URL, "")
 	r.Probe(t.Context())
 	r.Probe(t.Context())
-	c := probes.NewCollector(func() []*probes.Runner { return []*probes.Runner{r} })
+	c := probes.NewCollector(func() []*probes.Runner { return []*probes.Runner{r} }, probes.Kinds{r.Kind()})
 	want := `
 # HELP lookout_probe_runs_total Probe runs by raw result (up, degraded, down).
 # TYPE lookout_probe_runs_total counter
@@ -152,7 +152,7 @@ probe_success{probe="flappy",team="api"} 1
 func TestRunsAtZeroBeforeFirstRun(t *testing.T) {
 	r := newRunner(t, "http://127.0.0.1:1", "")
 	runners := []*probes.Runner{r}
-	c := probes.NewCollector(func() []*probes.Runner { return runners })
+	c := probes.NewCollector(func() []*probes.Runner { return runners }, probes.Kinds{runners[0].Kind()})
 	want := `
 # HELP lookout_probe_runs_total Probe runs by raw result (up, degraded, down).
 # TYPE lookout_probe_runs_total counter
@@ -183,7 +183,7 @@ func TestConcurrentScrapes(t *testing.T) {
 		}
 		runners = append(runners, r)
 	}
-	c := probes.NewCollector(func() []*probes.Runner { return runners })
+	c := probes.NewCollector(func() []*probes.Runner { return runners }, probes.Kinds{runners[0].Kind()})
 	text := func(each func(func(*dto.MetricFamily) error) error) string {
 		var b strings.Builder
 		enc := expfmt.NewEncoder(&b, expfmt.NewFormat(expfmt.TypeTextPlain))
@@ -237,7 +237,7 @@ func TestEachFamilyOf(t *testing.T) {
 	for _, r := range runners {
 		r.Probe(t.Context())
 	}
-	c := probes.NewCollector(func() []*probes.Runner { return runners })
+	c := probes.NewCollector(func() []*probes.Runner { return runners }, probes.Kinds{runners[0].Kind()})
 	want := map[string]int{"probe_success": 2, "lookout_probe_runs_total": 6, "probe_http_duration_seconds": 10}
 	got := map[string]int{}
 	err := c.EachFamilyOf(func(name string) bool { _, ok := want[name]; return ok }, func(mf *dto.MetricFamily) error {

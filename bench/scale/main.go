@@ -124,7 +124,7 @@ func schedule(ctx context.Context, out io.Writer, o options, runners []*probes.R
 	}
 	reg := prometheus.NewRegistry()
 	sched := scheduler.New(o.maxConcurrent, reg)
-	collector := probes.NewCollector(func() []*probes.Runner { return runners })
+	collector := probes.NewCollector(func() []*probes.Runner { return runners }, probes.Kinds{runners[0].Kind()})
 	cpu0 := usage.CPU()
 	rctx, cancel := context.WithTimeout(ctx, o.duration)
 	defer cancel()

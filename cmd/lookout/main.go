@@ -16,6 +16,7 @@ import (
 
 	"github.com/lookout-dev/lookout/alerting/rules/ruletest"
 	"github.com/lookout-dev/lookout/cmd/lookout/internal/daemon"
+	"github.com/lookout-dev/lookout/cmd/lookout/internal/kinds"
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
 	"github.com/lookout-dev/lookout/probes/httpprobe"
@@ -108,7 +109,9 @@ func cmdRun(args []string, stderr io.Writer) int {
 			}
 		}
 	}()
-	err = daemon.Run(ctx, daemon.Options{ConfigFile: *cfgFile, Logger: log, Version: buildVersion(), Reload: reload})
+	transports := httpprobe.NewTransports()
+	defer transports.CloseIdle()
+	err = daemon.Run(ctx, daemon.Options{ConfigFile: *cfgFile, Logger: log, Version: buildVersion(), Reload: reload, Kinds: kinds.All(transports)})
 	if err != nil {
 		var cerrs config.Errors
 		if errors.As(err, &cerrs) {
@@ -183,7 +186,7 @@ func cmdProbe(args []string, stdout, stderr io.Writer) int {
 		}
 		transports := httpprobe.NewTransports()
 		defer transports.CloseIdle()
-		r, err := daemon.NewRunner(pc, transports, slog.New(slog.DiscardHandler))
+		r, err := kinds.All(transports).NewRunner(pc, slog.New(slog.DiscardHandler))
 		if err != nil {
 			fmt.Fprintln(stderr, "lookout probe:", err)
 			return 2
@@ -191,7 +194,7 @@ func cmdProbe(args []string, stdout, stderr io.Writer) int {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		res := r.Probe(ctx)
-		writeReport(stdout, pc, res, time.Now())
+		writeReport(stdout, r.Kind(), pc, res, time.Now())
 		if res.State == probes.Down || (*failDegraded && res.State == probes.Degraded) {
 			return 1
 		}

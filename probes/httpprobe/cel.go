@@ -67,13 +67,13 @@ func (a *activation) value(name string) any {
 	case "duration":
 		return a.res.Duration
 	case "phases":
-		phases := make(map[string]time.Duration, len(probes.PhaseNames))
-		for i, d := range a.res.Phases.Each() {
-			phases[probes.PhaseNames[i]] = d
+		phases := make(map[string]time.Duration, len(PhaseNames))
+		for i, d := range FactsOf(*a.res).Phases.Each() {
+			phases[PhaseNames[i]] = d
 		}
 		return phases
 	case "tls":
-		if t := a.res.TLS; t != nil {
+		if t := FactsOf(*a.res).TLS; t != nil {
 			return map[string]any{"version": t.Version, "verified": t.Verified, "earliest_expiry": t.EarliestExpiry}
 		}
 		return types.NullValue
@@ -121,8 +121,8 @@ func (m headerMap) Contains(k ref.Val) ref.Val     { return m.Mapper.Contains(lo
 func (m headerMap) Find(k ref.Val) (ref.Val, bool) { return m.Mapper.Find(lowerKey(k)) }
 
 // evalAssert runs one assert expression: false or an error fails the probe.
-func evalAssert(e *config.Expr, vars *activation) probes.Assertion {
-	a := probes.Assertion{Name: "assert", Expected: e.Source}
+func evalAssert(e *config.Expr, vars *activation) probes.Check {
+	a := probes.Check{Name: "assert", Expected: e.Source}
 	ok, err := evalBool(e, vars)
 	a.OK = ok
 	switch {
@@ -138,8 +138,8 @@ func evalAssert(e *config.Expr, vars *activation) probes.Assertion {
 
 // evalDegradedIf runs one degraded_if expression: true degrades the probe;
 // an error is reported but does not degrade it.
-func evalDegradedIf(e *config.Expr, expected string, vars *activation) probes.Assertion {
-	a := probes.Assertion{Name: "degraded_if", Expected: expected, Degrades: true}
+func evalDegradedIf(e *config.Expr, expected string, vars *activation) probes.Check {
+	a := probes.Check{Name: "degraded_if", Expected: expected, Degrades: true}
 	hit, err := evalBool(e, vars)
 	a.OK = !hit
 	switch {

@@ -58,18 +58,18 @@ func newChecks(cfg *config.HTTP) checks {
 // fails.
 func (p *Prober) check(res *probes.Result, resp *http.Response, body []byte) {
 	c := &p.checks
-	as := make([]probes.Assertion, 0, c.count)
+	as := make([]probes.Check, 0, c.count)
 	as = append(as, checkStatus(p.cfg.Expect.Status, c.status, resp.StatusCode))
 	for _, h := range c.headers {
 		as = append(as, checkHeader(h, resp.Header))
 	}
 	if re := p.cfg.Expect.BodyRegex; re != nil {
 		ok := re.Match(body)
-		as = append(as, probes.Assertion{Name: "body_regex", Expected: c.bodyRegex, Actual: matchWords(ok), OK: ok})
+		as = append(as, probes.Check{Name: "body_regex", Expected: c.bodyRegex, Actual: matchWords(ok), OK: ok})
 	}
 	if re := p.cfg.Expect.BodyNotRegex; re != nil {
 		loc := re.FindIndex(body)
-		a := probes.Assertion{Name: "body_not_regex", Expected: c.bodyNotRegex, Actual: "no match", OK: loc == nil}
+		a := probes.Check{Name: "body_not_regex", Expected: c.bodyNotRegex, Actual: "no match", OK: loc == nil}
 		if loc != nil {
 			a.Actual = fmt.Sprintf("matched %q", truncate(string(body[loc[0]:loc[1]]), 80))
 		}
@@ -87,28 +87,8 @@ func (p *Prober) check(res *probes.Result, resp *http.Response, body []byte) {
 			as = append(as, evalDegradedIf(&p.cfg.DegradedIf[i], c.degradedIf[i], vars))
 		}
 	}
-	res.Assertions = as
-	res.State, res.Reason = verdict(as)
-}
-
-// verdict is down at the first failed check, else degraded at the first
-// failed degrading check, else up.
-func verdict(as []probes.Assertion) (probes.State, string) {
-	var degraded *probes.Assertion
-	for i := range as {
-		a := &as[i]
-		switch {
-		case a.OK:
-		case !a.Degrades:
-			return probes.Down, a.Reason()
-		case degraded == nil:
-			degraded = a
-		}
-	}
-	if degraded != nil {
-		return probes.Degraded, degraded.Reason()
-	}
-	return probes.Up, ""
+	res.Checks = as
+	res.State, res.Reason = probes.Verdict(as)
 }
 
 // statusWords is the expected status as written, like "200 or 3xx".
@@ -120,19 +100,19 @@ func statusWords(want []config.StatusRange) string {
 	return strings.Join(names, " or ")
 }
 
-func checkStatus(want []config.StatusRange, expected string, got int) probes.Assertion {
+func checkStatus(want []config.StatusRange, expected string, got int) probes.Check {
 	ok := false
 	for _, r := range want {
 		ok = ok || r.Contains(got)
 	}
-	return probes.Assertion{
+	return probes.Check{
 		Name: "status", Expected: expected,
 		Actual: strconv.Itoa(got) + " " + http.StatusText(got), OK: ok,
 	}
 }
 
-func checkHeader(c headerCheck, h http.Header) probes.Assertion {
-	a := probes.Assertion{Name: c.assertion, Expected: c.expected}
+func checkHeader(c headerCheck, h http.Header) probes.Check {
+	a := probes.Check{Name: c.assertion, Expected: c.expected}
 	values := h.Values(c.name)
 	if len(values) == 0 {
 		a.Actual = "header absent"
@@ -153,17 +133,17 @@ const securityHeaderChecks = 5
 
 // checkSecurityHeaders checks the headers browsers rely on to protect
 // users of the service. warn makes each failure degrade instead of fail.
-func checkSecurityHeaders(resp *http.Response, warn bool) []probes.Assertion {
+func checkSecurityHeaders(resp *http.Response, warn bool) []probes.Check {
 	h := resp.Header
 	csp := h.Get("Content-Security-Policy")
-	present := func(name, v string) probes.Assertion {
-		a := probes.Assertion{Name: "security header " + name, Expected: "present", Actual: "absent", OK: v != "", Degrades: warn}
+	present := func(name, v string) probes.Check {
+		a := probes.Check{Name: "security header " + name, Expected: "present", Actual: "absent", OK: v != "", Degrades: warn}
 		if v != "" {
 			a.Actual = fmt.Sprintf("%q", truncate(v, 80))
 		}
 		return a
 	}
-	as := []probes.Assertion{present("Content-Security-Policy", csp)}
+	as := []probes.Check{present("Content-Security-Policy", csp)}
 	frame := present("X-Frame-Options", h.Get("X-Frame-Options"))
 	frame.Name, frame.Expected = "security header X-Frame-Options or CSP frame-ancestors", "one present"
 	if !frame.OK && strings.Contains(csp, "frame-ancestors") {

@@ -200,9 +200,9 @@ func TestCloseClosesIdleConnections(t *testing.T) {
 			}
 			res := runProbe(t, q)
 			checkResult(t, res, probes.Up, "")
-			if !tt.closed && (res.Phases.Connect != 0 || accepted.Load() != 1) {
+			if !tt.closed && (httpprobe.FactsOf(res).Phases.Connect != 0 || accepted.Load() != 1) {
 				t.Errorf("after Close: connect = %v, server accepted %d connections; want the idle one reused (0, 1)",
-					res.Phases.Connect, accepted.Load())
+					httpprobe.FactsOf(res).Phases.Connect, accepted.Load())
 			}
 		})
 	}
@@ -247,12 +247,12 @@ func TestKeptConnectionOutlivesRun(t *testing.T) {
 			first, second := runProbe(t, p), runProbe(t, p) // each run's context ends with it
 			checkResult(t, first, probes.Up, "")
 			checkResult(t, second, probes.Up, "")
-			if second.HTTP == nil || second.HTTP.Version != tt.version {
-				t.Fatalf("HTTP facts %+v; want version %v", second.HTTP, tt.version)
+			if httpprobe.FactsOf(second).HTTP == nil || httpprobe.FactsOf(second).HTTP.Version != tt.version {
+				t.Fatalf("HTTP facts %+v; want version %v", httpprobe.FactsOf(second).HTTP, tt.version)
 			}
-			if second.Phases.Connect != 0 || accepted.Load() != 1 {
+			if httpprobe.FactsOf(second).Phases.Connect != 0 || accepted.Load() != 1 {
 				t.Errorf("second run: connect = %v, server accepted %d connections; want the first run's reused (0, 1)",
-					second.Phases.Connect, accepted.Load())
+					httpprobe.FactsOf(second).Phases.Connect, accepted.Load())
 			}
 		})
 	}

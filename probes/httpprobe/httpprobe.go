@@ -16,6 +16,7 @@ import (
 
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
+	"github.com/lookout-dev/lookout/probes/internal/tlsinfo"
 )
 
 // Prober runs one configured HTTP check. It is safe for one run at a time;
@@ -70,30 +71,32 @@ func (p *Prober) Close() error {
 func (p *Prober) Probe(ctx context.Context) probes.Result {
 	start := time.Now()
 	res := probes.Result{Start: start, State: probes.Down}
+	f := &Facts{}
+	res.Facts = f
 	tr := &tracer{}
 	p.redirects = 0
 	r := &run{ctx: ctx, denyPrivate: p.cfg.DenyPrivateRedirects}
 	resp, err := p.do(httptrace.WithClientTrace(withRun(ctx, r), tr.trace()))
 	if err != nil {
 		res.Reason = transportReason(ctx, err)
-		res.TLS = tlsFactsFromError(err)
+		f.TLS = tlsinfo.FromError(err)
 		res.Duration = time.Since(start)
-		res.Phases = tr.result()
+		f.Phases = tr.result()
 		return res
 	}
 	body, readErr := readBody(resp.Body, int64(p.cfg.BodySizeLimit))
 	resp.Body.Close()
 	tr.bodyDone()
 	res.Duration = time.Since(start)
-	res.Phases = tr.result()
-	res.HTTP = &probes.HTTPFacts{
+	f.Phases = tr.result()
+	f.HTTP = &Response{
 		StatusCode:    resp.StatusCode,
 		Version:       float64(resp.ProtoMajor) + float64(resp.ProtoMinor)/10,
 		ContentLength: resp.ContentLength,
 		BodyBytes:     int64(len(body)),
 		Redirects:     p.redirects,
 	}
-	res.TLS = p.tlsFacts(resp)
+	f.TLS = p.tlsFacts(resp)
 	if readErr != nil {
 		res.Reason = "read body: " + transportReason(ctx, readErr)
 		return res

@@ -66,7 +66,7 @@ func checkResult(t *testing.T, res probes.Result, state probes.State, reason str
 	t.Helper()
 	if res.State != state || res.Reason != reason {
 		t.Errorf("got state %s, reason %q; want state %s, reason %q\nassertions: %+v",
-			res.State, res.Reason, state, reason, res.Assertions)
+			res.State, res.Reason, state, reason, res.Checks)
 	}
 }
 
@@ -222,11 +222,11 @@ func TestExpectStatus(t *testing.T) {
 			}
 			res := runProbe(t, newProber(t, y))
 			checkResult(t, res, tt.state, tt.reason)
-			if res.HTTP == nil {
+			if httpprobe.FactsOf(res).HTTP == nil {
 				t.Fatal("no HTTP facts for a response")
 			}
-			if res.HTTP.StatusCode != tt.code || res.HTTP.Version != 1.1 {
-				t.Errorf("HTTP facts: status %d, version %v; want %d, 1.1", res.HTTP.StatusCode, res.HTTP.Version, tt.code)
+			if httpprobe.FactsOf(res).HTTP.StatusCode != tt.code || httpprobe.FactsOf(res).HTTP.Version != 1.1 {
+				t.Errorf("HTTP facts: status %d, version %v; want %d, 1.1", httpprobe.FactsOf(res).HTTP.StatusCode, httpprobe.FactsOf(res).HTTP.Version, tt.code)
 			}
 		})
 	}
@@ -375,7 +375,7 @@ func TestDegradedIfErrorIsRecorded(t *testing.T) {
 	srv := startServer(t, targetMux())
 	res := runProbe(t, newProber(t, fmt.Sprintf("url: %s/text\ndegraded_if: ['body.status == \"DOWN\"']", srv.URL)))
 	checkResult(t, res, probes.Up, "")
-	a := res.Assertions[len(res.Assertions)-1]
+	a := res.Checks[len(res.Checks)-1]
 	if a.Name != "degraded_if" || !a.OK || !strings.HasPrefix(a.Actual, "error: ") {
 		t.Errorf("degraded_if assertion = %+v; want OK with an actual starting \"error: \"", a)
 	}
@@ -454,11 +454,11 @@ func TestRedirects(t *testing.T) {
 			if tt.status == 0 {
 				return
 			}
-			if res.HTTP == nil {
+			if httpprobe.FactsOf(res).HTTP == nil {
 				t.Fatal("no HTTP facts")
 			}
-			if res.HTTP.StatusCode != tt.status || res.HTTP.Redirects != tt.redirects {
-				t.Errorf("status %d after %d redirects; want %d after %d", res.HTTP.StatusCode, res.HTTP.Redirects, tt.status, tt.redirects)
+			if httpprobe.FactsOf(res).HTTP.StatusCode != tt.status || httpprobe.FactsOf(res).HTTP.Redirects != tt.redirects {
+				t.Errorf("status %d after %d redirects; want %d after %d", httpprobe.FactsOf(res).HTTP.StatusCode, httpprobe.FactsOf(res).HTTP.Redirects, tt.status, tt.redirects)
 			}
 		})
 	}
@@ -484,8 +484,8 @@ func TestRedirectCountResets(t *testing.T) {
 		hops.Store(want)
 		res := runProbe(t, p)
 		checkResult(t, res, probes.Up, "")
-		if res.HTTP == nil || res.HTTP.Redirects != int(want) {
-			t.Errorf("HTTP facts %+v; want %d redirects", res.HTTP, want)
+		if httpprobe.FactsOf(res).HTTP == nil || httpprobe.FactsOf(res).HTTP.Redirects != int(want) {
+			t.Errorf("HTTP facts %+v; want %d redirects", httpprobe.FactsOf(res).HTTP, want)
 		}
 	}
 }
@@ -525,7 +525,7 @@ func TestTLS(t *testing.T) {
 			} else {
 				checkReasonHas(t, res, tt.state, tt.reasonPart)
 			}
-			f := res.TLS
+			f := httpprobe.FactsOf(res).TLS
 			if f == nil {
 				t.Fatal("no TLS facts")
 			}
@@ -543,8 +543,8 @@ func TestTLS(t *testing.T) {
 			if badVerifyErr := tt.verifyErr == "" && f.VerifyError != ""; badVerifyErr || !strings.Contains(f.VerifyError, tt.verifyErr) {
 				t.Errorf("VerifyError = %q; want one containing %q", f.VerifyError, tt.verifyErr)
 			}
-			if tt.version != "" && res.Phases.TLS <= 0 {
-				t.Errorf("TLS phase = %v after a handshake; want > 0", res.Phases.TLS)
+			if tt.version != "" && httpprobe.FactsOf(res).Phases.TLS <= 0 {
+				t.Errorf("TLS phase = %v after a handshake; want > 0", httpprobe.FactsOf(res).Phases.TLS)
 			}
 		})
 	}
@@ -568,7 +568,7 @@ func TestPhases(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			res := runProbe(t, newProber(t, tt.yaml))
 			checkResult(t, res, probes.Up, "")
-			ph := res.Phases
+			ph := httpprobe.FactsOf(res).Phases
 			for _, c := range []struct {
 				name string
 				d    time.Duration
@@ -700,11 +700,11 @@ func TestBodySizeLimit(t *testing.T) {
 			start := time.Now()
 			res := runProbe(t, newProber(t, y))
 			checkResult(t, res, tt.state, tt.reason)
-			if res.HTTP == nil {
+			if httpprobe.FactsOf(res).HTTP == nil {
 				t.Fatal("no HTTP facts")
 			}
-			if res.HTTP.BodyBytes != tt.bodyBytes || res.HTTP.ContentLength != tt.size {
-				t.Errorf("read %d bytes of Content-Length %d; want %d of %d", res.HTTP.BodyBytes, res.HTTP.ContentLength, tt.bodyBytes, tt.size)
+			if httpprobe.FactsOf(res).HTTP.BodyBytes != tt.bodyBytes || httpprobe.FactsOf(res).HTTP.ContentLength != tt.size {
+				t.Errorf("read %d bytes of Content-Length %d; want %d of %d", httpprobe.FactsOf(res).HTTP.BodyBytes, httpprobe.FactsOf(res).HTTP.ContentLength, tt.bodyBytes, tt.size)
 			}
 			if elapsed := time.Since(start); elapsed > 5*time.Second {
 				t.Errorf("probe took %v; it should stop reading at the limit", elapsed)
@@ -737,11 +737,11 @@ func TestKeepAlive(t *testing.T) {
 			first, second := runProbe(t, p), runProbe(t, p)
 			checkResult(t, first, probes.Up, "")
 			checkResult(t, second, probes.Up, "")
-			if first.Phases.Connect <= 0 {
-				t.Errorf("first run: connect = %v; want > 0", first.Phases.Connect)
+			if httpprobe.FactsOf(first).Phases.Connect <= 0 {
+				t.Errorf("first run: connect = %v; want > 0", httpprobe.FactsOf(first).Phases.Connect)
 			}
-			if reused := second.Phases.Connect == 0; reused != tt.keepAlive {
-				t.Errorf("second run: connect = %v; want a reused connection: %v", second.Phases.Connect, tt.keepAlive)
+			if reused := httpprobe.FactsOf(second).Phases.Connect == 0; reused != tt.keepAlive {
+				t.Errorf("second run: connect = %v; want a reused connection: %v", httpprobe.FactsOf(second).Phases.Connect, tt.keepAlive)
 			}
 			if got := conns.Load(); got != tt.connections {
 				t.Errorf("server saw %d connections; want %d", got, tt.connections)
@@ -852,8 +852,8 @@ func TestReasonHidesSecrets(t *testing.T) {
 			if strings.Contains(res.Reason, "hunter2") {
 				t.Errorf("reason %q shows the secret", res.Reason)
 			}
-			if res.HTTP != nil {
-				t.Errorf("HTTP facts %+v for a request that got no response", res.HTTP)
+			if httpprobe.FactsOf(res).HTTP != nil {
+				t.Errorf("HTTP facts %+v for a request that got no response", httpprobe.FactsOf(res).HTTP)
 			}
 		})
 	}

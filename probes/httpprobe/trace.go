@@ -6,14 +6,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/lookout-dev/lookout/probes"
 )
 
 // tracer measures the phases of one run, summed over redirects. Its hooks
 // run on the transport's goroutines, hence the lock.
 type tracer struct {
 	mu                       sync.Mutex
-	phases                   probes.Phases
+	phases                   Phases
 	dnsStart, connStart      time.Time
 	tlsStart, gotConn, wrote time.Time
 	firstByte                time.Time
@@ -87,7 +86,7 @@ func (t *tracer) bodyDone() {
 	t.add(&t.phases.Transfer, &t.firstByte)
 }
 
-func (t *tracer) result() probes.Phases {
+func (t *tracer) result() Phases {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.phases

@@ -72,8 +72,8 @@ func TestSharedTransportsConcurrent(t *testing.T) {
 			for range 10 {
 				res := runProbe(t, p)
 				checkResult(t, res, probes.Up, "")
-				if res.HTTP == nil || res.HTTP.Redirects != n {
-					t.Errorf("HTTP facts %+v; want %d redirects", res.HTTP, n)
+				if httpprobe.FactsOf(res).HTTP == nil || httpprobe.FactsOf(res).HTTP.Redirects != n {
+					t.Errorf("HTTP facts %+v; want %d redirects", httpprobe.FactsOf(res).HTTP, n)
 					return
 				}
 			}
@@ -90,8 +90,8 @@ func TestTransportsCloseIdle(t *testing.T) {
 	transports.CloseIdle()
 	res := runProbe(t, p)
 	checkResult(t, res, probes.Up, "")
-	if res.Phases.Connect <= 0 || conns.Load() != 2 {
-		t.Errorf("after CloseIdle: connect = %v, server saw %d connections; want a new connection (> 0, 2)", res.Phases.Connect, conns.Load())
+	if httpprobe.FactsOf(res).Phases.Connect <= 0 || conns.Load() != 2 {
+		t.Errorf("after CloseIdle: connect = %v, server saw %d connections; want a new connection (> 0, 2)", httpprobe.FactsOf(res).Phases.Connect, conns.Load())
 	}
 	transports.CloseIdle()
 }

@@ -56,14 +56,14 @@ func Name(i int) string { return fmt.Sprintf("probe-%05d", i) }
 // Runners builds a runner for each probe of cfg, as the daemon does: on
 // transports shared by probes of the same transport settings.
 func Runners(cfg *config.Config, log *slog.Logger) ([]*probes.Runner, error) {
-	transports := httpprobe.NewTransports()
+	kinds := probes.Kinds{httpprobe.Kind(httpprobe.NewTransports())}
 	runners := make([]*probes.Runner, len(cfg.Probes))
 	for i, pc := range cfg.Probes {
-		p, err := httpprobe.New(pc.HTTP, transports)
+		r, err := kinds.NewRunner(pc, log)
 		if err != nil {
-			return nil, fmt.Errorf("workload: probe %s: %w", pc.Name, err)
+			return nil, fmt.Errorf("workload: %w", err)
 		}
-		runners[i] = probes.NewRunner(pc, p, log)
+		runners[i] = r
 	}
 	return runners, nil
 }

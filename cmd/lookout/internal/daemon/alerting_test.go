@@ -224,7 +224,7 @@ func TestDaemonChild(t *testing.T) {
 		t.Skip("runs only as TestRestart's child process")
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	if err := Run(context.Background(), Options{ConfigFile: cfg, Logger: log, Version: "child"}); err != nil {
+	if err := Run(context.Background(), Options{Kinds: allKinds(), ConfigFile: cfg, Logger: log, Version: "child"}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -25,7 +25,6 @@ import (
 	"github.com/lookout-dev/lookout/collectors/webvitals"
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
-	"github.com/lookout-dev/lookout/probes/httpprobe"
 	"github.com/lookout-dev/lookout/probes/scheduler"
 )
 
@@ -46,6 +45,9 @@ type Options struct {
 	// ListeningPublic, when set, is told the address of the public
 	// listener (server.public.listen), if there is one.
 	ListeningPublic func(addr net.Addr)
+	// Kinds are the probe kinds the daemon runs (main's table,
+	// kinds.All); a probe of a kind not among them does not start.
+	Kinds probes.Kinds
 }
 
 // daemon is one running Lookout.
@@ -72,10 +74,6 @@ type daemon struct {
 	// mongos are the MongoDB targets' collectors.
 	mongos *mongoTargets
 
-	// transports are the HTTP transports probes share, for the daemon's
-	// lifetime: across reloads too.
-	transports *httpprobe.Transports
-
 	reloadOK   prometheus.Gauge
 	reloadTime prometheus.Gauge
 }
@@ -100,7 +98,6 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	d := &daemon{
 		opts: opts, log: opts.Logger, reg: prometheus.NewRegistry(), reloads: make(chan chan error),
-		transports: httpprobe.NewTransports(),
 	}
 	d.registerMetrics()
 	applyRuntime(cfg.Runtime, d.log)
@@ -177,7 +174,6 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	d.ready.Store(true)
 	err = g.Wait()
-	d.transports.CloseIdle()
 	d.log.Info("lookout stopped")
 	return err
 }
@@ -205,13 +201,13 @@ func (d *daemon) registerMetrics() {
 	build.Set(1)
 	d.reg.MustRegister(d.reloadOK, d.reloadTime, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	d.probeMetrics = probes.NewCollector(d.set.list)
+	d.probeMetrics = probes.NewCollector(d.set.list, d.opts.Kinds)
 }
 
 // apply builds the probes of cfg beside the running ones and swaps them in
 // only when all of them built.
 func (d *daemon) apply(cfg *config.Config) error {
-	runners, prints, err := d.set.build(cfg, d.transports, d.log)
+	runners, prints, err := d.set.build(cfg, d.opts.Kinds, d.log)
 	if err != nil {
 		d.reloadOK.Set(0)
 		return err

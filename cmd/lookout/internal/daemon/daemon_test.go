@@ -24,7 +24,10 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"go.uber.org/goleak"
 
+	"github.com/lookout-dev/lookout/cmd/lookout/internal/kinds"
 	"github.com/lookout-dev/lookout/config"
+	"github.com/lookout-dev/lookout/probes"
+	"github.com/lookout-dev/lookout/probes/httpprobe"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/metrics.golden")
@@ -115,7 +118,7 @@ func startDaemon(t *testing.T, cfgFile string) *running {
 	logs := &syncBuffer{}
 	r := &running{cancel: cancel, done: make(chan error, 1), logs: logs}
 	go func() {
-		r.done <- Run(ctx, Options{
+		r.done <- Run(ctx, Options{Kinds: allKinds(),
 			ConfigFile: cfgFile, Version: "test", Logger: slog.New(slog.NewTextHandler(logs, nil)),
 			Listening: func(a net.Addr) { addr <- a },
 		})
@@ -512,3 +515,7 @@ func TestRuntimeGOGC(t *testing.T) {
 		t.Errorf("after a reload without runtime.gogc, /metrics lacks %q", strings.TrimSpace(want))
 	}
 }
+
+// allKinds is every probe kind, as main gives them to the daemon, on
+// transports of their own.
+func allKinds() probes.Kinds { return kinds.All(httpprobe.NewTransports()) }

@@ -121,7 +121,7 @@ func startListening(t *testing.T, cfgFile, scheme string) (*running, string) {
 	admin, public := make(chan net.Addr, 1), make(chan net.Addr, 1)
 	r := &running{cancel: cancel, done: make(chan error, 1), logs: &syncBuffer{}}
 	go func() {
-		r.done <- Run(ctx, Options{
+		r.done <- Run(ctx, Options{Kinds: allKinds(),
 			ConfigFile: cfgFile, Version: "test", Logger: slog.New(slog.NewTextHandler(r.logs, nil)),
 			Listening:       func(a net.Addr) { admin <- a },
 			ListeningPublic: func(a net.Addr) { public <- a },

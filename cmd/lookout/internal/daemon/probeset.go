@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"crypto/sha256"
-	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
-	"github.com/lookout-dev/lookout/probes/httpprobe"
 	"github.com/lookout-dev/lookout/probes/scheduler"
 )
 
@@ -41,7 +39,7 @@ func (s *probeSet) get(name string) *probes.Runner {
 // build makes runners for cfg, reusing the running ones whose settings
 // did not change so they keep their history. Nothing is swapped in: the
 // caller does that with swap once everything built.
-func (s *probeSet) build(cfg *config.Config, transports *httpprobe.Transports, log *slog.Logger) ([]*probes.Runner, map[string][sha256.Size]byte, error) {
+func (s *probeSet) build(cfg *config.Config, kinds probes.Kinds, log *slog.Logger) ([]*probes.Runner, map[string][sha256.Size]byte, error) {
 	s.mu.RLock()
 	old := make(map[string]*probes.Runner, len(s.runners))
 	for _, r := range s.runners {
@@ -58,7 +56,7 @@ func (s *probeSet) build(cfg *config.Config, transports *httpprobe.Transports, l
 			runners = append(runners, r)
 			continue
 		}
-		r, err := NewRunner(pc, transports, log)
+		r, err := kinds.NewRunner(pc, log)
 		if err != nil {
 			closeRemoved(runners, s.list())
 			return nil, nil, err
@@ -90,20 +88,6 @@ func closeRemoved(from, kept []*probes.Runner) {
 			r.Close()
 		}
 	}
-}
-
-// NewRunner builds the runner of one configured probe. HTTP probes get
-// their transport from transports.
-func NewRunner(pc config.Probe, transports *httpprobe.Transports, log *slog.Logger) (*probes.Runner, error) {
-	switch {
-	case pc.HTTP != nil:
-		p, err := httpprobe.New(pc.HTTP, transports)
-		if err != nil {
-			return nil, fmt.Errorf("probe %s: %w", pc.Name, err)
-		}
-		return probes.NewRunner(pc, p, log), nil
-	}
-	return nil, fmt.Errorf("probe %s: no probe type", pc.Name)
 }
 
 // jobs plans each runner: cron schedules as written, intervals (and

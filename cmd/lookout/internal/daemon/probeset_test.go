@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lookout-dev/lookout/cmd/lookout/internal/kinds"
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
 	"github.com/lookout-dev/lookout/probes/httpprobe"
@@ -53,7 +54,7 @@ func TestSwapClosesRemovedProbes(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				runners, prints, err := set.build(cfg, transports, slog.New(slog.DiscardHandler))
+				runners, prints, err := set.build(cfg, kinds.All(transports), slog.New(slog.DiscardHandler))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -65,8 +66,8 @@ func TestSwapClosesRemovedProbes(t *testing.T) {
 			}
 			apply(tt.next)
 			if !tt.closed {
-				if res := set.get("api").Probe(t.Context()); res.State != probes.Up || res.Phases.Connect != 0 {
-					t.Errorf("probe after the reload: %s, connect = %v; want up on the kept connection (0)", res.State, res.Phases.Connect)
+				if res := set.get("api").Probe(t.Context()); res.State != probes.Up || httpprobe.FactsOf(res).Phases.Connect != 0 {
+					t.Errorf("probe after the reload: %s, connect = %v; want up on the kept connection (0)", res.State, httpprobe.FactsOf(res).Phases.Connect)
 				}
 				return
 			}

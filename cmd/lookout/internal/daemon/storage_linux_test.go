@@ -162,7 +162,7 @@ func TestStorageAtStart(t *testing.T) {
 		defer db.Close()
 		cfg := filepath.Join(t.TempDir(), "lookout.yml")
 		writeConfig(t, cfg, fmt.Sprintf("server: {listen: \"127.0.0.1:0\"}\nstorage: {path: %q}\n", dir))
-		err = Run(context.Background(), Options{ConfigFile: cfg, Version: "test", Logger: slog.New(slog.DiscardHandler)})
+		err = Run(context.Background(), Options{Kinds: allKinds(), ConfigFile: cfg, Version: "test", Logger: slog.New(slog.DiscardHandler)})
 		if err == nil || !strings.Contains(err.Error(), "another process holds the lock on "+filepath.Join(dir, "lookout.db")) {
 			t.Errorf("Run = %v, want the lock named", err)
 		}

@@ -1,0 +1,17 @@
+// Package kinds is the table of every kind of probe Lookout runs: one
+// line per kind, built by main and handed to the daemon. Adding a kind is
+// a package under probes/, a section of config.Probe and a line here.
+package kinds
+
+import (
+	"github.com/lookout-dev/lookout/probes"
+	"github.com/lookout-dev/lookout/probes/httpprobe"
+)
+
+// All returns every kind, in the order their metric families appear on
+// /metrics. HTTP probes share transports.
+func All(transports *httpprobe.Transports) probes.Kinds {
+	return probes.Kinds{
+		httpprobe.Kind(transports),
+	}
+}

@@ -1,0 +1,127 @@
+// Package tlsinfo is what the kinds that speak TLS (HTTP, TCP, TLS, …)
+// tell of a connection: its version, the earliest expiry of the chain the
+// server presented and whether that chain verified; the metric families
+// blackbox_exporter names for them; and their line of a report.
+package tlsinfo
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/lookout-dev/lookout/probes"
+)
+
+// Facts describe one TLS connection.
+type Facts struct {
+	Version        string    `json:"version"`
+	EarliestExpiry time.Time `json:"earliest_expiry"`
+	Verified       bool      `json:"verified"`
+	VerifyError    string    `json:"verify_error,omitempty"`
+}
+
+// FromState tells of an established connection. verify, if set, checks
+// the chain again (for insecure_skip_verify, so the result says whether
+// it would have passed); nil means the handshake verified it.
+func FromState(cs *tls.ConnectionState, verify func(*tls.ConnectionState) error) *Facts {
+	if cs == nil {
+		return nil
+	}
+	f := &Facts{Version: tls.VersionName(cs.Version), EarliestExpiry: EarliestExpiry(cs.PeerCertificates), Verified: true}
+	if verify != nil {
+		if err := verify(cs); err != nil {
+			f.Verified, f.VerifyError = false, err.Error()
+		}
+	}
+	return f
+}
+
+// FromError keeps what is known of a chain that failed verification, so
+// an expired certificate still reports its expiry; nil for other errors.
+func FromError(err error) *Facts {
+	var ve *tls.CertificateVerificationError
+	if !errors.As(err, &ve) {
+		return nil
+	}
+	return &Facts{EarliestExpiry: EarliestExpiry(ve.UnverifiedCertificates), VerifyError: ve.Err.Error()}
+}
+
+// Verify checks a presented chain against roots (nil: the system's) for
+// name, as a handshake would.
+func Verify(cs *tls.ConnectionState, name string, roots *x509.CertPool) error {
+	if len(cs.PeerCertificates) == 0 {
+		return errors.New("no peer certificate")
+	}
+	inter := x509.NewCertPool()
+	for _, c := range cs.PeerCertificates[1:] {
+		inter.AddCert(c)
+	}
+	_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{DNSName: name, Roots: roots, Intermediates: inter})
+	return err
+}
+
+// EarliestExpiry is the soonest NotAfter of certs; zero for none.
+func EarliestExpiry(certs []*x509.Certificate) time.Time {
+	var earliest time.Time
+	for _, c := range certs {
+		if earliest.IsZero() || c.NotAfter.Before(earliest) {
+			earliest = c.NotAfter
+		}
+	}
+	return earliest
+}
+
+// Families are the metric families of a kind's TLS facts, which get
+// finds in its Facts (nil: the run had no TLS connection).
+func Families(get func(probes.Facts) *Facts) []probes.Family {
+	return []probes.Family{
+		{Name: "probe_ssl_earliest_cert_expiry", Help: "Earliest expiry of the presented certificate chain, in Unix seconds.",
+			Samples: func(pf probes.Facts, lp probes.Labels, add func([]*dto.LabelPair, float64)) {
+				if t := get(pf); t != nil && !t.EarliestExpiry.IsZero() {
+					add(lp.Base, float64(t.EarliestExpiry.Unix()))
+				}
+			}},
+		{Name: "probe_tls_version_info", Help: "TLS version of the last connection.",
+			Samples: func(pf probes.Facts, lp probes.Labels, add func([]*dto.LabelPair, float64)) {
+				if t := get(pf); t != nil && t.Version != "" {
+					add(lp.With("version", t.Version), 1)
+				}
+			}},
+		{Name: "lookout_probe_tls_chain_verified", Help: "Whether the certificate chain of the last connection verified (1) or not (0).",
+			Samples: func(pf probes.Facts, lp probes.Labels, add func([]*dto.LabelPair, float64)) {
+				if t := get(pf); t != nil {
+					v := 0.0
+					if t.Verified {
+						v = 1
+					}
+					add(lp.Base, v)
+				}
+			}},
+	}
+}
+
+// Report writes the connection's line of `lookout probe NAME`.
+func (f *Facts) Report(r *probes.Report) {
+	verified := "chain verified"
+	if !f.Verified {
+		verified = "chain NOT verified: " + f.VerifyError
+	}
+	version := f.Version
+	if version == "" {
+		version = "version unknown"
+	}
+	r.Line("tls", "%s, %s, earliest certificate expiry %s (%s)",
+		version, verified, f.EarliestExpiry.UTC().Format(time.RFC3339), untilText(f.EarliestExpiry.Sub(r.Now)))
+}
+
+func untilText(d time.Duration) string {
+	days := d.Hours() / 24
+	if d < 0 {
+		return fmt.Sprintf("expired %.1f days ago", -days)
+	}
+	return fmt.Sprintf("in %.1f days", days)
+}
