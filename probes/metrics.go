@@ -52,7 +52,9 @@ func NewCollector(list func() []*Runner, kinds Kinds) *Collector {
 	c := &Collector{runners: list}
 	c.gauges = append(c.gauges,
 		gauge{family: family{"probe_success", "Whether the last run of the probe succeeded (degraded counts as success).", dto.MetricType_GAUGE},
-			core: func(s *snapshot, add func([]*dto.LabelPair, float64)) { add(s.r.pairs.base, boolFloat(s.last.State != Down)) }},
+			core: func(s *snapshot, add func([]*dto.LabelPair, float64)) {
+				add(s.r.pairs.base, boolFloat(s.last.State != Down))
+			}},
 		gauge{family: family{"probe_duration_seconds", "How long the last run took, retries included.", dto.MetricType_GAUGE},
 			core: func(s *snapshot, add func([]*dto.LabelPair, float64)) { add(s.r.pairs.base, s.last.Duration.Seconds()) }},
 	)

@@ -5,7 +5,6 @@ import (
 	"net/http/httptrace"
 	"sync"
 	"time"
-
 )
 
 // tracer measures the phases of one run, summed over redirects. Its hooks
