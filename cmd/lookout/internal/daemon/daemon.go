@@ -137,11 +137,13 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	if opts.Listening != nil {
-		opts.Listening(lns.admin.ln.Addr())
-	}
+	// The public listener is told first: whoever waits for the admin
+	// address then finds the public one known too.
 	if opts.ListeningPublic != nil && lns.public != nil {
 		opts.ListeningPublic(lns.public.ln.Addr())
+	}
+	if opts.Listening != nil {
+		opts.Listening(lns.admin.ln.Addr())
 	}
 	for _, w := range cfg.Server.Warnings() {
 		d.log.Warn("the admin API is exposed without credentials", "warning", w)
