@@ -3,7 +3,6 @@ package httpprobe
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -14,7 +13,6 @@ import (
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/common/types/traits"
 
-	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
 )
 
@@ -119,106 +117,3 @@ func lowerKey(k ref.Val) ref.Val {
 func (m headerMap) Get(k ref.Val) ref.Val          { return m.Mapper.Get(lowerKey(k)) }
 func (m headerMap) Contains(k ref.Val) ref.Val     { return m.Mapper.Contains(lowerKey(k)) }
 func (m headerMap) Find(k ref.Val) (ref.Val, bool) { return m.Mapper.Find(lowerKey(k)) }
-
-// evalAssert runs one assert expression: false or an error fails the probe.
-func evalAssert(e *config.Expr, vars *activation) probes.Check {
-	a := probes.Check{Name: "assert", Expected: e.Source}
-	ok, err := evalBool(e, vars)
-	a.OK = ok
-	switch {
-	case err != nil:
-		a.Actual = "error: " + err.Error()
-	case ok:
-		a.Actual = "true"
-	default:
-		a.Actual = explain(e, vars)
-	}
-	return a
-}
-
-// evalDegradedIf runs one degraded_if expression: true degrades the probe;
-// an error is reported but does not degrade it.
-func evalDegradedIf(e *config.Expr, expected string, vars *activation) probes.Check {
-	a := probes.Check{Name: "degraded_if", Expected: expected, Degrades: true}
-	hit, err := evalBool(e, vars)
-	a.OK = !hit
-	switch {
-	case err != nil:
-		a.OK, a.Actual = true, "error: "+err.Error()
-	case hit:
-		a.Actual = explain(e, vars)
-	default:
-		a.Actual = "false"
-	}
-	return a
-}
-
-func evalBool(e *config.Expr, vars *activation) (bool, error) {
-	out, _, err := e.Program.Eval(vars)
-	if err != nil {
-		return false, err
-	}
-	b, ok := out.(types.Bool)
-	if !ok {
-		return false, fmt.Errorf("gave %s, not a bool", out.Type().TypeName())
-	}
-	return bool(b), nil
-}
-
-// explain shows the values of a comparison's sides, such as
-// `body.status is "DOWN"`; for other expressions it says what it gave.
-func explain(e *config.Expr, vars *activation) string {
-	x := e.Explain
-	var prg cel.Program
-	if x != nil {
-		prg, _ = x.Program()
-	}
-	if prg == nil {
-		out, _, _ := e.Program.Eval(vars)
-		return formatVal(out)
-	}
-	_, det, _ := prg.Eval(vars)
-	if det == nil {
-		return "unknown"
-	}
-	var parts []string
-	for _, side := range []struct {
-		id    int64
-		src   string
-		fixed bool
-	}{{x.Left, x.LeftSource, x.LeftConst}, {x.Right, x.RightSource, x.RightConst}} {
-		if side.fixed {
-			continue
-		}
-		if v, ok := det.State().Value(side.id); ok {
-			parts = append(parts, side.src+" is "+formatVal(v))
-		}
-	}
-	if len(parts) == 0 {
-		return "false"
-	}
-	return strings.Join(parts, ", ")
-}
-
-func formatVal(v ref.Val) string {
-	if v == nil {
-		return "nothing"
-	}
-	switch n := v.Value().(type) {
-	case string:
-		return fmt.Sprintf("%q", truncate(n, 120))
-	case time.Duration:
-		return n.String()
-	case nil:
-		return "null"
-	case error:
-		return "error: " + n.Error()
-	}
-	if v == types.NullValue {
-		return "null"
-	}
-	if b, err := json.Marshal(v.Value()); err == nil {
-		return truncate(string(b), 120)
-	}
-	return truncate(fmt.Sprint(v.Value()), 120)
-}

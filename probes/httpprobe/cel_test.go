@@ -10,6 +10,7 @@ import (
 
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
+	"github.com/lookout-dev/lookout/probes/internal/exprcheck"
 )
 
 // TestActivationIsLazy checks that a run works out only the variables its
@@ -37,7 +38,7 @@ func TestActivationIsLazy(t *testing.T) {
 			body := []byte(`{"status": "UP", "replicas": [1, 2, 3]}`)
 			vars := newActivation(resp, body, &probes.Result{Duration: time.Millisecond})
 			for i := range cfg.Probes[0].HTTP.Assert {
-				evalAssert(&cfg.Probes[0].HTTP.Assert[i], vars)
+				exprcheck.Assert(&cfg.Probes[0].HTTP.Assert[i], vars)
 			}
 			var read []string
 			for i, name := range celVars {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
+	"github.com/lookout-dev/lookout/probes/internal/exprcheck"
 )
 
 // checks are the parts of a probe's checks that are the same on every
@@ -71,7 +72,7 @@ func (p *Prober) check(res *probes.Result, resp *http.Response, body []byte) {
 		loc := re.FindIndex(body)
 		a := probes.Check{Name: "body_not_regex", Expected: c.bodyNotRegex, Actual: "no match", OK: loc == nil}
 		if loc != nil {
-			a.Actual = fmt.Sprintf("matched %q", truncate(string(body[loc[0]:loc[1]]), 80))
+			a.Actual = fmt.Sprintf("matched %q", exprcheck.Truncate(string(body[loc[0]:loc[1]]), 80))
 		}
 		as = append(as, a)
 	}
@@ -81,10 +82,10 @@ func (p *Prober) check(res *probes.Result, resp *http.Response, body []byte) {
 	if len(p.cfg.Assert) > 0 || len(p.cfg.DegradedIf) > 0 {
 		vars := newActivation(resp, body, res)
 		for i := range p.cfg.Assert {
-			as = append(as, evalAssert(&p.cfg.Assert[i], vars))
+			as = append(as, exprcheck.Assert(&p.cfg.Assert[i], vars))
 		}
 		for i := range p.cfg.DegradedIf {
-			as = append(as, evalDegradedIf(&p.cfg.DegradedIf[i], c.degradedIf[i], vars))
+			as = append(as, exprcheck.DegradedIf(&p.cfg.DegradedIf[i], c.degradedIf[i], vars))
 		}
 	}
 	res.Checks = as
@@ -118,7 +119,7 @@ func checkHeader(c headerCheck, h http.Header) probes.Check {
 		a.Actual = "header absent"
 		return a
 	}
-	a.Actual = fmt.Sprintf("%q", truncate(strings.Join(values, ", "), 120))
+	a.Actual = fmt.Sprintf("%q", exprcheck.Truncate(strings.Join(values, ", "), 120))
 	for _, v := range values {
 		if c.re.MatchString(v) {
 			a.OK = true
@@ -139,7 +140,7 @@ func checkSecurityHeaders(resp *http.Response, warn bool) []probes.Check {
 	present := func(name, v string) probes.Check {
 		a := probes.Check{Name: "security header " + name, Expected: "present", Actual: "absent", OK: v != "", Degrades: warn}
 		if v != "" {
-			a.Actual = fmt.Sprintf("%q", truncate(v, 80))
+			a.Actual = fmt.Sprintf("%q", exprcheck.Truncate(v, 80))
 		}
 		return a
 	}
@@ -169,11 +170,4 @@ func matchWords(ok bool) string {
 		return "a match"
 	}
 	return "no match"
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

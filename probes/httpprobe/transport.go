@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lookout-dev/lookout/config"
+	"github.com/lookout-dev/lookout/probes/internal/tlsinfo"
 )
 
 // Transports shares HTTP transports between probes whose transport
@@ -152,24 +153,10 @@ func newTransport(key transportKey) (*transport, error) {
 }
 
 func (t *transport) tlsConfig(c config.TLS) (*tls.Config, error) {
-	tc := &tls.Config{InsecureSkipVerify: c.InsecureSkipVerify, ServerName: c.ServerName}
-	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("httpprobe: read ca_file: %w", err)
-		}
-		t.roots = x509.NewCertPool()
-		if !t.roots.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("httpprobe: ca_file %q holds no PEM certificate", c.CAFile)
-		}
-		tc.RootCAs = t.roots
+	tc, err := tlsinfo.ClientConfig(c)
+	if err != nil {
+		return nil, fmt.Errorf("httpprobe: %w", err)
 	}
-	if c.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("httpprobe: load client certificate: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
+	t.roots = tc.RootCAs
 	return tc, nil
 }

@@ -9,10 +9,12 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
 )
 
@@ -48,6 +50,31 @@ func FromError(err error) *Facts {
 		return nil
 	}
 	return &Facts{EarliestExpiry: EarliestExpiry(ve.UnverifiedCertificates), VerifyError: ve.Err.Error()}
+}
+
+// ClientConfig is the client side of TLS a probe's settings ask for:
+// ca_file (RootCAs; nil means the system's), a client certificate,
+// server_name and insecure_skip_verify.
+func ClientConfig(c config.TLS) (*tls.Config, error) {
+	tc := &tls.Config{InsecureSkipVerify: c.InsecureSkipVerify, ServerName: c.ServerName}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("read ca_file: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ca_file %q holds no PEM certificate", c.CAFile)
+		}
+	}
+	if c.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("load client certificate: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
 }
 
 // Verify checks a presented chain against roots (nil: the system's) for
