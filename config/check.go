@@ -132,6 +132,7 @@ type probeKind struct {
 func (p *Probe) kinds() []probeKind {
 	return []probeKind{
 		{"http", p.HTTP != nil, func(d *decoder, x exprs, path string) { p.HTTP.check(d, x.env, path) }},
+		{"tcp", p.TCP != nil, func(d *decoder, x exprs, path string) { p.TCP.check(d, x, path) }},
 	}
 }
 

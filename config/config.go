@@ -52,7 +52,9 @@ type Probe struct {
 	Retries          int               `yaml:"retries"`
 	FailureThreshold FailureThreshold  `yaml:"failure_threshold"`
 	Labels           map[string]string `yaml:"labels"`
-	HTTP             *HTTP             `yaml:"http"`
+	// The probe's kind: exactly one of these sections is set.
+	HTTP *HTTP `yaml:"http"`
+	TCP  *TCP  `yaml:"tcp"`
 }
 
 // FailureThreshold damps flapping: a probe is down only when Failures of

@@ -88,6 +88,23 @@ func (d *decoder) has(path string) bool {
 
 var scalarParserType = reflect.TypeFor[scalarParser]()
 
+// mappingForm is implemented by a scalarParser that may also be written
+// as a mapping (tls: true, or tls: {server_name: …}): mapping returns
+// the value the mapping decodes into.
+type mappingForm interface {
+	mapping() reflect.Value
+}
+
+// addrAs returns v's address as a T, if v is addressable and *v is one.
+func addrAs[T any](v reflect.Value) (T, bool) {
+	var zero T
+	if !v.CanAddr() {
+		return zero, false
+	}
+	t, ok := v.Addr().Interface().(T)
+	return t, ok
+}
+
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	for n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
 		n = n.Content[0]
@@ -104,6 +121,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			v.Set(reflect.New(v.Type().Elem()))
 		}
 		d.decode(n, v.Elem(), path)
+		return
+	}
+	if m, ok := addrAs[mappingForm](v); ok && n.Kind == yaml.MappingNode {
+		d.decode(n, m.mapping(), path)
 		return
 	}
 	if v.CanAddr() && v.Addr().Type().Implements(scalarParserType) {

@@ -94,6 +94,13 @@ func exprVars(kind string) []cel.EnvOption {
 			cel.Variable("phases", cel.MapType(cel.StringType, cel.DurationType)),
 			cel.Variable("tls", cel.DynType),
 		}
+	case "tcp":
+		return []cel.EnvOption{
+			cel.Variable("duration", cel.DurationType),
+			cel.Variable("connect", cel.DurationType),
+			cel.Variable("response", cel.StringType),
+			cel.Variable("tls", cel.DynType),
+		}
 	}
 	return nil
 }

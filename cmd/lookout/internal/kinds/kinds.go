@@ -6,6 +6,7 @@ package kinds
 import (
 	"github.com/lookout-dev/lookout/probes"
 	"github.com/lookout-dev/lookout/probes/httpprobe"
+	"github.com/lookout-dev/lookout/probes/tcpprobe"
 )
 
 // All returns every kind, in the order their metric families appear on
@@ -13,5 +14,6 @@ import (
 func All(transports *httpprobe.Transports) probes.Kinds {
 	return probes.Kinds{
 		httpprobe.Kind(transports),
+		tcpprobe.Kind(),
 	}
 }

@@ -1,0 +1,73 @@
+package tcpprobe
+
+import (
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/lookout-dev/lookout/config"
+	"github.com/lookout-dev/lookout/probes"
+	"github.com/lookout-dev/lookout/probes/internal/tlsinfo"
+)
+
+// Kind is the TCP probe (probes[].tcp).
+func Kind() *probes.Kind {
+	return &probes.Kind{
+		Name: "tcp",
+		New: func(pc config.Probe) (probes.Prober, error) {
+			p, err := New(pc.TCP)
+			if err != nil {
+				return nil, err
+			}
+			return p, nil
+		},
+		Families: families(),
+		ReportTarget: func(r *probes.Report, pc config.Probe) {
+			what := "connect to " + pc.TCP.Address
+			if pc.TCP.TLS.Enabled {
+				what += " with TLS"
+			}
+			r.Line("target", "%s", what)
+		},
+		ReportFacts: func(r *probes.Report, pf probes.Facts) {
+			f := facts(pf)
+			if f == nil {
+				return
+			}
+			r.Line("connect", "%s", probes.Round(f.Connect))
+			if f.TLS != nil {
+				f.TLS.Report(r)
+			}
+		},
+	}
+}
+
+func facts(pf probes.Facts) *Facts {
+	f, _ := pf.(*Facts)
+	return f
+}
+
+func families() []probes.Family {
+	fs := []probes.Family{
+		{Name: "probe_failed_due_to_regex", Help: "Whether the first bytes read did not match expect (1) or did (0); absent without expect.",
+			Samples: func(pf probes.Facts, lp probes.Labels, add func([]*dto.LabelPair, float64)) {
+				if f := facts(pf); f != nil && f.FailedRegex != nil {
+					v := 0.0
+					if *f.FailedRegex {
+						v = 1
+					}
+					add(lp.Base, v)
+				}
+			}},
+		{Name: "lookout_probe_tcp_connect_seconds", Help: "How long the TCP connect of the last run took.",
+			Samples: func(pf probes.Facts, lp probes.Labels, add func([]*dto.LabelPair, float64)) {
+				if f := facts(pf); f != nil && f.Connect > 0 {
+					add(lp.Base, f.Connect.Seconds())
+				}
+			}},
+	}
+	return append(fs, tlsinfo.Families(func(pf probes.Facts) *tlsinfo.Facts {
+		if f := facts(pf); f != nil {
+			return f.TLS
+		}
+		return nil
+	})...)
+}
