@@ -133,6 +133,7 @@ func (p *Probe) kinds() []probeKind {
 	return []probeKind{
 		{"http", p.HTTP != nil, func(d *decoder, x exprs, path string) { p.HTTP.check(d, x.env, path) }},
 		{"tcp", p.TCP != nil, func(d *decoder, x exprs, path string) { p.TCP.check(d, x, path) }},
+		{"tls", p.TLS != nil, func(d *decoder, x exprs, path string) { p.TLS.check(d, x, path) }},
 	}
 }
 

@@ -53,8 +53,9 @@ type Probe struct {
 	FailureThreshold FailureThreshold  `yaml:"failure_threshold"`
 	Labels           map[string]string `yaml:"labels"`
 	// The probe's kind: exactly one of these sections is set.
-	HTTP *HTTP `yaml:"http"`
-	TCP  *TCP  `yaml:"tcp"`
+	HTTP *HTTP     `yaml:"http"`
+	TCP  *TCP      `yaml:"tcp"`
+	TLS  *TLSCheck `yaml:"tls"`
 }
 
 // FailureThreshold damps flapping: a probe is down only when Failures of

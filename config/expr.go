@@ -94,6 +94,16 @@ func exprVars(kind string) []cel.EnvOption {
 			cel.Variable("phases", cel.MapType(cel.StringType, cel.DurationType)),
 			cel.Variable("tls", cel.DynType),
 		}
+	case "tls":
+		return []cel.EnvOption{
+			cel.Variable("duration", cel.DurationType),
+			cel.Variable("version", cel.StringType),
+			cel.Variable("verified", cel.BoolType),
+			cel.Variable("expires_in", cel.DurationType),
+			cel.Variable("subject", cel.StringType),
+			cel.Variable("issuer", cel.StringType),
+			cel.Variable("dns_names", cel.ListType(cel.StringType)),
+		}
 	case "tcp":
 		return []cel.EnvOption{
 			cel.Variable("duration", cel.DurationType),

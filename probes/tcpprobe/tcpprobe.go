@@ -38,7 +38,7 @@ var _ probes.Prober = (*Prober)(nil)
 
 // New builds the prober of cfg.
 func New(cfg *config.TCP) (*Prober, error) {
-	p := &Prober{cfg: cfg, network: network(cfg.IPProtocol)}
+	p := &Prober{cfg: cfg, network: Network(cfg.IPProtocol)}
 	if cfg.TLS.Enabled {
 		tc, err := tlsinfo.ClientConfig(cfg.TLS.TLS)
 		if err != nil {
@@ -52,7 +52,8 @@ func New(cfg *config.TCP) (*Prober, error) {
 	return p, nil
 }
 
-func network(ip config.IPProtocol) string {
+// Network is the dial network of an ip_protocol: tcp, tcp4 or tcp6.
+func Network(ip config.IPProtocol) string {
 	switch ip {
 	case config.IP4:
 		return "tcp4"
@@ -93,7 +94,7 @@ func (p *Prober) Probe(ctx context.Context) probes.Result {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, p.network, p.cfg.Address)
 	if err != nil {
-		res.Reason = "connect: " + reason(ctx, err)
+		res.Reason = "connect: " + Reason(ctx, err)
 		return res
 	}
 	defer conn.Close()
@@ -105,7 +106,7 @@ func (p *Prober) Probe(ctx context.Context) probes.Result {
 		tc := tls.Client(conn, p.tls)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			f.TLS = tlsinfo.FromError(err)
-			res.Reason = "TLS handshake: " + reason(ctx, err)
+			res.Reason = "TLS handshake: " + Reason(ctx, err)
 			return res
 		}
 		cs := tc.ConnectionState()
@@ -118,7 +119,7 @@ func (p *Prober) Probe(ctx context.Context) probes.Result {
 	}
 	if p.cfg.Send != "" {
 		if _, err := io.WriteString(conn, p.cfg.Send); err != nil {
-			res.Reason = "send: " + reason(ctx, err)
+			res.Reason = "send: " + Reason(ctx, err)
 			return res
 		}
 	}
@@ -130,7 +131,7 @@ func (p *Prober) Probe(ctx context.Context) probes.Result {
 		f.FailedRegex = &failed
 		c := probes.Check{Name: "expect", Expected: "first bytes match " + re.String(), OK: !failed, Actual: fmt.Sprintf("%q", exprcheck.Truncate(string(got), 120))}
 		if failed && err != nil {
-			c.Actual += " (then " + reason(ctx, err) + ")"
+			c.Actual += " (then " + Reason(ctx, err) + ")"
 		}
 		checks = append(checks, c)
 	}
@@ -163,9 +164,9 @@ func readMatch(conn net.Conn, re *config.Regexp) ([]byte, error) {
 	return buf, nil
 }
 
-// reason words a network error without repeating the address; a deadline
+// Reason words a network error without repeating the address; a deadline
 // is named as the probe's timeout.
-func reason(ctx context.Context, err error) string {
+func Reason(ctx context.Context, err error) string {
 	if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return "timeout: no answer within the probe's timeout"
 	}

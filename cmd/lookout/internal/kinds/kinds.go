@@ -7,6 +7,7 @@ import (
 	"github.com/lookout-dev/lookout/probes"
 	"github.com/lookout-dev/lookout/probes/httpprobe"
 	"github.com/lookout-dev/lookout/probes/tcpprobe"
+	"github.com/lookout-dev/lookout/probes/tlsprobe"
 )
 
 // All returns every kind, in the order their metric families appear on
@@ -15,5 +16,6 @@ func All(transports *httpprobe.Transports) probes.Kinds {
 	return probes.Kinds{
 		httpprobe.Kind(transports),
 		tcpprobe.Kind(),
+		tlsprobe.Kind(),
 	}
 }
