@@ -79,6 +79,15 @@ func withPair(base []*dto.LabelPair, p *dto.LabelPair) []*dto.LabelPair {
 	return append(out, base[i:]...)
 }
 
+// Built is a kind's constructor's result as a Prober: nil, not a typed
+// nil, on error.
+func Built[P Prober](p P, err error) (Prober, error) {
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
 // Kinds is every kind Lookout runs, in the order their families appear on
 // /metrics.
 type Kinds []*Kind

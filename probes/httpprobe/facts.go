@@ -18,6 +18,11 @@ type Facts struct {
 
 var _ probes.Facts = (*Facts)(nil)
 
+// TLSFacts are the run's TLS connection, or nil.
+func (f *Facts) TLSFacts() *tlsinfo.Facts { return f.TLS }
+
+var _ tlsinfo.Carrier = (*Facts)(nil)
+
 // Past keeps the phases (to the microsecond) and the status code.
 func (f *Facts) Past() probes.Facts {
 	p := &pastFacts{}

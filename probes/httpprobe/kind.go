@@ -14,14 +14,8 @@ import (
 // Kind is the HTTP probe (probes[].http): its probes share transports.
 func Kind(transports *Transports) *probes.Kind {
 	return &probes.Kind{
-		Name: "http",
-		New: func(pc config.Probe) (probes.Prober, error) {
-			p, err := New(pc.HTTP, transports)
-			if err != nil {
-				return nil, err
-			}
-			return p, nil
-		},
+		Name:     "http",
+		New:      func(pc config.Probe) (probes.Prober, error) { return probes.Built(New(pc.HTTP, transports)) },
 		Families: families(),
 		Pairs:    phasePairs,
 		ReportTarget: func(r *probes.Report, pc config.Probe) {
@@ -81,12 +75,7 @@ func families() []probes.Family {
 		response("probe_http_version", "HTTP version of the last response.",
 			func(h *Response) float64 { return h.Version }),
 	}
-	return append(fs, tlsinfo.Families(func(pf probes.Facts) *tlsinfo.Facts {
-		if f := facts(pf); f != nil {
-			return f.TLS
-		}
-		return nil
-	})...)
+	return append(fs, tlsinfo.Families()...)
 }
 
 // report writes the phases, the response and its TLS connection.

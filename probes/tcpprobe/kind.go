@@ -11,14 +11,8 @@ import (
 // Kind is the TCP probe (probes[].tcp).
 func Kind() *probes.Kind {
 	return &probes.Kind{
-		Name: "tcp",
-		New: func(pc config.Probe) (probes.Prober, error) {
-			p, err := New(pc.TCP)
-			if err != nil {
-				return nil, err
-			}
-			return p, nil
-		},
+		Name:     "tcp",
+		New:      func(pc config.Probe) (probes.Prober, error) { return probes.Built(New(pc.TCP)) },
 		Families: families(),
 		ReportTarget: func(r *probes.Report, pc config.Probe) {
 			what := "connect to " + pc.TCP.Address
@@ -64,10 +58,5 @@ func families() []probes.Family {
 				}
 			}},
 	}
-	return append(fs, tlsinfo.Families(func(pf probes.Facts) *tlsinfo.Facts {
-		if f := facts(pf); f != nil {
-			return f.TLS
-		}
-		return nil
-	})...)
+	return append(fs, tlsinfo.Families()...)
 }

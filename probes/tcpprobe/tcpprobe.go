@@ -73,6 +73,11 @@ type Facts struct {
 	FailedRegex *bool `json:"failed_due_to_regex,omitempty"`
 }
 
+// TLSFacts are the run's TLS connection, or nil.
+func (f *Facts) TLSFacts() *tlsinfo.Facts { return f.TLS }
+
+var _ tlsinfo.Carrier = (*Facts)(nil)
+
 // Past keeps the connect time and the regex verdict.
 func (f *Facts) Past() probes.Facts { return &Facts{Connect: f.Connect, FailedRegex: f.FailedRegex} }
 

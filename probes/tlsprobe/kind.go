@@ -11,14 +11,8 @@ import (
 // Kind is the TLS probe (probes[].tls).
 func Kind() *probes.Kind {
 	return &probes.Kind{
-		Name: "tls",
-		New: func(pc config.Probe) (probes.Prober, error) {
-			p, err := New(pc.TLS)
-			if err != nil {
-				return nil, err
-			}
-			return p, nil
-		},
+		Name:     "tls",
+		New:      func(pc config.Probe) (probes.Prober, error) { return probes.Built(New(pc.TLS)) },
 		Families: families(),
 		ReportTarget: func(r *probes.Report, pc config.Probe) {
 			r.Line("target", "TLS handshake with %s", pc.TLS.Address)
@@ -53,10 +47,5 @@ func families() []probes.Family {
 				}
 			}},
 	}
-	return append(fs, tlsinfo.Families(func(pf probes.Facts) *tlsinfo.Facts {
-		if f := facts(pf); f != nil {
-			return f.TLS
-		}
-		return nil
-	})...)
+	return append(fs, tlsinfo.Families()...)
 }

@@ -52,6 +52,11 @@ type Facts struct {
 	DNSNames  []string       `json:"dns_names,omitempty"`
 }
 
+// TLSFacts are the run's TLS connection, or nil.
+func (f *Facts) TLSFacts() *tlsinfo.Facts { return f.TLS }
+
+var _ tlsinfo.Carrier = (*Facts)(nil)
+
 // Past keeps the handshake time and the TLS facts (a few strings).
 func (f *Facts) Past() probes.Facts { return &Facts{Handshake: f.Handshake, TLS: f.TLS} }
 

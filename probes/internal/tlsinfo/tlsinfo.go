@@ -102,9 +102,22 @@ func EarliestExpiry(certs []*x509.Certificate) time.Time {
 	return earliest
 }
 
-// Families are the metric families of a kind's TLS facts, which get
-// finds in its Facts (nil: the run had no TLS connection).
-func Families(get func(probes.Facts) *Facts) []probes.Family {
+// Carrier is a kind's Facts that may hold a TLS connection's facts.
+type Carrier interface {
+	TLSFacts() *Facts // nil: the run had no TLS connection
+}
+
+// get returns the TLS facts of a kind's facts, or nil.
+func get(pf probes.Facts) *Facts {
+	if c, ok := pf.(Carrier); ok {
+		return c.TLSFacts()
+	}
+	return nil
+}
+
+// Families are the metric families of TLS facts, for a kind whose Facts
+// are a Carrier.
+func Families() []probes.Family {
 	return []probes.Family{
 		{Name: "probe_ssl_earliest_cert_expiry", Help: "Earliest expiry of the presented certificate chain, in Unix seconds.",
 			Samples: func(pf probes.Facts, lp probes.Labels, add func([]*dto.LabelPair, float64)) {
