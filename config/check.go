@@ -134,6 +134,11 @@ func (p *Probe) kinds() []probeKind {
 		{"http", p.HTTP != nil, func(d *decoder, x exprs, path string) { p.HTTP.check(d, x.env, path) }},
 		{"tcp", p.TCP != nil, func(d *decoder, x exprs, path string) { p.TCP.check(d, x, path) }},
 		{"tls", p.TLS != nil, func(d *decoder, x exprs, path string) { p.TLS.check(d, x, path) }},
+		{"dns", p.DNS != nil, func(d *decoder, x exprs, path string) { p.DNS.check(d, x, path) }},
+		{"icmp", p.ICMP != nil, func(d *decoder, x exprs, path string) { p.ICMP.check(d, x, path) }},
+		{"grpc", p.GRPC != nil, func(d *decoder, x exprs, path string) { p.GRPC.check(d, x, path) }},
+		{"websocket", p.WebSocket != nil, func(d *decoder, x exprs, path string) { p.WebSocket.check(d, x, path) }},
+		{"heartbeat", p.Heartbeat != nil, func(d *decoder, x exprs, path string) { p.Heartbeat.check(d, x, path) }},
 	}
 }
 

@@ -53,9 +53,14 @@ type Probe struct {
 	FailureThreshold FailureThreshold  `yaml:"failure_threshold"`
 	Labels           map[string]string `yaml:"labels"`
 	// The probe's kind: exactly one of these sections is set.
-	HTTP *HTTP     `yaml:"http"`
-	TCP  *TCP      `yaml:"tcp"`
-	TLS  *TLSCheck `yaml:"tls"`
+	HTTP      *HTTP      `yaml:"http"`
+	TCP       *TCP       `yaml:"tcp"`
+	TLS       *TLSCheck  `yaml:"tls"`
+	DNS       *DNS       `yaml:"dns"`
+	ICMP      *ICMP      `yaml:"icmp"`
+	GRPC      *GRPC      `yaml:"grpc"`
+	WebSocket *WebSocket `yaml:"websocket"`
+	Heartbeat *Heartbeat `yaml:"heartbeat"`
 }
 
 // FailureThreshold damps flapping: a probe is down only when Failures of

@@ -111,6 +111,44 @@ func exprVars(kind string) []cel.EnvOption {
 			cel.Variable("response", cel.StringType),
 			cel.Variable("tls", cel.DynType),
 		}
+	case "dns":
+		records := cel.ListType(cel.StringType)
+		return []cel.EnvOption{
+			cel.Variable("duration", cel.DurationType),
+			cel.Variable("rcode", cel.StringType),
+			cel.Variable("answers", records),
+			cel.Variable("authority", records),
+			cel.Variable("additional", records),
+		}
+	case "icmp":
+		return []cel.EnvOption{
+			cel.Variable("duration", cel.DurationType),
+			cel.Variable("sent", cel.IntType),
+			cel.Variable("received", cel.IntType),
+			cel.Variable("loss", cel.DoubleType),
+			cel.Variable("rtt", cel.MapType(cel.StringType, cel.DurationType)),
+		}
+	case "grpc":
+		return []cel.EnvOption{
+			cel.Variable("duration", cel.DurationType),
+			cel.Variable("status", cel.StringType),
+			cel.Variable("tls", cel.DynType),
+		}
+	case "websocket":
+		return []cel.EnvOption{
+			cel.Variable("duration", cel.DurationType),
+			cel.Variable("handshake", cel.DurationType),
+			cel.Variable("status", cel.IntType),
+			cel.Variable("headers", cel.MapType(cel.StringType, cel.ListType(cel.StringType))),
+			cel.Variable("response", cel.StringType),
+			cel.Variable("tls", cel.DynType),
+		}
+	case "heartbeat":
+		return []cel.EnvOption{
+			cel.Variable("duration", cel.DurationType),
+			cel.Variable("since_success", cel.DurationType),
+			cel.Variable("exit_code", cel.IntType),
+		}
 	}
 	return nil
 }
