@@ -5,6 +5,7 @@ package kinds
 
 import (
 	"github.com/lookout-dev/lookout/probes"
+	"github.com/lookout-dev/lookout/probes/dnsprobe"
 	"github.com/lookout-dev/lookout/probes/httpprobe"
 	"github.com/lookout-dev/lookout/probes/tcpprobe"
 	"github.com/lookout-dev/lookout/probes/tlsprobe"
@@ -17,5 +18,6 @@ func All(transports *httpprobe.Transports) probes.Kinds {
 		httpprobe.Kind(transports),
 		tcpprobe.Kind(),
 		tlsprobe.Kind(),
+		dnsprobe.Kind(),
 	}
 }
