@@ -17,12 +17,12 @@ func (p *Prober) checks(res *probes.Result, f *Facts) []probes.Check {
 	e := p.cfg.Expect
 	checks := []probes.Check{{Name: "rcode", Expected: e.RCode, Actual: rcodeText(f.RCode), OK: f.RCode == e.RCode}}
 	for _, s := range []struct {
-		name    string
-		res     []config.Regexp
-		records []string
-	}{{"answers", e.Answers, f.Answers}, {"authority", e.Authority, f.Authority}, {"additional", e.Additional, f.Additional}} {
+		name, section string
+		res           []config.Regexp
+		records       []string
+	}{{"answers", "answer", e.Answers, f.Answers}, {"authority", "authority", e.Authority, f.Authority}, {"additional", "additional", e.Additional, f.Additional}} {
 		for _, re := range s.res {
-			checks = append(checks, sectionCheck(s.name, re, s.records))
+			checks = append(checks, sectionCheck(s.name, s.section, re, s.records))
 		}
 	}
 	if len(p.cfg.Assert) > 0 || len(p.cfg.DegradedIf) > 0 {
@@ -45,9 +45,10 @@ func rcodeText(rc string) string {
 	return rc
 }
 
-// sectionCheck passes when re matches at least one record of a section.
-func sectionCheck(section string, re config.Regexp, records []string) probes.Check {
-	c := probes.Check{Name: section, Expected: "a record matching " + re.String()}
+// sectionCheck, the check called name, passes when re matches at least
+// one record of a section.
+func sectionCheck(name, section string, re config.Regexp, records []string) probes.Check {
+	c := probes.Check{Name: name, Expected: "a record matching " + re.String()}
 	for _, r := range records {
 		if re.MatchString(r) {
 			c.OK, c.Actual = true, fmt.Sprintf("%q", oneLine(r))
