@@ -53,12 +53,11 @@ func phasePairs(base []*dto.LabelPair) any {
 // families are blackbox_exporter's DNS families, then the TLS ones (DNS
 // over TLS).
 func families() []probes.Family {
-	// gauge samples once the server was known, or with replied only once a
-	// reply came.
+	// gauge samples every run, or with replied only a run that got a reply.
 	gauge := func(name, help string, replied bool, v func(*Facts) float64) probes.Family {
 		return probes.Family{Name: name, Help: help,
 			Samples: func(pf probes.Facts, lp probes.Labels, add func([]*dto.LabelPair, float64)) {
-				if f := facts(pf); f != nil && f.Server != "" && (f.Replied || !replied) {
+				if f := facts(pf); f != nil && (f.Replied || !replied) {
 					add(lp.Base, v(f))
 				}
 			}}
@@ -69,7 +68,7 @@ func families() []probes.Family {
 		{Name: "probe_dns_duration_seconds", Help: "Duration of each phase of the last DNS query: resolve (the server's name), connect (and TLS handshake), request.", PerProbe: len(phaseNames),
 			Samples: func(pf probes.Facts, lp probes.Labels, add func([]*dto.LabelPair, float64)) {
 				f := facts(pf)
-				if f == nil || f.Server == "" {
+				if f == nil {
 					return
 				}
 				ps := lp.Kind.(*phaseLabels)
