@@ -6,6 +6,7 @@ package kinds
 import (
 	"github.com/lookout-dev/lookout/probes"
 	"github.com/lookout-dev/lookout/probes/dnsprobe"
+	"github.com/lookout-dev/lookout/probes/grpcprobe"
 	"github.com/lookout-dev/lookout/probes/httpprobe"
 	"github.com/lookout-dev/lookout/probes/tcpprobe"
 	"github.com/lookout-dev/lookout/probes/tlsprobe"
@@ -19,5 +20,6 @@ func All(transports *httpprobe.Transports) probes.Kinds {
 		tcpprobe.Kind(),
 		tlsprobe.Kind(),
 		dnsprobe.Kind(),
+		grpcprobe.Kind(),
 	}
 }
