@@ -10,6 +10,7 @@ import (
 	"github.com/lookout-dev/lookout/probes/httpprobe"
 	"github.com/lookout-dev/lookout/probes/tcpprobe"
 	"github.com/lookout-dev/lookout/probes/tlsprobe"
+	"github.com/lookout-dev/lookout/probes/wsprobe"
 )
 
 // All returns every kind, in the order their metric families appear on
@@ -21,5 +22,6 @@ func All(transports *httpprobe.Transports) probes.Kinds {
 		tlsprobe.Kind(),
 		dnsprobe.Kind(),
 		grpcprobe.Kind(),
+		wsprobe.Kind(),
 	}
 }
