@@ -8,6 +8,7 @@ import (
 	"github.com/lookout-dev/lookout/probes/dnsprobe"
 	"github.com/lookout-dev/lookout/probes/grpcprobe"
 	"github.com/lookout-dev/lookout/probes/httpprobe"
+	"github.com/lookout-dev/lookout/probes/icmpprobe"
 	"github.com/lookout-dev/lookout/probes/tcpprobe"
 	"github.com/lookout-dev/lookout/probes/tlsprobe"
 	"github.com/lookout-dev/lookout/probes/wsprobe"
@@ -21,6 +22,7 @@ func All(transports *httpprobe.Transports) probes.Kinds {
 		tcpprobe.Kind(),
 		tlsprobe.Kind(),
 		dnsprobe.Kind(),
+		icmpprobe.Kind(),
 		grpcprobe.Kind(),
 		wsprobe.Kind(),
 	}
