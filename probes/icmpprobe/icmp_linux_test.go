@@ -34,36 +34,53 @@ func onLockedThread(t *testing.T, setup func() error, fn func()) {
 	}
 }
 
-// quietLoopback moves the calling thread into a network namespace of its
-// own, with its loopback up and echo requests ignored: 127.0.0.1 there
-// gets echo requests and never replies, and nothing leaves the namespace.
-func quietLoopback() error {
-	before, _ := os.Readlink("/proc/thread-self/ns/net")
-	if err := syscall.Unshare(syscall.CLONE_NEWNET); err != nil {
-		return fmt.Errorf("no network namespace of the test's own to keep 127.0.0.1 quiet in (needs CAP_SYS_ADMIN): unshare: %w", err)
+// ownLoopback moves the calling thread into a network namespace of its
+// own with its loopback up, then sets sysctls of that namespace (names
+// under /proc/sys/net/) to values: nothing leaves the namespace, and the
+// machine's own sysctls stay as they are.
+func ownLoopback(sysctls ...string) func() error {
+	return func() error {
+		before, _ := os.Readlink("/proc/thread-self/ns/net")
+		if err := syscall.Unshare(syscall.CLONE_NEWNET); err != nil {
+			return fmt.Errorf("no network namespace of the test's own (needs CAP_SYS_ADMIN): unshare: %w", err)
+		}
+		if after, err := os.Readlink("/proc/thread-self/ns/net"); err != nil || after == before {
+			return fmt.Errorf("unshare left the thread in network namespace %s (%v)", after, err)
+		}
+		fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_DGRAM, 0)
+		if err != nil {
+			return fmt.Errorf("socket for ioctl: %w", err)
+		}
+		defer syscall.Close(fd)
+		var ifr [40]byte // struct ifreq: the name, then the flags
+		copy(ifr[:], "lo")
+		if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd), syscall.SIOCGIFFLAGS, uintptr(unsafe.Pointer(&ifr[0]))); e != 0 {
+			return fmt.Errorf("flags of lo: %w", e)
+		}
+		*(*uint16)(unsafe.Pointer(&ifr[16])) |= syscall.IFF_UP
+		if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd), syscall.SIOCSIFFLAGS, uintptr(unsafe.Pointer(&ifr[0]))); e != 0 {
+			return fmt.Errorf("set lo up: %w", e)
+		}
+		for i := 0; i+1 < len(sysctls); i += 2 {
+			if err := os.WriteFile("/proc/sys/net/"+sysctls[i], []byte(sysctls[i+1]), 0); err != nil {
+				return fmt.Errorf("sysctl of the test's namespace: %w", err)
+			}
+		}
+		return nil
 	}
-	if after, err := os.Readlink("/proc/thread-self/ns/net"); err != nil || after == before {
-		return fmt.Errorf("unshare left the thread in network namespace %s (%v)", after, err)
+}
+
+// TestDatagram: where net.ipv4.ping_group_range holds this process's
+// group (a namespace of the test's own that says so), the probe pings
+// over a datagram socket, though it may open raw ones too.
+func TestDatagram(t *testing.T) {
+	r := runner(t, "2s", `{host: 127.0.0.1, count: 3}`)
+	var res probes.Result
+	onLockedThread(t, ownLoopback("ipv4/ping_group_range", "0 2147483647"), func() { res = r.Probe(t.Context()) })
+	f := factsOf(t, res)
+	if res.State != probes.Up || f.Socket != icmpprobe.Datagram || f.Sent != 3 || f.Received != 3 || f.RTT.Avg <= 0 || f.HopLimit <= 0 {
+		t.Errorf("state %s %q, facts %+v; want up over a datagram socket, 3 replies with their TTL", res.State, res.Reason, f)
 	}
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_DGRAM, 0)
-	if err != nil {
-		return fmt.Errorf("socket for ioctl: %w", err)
-	}
-	defer syscall.Close(fd)
-	var ifr [40]byte // struct ifreq: the name, then the flags
-	copy(ifr[:], "lo")
-	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd), syscall.SIOCGIFFLAGS, uintptr(unsafe.Pointer(&ifr[0]))); e != 0 {
-		return fmt.Errorf("flags of lo: %w", e)
-	}
-	*(*uint16)(unsafe.Pointer(&ifr[16])) |= syscall.IFF_UP
-	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd), syscall.SIOCSIFFLAGS, uintptr(unsafe.Pointer(&ifr[0]))); e != 0 {
-		return fmt.Errorf("set lo up: %w", e)
-	}
-	// The namespace's own sysctl, not the machine's: checked above.
-	if err := os.WriteFile("/proc/sys/net/ipv4/icmp_echo_ignore_all", []byte("1"), 0); err != nil {
-		return fmt.Errorf("ignore echo requests in the test's namespace: %w", err)
-	}
-	return nil
 }
 
 // TestNoReply: echo requests that get no reply within the timeout are
@@ -72,7 +89,8 @@ func quietLoopback() error {
 func TestNoReply(t *testing.T) {
 	r := runner(t, "500ms", `{host: 127.0.0.1, count: 3, assert: ['loss < 1.0']}`)
 	var res probes.Result
-	onLockedThread(t, quietLoopback, func() { res = r.Probe(t.Context()) })
+	// 127.0.0.1 gets the requests and never replies.
+	onLockedThread(t, ownLoopback("ipv4/icmp_echo_ignore_all", "1"), func() { res = r.Probe(t.Context()) })
 	f := factsOf(t, res)
 	t.Logf("%s: %s", res.State, res.Reason)
 	if res.State != probes.Down || !strings.HasPrefix(res.Reason, "no echo reply from 127.0.0.1 to 3 requests within ") || len(res.Checks) != 0 {
