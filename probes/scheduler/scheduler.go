@@ -1,6 +1,8 @@
 // Package scheduler runs tasks on their own schedules: each at a stable
 // offset within its interval (so thousands of probes never fire at once),
 // one run of a task at a time, and at most a fixed number of runs at once.
+// Trigger runs a task out of plan (a heartbeat's check-in), still one run
+// of it at a time.
 package scheduler
 
 import (
@@ -56,7 +58,10 @@ type Scheduler struct {
 	mu      sync.Mutex
 	entries map[string]*entry
 	queue   entryHeap
-	wake    chan struct{}
+	// triggered are the entries Trigger asked to run that were idle
+	// then; Run starts them.
+	triggered []*entry
+	wake      chan struct{}
 }
 
 type entry struct {
@@ -65,6 +70,10 @@ type entry struct {
 	index   int // in queue; -1 when removed
 	running bool
 	cancel  context.CancelFunc // of the run in flight
+	// again is a Trigger not yet served: the task runs once more, at
+	// once or when its run in flight ends. A run that starts serves it.
+	again     bool
+	triggerAt time.Time // when again was set, for the lag
 }
 
 // New returns a scheduler allowing maxConcurrent runs at once, with its
@@ -117,10 +126,34 @@ func (s *Scheduler) Set(jobs []Job) {
 			s.remove(name)
 		}
 	}
+	s.poke()
+}
+
+// poke wakes Run.
+func (s *Scheduler) poke() {
 	select {
 	case s.wake <- struct{}{}:
 	default:
 	}
+}
+
+// Trigger runs the named task soon, out of its plan: as soon as a slot is
+// free, or right after its run in flight ends, so runs of one task never
+// overlap and the last run starts after the last Trigger. Triggers before
+// that run starts are served by it. An unknown name is ignored.
+func (s *Scheduler) Trigger(name string) {
+	s.mu.Lock()
+	e, ok := s.entries[name]
+	if !ok || e.again {
+		s.mu.Unlock()
+		return
+	}
+	e.again, e.triggerAt = true, time.Now()
+	if !e.running {
+		s.triggered = append(s.triggered, e)
+	}
+	s.mu.Unlock()
+	s.poke()
 }
 
 func (s *Scheduler) remove(name string) {
@@ -157,6 +190,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-s.wake:
+			s.dispatchTriggered(ctx, &wg)
 		case <-timer.C:
 			s.dispatchDue(ctx, &wg)
 		}
@@ -179,11 +213,31 @@ func (s *Scheduler) dispatchDue(ctx context.Context, wg *sync.WaitGroup) {
 			s.skipped.WithLabelValues(e.job.Task.Name()).Inc()
 			continue
 		}
-		runCtx, cancel := context.WithCancel(ctx)
-		e.running, e.cancel = true, cancel
-		wg.Add(1)
-		go s.run(runCtx, e, planned, wg)
+		s.start(ctx, e, planned, wg)
 	}
+}
+
+// dispatchTriggered starts the triggered tasks that are idle; one that is
+// running runs again when its run ends.
+func (s *Scheduler) dispatchTriggered(ctx context.Context, wg *sync.WaitGroup) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range s.triggered {
+		if e.again && !e.running && e.index >= 0 {
+			s.start(ctx, e, e.triggerAt, wg)
+		}
+	}
+	clear(s.triggered)
+	s.triggered = s.triggered[:0]
+}
+
+// start runs e's task in a goroutine of its own; s.mu is held. The run
+// serves any Trigger so far.
+func (s *Scheduler) start(ctx context.Context, e *entry, planned time.Time, wg *sync.WaitGroup) {
+	runCtx, cancel := context.WithCancel(ctx)
+	e.running, e.cancel, e.again = true, cancel, false
+	wg.Add(1)
+	go s.run(runCtx, e, planned, wg)
 }
 
 func (s *Scheduler) run(ctx context.Context, e *entry, planned time.Time, wg *sync.WaitGroup) {
@@ -193,6 +247,10 @@ func (s *Scheduler) run(ctx context.Context, e *entry, planned time.Time, wg *sy
 		e.running = false
 		e.cancel()
 		e.cancel = nil
+		if e.again && e.index >= 0 { // triggered while it ran
+			s.triggered = append(s.triggered, e)
+			s.poke()
+		}
 		s.mu.Unlock()
 	}()
 	select {

@@ -286,3 +286,46 @@ func (h *dtoHistogram) read(t *testing.T, reg *prometheus.Registry, name string)
 	}
 	t.Fatalf("no metric %s", name)
 }
+
+// TestTrigger: a triggered task runs at once, out of its plan; triggers
+// while it runs make one more run when it ends, never two at once; an
+// unknown name is ignored; the plan is kept.
+func TestTrigger(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := New(8, prometheus.NewRegistry())
+		conc := &concurrency{}
+		task := &recorder{name: "beat", takes: 10 * time.Second, conc: conc}
+		s.Set([]Job{{Task: task, Timing: Every{Interval: time.Hour, Offset: 30 * time.Minute}}})
+		stop := start(t, s)
+		t0 := time.Now()
+		planned := s.Planned()["beat"]
+
+		s.Trigger("beat")
+		s.Trigger("nobody")
+		synctest.Wait()
+		time.Sleep(time.Second) // the first run goes on for 9 s more
+		for range 3 {
+			s.Trigger("beat")
+		}
+		time.Sleep(time.Minute)
+		replanned := s.Planned()["beat"]
+		stop()
+
+		runs := task.runs()
+		want := []time.Time{t0, t0.Add(10 * time.Second)}
+		if len(runs) != len(want) {
+			t.Fatalf("ran at %v, want %v", runs, want)
+		}
+		for i := range want {
+			if !runs[i].Equal(want[i]) {
+				t.Errorf("run %d at %v after the first trigger, want %v", i, runs[i].Sub(t0), want[i].Sub(t0))
+			}
+		}
+		if conc.max != 1 {
+			t.Errorf("%d runs of one task at once, want 1", conc.max)
+		}
+		if !replanned.Equal(planned) {
+			t.Errorf("planned run moved from %v to %v", planned, replanned)
+		}
+	})
+}
