@@ -62,7 +62,7 @@ var (
 )
 
 // reservedLabels are set by Lookout or Prometheus on probe metrics.
-var reservedLabels = []string{"probe", "phase", "version", "result", "le", "job", "instance", "serving_status", "stat"}
+var reservedLabels = []string{"probe", "phase", "version", "result", "le", "job", "instance", "serving_status", "stat", "kind"}
 
 func (p *Probe) check(d *decoder, path string) {
 	if p.Name == "" {
