@@ -247,6 +247,9 @@ func (c *Config) publicRoutes() []string {
 	if c.WebVitals.Enabled {
 		routes = append(routes, "/v1/vitals")
 	}
+	if slices.ContainsFunc(c.Probes, func(p Probe) bool { return p.Heartbeat != nil }) {
+		routes = append(routes, "/v1/heartbeat/")
+	}
 	for _, r := range c.Alerting.Receivers {
 		if r.Slack != nil && r.Slack.SigningSecret != "" {
 			routes = append(routes, "/slack/"+r.Name+"/interactions")

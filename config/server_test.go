@@ -80,6 +80,7 @@ func TestLoadWebConfig(t *testing.T) {
 // public routes share its listener.
 func TestServerWarnings(t *testing.T) {
 	const vitals = "webvitals: {enabled: true, allowed_origins: [\"https://www.example.com\"]}\n"
+	const heartbeat = vitals + "probes: [{name: dump, heartbeat: {every: 24h, token: 0123456789abcdef}}]\n"
 	tests := []struct {
 		name string
 		yml  string
@@ -93,6 +94,10 @@ func TestServerWarnings(t *testing.T) {
 		{"public routes beside it", "server: {listen: 0.0.0.0:9477}\n" + vitals, []string{
 			`testdata/f.yml:1:18: server.listen: warning: 0.0.0.0:9477 is not a loopback address and the admin API takes no credentials (no basic_auth_users in server.web_config_file, no server.api_tokens_file): anyone who reaches it can silence alerts and reload`,
 			`testdata/f.yml:1:18: server.listen: warning: 0.0.0.0:9477 also serves the public routes (/v1/vitals) without server.public: whoever must reach them reaches the unauthenticated admin API too; set server.public or credentials`,
+		}},
+		{"heartbeat routes beside it", "server: {listen: 0.0.0.0:9477}\n" + heartbeat, []string{
+			`testdata/f.yml:1:18: server.listen: warning: 0.0.0.0:9477 is not a loopback address and the admin API takes no credentials (no basic_auth_users in server.web_config_file, no server.api_tokens_file): anyone who reaches it can silence alerts and reload`,
+			`testdata/f.yml:1:18: server.listen: warning: 0.0.0.0:9477 also serves the public routes (/v1/vitals, /v1/heartbeat/) without server.public: whoever must reach them reaches the unauthenticated admin API too; set server.public or credentials`,
 		}},
 		{"public listener set", "server: {listen: 0.0.0.0:9477, public: {listen: 0.0.0.0:9478}}\n" + vitals, []string{
 			`testdata/f.yml:1:18: server.listen: warning: 0.0.0.0:9477 is not a loopback address and the admin API takes no credentials (no basic_auth_users in server.web_config_file, no server.api_tokens_file): anyone who reaches it can silence alerts and reload`,

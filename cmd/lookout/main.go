@@ -19,6 +19,7 @@ import (
 	"github.com/lookout-dev/lookout/cmd/lookout/internal/kinds"
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
+	"github.com/lookout-dev/lookout/probes/heartbeat"
 	"github.com/lookout-dev/lookout/probes/httpprobe"
 )
 
@@ -111,7 +112,9 @@ func cmdRun(args []string, stderr io.Writer) int {
 	}()
 	transports := httpprobe.NewTransports()
 	defer transports.CloseIdle()
-	err = daemon.Run(ctx, daemon.Options{ConfigFile: *cfgFile, Logger: log, Version: buildVersion(), Reload: reload, Kinds: kinds.All(transports)})
+	beats := heartbeat.NewStore()
+	err = daemon.Run(ctx, daemon.Options{ConfigFile: *cfgFile, Logger: log, Version: buildVersion(), Reload: reload,
+		Kinds: kinds.All(transports, beats), Heartbeats: beats})
 	if err != nil {
 		var cerrs config.Errors
 		if errors.As(err, &cerrs) {
@@ -186,7 +189,8 @@ func cmdProbe(args []string, stdout, stderr io.Writer) int {
 		}
 		transports := httpprobe.NewTransports()
 		defer transports.CloseIdle()
-		r, err := kinds.All(transports).NewRunner(pc, slog.New(slog.DiscardHandler))
+		// A heartbeat is judged without the daemon's check-ins (its report says so).
+		r, err := kinds.All(transports, heartbeat.NewStore()).NewRunner(pc, slog.New(slog.DiscardHandler))
 		if err != nil {
 			fmt.Fprintln(stderr, "lookout probe:", err)
 			return 2

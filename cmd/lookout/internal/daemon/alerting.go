@@ -49,6 +49,9 @@ type alertingParts struct {
 	// slack is where keeping Slack threads and acknowledgements reports
 	// a failed write.
 	slack storageComponent
+	// heartbeats is where keeping heartbeats' check-ins reports a failed
+	// write (the database is alerting's; heartbeat.go uses it).
+	heartbeats storageComponent
 	// deps are what the integrations were built with, for a reload's dry
 	// run of new receivers.
 	deps integrationDeps
@@ -93,6 +96,7 @@ func (a *alertingParts) build(d *daemon, cfg *config.Config) error {
 		return err
 	}
 	a.slack = faults.component(storageSlack, "Slack threads and acknowledgements are not kept: the group's next notification starts a new thread")
+	a.heartbeats = faults.component(storageHeartbeats, "heartbeat check-ins are kept in memory only: a restart forgets those not saved")
 	deps := integrationDeps{threads: threads, threadFaults: a.slack, pacer: slacknotify.NewPacer(slacknotify.DefaultPace), externalURL: externalURL, reg: d.reg}
 	notifiers := map[string]map[string]notify.Notifier{} // receiver → integration → notifier
 	for _, r := range ac.Receivers {

@@ -42,6 +42,9 @@ func notHere(name string) string {
 	if strings.HasPrefix(name, "webvitals_") || strings.HasPrefix(name, "lookout_webvitals_") {
 		return "Web Vitals are off here; collectors/webvitals tests its own"
 	}
+	if strings.HasPrefix(name, "lookout_heartbeat_") {
+		return "there are no heartbeat probes here; heartbeat_test.go and probes/heartbeat test theirs"
+	}
 	return notAtStart[name]
 }
 
@@ -175,7 +178,7 @@ func checkCountersAtZero(t *testing.T, d *running, cfgFile string, zc zeroCase) 
 		t.Fatal(err)
 	}
 	want := owners{"probe": slices.Clone(zc.probes), "target": slices.Clone(zc.targets), "receiver": slices.Collect(maps.Keys(zc.receivers)),
-		"component": {storageAlertState, storageOutbox, storageSilences, storageSlack}}
+		"component": {storageAlertState, storageOutbox, storageSilences, storageSlack, storageHeartbeats}}
 	for _, g := range groups {
 		want["rule_group"] = append(want["rule_group"], g.Name)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/lookout-dev/lookout/collectors/webvitals"
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
+	"github.com/lookout-dev/lookout/probes/heartbeat"
 	"github.com/lookout-dev/lookout/probes/scheduler"
 )
 
@@ -48,6 +49,9 @@ type Options struct {
 	// Kinds are the probe kinds the daemon runs (main's table,
 	// kinds.All); a probe of a kind not among them does not start.
 	Kinds probes.Kinds
+	// Heartbeats are the check-ins the heartbeat kind of Kinds reads:
+	// the daemon keeps them in its database and serves their routes.
+	Heartbeats *heartbeat.Store
 }
 
 // daemon is one running Lookout.
@@ -73,6 +77,9 @@ type daemon struct {
 	vitals *webvitals.Collector
 	// mongos are the MongoDB targets' collectors.
 	mongos *mongoTargets
+	// heartbeats serves the heartbeats' check-ins; nil when Lookout
+	// started without heartbeat probes.
+	heartbeats *heartbeat.Store
 
 	reloadOK   prometheus.Gauge
 	reloadTime prometheus.Gauge
@@ -131,6 +138,9 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer d.alerting.close()
 	if err := d.alerting.applyRules(groups, restartGrace(cfg)); err != nil {
+		return err
+	}
+	if err := d.setupHeartbeats(cfg); err != nil {
 		return err
 	}
 	lns, err := d.openListeners(cfg.Server)
@@ -215,6 +225,7 @@ func (d *daemon) apply(cfg *config.Config) error {
 		return err
 	}
 	d.set.swap(runners, prints)
+	d.configureHeartbeats(runners)
 	d.sched.Set(jobs(runners))
 	d.reloadOK.Set(1)
 	d.reloadTime.SetToCurrentTime()
@@ -261,9 +272,10 @@ func (d *daemon) reload() error {
 
 // restartOnly fingerprints the config sections that a reload does not apply,
 // by name: the listeners, the storage, telemetry, whether Web Vitals are
-// on, and alerting's routing and receivers. Probes, rules, runtime, the
-// MongoDB targets and the Web Vitals settings (with the public listener's
-// trusted proxies, which only its rate limit uses) are reloaded.
+// on, whether heartbeats' check-ins are served, and alerting's routing and
+// receivers. Probes, rules, runtime, the MongoDB targets and the Web
+// Vitals settings (with the public listener's trusted proxies, which only
+// its rate limit uses) are reloaded.
 func restartOnly(cfg *config.Config) map[string][sha256.Size]byte {
 	a := cfg.Alerting
 	server := cfg.Server
@@ -282,6 +294,7 @@ func restartOnly(cfg *config.Config) map[string][sha256.Size]byte {
 		"alerting.receivers":                a.Receivers,
 		"alerting.external_url":             a.ExternalURL,
 		"alerting.send_resolved_when_muted": a.SendResolvedWhenMuted,
+		heartbeatRoutes:                     hasHeartbeats(cfg),
 	}
 	prints := make(map[string][sha256.Size]byte, len(sections))
 	for name, v := range sections {

@@ -27,6 +27,7 @@ import (
 	"github.com/lookout-dev/lookout/cmd/lookout/internal/kinds"
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
+	"github.com/lookout-dev/lookout/probes/heartbeat"
 	"github.com/lookout-dev/lookout/probes/httpprobe"
 )
 
@@ -518,4 +519,4 @@ func TestRuntimeGOGC(t *testing.T) {
 
 // allKinds is every probe kind, as main gives them to the daemon, on
 // transports of their own.
-func allKinds() probes.Kinds { return kinds.All(httpprobe.NewTransports()) }
+func allKinds() probes.Kinds { return kinds.All(httpprobe.NewTransports(), heartbeat.NewStore()) }

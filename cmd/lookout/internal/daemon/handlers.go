@@ -14,6 +14,7 @@ import (
 
 	slacknotify "github.com/lookout-dev/lookout/alerting/notify/slack"
 	"github.com/lookout-dev/lookout/probes"
+	"github.com/lookout-dev/lookout/probes/heartbeat"
 )
 
 // adminRoutes are the admin listener's endpoints. A route's access is by
@@ -37,11 +38,15 @@ func (d *daemon) adminRoutes() []endpoint {
 // server.public's listener when it is set (and then nowhere else), beside
 // the API otherwise. They take no credentials; each checks its callers
 // itself (Web Vitals: allowed origins and a rate limit; Slack: the
-// request's signature).
+// request's signature; heartbeats: each heartbeat's token). config's
+// publicRoutes names the same.
 func (d *daemon) publicRoutes() []endpoint {
 	var routes []endpoint
 	if d.vitals != nil {
 		routes = append(routes, endpoint{pattern: "/v1/vitals", handler: d.vitals})
+	}
+	if d.heartbeats != nil {
+		routes = append(routes, endpoint{pattern: heartbeat.RoutePrefix, handler: d.heartbeats})
 	}
 	return append(routes, d.slackInteractionRoutes()...)
 }

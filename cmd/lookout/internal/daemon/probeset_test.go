@@ -12,6 +12,7 @@ import (
 	"github.com/lookout-dev/lookout/cmd/lookout/internal/kinds"
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
+	"github.com/lookout-dev/lookout/probes/heartbeat"
 	"github.com/lookout-dev/lookout/probes/httpprobe"
 )
 
@@ -54,7 +55,7 @@ func TestSwapClosesRemovedProbes(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				runners, prints, err := set.build(cfg, kinds.All(transports), slog.New(slog.DiscardHandler))
+				runners, prints, err := set.build(cfg, kinds.All(transports, heartbeat.NewStore()), slog.New(slog.DiscardHandler))
 				if err != nil {
 					t.Fatal(err)
 				}

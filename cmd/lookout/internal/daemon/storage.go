@@ -17,6 +17,7 @@ import (
 
 	"github.com/lookout-dev/lookout/alerting/notify"
 	"github.com/lookout-dev/lookout/alerting/silences"
+	"github.com/lookout-dev/lookout/probes/heartbeat"
 )
 
 // lockTimeout is how long a start waits for another process to release
@@ -91,6 +92,7 @@ const (
 	storageSilences   = "silences"    // silences created or expired
 	storageAlertState = "alert_state" // the rules' alerts, after each evaluation
 	storageSlack      = "slack"       // Slack threads and acknowledgements
+	storageHeartbeats = "heartbeats"  // heartbeats' check-ins
 )
 
 // storageFaults counts failed writes to lookout.db in
@@ -110,11 +112,11 @@ func newStorageFaults(reg prometheus.Registerer, log *slog.Logger) (*storageFaul
 	f := &storageFaults{
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lookout_storage_write_failures_total",
-			Help: "Writes to Lookout's database (storage.path) that failed, by component (outbox, silences, alert_state, slack) and reason (no_space, read_only, permission_denied, io_error, other).",
+			Help: "Writes to Lookout's database (storage.path) that failed, by component (outbox, silences, alert_state, slack, heartbeats) and reason (no_space, read_only, permission_denied, io_error, other).",
 		}, []string{"component", "reason"}),
 		log: log, logged: map[string]time.Time{}, unlogged: map[string]int{},
 	}
-	for _, c := range []string{storageOutbox, storageSilences, storageAlertState, storageSlack} {
+	for _, c := range []string{storageOutbox, storageSilences, storageAlertState, storageSlack, storageHeartbeats} {
 		for _, r := range storageReasons {
 			f.failures.WithLabelValues(c, r.reason)
 		}
@@ -156,8 +158,9 @@ type storageComponent struct {
 }
 
 var (
-	_ notify.WriteFailures   = storageComponent{}
-	_ silences.WriteFailures = storageComponent{}
+	_ notify.WriteFailures    = storageComponent{}
+	_ silences.WriteFailures  = storageComponent{}
+	_ heartbeat.WriteFailures = storageComponent{}
 )
 
 // WriteFailed counts and logs a failed write.

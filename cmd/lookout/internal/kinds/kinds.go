@@ -7,6 +7,7 @@ import (
 	"github.com/lookout-dev/lookout/probes"
 	"github.com/lookout-dev/lookout/probes/dnsprobe"
 	"github.com/lookout-dev/lookout/probes/grpcprobe"
+	"github.com/lookout-dev/lookout/probes/heartbeat"
 	"github.com/lookout-dev/lookout/probes/httpprobe"
 	"github.com/lookout-dev/lookout/probes/icmpprobe"
 	"github.com/lookout-dev/lookout/probes/tcpprobe"
@@ -15,8 +16,9 @@ import (
 )
 
 // All returns every kind, in the order their metric families appear on
-// /metrics. HTTP probes share transports.
-func All(transports *httpprobe.Transports) probes.Kinds {
+// /metrics. HTTP probes share transports; heartbeats' check-ins are in
+// beats.
+func All(transports *httpprobe.Transports, beats *heartbeat.Store) probes.Kinds {
 	return probes.Kinds{
 		httpprobe.Kind(transports),
 		tcpprobe.Kind(),
@@ -25,5 +27,6 @@ func All(transports *httpprobe.Transports) probes.Kinds {
 		icmpprobe.Kind(),
 		grpcprobe.Kind(),
 		wsprobe.Kind(),
+		heartbeat.Kind(beats),
 	}
 }

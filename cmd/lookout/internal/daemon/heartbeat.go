@@ -1,0 +1,61 @@
+package daemon
+
+import (
+	"errors"
+	"slices"
+
+	"github.com/lookout-dev/lookout/config"
+	"github.com/lookout-dev/lookout/probes"
+)
+
+// heartbeatRoutes names, among the sections only a restart applies,
+// whether /v1/heartbeat/ is served: the routes are built at the start, so
+// a reload that adds the first heartbeat probe says it needs a restart.
+const heartbeatRoutes = "probes[].heartbeat (whether /v1/heartbeat/ is served)"
+
+// hasHeartbeats reports whether cfg has a heartbeat probe.
+func hasHeartbeats(cfg *config.Config) bool {
+	return slices.ContainsFunc(cfg.Probes, func(p config.Probe) bool { return p.Heartbeat != nil })
+}
+
+// setupHeartbeats keeps the heartbeats' check-ins in the database, from
+// which the store takes what it kept before a restart (a failed write is
+// counted in lookout_storage_write_failures_total{component="heartbeats"}
+// and logged, and the check-in counts from memory), runs a heartbeat's
+// probe at each of its check-ins (so a failure is down at once, and an
+// older evaluation never overtakes it: the scheduler runs a probe once at
+// a time), and, when cfg has heartbeat probes, serves their routes on the
+// public listener with lookout_heartbeat_checkins_total.
+func (d *daemon) setupHeartbeats(cfg *config.Config) error {
+	beats := d.opts.Heartbeats
+	if beats == nil {
+		if hasHeartbeats(cfg) {
+			return errors.New("heartbeat probes need a store of check-ins (daemon.Options.Heartbeats)")
+		}
+		return nil
+	}
+	if err := beats.Open(d.alerting.db, d.alerting.heartbeats); err != nil {
+		return err
+	}
+	beats.OnCheckin(d.sched.Trigger)
+	if hasHeartbeats(cfg) {
+		d.heartbeats = beats
+		d.reg.MustRegister(beats)
+	}
+	return nil
+}
+
+// configureHeartbeats tells the store which heartbeats the running
+// probes have, after a start or a reload swapped them in.
+func (d *daemon) configureHeartbeats(runners []*probes.Runner) {
+	if d.opts.Heartbeats == nil {
+		return
+	}
+	beats := map[string]*config.Heartbeat{}
+	for _, r := range runners {
+		if hb := r.Config().Heartbeat; hb != nil {
+			beats[r.Name()] = hb
+		}
+	}
+	d.opts.Heartbeats.Configure(beats)
+}

@@ -1,0 +1,266 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lookout-dev/lookout/cmd/lookout/internal/kinds"
+	"github.com/lookout-dev/lookout/probes/heartbeat"
+	"github.com/lookout-dev/lookout/probes/httpprobe"
+)
+
+const beatToken = "s3cret-heartbeat-token-4f9a"
+
+// heartbeatConfig has two heartbeat probes and a public listener: dump is
+// evaluated once an hour (only a check-in runs it sooner), backup every
+// second.
+func heartbeatConfig(dir string) string {
+	return fmt.Sprintf(`server:
+  listen: 127.0.0.1:0
+  public: {listen: 127.0.0.1:0}
+storage:
+  path: %s
+probes:
+  - name: dump
+    interval: 1h
+    heartbeat: {schedule: "0 3 * * *", timezone: Europe/Berlin, grace: 1h, token: %s}
+  - name: backup
+    interval: 1s
+    heartbeat: {every: 1h, grace: 5m, token: %s}
+`, filepath.Join(dir, "data"), beatToken, beatToken)
+}
+
+// beatDaemon is a daemon started as main starts it, with a store of
+// check-ins, and the address of its public listener.
+type beatDaemon struct {
+	*running
+	public string
+}
+
+func startBeatDaemon(t *testing.T, cfgFile string) *beatDaemon {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	admin, public := make(chan net.Addr, 1), make(chan net.Addr, 1)
+	logs := &syncBuffer{}
+	r := &running{cancel: cancel, done: make(chan error, 1), logs: logs}
+	beats := heartbeat.NewStore()
+	go func() {
+		r.done <- Run(ctx, Options{Kinds: kinds.All(httpprobe.NewTransports(), beats), Heartbeats: beats,
+			ConfigFile: cfgFile, Version: "test", Logger: slog.New(slog.NewTextHandler(logs, nil)),
+			Listening: func(a net.Addr) { admin <- a }, ListeningPublic: func(a net.Addr) { public <- a },
+		})
+	}()
+	d := &beatDaemon{running: r}
+	select {
+	case a := <-admin:
+		r.base = "http://" + a.String()
+		d.public = "http://" + (<-public).String()
+	case err := <-r.done:
+		t.Fatalf("daemon did not start: %v", err)
+	}
+	return d
+}
+
+// checkin sends a check-in to the public listener and returns the status.
+func (d *beatDaemon) checkin(t *testing.T, method, path, tok, body string) int {
+	t.Helper()
+	req, err := http.NewRequest(method, d.public+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode
+}
+
+// beatStatus is a heartbeat probe as /api/v1/probes/NAME shows it.
+type beatStatus struct {
+	State   string `json:"state"`
+	Reason  string `json:"reason"`
+	Results []struct {
+		State              string    `json:"state"`
+		LastSuccess        time.Time `json:"last_success"`
+		LastStart          time.Time `json:"last_start"`
+		Running            bool      `json:"running"`
+		RunDurationSeconds float64   `json:"run_duration_seconds"`
+	} `json:"results"`
+}
+
+func (d *beatDaemon) status(t *testing.T, name string) (beatStatus, string) {
+	t.Helper()
+	_, body := d.get(t, "/api/v1/probes/"+name)
+	var st beatStatus
+	if err := json.Unmarshal([]byte(body), &st); err != nil {
+		t.Fatalf("decode /api/v1/probes/%s: %v\n%s", name, err, body)
+	}
+	return st, body
+}
+
+// waitFor polls the probe's status until ok holds, for up to 10 s: only
+// the outcome is asserted, never how long it took.
+func (d *beatDaemon) waitFor(t *testing.T, name, what string, ok func(beatStatus) bool) beatStatus {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, body := d.status(t, name)
+		if ok(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: never %s; last status:\n%s", name, what, body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestHeartbeatCheckins: check-ins reach the public listener only; a
+// failure makes a probe evaluated once an hour down at once, with the
+// job's words as the reason, and a success brings it back; refusals are
+// counted, and the token is nowhere to be read.
+func TestHeartbeatCheckins(t *testing.T) {
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "lookout.yml")
+	writeConfig(t, cfgFile, heartbeatConfig(dir))
+	d := startBeatDaemon(t, cfgFile)
+	defer d.stop(t)
+
+	if got := d.checkin(t, "POST", "/v1/heartbeat/dump/fail", beatToken, "pg_dump: disk full"); got != http.StatusOK {
+		t.Fatalf("fail check-in: %d", got)
+	}
+	d.waitFor(t, "dump", "down with the job's reason", func(st beatStatus) bool {
+		return st.State == "down" && st.Reason == "pg_dump: disk full"
+	})
+	if got := d.checkin(t, "GET", "/v1/heartbeat/dump/0", beatToken, ""); got != http.StatusOK {
+		t.Fatalf("exit code 0 check-in: %d", got)
+	}
+	d.waitFor(t, "dump", "up again", func(st beatStatus) bool { return st.State == "up" })
+
+	refused := []struct {
+		name, path, token string
+		want              int
+	}{
+		{"wrong token", "/v1/heartbeat/dump", "s3cret-heartbeat-token-0000", http.StatusUnauthorized},
+		{"no token", "/v1/heartbeat/dump", "", http.StatusUnauthorized},
+		{"unknown name", "/v1/heartbeat/dumpster", beatToken, http.StatusNotFound},
+	}
+	for _, tt := range refused {
+		if got := d.checkin(t, "GET", tt.path, tt.token, ""); got != tt.want {
+			t.Errorf("%s: %d, want %d", tt.name, got, tt.want)
+		}
+	}
+	req, _ := http.NewRequest("POST", d.base+"/v1/heartbeat/dump", nil)
+	req.Header.Set("Authorization", "Bearer "+beatToken)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Errorf("the admin listener answered a check-in with %v %v; want 404, the public listener serves them", resp.StatusCode, err)
+	}
+
+	_, metrics := d.get(t, "/metrics")
+	for _, want := range []string{
+		`lookout_heartbeat_checkins_total{result="ok"} 2`,
+		`lookout_heartbeat_checkins_total{result="unauthorized"} 2`,
+		`lookout_heartbeat_checkins_total{result="unknown"} 1`,
+		`lookout_heartbeat_last_ping_timestamp_seconds{kind="fail",probe="dump"} `,
+		`lookout_heartbeat_last_ping_timestamp_seconds{kind="success",probe="dump"} `,
+		`lookout_storage_write_failures_total{component="heartbeats",reason="other"} 0`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(metrics, `kind="start",probe="dump"`) {
+		t.Error("/metrics has a start of dump, which never started")
+	}
+	_, api := d.get(t, "/api/v1/probes")
+	for where, text := range map[string]string{"/metrics": metrics, "/api/v1/probes": api, "the log": d.logs.String()} {
+		if strings.Contains(text, beatToken) {
+			t.Errorf("%s shows the heartbeat's token", where)
+		}
+	}
+}
+
+// TestHeartbeatRestart: Lookout restarts between a job's start and its
+// success. After the restart the probe is up (the success before it still
+// counts; no missed run is invented), keeps the start, and the success's
+// run lasts from that start.
+func TestHeartbeatRestart(t *testing.T) {
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "lookout.yml")
+	writeConfig(t, cfgFile, heartbeatConfig(dir))
+
+	d := startBeatDaemon(t, cfgFile)
+	if got := d.checkin(t, "POST", "/v1/heartbeat/backup", beatToken, ""); got != http.StatusOK {
+		t.Fatalf("success: %d", got)
+	}
+	startSent := time.Now()
+	if got := d.checkin(t, "POST", "/v1/heartbeat/backup/start", beatToken, ""); got != http.StatusOK {
+		t.Fatalf("start: %d", got)
+	}
+	startDone := time.Now()
+	before := d.waitFor(t, "backup", "running", func(st beatStatus) bool { return len(st.Results) > 0 && st.Results[0].Running })
+	d.stop(t)
+
+	d = startBeatDaemon(t, cfgFile)
+	defer d.stop(t)
+	after := d.waitFor(t, "backup", "evaluated", func(st beatStatus) bool { return len(st.Results) > 0 })
+	r, was := after.Results[0], before.Results[0]
+	if after.State != "up" || !r.Running || !r.LastStart.Equal(was.LastStart) || !r.LastSuccess.Equal(was.LastSuccess) {
+		t.Errorf("after the restart: %s (%s), running %v, start %v, success %v; want up, running, start %v and success %v as before",
+			after.State, after.Reason, r.Running, r.LastStart, r.LastSuccess, was.LastStart, was.LastSuccess)
+	}
+	successSent := time.Now()
+	if got := d.checkin(t, "POST", "/v1/heartbeat/backup", beatToken, ""); got != http.StatusOK {
+		t.Fatalf("success: %d", got)
+	}
+	successDone := time.Now()
+	done := d.waitFor(t, "backup", "done", func(st beatStatus) bool { return len(st.Results) > 0 && st.Results[0].RunDurationSeconds > 0 })
+	got := time.Duration(done.Results[0].RunDurationSeconds * float64(time.Second))
+	if least, most := successSent.Sub(startDone), successDone.Sub(startSent); got < least || got > most {
+		t.Errorf("the run took %v; want between %v and %v, from the start before the restart to the success after it", got, least, most)
+	}
+	if done.State != "up" {
+		t.Errorf("backup is %s (%s) after its success, want up", done.State, done.Reason)
+	}
+}
+
+// TestHeartbeatsAddedByReload: the check-in routes are built at the
+// start, so a reload that adds the first heartbeat probe says that a
+// restart serves them, and the restart does.
+func TestHeartbeatsAddedByReload(t *testing.T) {
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "lookout.yml")
+	full := heartbeatConfig(dir)
+	writeConfig(t, cfgFile, full[:strings.Index(full, "probes:")])
+	d := startBeatDaemon(t, cfgFile)
+	writeConfig(t, cfgFile, full)
+	if resp, body := postReload(t, d.running); resp.StatusCode != http.StatusOK {
+		t.Fatalf("reload: %d %s", resp.StatusCode, body)
+	}
+	if logs := d.logs.String(); !strings.Contains(logs, "change only at the next start") || !strings.Contains(logs, heartbeatRoutes) {
+		t.Errorf("the reload did not warn that the check-in routes need a restart:\n%s", logs)
+	}
+	if got := d.checkin(t, "POST", "/v1/heartbeat/dump", beatToken, ""); got != http.StatusNotFound {
+		t.Errorf("check-in before the restart: %d, want 404", got)
+	}
+	d.stop(t)
+	d = startBeatDaemon(t, cfgFile)
+	defer d.stop(t)
+	if got := d.checkin(t, "POST", "/v1/heartbeat/dump", beatToken, ""); got != http.StatusOK {
+		t.Errorf("check-in after the restart: %d, want 200", got)
+	}
+}
