@@ -18,7 +18,7 @@ func Kind(store *Store) *probes.Kind {
 		Name:     "heartbeat",
 		New:      func(pc config.Probe) (probes.Prober, error) { return probes.Built(New(pc.Name, pc.Heartbeat, store)) },
 		Families: families(),
-		Pairs:    signalPairs,
+		Pairs:    newSignalLabels,
 		ReportTarget: func(r *probes.Report, pc config.Probe) {
 			s := newSchedule(pc.Heartbeat)
 			r.Line("schedule", "%s, time zone %s, grace %s", s.text, s.loc, short(s.grace))
@@ -32,25 +32,30 @@ func facts(pf probes.Facts) *Facts {
 	return f
 }
 
-// signalNames are the values of the kind label of
-// lookout_heartbeat_last_ping_timestamp_seconds.
-var signalNames = [3]string{"success", "start", "fail"}
+// signalPairs are the kind label's pairs of
+// lookout_heartbeat_last_ping_timestamp_seconds, by signal; every probe
+// shares them (they are never changed).
+var signalPairs = [3]*dto.LabelPair{
+	success: {Name: proto.String("kind"), Value: proto.String("success")},
+	start:   {Name: proto.String("kind"), Value: proto.String("start")},
+	fail:    {Name: proto.String("kind"), Value: proto.String("fail")},
+}
 
 // signalLabels are one probe's label pairs for each signal.
-type signalLabels [len(signalNames)][]*dto.LabelPair
+type signalLabels [len(signalPairs)][]*dto.LabelPair
 
-func signalPairs(base []*dto.LabelPair) any {
-	var ps signalLabels
-	for i := range signalNames {
-		ps[i] = probes.WithPair(base, &dto.LabelPair{Name: proto.String("kind"), Value: &signalNames[i]})
+func newSignalLabels(base []*dto.LabelPair) any {
+	var ls signalLabels
+	for i, p := range signalPairs {
+		ls[i] = probes.WithPair(base, p)
 	}
-	return &ps
+	return &ls
 }
 
 func families() []probes.Family {
 	return []probes.Family{
 		{Name: "lookout_heartbeat_last_ping_timestamp_seconds", Help: "When the heartbeat's job last checked in, by kind of signal (success, start, fail), in Unix seconds; absent before the first of a kind.",
-			PerProbe: len(signalNames),
+			PerProbe: len(signalPairs),
 			Samples: func(pf probes.Facts, lp probes.Labels, add func([]*dto.LabelPair, float64)) {
 				f := facts(pf)
 				if f == nil {

@@ -16,24 +16,24 @@ import (
 type Signals struct {
 	// Created is when Lookout first knew the heartbeat: no run is
 	// expected before it.
-	Created time.Time `json:"created"`
+	Created time.Time
 	// Success, Start and Fail are the times of the last signal of each
 	// kind; zero for none.
-	Success time.Time `json:"success,omitzero"`
-	Start   time.Time `json:"start,omitzero"`
-	Fail    time.Time `json:"fail,omitzero"`
+	Success time.Time
+	Start   time.Time
+	Fail    time.Time
 	// Failed is whether the last outcome (success or failure) was a
 	// failure; Running whether a start came after it.
-	Failed  bool `json:"failed,omitempty"`
-	Running bool `json:"running,omitempty"`
+	Failed  bool
+	Running bool
 	// Duration is the run the last success ended, from its start; 0 when
 	// that run sent no start.
-	Duration time.Duration `json:"duration,omitempty"`
+	Duration time.Duration
 	// ExitCode is the last outcome's: 0 for a success, the code of
 	// /NAME/CODE, -1 for /NAME/fail.
-	ExitCode int `json:"exit_code,omitempty"`
+	ExitCode int
 	// Reason is the last failure's: its body, or "exited with code N".
-	Reason string `json:"reason,omitempty"`
+	Reason string
 }
 
 // Store keeps the last signals of each configured heartbeat, in memory
