@@ -3,19 +3,15 @@ package main
 import (
 	"compress/gzip"
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/lookout-dev/lookout/bench/internal/lookoutproc"
 	"github.com/lookout-dev/lookout/bench/internal/usage"
 	"github.com/lookout-dev/lookout/bench/internal/workload"
 )
@@ -58,43 +54,20 @@ func measure(ctx context.Context, out io.Writer, o options, url string, n int, d
 	} else {
 		defer os.RemoveAll(dir)
 	}
-	addr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	cfgFile := filepath.Join(dir, "lookout.yml")
-	cfg := fmt.Sprintf("server:\n  listen: %s\nstorage:\n  path: %s\nprobes:\n%s", addr, filepath.Join(dir, "data"), workload.ProbesYAML(url, n, o.interval))
+	cfg := "probes:\n" + workload.ProbesYAML(url, n, o.interval)
 	if n == 0 {
 		cfg += "  []\n"
 	}
 	if gogc > 0 {
 		cfg = fmt.Sprintf("runtime:\n  gogc: %d\n", gogc) + cfg
 	}
-	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
-		return nil, err
-	}
-	logFile, err := os.Create(filepath.Join(dir, "lookout.log"))
+	started := time.Now()
+	proc, err := lookoutproc.Start(ctx, o.lookout, dir, cfg)
 	if err != nil {
 		return nil, err
 	}
-	defer logFile.Close()
-
-	cmd := exec.CommandContext(ctx, o.lookout, "run", "--config", cfgFile, "--log.level", "warn")
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	started := time.Now()
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", o.lookout, err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	pid := cmd.Process.Pid
+	pid, base, exited := proc.Pid(), proc.Base, proc.Exited
 	m := &measured{probes: n, gogc: gogc}
-	base := "http://" + addr
-	if err := waitReady(ctx, base, exited); err != nil {
-		_ = cmd.Process.Kill()
-		return nil, fmt.Errorf("%w (log: %s)", err, tail(logFile.Name()))
-	}
 	m.startup = time.Since(started)
 	fmt.Fprintf(out, "  ready in %s, RSS %s\n", m.startup.Round(time.Millisecond), mib(usage.ReadMemory(pid).RSS))
 
@@ -111,7 +84,7 @@ loop:
 		case <-ctx.Done():
 			break loop
 		case err := <-exited:
-			return nil, fmt.Errorf("lookout exited early: %v (log: %s)", err, tail(logFile.Name()))
+			return nil, fmt.Errorf("lookout exited early: %v (log: %s)", err, proc.LogTail())
 		case <-end:
 			break loop
 		case <-sample.C:
@@ -138,52 +111,10 @@ loop:
 	}
 	m.elapsed, m.cpu = time.Since(runStart), usage.ProcessCPU(pid)-cpuStart
 	m.mem = usage.ReadMemory(pid)
-	stopAt := time.Now()
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-exited:
-		if err != nil {
-			return nil, fmt.Errorf("lookout stopped with %v (log: %s)", err, tail(logFile.Name()))
-		}
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		return nil, errors.New("lookout did not stop within 30s of SIGTERM")
+	if m.stop, err = proc.Stop(); err != nil {
+		return nil, err
 	}
-	m.stop = time.Since(stopAt)
 	return m, nil
-}
-
-// freeAddr is a 127.0.0.1 address with a port free a moment ago.
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-// waitReady polls /readyz until it answers 200, for up to two minutes
-// (10,000 probes take seconds to load).
-func waitReady(ctx context.Context, base string, exited <-chan error) error {
-	deadline := time.Now().Add(2 * time.Minute)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-exited:
-			return fmt.Errorf("lookout exited before it was ready: %v", err)
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-	}
-	return errors.New("lookout not ready within 2 minutes")
 }
 
 // scrapeOnce fetches /metrics as Prometheus does (gzip, its Accept
@@ -257,16 +188,6 @@ func readExposition(text []byte) exposed {
 		}
 	}
 	return e
-}
-
-// tail is the last lines of a file, for an error message.
-func tail(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	return strings.Join(lines[max(0, len(lines)-5):], "\n")
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }

@@ -1,6 +1,7 @@
-// Command probecpu measures the CPU time Lookout's HTTP probe spends per
-// 1,000 runs against a bare Go loop making the same fresh-connection
-// requests, both against a local target in a child process.
+// Command probecpu measures the CPU time a Lookout probe kind spends per
+// 1,000 runs against a bare Go loop doing the same, both against a local
+// target in a child process: -kind http (the default) makes the same
+// fresh-connection requests, tcp the same connect, dns the same UDP query.
 //
 // Each round runs a batch of sequential probes of each side, in
 // alternating order, and reads this process's user+system CPU time
@@ -22,12 +23,15 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/lookout-dev/lookout/bench/internal/usage"
-
+	"github.com/lookout-dev/lookout/bench/internal/bare"
 	"github.com/lookout-dev/lookout/bench/internal/stats"
 	"github.com/lookout-dev/lookout/bench/internal/target"
+	"github.com/lookout-dev/lookout/bench/internal/usage"
 	"github.com/lookout-dev/lookout/bench/internal/workload"
+	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
+	"github.com/lookout-dev/lookout/probes/dnsprobe"
+	"github.com/lookout-dev/lookout/probes/tcpprobe"
 )
 
 // goalRatio is the most CPU Lookout may spend per probe, relative to the
@@ -35,6 +39,7 @@ import (
 const goalRatio = 1.2
 
 type options struct {
+	kind                                  string
 	rounds, probes, warmup, profileProbes int
 	cpuProfile                            string
 }
@@ -42,6 +47,7 @@ type options struct {
 func main() {
 	serve := flag.Bool(target.Flag, false, "internal: serve as the target child process")
 	var o options
+	flag.StringVar(&o.kind, "kind", "http", "the probe kind measured: http, tcp or dns")
 	flag.IntVar(&o.rounds, "rounds", 7, "measured rounds; each runs one batch of each side")
 	flag.IntVar(&o.probes, "probes", 1000, "sequential probes per batch")
 	flag.IntVar(&o.warmup, "warmup", 200, "unmeasured probes of each side before the first round")
@@ -70,13 +76,12 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 			err = stopErr
 		}
 	}()
-	url := "http://" + child.Addr + "/health"
-	sides, err := newSides(url)
+	sides, what, err := newSides(o.kind, child.Addr)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "probecpu: %d rounds of %d sequential probes per side against %s (target pid %d)\n",
-		o.rounds, o.probes, url, child.Pid())
+	fmt.Fprintf(out, "probecpu: %d rounds of %d sequential %s probes per side against %s (target pid %d)\n",
+		o.rounds, o.probes, o.kind, what, child.Pid())
 	fmt.Fprintf(out, "%s, GOMAXPROCS %d, %d CPUs\n\n", runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU())
 	for _, s := range sides {
 		if _, err := measure(ctx, s, o.warmup); err != nil {
@@ -104,29 +109,70 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 	return nil
 }
 
-// newSides builds the bare loop and Lookout's probe (a probes.Runner, as
-// the scheduler runs it: timeout, result recording, metrics) for url.
-func newSides(url string) ([2]side, error) {
-	cfg, err := workload.Config(url, 1, time.Minute)
-	if err != nil {
-		return [2]side{}, err
-	}
+// newSides builds the bare loop and Lookout's probe of kind (a
+// probes.Runner, as the scheduler runs it: timeout, result recording,
+// metrics) against the target at addr, and says what they check.
+func newSides(kind, addr string) ([2]side, string, error) {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	runners, err := workload.Runners(cfg, log)
-	if err != nil {
-		return [2]side{}, err
+	var (
+		runner *probes.Runner
+		b      side
+		what   string
+		err    error
+	)
+	switch kind {
+	case "http":
+		what = "http://" + addr + "/health"
+		var cfg *config.Config
+		if cfg, err = workload.Config(what, 1, time.Minute); err != nil {
+			return [2]side{}, "", err
+		}
+		var runners []*probes.Runner
+		if runners, err = workload.Runners(cfg, log); err != nil {
+			return [2]side{}, "", err
+		}
+		runner = runners[0]
+		p := bare.New(what)
+		var last bare.Times // kept so that the timings are not optimised away
+		b.probe = func(ctx context.Context) (err error) {
+			last, err = p.Probe(ctx)
+			_ = last
+			return err
+		}
+	case "tcp":
+		what = addr
+		runner, err = kindRunner(tcpprobe.Kind(), "tcp: {address: "+addr+"}", log)
+		p := bare.NewTCP(addr)
+		b.probe = func(ctx context.Context) error { _, err := p.Probe(ctx); return err }
+	case "dns":
+		what = "A " + target.DNSName + " at " + addr + " over udp"
+		runner, err = kindRunner(dnsprobe.Kind(), "dns: {name: "+target.DNSName+", server: '"+addr+"', transport: udp}", log)
+		p := bare.NewDNS(addr, target.DNSName)
+		b.probe = func(ctx context.Context) error { _, err := p.Probe(ctx); return err }
+	default:
+		return [2]side{}, "", fmt.Errorf("-kind %q: want http, tcp or dns", kind)
 	}
-	runner := runners[0]
-	bare := newBareProber(url)
-	return [2]side{
-		{"bare", bare.probe},
-		{"lookout", func(ctx context.Context) error {
-			if res := runner.Probe(ctx); res.State != probes.Up {
-				return fmt.Errorf("lookout: probe %s: %s", res.State, res.Reason)
-			}
-			return nil
-		}},
-	}, nil
+	if err != nil {
+		return [2]side{}, "", err
+	}
+	b.name = "bare"
+	return [2]side{b, {"lookout", func(ctx context.Context) error {
+		if res := runner.Probe(ctx); res.State != probes.Up {
+			return fmt.Errorf("lookout: probe %s: %s", res.State, res.Reason)
+		}
+		return nil
+	}}}, what, nil
+}
+
+// kindRunner builds the runner of one probe of kind whose section is
+// section (flow-style YAML), as the daemon does.
+func kindRunner(kind *probes.Kind, section string, log *slog.Logger) (*probes.Runner, error) {
+	cfg, err := config.Parse("bench.yml", []byte("probes:\n  - name: probe-00000\n    interval: 60s\n    "+section+"\n"),
+		func(string) (string, bool) { return "", false })
+	if err != nil {
+		return nil, fmt.Errorf("parse config: %w", err)
+	}
+	return probes.Kinds{kind}.NewRunner(cfg.Probes[0], log)
 }
 
 // batch is what one batch of probes cost.

@@ -27,7 +27,8 @@ const Flag = "serve-target"
 // Body is what the target answers to every request.
 const Body = `{"status":"UP"}`
 
-// Serve listens on 127.0.0.1:0, writes the address as one line to out,
+// Serve listens on 127.0.0.1:0 (HTTP over TCP, and DNS over UDP on the
+// same port number), writes the address as one line to out,
 // and serves until ctx is done or in reaches EOF (the parent closed the
 // pipe or died).
 func Serve(ctx context.Context, in io.Reader, out io.Writer) error {
@@ -56,6 +57,12 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 		WriteTimeout:      10 * time.Second,
 		IdleTimeout:       30 * time.Second,
 	}
+	dnsSrv, err := serveDNS(ln.Addr())
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	defer func() { _ = dnsSrv.Shutdown() }()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	if _, err := fmt.Fprintln(out, ln.Addr().String()); err != nil {
