@@ -35,10 +35,12 @@ type durationHistogram struct {
 }
 
 // nativeBucket is one non-empty native bucket: index i spans
-// (2^((i-1)/2^schema), 2^(i/2^schema)].
+// (2^((i-1)/2^schema), 2^(i/2^schema)]. Eight bytes, not sixteen: a probe
+// may have up to maxNativeBuckets of them, and a bucket would need four
+// billion runs to overflow.
 type nativeBucket struct {
 	index int32
-	count int64
+	count uint32
 }
 
 func (h *durationHistogram) observe(v float64) {
@@ -154,7 +156,7 @@ func (h *durationHistogram) nativeSpans(hist *dto.Histogram, sc *scratch) {
 			hist.PositiveSpan = append(hist.PositiveSpan, &spanMsgs[n])
 		}
 		lengths[len(hist.PositiveSpan)-1]++
-		hist.PositiveDelta[k] = b.count - prev
-		prev = b.count
+		hist.PositiveDelta[k] = int64(b.count) - prev
+		prev = int64(b.count)
 	}
 }

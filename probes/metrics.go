@@ -104,11 +104,12 @@ type family struct {
 	typ        dto.MetricType
 }
 
-// runsFamily has every probe's three series from when its Runner exists,
-// at 0 before its first run (so increase() counts that run); they go with
-// the Runner.
+// runsFamily has every probe's three series and skippedFamily its one
+// from when its Runner exists, at 0 before the first run or skip (so
+// increase() counts it); they go with the Runner.
 var (
 	runsFamily     = family{"lookout_probe_runs_total", "Probe runs by raw result (up, degraded, down).", dto.MetricType_COUNTER}
+	skippedFamily  = family{"lookout_probe_skipped_total", "Planned runs skipped because the previous run of the probe was still going.", dto.MetricType_COUNTER}
 	durationFamily = family{"lookout_probe_duration_seconds", "How long each probe run took, retries included.", dto.MetricType_HISTOGRAM}
 )
 
@@ -119,16 +120,19 @@ type snapshot struct {
 	ran      bool
 	state    State
 	runs     [3]uint64
+	skipped  uint64
 	duration durationHistogram
 }
 
-// snapshot copies what a scrape reads of r; the duration histogram's
-// native buckets go to sc.native.
-func (r *Runner) snapshot(sc *scratch) snapshot {
+// snapshot copies what a scrape reads of r; with histogram, the duration
+// histogram too, its native buckets appended to sc.native.
+func (r *Runner) snapshot(sc *scratch, histogram bool) snapshot {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s := snapshot{r: r, last: r.last, ran: r.n > 0, state: r.state, runs: r.runs}
-	s.duration, sc.native = r.duration.snapshot(sc.native)
+	s := snapshot{r: r, last: r.last, ran: r.n > 0, state: r.state, runs: r.runs, skipped: r.skipped}
+	if histogram {
+		s.duration, sc.native = r.duration.snapshot(sc.native)
+	}
 	return s
 }
 
@@ -156,8 +160,12 @@ func (c *Collector) EachFamily(fn func(*dto.MetricFamily) error) error {
 func (c *Collector) EachFamilyOf(want func(name string) bool, fn func(*dto.MetricFamily) error) error {
 	runners := c.runners()
 	sc := &scratch{snaps: make([]snapshot, len(runners))}
+	// The rule store ingests every evaluation and wants no histogram:
+	// copying every probe's native buckets for it would be its largest
+	// allocation.
+	histogram := want(durationFamily.name)
 	for i, r := range runners {
-		sc.snaps[i] = r.snapshot(sc)
+		sc.snaps[i] = r.snapshot(sc, histogram)
 	}
 	snaps := sc.snaps
 	write := func(f family) error {
@@ -169,7 +177,7 @@ func (c *Collector) EachFamilyOf(want func(name string) bool, fn func(*dto.Metri
 	}
 	// The histogram family goes first and its messages are dropped after
 	// it: they are the largest, and the value families share smaller ones.
-	if want(durationFamily.name) {
+	if histogram {
 		sc.reserveHistograms(len(snaps))
 		for i := range snaps {
 			sc.family = append(sc.family, snaps[i].duration.metric(snaps[i].r.pairs.base, sc))
@@ -195,6 +203,11 @@ func (c *Collector) EachFamilyOf(want func(name string) bool, fn func(*dto.Metri
 		for _, st := range []State{Degraded, Down, Up} { // in label order
 			add(s.r.pairs.withResult[st], float64(s.runs[st]))
 		}
+	}); err != nil {
+		return err
+	}
+	if err := emit(skippedFamily, func(s *snapshot, add func([]*dto.LabelPair, float64)) {
+		add(s.r.pairs.base, float64(s.skipped))
 	}); err != nil {
 		return err
 	}

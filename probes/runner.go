@@ -49,6 +49,7 @@ type Runner struct {
 	state    State
 	reason   string
 	runs     [3]uint64 // by State
+	skipped  uint64    // planned runs the scheduler skipped
 	duration durationHistogram
 }
 
@@ -96,6 +97,14 @@ func (r *Runner) Offset(interval time.Duration) time.Duration {
 	h := fnv.New64a()
 	h.Write([]byte(r.cfg.Name))
 	return time.Duration(h.Sum64() % uint64(interval))
+}
+
+// Skip counts a planned run that the scheduler skipped because the
+// previous run was still going.
+func (r *Runner) Skip() {
+	r.mu.Lock()
+	r.skipped++
+	r.mu.Unlock()
 }
 
 // Run probes once and records the result; the scheduler calls it.

@@ -145,10 +145,10 @@ probe_success{probe="flappy",team="api"} 1
 	}
 }
 
-// TestRunsAtZeroBeforeFirstRun: a probe's lookout_probe_runs_total is
-// there for every result at 0 from when its runner exists, before it ran,
-// so increase() counts the first run; a probe no longer listed (removed
-// at a reload) has none.
+// TestRunsAtZeroBeforeFirstRun: a probe's lookout_probe_runs_total (for
+// every result) and lookout_probe_skipped_total are there at 0 from when
+// its runner exists, before it ran, so increase() counts the first run or
+// skip; a probe no longer listed (removed at a reload) has none.
 func TestRunsAtZeroBeforeFirstRun(t *testing.T) {
 	r := newRunner(t, "http://127.0.0.1:1", "")
 	runners := []*probes.Runner{r}
@@ -159,12 +159,21 @@ func TestRunsAtZeroBeforeFirstRun(t *testing.T) {
 lookout_probe_runs_total{probe="flappy",result="degraded",team="api"} 0
 lookout_probe_runs_total{probe="flappy",result="down",team="api"} 0
 lookout_probe_runs_total{probe="flappy",result="up",team="api"} 0
+# HELP lookout_probe_skipped_total Planned runs skipped because the previous run of the probe was still going.
+# TYPE lookout_probe_skipped_total counter
+lookout_probe_skipped_total{probe="flappy",team="api"} %d
 `
-	if err := testutil.GatherAndCompare(c, strings.NewReader(want), "lookout_probe_runs_total"); err != nil {
+	names := []string{"lookout_probe_runs_total", "lookout_probe_skipped_total"}
+	if err := testutil.GatherAndCompare(c, strings.NewReader(fmt.Sprintf(want, 0)), names...); err != nil {
 		t.Error(err)
 	}
+	r.Skip() // as the scheduler does when a planned run finds the last one going
+	r.Skip()
+	if err := testutil.GatherAndCompare(c, strings.NewReader(fmt.Sprintf(want, 2)), names...); err != nil {
+		t.Errorf("after two skips: %v", err)
+	}
 	runners = nil
-	if err := testutil.GatherAndCompare(c, strings.NewReader(""), "lookout_probe_runs_total"); err != nil {
+	if err := testutil.GatherAndCompare(c, strings.NewReader(""), names...); err != nil {
 		t.Errorf("after the probe was removed: %v", err)
 	}
 }

@@ -137,7 +137,7 @@ func schedule(ctx context.Context, out io.Writer, o options, runners []*probes.R
 	if err := g.Wait(); err != nil {
 		return results{}, err
 	}
-	res := results{setAt: setAt, elapsed: time.Since(setAt), tasks: tasks, runs: runs, reg: reg, mem: usage.ReadMemory(0), scrapes: mon.stats}
+	res := results{setAt: setAt, elapsed: time.Since(setAt), tasks: tasks, runs: runs, reg: prometheus.Gatherers{reg, collector}, mem: usage.ReadMemory(0), scrapes: mon.stats}
 	cpu1 := usage.CPU()
 	res.cpu = cpu1 - cpu0
 	runtime.GC()

@@ -27,7 +27,7 @@ type results struct {
 	cpu     time.Duration
 	tasks   []*recordedTask
 	runs    *runCounts
-	reg     *prometheus.Registry
+	reg     prometheus.Gatherer // the scheduler's families and the probes'
 	mem     usage.Memory
 	heap    runtime.MemStats // after a GC at the end
 	scrapes scrapeStats
@@ -113,7 +113,7 @@ type lagFacts struct {
 
 // lagSummary reads lookout_scheduler_lag_seconds (actual minus planned
 // start, as the scheduler sees it) and lookout_probe_skipped_total.
-func lagSummary(reg *prometheus.Registry) lagFacts {
+func lagSummary(reg prometheus.Gatherer) lagFacts {
 	families, err := reg.Gather()
 	if err != nil {
 		return lagFacts{text: "gather: " + err.Error()}

@@ -21,6 +21,14 @@ type Task interface {
 	Run(ctx context.Context)
 }
 
+// Skipper is a Task that counts its skipped runs: the scheduler calls Skip
+// when a planned run does not start because the previous run of the task
+// is still going. A probe's Runner counts them in
+// lookout_probe_skipped_total, beside its other series.
+type Skipper interface {
+	Skip()
+}
+
 // Timing says when a task runs next after a given planned time.
 type Timing interface {
 	Next(after time.Time) time.Time
@@ -51,9 +59,8 @@ type Job struct {
 
 // Scheduler runs jobs; Set replaces the set while it runs.
 type Scheduler struct {
-	sem     chan struct{}
-	lag     prometheus.Histogram
-	skipped *prometheus.CounterVec
+	sem chan struct{}
+	lag prometheus.Histogram
 
 	mu      sync.Mutex
 	entries map[string]*entry
@@ -87,22 +94,16 @@ func New(maxConcurrent int, reg prometheus.Registerer) *Scheduler {
 			Buckets:                     []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 5},
 			NativeHistogramBucketFactor: 1.1,
 		}),
-		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "lookout_probe_skipped_total",
-			Help: "Planned runs skipped because the previous run of the probe was still going.",
-		}, []string{"probe"}),
 		entries: map[string]*entry{},
 		wake:    make(chan struct{}, 1),
 	}
-	reg.MustRegister(s.lag, s.skipped)
+	reg.MustRegister(s.lag)
 	return s
 }
 
 // Set makes jobs the scheduled set. A job whose task is the same value as
 // before keeps its planned time; new and changed ones are planned afresh;
-// removed ones stop, and a run of theirs in flight is cancelled. A new or
-// changed job's lookout_probe_skipped_total starts at 0 at once, so the
-// first skip shows in increase(); a removed job's series goes.
+// removed ones stop, and a run of theirs in flight is cancelled.
 func (s *Scheduler) Set(jobs []Job) {
 	now := time.Now()
 	s.mu.Lock()
@@ -119,7 +120,6 @@ func (s *Scheduler) Set(jobs []Job) {
 		e := &entry{job: j, next: j.Timing.Next(now)}
 		s.entries[name] = e
 		heap.Push(&s.queue, e)
-		s.skipped.WithLabelValues(name)
 	}
 	for name := range s.entries {
 		if !keep[name] {
@@ -168,7 +168,6 @@ func (s *Scheduler) remove(name string) {
 	if e.cancel != nil {
 		e.cancel()
 	}
-	s.skipped.DeleteLabelValues(name)
 }
 
 // Run dispatches jobs until ctx is done, then cancels the runs in flight
@@ -210,7 +209,9 @@ func (s *Scheduler) dispatchDue(ctx context.Context, wg *sync.WaitGroup) {
 		}
 		heap.Fix(&s.queue, 0)
 		if e.running {
-			s.skipped.WithLabelValues(e.job.Task.Name()).Inc()
+			if sk, ok := e.job.Task.(Skipper); ok {
+				sk.Skip()
+			}
 			continue
 		}
 		s.start(ctx, e, planned, wg)
