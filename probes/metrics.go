@@ -201,7 +201,7 @@ func (c *Collector) EachFamilyOf(want func(name string) bool, fn func(*dto.Metri
 	}
 	if err := emit(runsFamily, func(s *snapshot, add func([]*dto.LabelPair, float64)) {
 		for _, st := range []State{Degraded, Down, Up} { // in label order
-			add(s.r.pairs.withResult[st], float64(s.runs[st]))
+			add(s.r.pairs.result(st), float64(s.runs[st]))
 		}
 	}); err != nil {
 		return err
@@ -245,8 +245,8 @@ func (c *Collector) mostPerProbe(want func(name string) bool) int {
 // only reads them.
 type labelPairs struct {
 	base       []*dto.LabelPair
-	withResult [3][]*dto.LabelPair // by State
-	kind       any                 // the kind's Pairs
+	withResult []*dto.LabelPair // base with each result's pair, by State, back to back (see result)
+	kind       any              // the kind's Pairs
 }
 
 // resultPairs are the result label's pairs, which every probe shares.
@@ -262,13 +262,20 @@ func newLabelPairs(names, values []string, kind *Kind) labelPairs {
 		lp.base[i] = &dto.LabelPair{Name: &names[i], Value: &values[i]}
 	}
 	slices.SortFunc(lp.base, func(a, b *dto.LabelPair) int { return strings.Compare(a.GetName(), b.GetName()) })
-	for st, p := range resultPairs {
-		lp.withResult[st] = withPair(lp.base, p)
+	lp.withResult = make([]*dto.LabelPair, 0, len(resultPairs)*(len(lp.base)+1))
+	for _, p := range resultPairs {
+		lp.withResult = append(lp.withResult, withPair(lp.base, p)...)
 	}
 	if kind != nil && kind.Pairs != nil {
 		lp.kind = kind.Pairs(lp.base)
 	}
 	return lp
+}
+
+// result is the probe's pairs with the result label of st.
+func (lp *labelPairs) result(st State) []*dto.LabelPair {
+	n := len(lp.base) + 1
+	return lp.withResult[int(st)*n : int(st+1)*n : int(st+1)*n]
 }
 
 func boolFloat(b bool) float64 {

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -28,11 +27,9 @@ type Runner struct {
 	kind   *Kind
 	prober Prober
 	log    *slog.Logger
-	// labelNames ("probe", then the probe's labels sorted) and their
-	// values label every metric of the probe; labelKey names the set.
-	labelNames, labelValues []string
-	labelKey                string
-	pairs                   labelPairs
+	// pairs label every metric of the probe: probe, then the probe's
+	// labels.
+	pairs labelPairs
 
 	// life guards the runs in flight and whether the runner was closed.
 	life     sync.Mutex
@@ -53,14 +50,21 @@ type Runner struct {
 	duration durationHistogram
 }
 
-// pastResult is a compact Result for the history.
+// pastResult is a compact Result for the history: 32 bytes, as every
+// probe keeps HistoryLen of them (ten thousand probes, 6 MB).
 type pastResult struct {
-	start    int64 // Unix nanoseconds
-	duration time.Duration
-	state    uint8
-	attempts uint8
-	reason   string
-	facts    Facts // the kind's Facts.Past
+	start int64 // Unix nanoseconds
+	// run is the duration in nanoseconds (up to 208 days) << 10, the
+	// attempts (at most 255) << 2, and the state.
+	run uint64
+	// detail is what most runs leave out: nil, the kind's Facts.Past
+	// when the reason is empty, or a *pastDetail with both.
+	detail any
+}
+
+type pastDetail struct {
+	reason string
+	facts  Facts
 }
 
 // NewRunner wraps prober, of kind, for the probe cfg; log receives state
@@ -74,7 +78,7 @@ func NewRunner(cfg config.Probe, kind *Kind, prober Prober, log *slog.Logger) *R
 	}
 	return &Runner{
 		cfg: cfg, kind: kind, prober: prober, log: log,
-		labelNames: names, labelValues: values, labelKey: strings.Join(names, ","), pairs: newLabelPairs(names, values, kind),
+		pairs:  newLabelPairs(names, values, kind),
 		window: make([]bool, max(cfg.FailureThreshold.Of, 1)),
 	}
 }
@@ -210,20 +214,43 @@ func (r *Runner) record(res Result) {
 
 func compact(res Result) pastResult {
 	p := pastResult{
-		start: res.Start.UnixNano(), duration: res.Duration, state: uint8(res.State),
-		attempts: uint8(min(res.Attempts, 255)), reason: res.Reason,
+		start: res.Start.UnixNano(),
+		run:   uint64(max(res.Duration, 0))<<10 | uint64(min(max(res.Attempts, 0), 255))<<2 | uint64(res.State&3),
 	}
+	var facts Facts
 	if res.Facts != nil {
-		p.facts = res.Facts.Past()
+		facts = res.Facts.Past()
+	}
+	switch {
+	case res.Reason != "":
+		p.detail = &pastDetail{res.Reason, facts}
+	case facts != nil:
+		p.detail = facts
 	}
 	return p
 }
 
-func (p pastResult) expand() Result {
-	return Result{
-		Start: time.Unix(0, p.start), Duration: p.duration, State: State(p.state), Reason: p.reason,
-		Attempts: int(p.attempts), Facts: p.facts,
+func (p pastResult) state() State { return State(p.run & 3) }
+
+func (p pastResult) reason() string {
+	if d, ok := p.detail.(*pastDetail); ok {
+		return d.reason
 	}
+	return ""
+}
+
+func (p pastResult) expand() Result {
+	res := Result{
+		Start: time.Unix(0, p.start), Duration: time.Duration(p.run >> 10), State: p.state(),
+		Attempts: int(p.run >> 2 & 255),
+	}
+	switch d := p.detail.(type) {
+	case *pastDetail:
+		res.Reason, res.Facts = d.reason, d.facts
+	case Facts:
+		res.Facts = d
+	}
+	return res
 }
 
 // damped is down when enough recent runs failed; otherwise it is the state
@@ -237,8 +264,8 @@ func (r *Runner) damped() (State, string) {
 	state, reason := Up, ""
 	for k := 1; k <= r.n; k++ {
 		h := r.history[(r.next-k+HistoryLen)%HistoryLen]
-		if State(h.state) != Down {
-			state, reason = State(h.state), h.reason
+		if h.state() != Down {
+			state, reason = h.state(), h.reason()
 			break
 		}
 	}

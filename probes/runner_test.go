@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -111,6 +112,42 @@ func TestHistoryIsBounded(t *testing.T) {
 	}
 	if got := len(r.Status().Results); got != probes.HistoryLen {
 		t.Errorf("history holds %d results, want %d", got, probes.HistoryLen)
+	}
+}
+
+// TestHistoryKeepsEachRun: the results in the history read back as they
+// were recorded: start, duration, state, attempts, reason and the kind's
+// facts, for a failed run with retries as for a clean one.
+func TestHistoryKeepsEachRun(t *testing.T) {
+	srv := httptest.NewServer(&scripted{script: []int{500, 503}})
+	defer srv.Close()
+	r := newRunner(t, srv.URL, "    retries: 1\n")
+	var ran []probes.Result
+	for range 3 {
+		ran = append(ran, r.Probe(t.Context()))
+	}
+	if ran[0].State != probes.Down || ran[0].Attempts != 2 || ran[0].Reason == "" || ran[1].State != probes.Up {
+		t.Fatalf("runs: %s after %d attempts (%q), then %s; want down after 2 attempts with a reason, then up",
+			ran[0].State, ran[0].Attempts, ran[0].Reason, ran[1].State)
+	}
+	got := r.Status().Results // newest first
+	if len(got) != 3 {
+		t.Fatalf("history holds %d results, want 3", len(got))
+	}
+	for i, want := range ran {
+		h := got[len(got)-1-i]
+		if !h.Start.Equal(want.Start) || h.Duration != want.Duration || h.State != want.State ||
+			h.Attempts != want.Attempts || h.Reason != want.Reason {
+			t.Errorf("run %d in the history: %v %v %s %d %q; recorded %v %v %s %d %q", i+1,
+				h.Start, h.Duration, h.State, h.Attempts, h.Reason, want.Start, want.Duration, want.State, want.Attempts, want.Reason)
+		}
+		wantFacts := want.Facts.Past() // what the history keeps; the latest run has all
+		if i == len(ran)-1 {
+			wantFacts = want.Facts
+		}
+		if h.Facts == nil || !reflect.DeepEqual(h.Facts, wantFacts) {
+			t.Errorf("run %d's facts in the history: %+v, want %+v", i+1, h.Facts, wantFacts)
+		}
 	}
 }
 
