@@ -115,25 +115,23 @@ var (
 
 // snapshot is what one scrape reads of a runner, copied under its lock.
 type snapshot struct {
-	r        *Runner
-	last     Result
-	ran      bool
-	state    State
-	runs     [3]uint64
-	skipped  uint64
-	duration durationHistogram
+	r       *Runner
+	last    Result
+	ran     bool
+	state   State
+	runs    [3]uint64
+	skipped uint64
 }
 
-// snapshot copies what a scrape reads of r; with histogram, the duration
+// snapshot copies what a scrape reads of r; given hist, the duration
 // histogram too, its native buckets appended to sc.native.
-func (r *Runner) snapshot(sc *scratch, histogram bool) snapshot {
+func (r *Runner) snapshot(sc *scratch, hist *durationHistogram) snapshot {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s := snapshot{r: r, last: r.last, ran: r.n > 0, state: r.state, runs: r.runs, skipped: r.skipped}
-	if histogram {
-		s.duration, sc.native = r.duration.snapshot(sc.native)
+	if hist != nil {
+		*hist, sc.native = r.duration.snapshot(sc.native)
 	}
-	return s
+	return snapshot{r: r, last: r.last, ran: r.n > 0, state: r.state, runs: r.runs, skipped: r.skipped}
 }
 
 // Gather returns every family at once (for tests and in-process readers;
@@ -163,9 +161,16 @@ func (c *Collector) EachFamilyOf(want func(name string) bool, fn func(*dto.Metri
 	// The rule store ingests every evaluation and wants no histogram:
 	// copying every probe's native buckets for it would be its largest
 	// allocation.
-	histogram := want(durationFamily.name)
+	var hists []durationHistogram // by runner, when wanted
+	if want(durationFamily.name) {
+		hists = make([]durationHistogram, len(runners))
+	}
 	for i, r := range runners {
-		sc.snaps[i] = r.snapshot(sc, histogram)
+		var hist *durationHistogram
+		if hists != nil {
+			hist = &hists[i]
+		}
+		sc.snaps[i] = r.snapshot(sc, hist)
 	}
 	snaps := sc.snaps
 	write := func(f family) error {
@@ -177,15 +182,16 @@ func (c *Collector) EachFamilyOf(want func(name string) bool, fn func(*dto.Metri
 	}
 	// The histogram family goes first and its messages are dropped after
 	// it: they are the largest, and the value families share smaller ones.
-	if histogram {
+	if hists != nil {
 		sc.reserveHistograms(len(snaps))
 		for i := range snaps {
-			sc.family = append(sc.family, snaps[i].duration.metric(snaps[i].r.pairs.base, sc))
+			sc.family = append(sc.family, hists[i].metric(snaps[i].r.pairs.base, sc))
 		}
 		if err := write(durationFamily); err != nil {
 			return err
 		}
 		sc.dropHistograms()
+		hists, sc.native = nil, nil
 	}
 	perProbe := c.mostPerProbe(want)
 	emit := func(f family, each func(s *snapshot, add func([]*dto.LabelPair, float64))) error {
