@@ -104,8 +104,8 @@ func (p *Prober) Probe(ctx context.Context) probes.Result {
 	}
 	defer conn.Close()
 	f.Connect = time.Since(start)
-	if dl, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(dl)
+	if dl, ok := ctx.Deadline(); ok && (p.tls != nil || p.cfg.Send != "" || p.cfg.Expect != nil) {
+		_ = conn.SetDeadline(dl) // a bare connect reads and writes nothing
 	}
 	if p.tls != nil {
 		tc := tls.Client(conn, p.tls)

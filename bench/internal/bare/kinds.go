@@ -15,8 +15,9 @@ type TCP struct {
 	dialer net.Dialer
 }
 
-// NewTCP returns the bare check of addr.
-func NewTCP(addr string) *TCP { return &TCP{addr: addr} }
+// NewTCP returns the bare check of addr, with the timeout a probe has by
+// default (no check goes without one).
+func NewTCP(addr string) *TCP { return &TCP{addr: addr, dialer: net.Dialer{Timeout: 10 * time.Second}} }
 
 // Probe connects once and returns how long the connect took.
 func (b *TCP) Probe(ctx context.Context) (time.Duration, error) {
