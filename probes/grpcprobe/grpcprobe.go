@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"cel.dev/cel-go/cel"
-	"cel.dev/cel-go/common/types"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -257,10 +256,6 @@ func (p *Prober) checks(res *probes.Result, f *Facts) []probes.Check {
 
 // vars are the variables of a gRPC probe's expressions.
 func vars(res *probes.Result, f *Facts) cel.Activation {
-	var t any = types.NullValue
-	if f.TLS != nil {
-		t = map[string]any{"version": f.TLS.Version, "verified": f.TLS.Verified, "earliest_expiry": f.TLS.EarliestExpiry}
-	}
-	act, _ := cel.NewActivation(map[string]any{"duration": res.Duration, "status": f.Status, "tls": t})
+	act, _ := cel.NewActivation(map[string]any{"duration": res.Duration, "status": f.Status, "tls": exprcheck.TLS(f.TLS)})
 	return act
 }

@@ -10,10 +10,9 @@ import (
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/types"
-	"cel.dev/cel-go/common/types/ref"
-	"cel.dev/cel-go/common/types/traits"
 
 	"github.com/lookout-dev/lookout/probes"
+	"github.com/lookout-dev/lookout/probes/internal/exprcheck"
 )
 
 // activation binds the variables assertions see (listed on config.Expr).
@@ -57,7 +56,7 @@ func (a *activation) value(name string) any {
 	case "status":
 		return int64(a.resp.StatusCode)
 	case "headers":
-		return newHeaderMap(a.resp.Header)
+		return exprcheck.Headers(a.resp.Header)
 	case "body":
 		return decodeJSON(a.resp.Header.Get("Content-Type"), a.body)
 	case "text":
@@ -71,10 +70,7 @@ func (a *activation) value(name string) any {
 		}
 		return phases
 	case "tls":
-		if t := FactsOf(*a.res).TLS; t != nil {
-			return map[string]any{"version": t.Version, "verified": t.Verified, "earliest_expiry": t.EarliestExpiry}
-		}
-		return types.NullValue
+		return exprcheck.TLS(FactsOf(*a.res).TLS)
 	}
 	panic("httpprobe: no CEL variable " + name)
 }
@@ -91,29 +87,3 @@ func decodeJSON(contentType string, body []byte) any {
 	}
 	return v
 }
-
-// headerMap is the response headers as a CEL map whose keys are
-// case-insensitive: headers["content-type"] and headers["Content-Type"]
-// are the same entry.
-type headerMap struct {
-	traits.Mapper
-}
-
-func newHeaderMap(h http.Header) headerMap {
-	lower := make(map[string][]string, len(h))
-	for k, v := range h {
-		lower[strings.ToLower(k)] = v
-	}
-	return headerMap{types.DefaultTypeAdapter.NativeToValue(lower).(traits.Mapper)}
-}
-
-func lowerKey(k ref.Val) ref.Val {
-	if s, ok := k.(types.String); ok {
-		return types.String(strings.ToLower(string(s)))
-	}
-	return k
-}
-
-func (m headerMap) Get(k ref.Val) ref.Val          { return m.Mapper.Get(lowerKey(k)) }
-func (m headerMap) Contains(k ref.Val) ref.Val     { return m.Mapper.Contains(lowerKey(k)) }
-func (m headerMap) Find(k ref.Val) (ref.Val, bool) { return m.Mapper.Find(lowerKey(k)) }

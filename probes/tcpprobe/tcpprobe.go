@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"cel.dev/cel-go/cel"
-	"cel.dev/cel-go/common/types"
 
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
@@ -184,12 +183,8 @@ func Reason(ctx context.Context, err error) string {
 
 // vars are the variables of a TCP probe's expressions.
 func vars(res *probes.Result, f *Facts) cel.Activation {
-	var t any = types.NullValue
-	if f.TLS != nil {
-		t = map[string]any{"version": f.TLS.Version, "verified": f.TLS.Verified, "earliest_expiry": f.TLS.EarliestExpiry}
-	}
 	act, _ := cel.NewActivation(map[string]any{
-		"duration": res.Duration, "connect": f.Connect, "response": f.Response, "tls": t,
+		"duration": res.Duration, "connect": f.Connect, "response": f.Response, "tls": exprcheck.TLS(f.TLS),
 	})
 	return act
 }
