@@ -20,11 +20,12 @@ import (
 // rest of the run, so a run pays only for the variables its expressions
 // read, once, however many expressions read them.
 type activation struct {
-	resp *http.Response
-	body []byte
-	res  *probes.Result
-	vals [len(celVars)]any
-	done [len(celVars)]bool
+	resp   *http.Response
+	body   []byte
+	res    *probes.Result
+	parent cel.Activation // a flow's vars; nil for a probe of its own
+	vals   [len(celVars)]any
+	done   [len(celVars)]bool
 }
 
 var _ cel.Activation = (*activation)(nil)
@@ -32,8 +33,8 @@ var _ cel.Activation = (*activation)(nil)
 // celVars are the variables' names, in the order of activation.vals.
 var celVars = [...]string{"status", "headers", "body", "text", "duration", "phases", "tls"}
 
-func newActivation(resp *http.Response, body []byte, res *probes.Result) *activation {
-	return &activation{resp: resp, body: body, res: res}
+func newActivation(resp *http.Response, body []byte, res *probes.Result, parent cel.Activation) *activation {
+	return &activation{resp: resp, body: body, res: res, parent: parent}
 }
 
 // ResolveName returns the value of the variable name.
@@ -48,8 +49,8 @@ func (a *activation) ResolveName(name string) (any, bool) {
 	return a.vals[i], true
 }
 
-// Parent is nil: the activation holds every variable.
-func (a *activation) Parent() cel.Activation { return nil }
+// Parent holds the variables beyond the response's: a flow's vars.
+func (a *activation) Parent() cel.Activation { return a.parent }
 
 func (a *activation) value(name string) any {
 	switch name {

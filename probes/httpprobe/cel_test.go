@@ -36,7 +36,7 @@ func TestActivationIsLazy(t *testing.T) {
 			}
 			resp := &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/json"}}}
 			body := []byte(`{"status": "UP", "replicas": [1, 2, 3]}`)
-			vars := newActivation(resp, body, &probes.Result{Duration: time.Millisecond})
+			vars := newActivation(resp, body, &probes.Result{Duration: time.Millisecond}, nil)
 			for i := range cfg.Probes[0].HTTP.Assert {
 				exprcheck.Assert(&cfg.Probes[0].HTTP.Assert[i], vars)
 			}

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 
+	"cel.dev/cel-go/cel"
+
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
 	"github.com/lookout-dev/lookout/probes/internal/exprcheck"
@@ -56,8 +58,9 @@ func newChecks(cfg *config.HTTP) checks {
 
 // check runs every check of the response in order, records each with
 // expected and actual, and sets the state and reason from the first that
-// fails.
-func (p *Prober) check(res *probes.Result, resp *http.Response, body []byte) {
+// fails. Its expressions see the response's variables and parent's (a
+// flow's vars); given a parent, it returns the activation they read.
+func (p *Prober) check(res *probes.Result, resp *http.Response, body []byte, parent cel.Activation) *activation {
 	c := &p.checks
 	as := make([]probes.Check, 0, c.count)
 	as = append(as, checkStatus(p.cfg.Expect.Status, c.status, resp.StatusCode))
@@ -79,8 +82,9 @@ func (p *Prober) check(res *probes.Result, resp *http.Response, body []byte) {
 	if p.cfg.SecurityHeaders != config.SecurityHeadersOff {
 		as = append(as, checkSecurityHeaders(resp, p.cfg.SecurityHeaders == config.SecurityHeadersWarn)...)
 	}
-	if len(p.cfg.Assert) > 0 || len(p.cfg.DegradedIf) > 0 {
-		vars := newActivation(resp, body, res)
+	var vars *activation
+	if parent != nil || len(p.cfg.Assert) > 0 || len(p.cfg.DegradedIf) > 0 {
+		vars = newActivation(resp, body, res, parent)
 		for i := range p.cfg.Assert {
 			as = append(as, exprcheck.Assert(&p.cfg.Assert[i], vars))
 		}
@@ -90,6 +94,7 @@ func (p *Prober) check(res *probes.Result, resp *http.Response, body []byte) {
 	}
 	res.Checks = as
 	res.State, res.Reason = probes.Verdict(as)
+	return vars
 }
 
 // statusWords is the expected status as written, like "200 or 3xx".

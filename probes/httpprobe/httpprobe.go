@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"cel.dev/cel-go/cel"
+
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
 	"github.com/lookout-dev/lookout/probes/internal/tlsinfo"
@@ -69,6 +71,14 @@ func (p *Prober) Close() error {
 
 // Probe sends the request and checks the response.
 func (p *Prober) Probe(ctx context.Context) probes.Result {
+	res, _ := p.probe(ctx, nil)
+	return res
+}
+
+// probe runs the check with req in place of the configured request (nil:
+// the configured one), and returns the run's CEL variables when a
+// response came (the ones its expressions saw: for a flow's extract).
+func (p *Prober) probe(ctx context.Context, req *Request) (probes.Result, *activation) {
 	start := time.Now()
 	res := probes.Result{Start: start, State: probes.Down}
 	f := &Facts{}
@@ -76,13 +86,13 @@ func (p *Prober) Probe(ctx context.Context) probes.Result {
 	tr := &tracer{}
 	p.redirects = 0
 	r := &run{ctx: ctx, denyPrivate: p.cfg.DenyPrivateRedirects}
-	resp, err := p.do(httptrace.WithClientTrace(withRun(ctx, r), tr.trace()))
+	resp, err := p.do(httptrace.WithClientTrace(withRun(ctx, r), tr.trace()), req)
 	if err != nil {
 		res.Reason = transportReason(ctx, err)
 		f.TLS = tlsinfo.FromError(err)
 		res.Duration = time.Since(start)
 		f.Phases = tr.result()
-		return res
+		return res, nil
 	}
 	body, readErr := readBody(resp.Body, int64(p.cfg.BodySizeLimit))
 	resp.Body.Close()
@@ -99,36 +109,52 @@ func (p *Prober) Probe(ctx context.Context) probes.Result {
 	f.TLS = p.tlsFacts(resp)
 	if readErr != nil {
 		res.Reason = "read body: " + transportReason(ctx, readErr)
-		return res
+		return res, nil
 	}
-	p.check(&res, resp, body)
-	return res
+	var parent cel.Activation
+	if req != nil {
+		parent = req.Vars
+	}
+	vars := p.check(&res, resp, body, parent)
+	return res, vars
 }
 
-func (p *Prober) do(ctx context.Context) (*http.Response, error) {
-	var body io.Reader
-	if p.cfg.Body != "" {
-		body = strings.NewReader(p.cfg.Body)
+// do sends req, or the configured request when req is nil.
+func (p *Prober) do(ctx context.Context, req *Request) (*http.Response, error) {
+	if req == nil {
+		req = &Request{URL: p.cfg.URL.String(), Headers: p.cfg.Headers, Body: p.cfg.Body, BearerToken: p.cfg.BearerToken}
+		if p.cfg.BasicAuth != nil {
+			req.Username, req.Password = p.cfg.BasicAuth.Username, p.cfg.BasicAuth.Password
+		}
 	}
-	req, err := http.NewRequestWithContext(ctx, p.cfg.Method, p.cfg.URL.String(), body)
+	var body io.Reader
+	if req.Body != "" {
+		body = strings.NewReader(req.Body)
+	}
+	hreq, err := http.NewRequestWithContext(ctx, p.cfg.Method, req.URL, body)
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("User-Agent", "Lookout")
-	for k, v := range p.cfg.Headers {
+	hreq.Header.Set("User-Agent", "Lookout")
+	for k, v := range req.Headers {
 		if strings.EqualFold(k, "Host") {
-			req.Host = v
+			hreq.Host = v
 			continue
 		}
-		req.Header.Set(k, v)
+		hreq.Header.Set(k, v)
 	}
 	switch {
 	case p.cfg.BasicAuth != nil:
-		req.SetBasicAuth(p.cfg.BasicAuth.Username, p.cfg.BasicAuth.Password)
-	case p.cfg.BearerToken != "":
-		req.Header.Set("Authorization", "Bearer "+p.cfg.BearerToken)
+		hreq.SetBasicAuth(req.Username, req.Password)
+	case req.BearerToken != "":
+		hreq.Header.Set("Authorization", "Bearer "+req.BearerToken)
 	}
-	return p.client.Do(req)
+	if req.Jar == nil {
+		return p.client.Do(hreq)
+	}
+	c := *p.client
+	c.Jar = req.Jar
+	return c.Do(hreq)
 }
 
 // errBodyTooLarge is returned when a body exceeds body_size_limit.
