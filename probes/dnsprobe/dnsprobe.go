@@ -11,13 +11,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"net/netip"
 	"time"
 
 	"github.com/miekg/dns"
 
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
+	"github.com/lookout-dev/lookout/probes/internal/netaddr"
 	"github.com/lookout-dev/lookout/probes/internal/tlsinfo"
 )
 
@@ -201,17 +201,10 @@ func rcodeName(rc int) string {
 // network is the dial network of a transport over an ip_protocol: udp4,
 // tcp6, …; DNS over TLS dials TCP.
 func network(transport config.DNSTransport, ip config.IPProtocol) string {
-	n := "udp"
-	if transport != "udp" {
-		n = "tcp"
+	if transport == "udp" {
+		return netaddr.Network("udp", ip)
 	}
-	switch ip {
-	case config.IP4:
-		n += "4"
-	case config.IP6:
-		n += "6"
-	}
-	return n
+	return netaddr.Network("tcp", ip)
 }
 
 // resolve returns addr with its host resolved to an IP address of the
@@ -221,27 +214,14 @@ func (p *Prober) resolve(ctx context.Context, f *Facts, addr string) (string, er
 	if err != nil {
 		return "", fmt.Errorf("server %q: %w", addr, err)
 	}
-	if ip, err := netip.ParseAddr(host); err == nil {
-		switch ip = ip.Unmap(); {
-		case p.cfg.IPProtocol == config.IP4 && !ip.Is4():
-			return "", fmt.Errorf("server %s is an IPv6 address, but ip_protocol is ip4", host)
-		case p.cfg.IPProtocol == config.IP6 && ip.Is4():
-			return "", fmt.Errorf("server %s is an IPv4 address, but ip_protocol is ip6", host)
-		}
+	server := "server " + host
+	h, err := netaddr.Resolve(ctx, net.DefaultResolver, p.cfg.IPProtocol, host, netaddr.Wording{Literal: server, Lookup: server, Reason: reason})
+	f.Lookup = h.Lookup
+	switch {
+	case err != nil:
+		return "", err
+	case !h.Named:
 		return addr, nil
 	}
-	ipNet := "ip"
-	switch p.cfg.IPProtocol {
-	case config.IP4:
-		ipNet = "ip4"
-	case config.IP6:
-		ipNet = "ip6"
-	}
-	start := time.Now()
-	ips, err := net.DefaultResolver.LookupNetIP(ctx, ipNet, host)
-	f.Lookup = time.Since(start)
-	if err != nil {
-		return "", fmt.Errorf("resolve server %s (%s): %s", host, ipNet, reason(ctx, err))
-	}
-	return net.JoinHostPort(ips[0].Unmap().String(), port), nil
+	return net.JoinHostPort(h.IP.String(), port), nil
 }

@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"net/netip"
 	"time"
 
 	"cel.dev/cel-go/cel"
@@ -26,6 +25,7 @@ import (
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
 	"github.com/lookout-dev/lookout/probes/internal/exprcheck"
+	"github.com/lookout-dev/lookout/probes/internal/netaddr"
 	"github.com/lookout-dev/lookout/probes/internal/tlsinfo"
 	"github.com/lookout-dev/lookout/probes/tcpprobe"
 )
@@ -43,6 +43,7 @@ type Prober struct {
 	cfg     *config.GRPC
 	host    string // the address's host
 	network string // tcp, tcp4 or tcp6
+	words   netaddr.Wording
 	md      metadata.MD
 	// tls and creds are nil without TLS.
 	tls   *tls.Config
@@ -57,7 +58,8 @@ func New(cfg *config.GRPC) (*Prober, error) {
 	if err != nil {
 		return nil, fmt.Errorf("grpcprobe: address %q: %w", cfg.Address, err)
 	}
-	p := &Prober{cfg: cfg, host: host, network: tcpprobe.Network(cfg.IPProtocol), md: metadata.New(cfg.Metadata)}
+	p := &Prober{cfg: cfg, host: host, network: netaddr.Network("tcp", cfg.IPProtocol), md: metadata.New(cfg.Metadata),
+		words: netaddr.Wording{Literal: "address " + cfg.Address, Lookup: host, Reason: tcpprobe.Reason}}
 	if cfg.TLS.Enabled {
 		tc, err := tlsinfo.ClientConfig(cfg.TLS.TLS)
 		if err != nil {
@@ -159,30 +161,16 @@ func (p *Prober) Probe(ctx context.Context) probes.Result {
 // resolve returns the address with its host resolved to one IP address
 // of the ip_protocol, as blackbox_exporter does, timing the lookup.
 func (p *Prober) resolve(ctx context.Context, f *Facts) (string, error) {
-	_, port, _ := net.SplitHostPort(p.cfg.Address)
-	if ip, err := netip.ParseAddr(p.host); err == nil {
-		switch ip = ip.Unmap(); {
-		case p.cfg.IPProtocol == config.IP4 && !ip.Is4():
-			return "", fmt.Errorf("address %s is an IPv6 address, but ip_protocol is ip4", p.cfg.Address)
-		case p.cfg.IPProtocol == config.IP6 && ip.Is4():
-			return "", fmt.Errorf("address %s is an IPv4 address, but ip_protocol is ip6", p.cfg.Address)
-		}
+	h, err := netaddr.Resolve(ctx, net.DefaultResolver, p.cfg.IPProtocol, p.host, p.words)
+	f.Resolve = h.Lookup
+	switch {
+	case err != nil:
+		return "", err
+	case !h.Named:
 		return p.cfg.Address, nil
 	}
-	ipNet := "ip"
-	switch p.cfg.IPProtocol {
-	case config.IP4:
-		ipNet = "ip4"
-	case config.IP6:
-		ipNet = "ip6"
-	}
-	start := time.Now()
-	ips, err := net.DefaultResolver.LookupNetIP(ctx, ipNet, p.host)
-	f.Resolve = time.Since(start)
-	if err != nil {
-		return "", fmt.Errorf("resolve %s (%s): %s", p.host, ipNet, tcpprobe.Reason(ctx, err))
-	}
-	return net.JoinHostPort(ips[0].Unmap().String(), port), nil
+	_, port, _ := net.SplitHostPort(p.cfg.Address)
+	return net.JoinHostPort(h.IP.String(), port), nil
 }
 
 // check calls Health.Check on a connection to server made for this call

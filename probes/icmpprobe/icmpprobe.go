@@ -23,6 +23,7 @@ import (
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
 	"github.com/lookout-dev/lookout/probes/internal/exprcheck"
+	"github.com/lookout-dev/lookout/probes/internal/netaddr"
 )
 
 const (
@@ -41,8 +42,8 @@ const (
 // Prober pings one host.
 type Prober struct {
 	cfg      *config.ICMP
-	network  string // of the host's lookup: ip, ip4 or ip6
 	resolver *net.Resolver
+	words    netaddr.Wording
 	sockets  sockets
 }
 
@@ -50,14 +51,8 @@ var _ probes.Prober = (*Prober)(nil)
 
 // New builds the prober of cfg.
 func New(cfg *config.ICMP) (*Prober, error) {
-	p := &Prober{cfg: cfg, network: "ip", resolver: net.DefaultResolver}
-	switch cfg.IPProtocol {
-	case config.IP4:
-		p.network = "ip4"
-	case config.IP6:
-		p.network = "ip6"
-	}
-	return p, nil
+	words := netaddr.Wording{Literal: "host " + cfg.Host, Lookup: cfg.Host, Reason: lookupReason}
+	return &Prober{cfg: cfg, resolver: net.DefaultResolver, words: words}, nil
 }
 
 // Facts are what an ICMP run found.
@@ -158,23 +153,9 @@ func (p *Prober) Probe(ctx context.Context) probes.Result {
 
 // resolve returns the host's address of the probe's ip_protocol.
 func (p *Prober) resolve(ctx context.Context, f *Facts) (netip.Addr, error) {
-	host := p.cfg.Host
-	if ip, err := netip.ParseAddr(host); err == nil {
-		switch ip = ip.Unmap(); {
-		case p.cfg.IPProtocol == config.IP4 && !ip.Is4():
-			return ip, fmt.Errorf("host %s is an IPv6 address, but ip_protocol is ip4", host)
-		case p.cfg.IPProtocol == config.IP6 && ip.Is4():
-			return ip, fmt.Errorf("host %s is an IPv4 address, but ip_protocol is ip6", host)
-		}
-		return ip, nil
-	}
-	start := time.Now()
-	ips, err := p.resolver.LookupNetIP(ctx, p.network, host)
-	f.Resolve = time.Since(start)
-	if err != nil {
-		return netip.Addr{}, fmt.Errorf("resolve %s (%s): %s", host, p.network, lookupReason(ctx, err))
-	}
-	return ips[0].Unmap(), nil
+	h, err := netaddr.Resolve(ctx, p.resolver, p.cfg.IPProtocol, p.cfg.Host, p.words)
+	f.Resolve = h.Lookup
+	return h.IP, err
 }
 
 // lookupReason words a failed lookup without the resolver's address.

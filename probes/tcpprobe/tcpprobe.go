@@ -20,6 +20,7 @@ import (
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
 	"github.com/lookout-dev/lookout/probes/internal/exprcheck"
+	"github.com/lookout-dev/lookout/probes/internal/netaddr"
 	"github.com/lookout-dev/lookout/probes/internal/tlsinfo"
 )
 
@@ -37,7 +38,7 @@ var _ probes.Prober = (*Prober)(nil)
 
 // New builds the prober of cfg.
 func New(cfg *config.TCP) (*Prober, error) {
-	p := &Prober{cfg: cfg, network: Network(cfg.IPProtocol)}
+	p := &Prober{cfg: cfg, network: netaddr.Network("tcp", cfg.IPProtocol)}
 	if cfg.TLS.Enabled {
 		tc, err := tlsinfo.ClientConfig(cfg.TLS.TLS)
 		if err != nil {
@@ -49,17 +50,6 @@ func New(cfg *config.TCP) (*Prober, error) {
 		p.tls = tc
 	}
 	return p, nil
-}
-
-// Network is the dial network of an ip_protocol: tcp, tcp4 or tcp6.
-func Network(ip config.IPProtocol) string {
-	switch ip {
-	case config.IP4:
-		return "tcp4"
-	case config.IP6:
-		return "tcp6"
-	}
-	return "tcp"
 }
 
 // Facts are what a TCP run found.

@@ -17,15 +17,17 @@ import (
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
 	"github.com/lookout-dev/lookout/probes/internal/exprcheck"
+	"github.com/lookout-dev/lookout/probes/internal/netaddr"
 	"github.com/lookout-dev/lookout/probes/internal/tlsinfo"
 	"github.com/lookout-dev/lookout/probes/tcpprobe"
 )
 
 // Prober checks one server's certificate.
 type Prober struct {
-	cfg    *config.TLSCheck
-	tls    *tls.Config
-	verify bool // verify by hand: insecure_skip_verify is set
+	cfg     *config.TLSCheck
+	network string // tcp, tcp4 or tcp6
+	tls     *tls.Config
+	verify  bool // verify by hand: insecure_skip_verify is set
 }
 
 var _ probes.Prober = (*Prober)(nil)
@@ -40,7 +42,7 @@ func New(cfg *config.TLSCheck) (*Prober, error) {
 		tc.ServerName, _, _ = net.SplitHostPort(cfg.Address)
 	}
 	tc.MinVersion = uint16(cfg.MinVersion)
-	return &Prober{cfg: cfg, tls: tc, verify: cfg.InsecureSkipVerify}, nil
+	return &Prober{cfg: cfg, network: netaddr.Network("tcp", cfg.IPProtocol), tls: tc, verify: cfg.InsecureSkipVerify}, nil
 }
 
 // Facts are what a TLS run found.
@@ -76,7 +78,7 @@ func (p *Prober) Probe(ctx context.Context) probes.Result {
 	res := probes.Result{Start: start, State: probes.Down, Facts: f}
 	defer func() { res.Duration = time.Since(start) }()
 	d := tls.Dialer{NetDialer: &net.Dialer{}, Config: p.tls}
-	conn, err := d.DialContext(ctx, tcpprobe.Network(p.cfg.IPProtocol), p.cfg.Address)
+	conn, err := d.DialContext(ctx, p.network, p.cfg.Address)
 	if err != nil {
 		f.TLS = tlsinfo.FromError(err)
 		res.Reason = "TLS handshake: " + tcpprobe.Reason(ctx, err)
