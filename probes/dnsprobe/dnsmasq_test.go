@@ -15,6 +15,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/lookout-dev/lookout/probes"
+	"github.com/lookout-dev/lookout/probes/internal/probetest"
 )
 
 // bigTXT is a TXT string; four of them do not fit a 512-byte UDP reply.
@@ -174,9 +175,7 @@ func TestDnsmasq(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			res, _ := probe(t, tt.section)
 			t.Logf("%s: %s", res.State, res.Reason)
-			if res.State != tt.state || !strings.Contains(res.Reason, tt.reason) {
-				t.Errorf("state %s, reason %q; want %s, reason containing %q", res.State, res.Reason, tt.state, tt.reason)
-			}
+			probetest.Want(t, res, tt.state, tt.reason)
 		})
 	}
 

@@ -2,42 +2,23 @@ package dnsprobe_test
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"log/slog"
-	"math/big"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
 
-	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
 	"github.com/lookout-dev/lookout/probes/dnsprobe"
+	"github.com/lookout-dev/lookout/probes/internal/probetest"
 )
 
 // runner loads one dns probe from YAML (the section's fields).
 func runner(t *testing.T, timeout, section string) *probes.Runner {
 	t.Helper()
-	yml := "probes:\n  - name: t\n    timeout: " + timeout + "\n    dns: " + section + "\n"
-	cfg, err := config.Parse("t.yml", []byte(yml), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := probes.Kinds{dnsprobe.Kind()}.NewRunner(cfg.Probes[0], slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
+	return probetest.Runner(t, dnsprobe.Kind(), timeout, section)
 }
 
 // probe runs a dns probe once, with a 2 s timeout.
@@ -198,9 +179,7 @@ func TestDNS(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			res, _ := probe(t, tt.section)
 			t.Logf("%s: %s", res.State, res.Reason)
-			if res.State != tt.state || !strings.Contains(res.Reason, tt.reason) {
-				t.Errorf("state %s, reason %q; want %s, reason containing %q", res.State, res.Reason, tt.state, tt.reason)
-			}
+			probetest.Want(t, res, tt.state, tt.reason)
 		})
 	}
 }
@@ -251,8 +230,7 @@ func TestFacts(t *testing.T) {
 	var out bytes.Buffer
 	rep := probes.NewReport(&out, time.Now())
 	k := dnsprobe.Kind()
-	cfg, _ := config.Parse("t.yml", []byte("probes:\n  - name: t\n    dns: "+section+"\n"), func(string) (string, bool) { return "", false })
-	k.ReportTarget(rep, cfg.Probes[0])
+	k.ReportTarget(rep, probetest.Config(t, k, "", section))
 	k.ReportFacts(rep, res.Facts)
 	for _, want := range []string{
 		"query:      SOA example.com at " + addr + " over udp",
@@ -308,19 +286,15 @@ func TestTruncated(t *testing.T) {
 // tells the certificate's expiry, and insecure_skip_verify says the chain
 // did not verify.
 func TestDoT(t *testing.T) {
-	certFile, keyFile := testCert(t)
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	cert := probetest.SelfSigned(t)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert.TLS}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	start(t, &dns.Server{Listener: ln, Net: "tcp-tls", Handler: answer(dns.RcodeSuccess, "@ 300 IN A 192.0.2.9")})
 	addr := ln.Addr().String()
 
-	res, f := probe(t, `{name: dot.example.com, server: "`+addr+`", transport: tls, tls: {ca_file: "`+certFile+`"}, expect: {answers: ['192\.0\.2\.9$']}}`)
+	res, f := probe(t, `{name: dot.example.com, server: "`+addr+`", transport: tls, tls: {ca_file: "`+cert.File+`"}, expect: {answers: ['192\.0\.2\.9$']}}`)
 	if res.State != probes.Up || f.TLS == nil || !f.TLS.Verified || f.TLS.Version != "TLS 1.3" || f.TLS.EarliestExpiry.IsZero() {
 		t.Errorf("ca_file: %s %q, TLS facts %+v; want up, a verified chain over TLS 1.3", res.State, res.Reason, f.TLS)
 	}
@@ -335,64 +309,13 @@ func TestDoT(t *testing.T) {
 	}
 }
 
-// testCert writes a self-signed certificate for 127.0.0.1, valid a day.
-func testCert(t *testing.T) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "lookout dns test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, IsCA: true, BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kd, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
-}
-
 // TestMetrics: a DNS probe's families reach /metrics under
 // blackbox_exporter's names; a query without a reply has no counts.
 func TestMetrics(t *testing.T) {
 	addr := serve(t, map[string]dns.HandlerFunc{"udp": answer(dns.RcodeSuccess, "@ 300 IN SOA ns1.example.com. hostmaster.example.com. 7 7200 900 1209600 300")})
 	gather := func(r *probes.Runner) map[string]float64 {
 		t.Helper()
-		mfs, err := probes.NewCollector(func() []*probes.Runner { return []*probes.Runner{r} }, probes.Kinds{dnsprobe.Kind()}).Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := map[string]float64{}
-		for _, mf := range mfs {
-			for _, m := range mf.GetMetric() {
-				if m.GetGauge() == nil {
-					continue
-				}
-				name := mf.GetName()
-				for _, lp := range m.GetLabel() {
-					if lp.GetName() == "phase" {
-						name += "{" + lp.GetValue() + "}"
-					}
-				}
-				got[name] = m.GetGauge().GetValue()
-			}
-		}
-		return got
+		return probetest.Gauges(t, probes.Kinds{dnsprobe.Kind()}, r, "phase")
 	}
 	r := runner(t, "2s", `{name: example.com, type: SOA, server: "`+addr+`"}`)
 	r.Probe(t.Context())

@@ -3,19 +3,9 @@ package grpcprobe_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
-	"log/slog"
-	"math/big"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -28,9 +18,9 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 
-	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
 	"github.com/lookout-dev/lookout/probes/grpcprobe"
+	"github.com/lookout-dev/lookout/probes/internal/probetest"
 )
 
 // serve runs a gRPC server on a loopback port until the test ends;
@@ -95,31 +85,10 @@ func silent(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// closedPort is a loopback address nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 // runner loads one grpc probe from YAML (the section's fields).
 func runner(t *testing.T, timeout, section string) *probes.Runner {
 	t.Helper()
-	yml := "probes:\n  - name: t\n    timeout: " + timeout + "\n    grpc: " + section + "\n"
-	cfg, err := config.Parse("t.yml", []byte(yml), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := probes.Kinds{grpcprobe.Kind()}.NewRunner(cfg.Probes[0], slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
+	return probetest.Runner(t, grpcprobe.Kind(), timeout, section)
 }
 
 // probe runs one grpc probe once.
@@ -136,7 +105,7 @@ func probe(t *testing.T, timeout, section string) (probes.Result, *grpcprobe.Fac
 func TestGRPC(t *testing.T) {
 	healthy := serve(t, withHealth)
 	bare := serve(t, func(*grpc.Server) {})
-	refused := closedPort(t)
+	refused := probetest.ClosedPort(t)
 	quiet := silent(t)
 	_, port, _ := net.SplitHostPort(healthy)
 	tests := []struct {
@@ -172,8 +141,9 @@ func TestGRPC(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			res, f := probe(t, tt.timeout, tt.section)
-			if res.State != tt.state || !strings.Contains(res.Reason, tt.reason) || f.Status != tt.status {
-				t.Errorf("state %s, reason %q, status %q; want %s, reason containing %q, status %q", res.State, res.Reason, f.Status, tt.state, tt.reason, tt.status)
+			probetest.Want(t, res, tt.state, tt.reason)
+			if f.Status != tt.status {
+				t.Errorf("status %q; want %q", f.Status, tt.status)
 			}
 		})
 	}
@@ -183,14 +153,10 @@ func TestGRPC(t *testing.T) {
 // the chain; an unknown CA fails the handshake with the reason and still
 // tells the certificate's expiry.
 func TestGRPCWithTLS(t *testing.T) {
-	certFile, keyFile := testCert(t)
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := serve(t, withHealth, grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}})))
+	cert := probetest.SelfSigned(t, "grpc.test")
+	addr := serve(t, withHealth, grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert.TLS}})))
 
-	res, f := probe(t, "2s", `{address: "`+addr+`", service: orders, tls: {ca_file: "`+certFile+`"}, assert: ['tls.verified', 'tls.version == "TLS 1.3"']}`)
+	res, f := probe(t, "2s", `{address: "`+addr+`", service: orders, tls: {ca_file: "`+cert.File+`"}, assert: ['tls.verified', 'tls.version == "TLS 1.3"']}`)
 	if res.State != probes.Up || f.TLS == nil || !f.TLS.Verified || f.TLS.EarliestExpiry.IsZero() {
 		t.Errorf("ca_file: %s %q, TLS facts %+v; want up, a verified chain over TLS 1.3 with its expiry", res.State, res.Reason, f.TLS)
 	}
@@ -203,11 +169,11 @@ func TestGRPCWithTLS(t *testing.T) {
 	if res.State != probes.Degraded || f.TLS == nil || f.TLS.Verified || f.TLS.VerifyError == "" || f.Status != "SERVING" {
 		t.Errorf("insecure_skip_verify: %s %q, status %q, TLS facts %+v; want degraded by the unverified chain, SERVING", res.State, res.Reason, f.Status, f.TLS)
 	}
-	res, f = probe(t, "2s", `{address: "`+addr+`", service: orders, tls: {server_name: grpc.test, ca_file: "`+certFile+`"}}`)
+	res, f = probe(t, "2s", `{address: "`+addr+`", service: orders, tls: {server_name: grpc.test, ca_file: "`+cert.File+`"}}`)
 	if res.State != probes.Up || f.TLS == nil || !f.TLS.Verified {
 		t.Errorf("server_name of the certificate: %s %q, TLS facts %+v; want up, verified", res.State, res.Reason, f.TLS)
 	}
-	res, _ = probe(t, "2s", `{address: "`+addr+`", service: orders, tls: {server_name: other.test, ca_file: "`+certFile+`"}}`)
+	res, _ = probe(t, "2s", `{address: "`+addr+`", service: orders, tls: {server_name: other.test, ca_file: "`+cert.File+`"}}`)
 	if res.State != probes.Down || !strings.Contains(res.Reason, "TLS handshake with "+addr+": ") || !strings.Contains(res.Reason, "not other.test") {
 		t.Errorf("server_name not in the certificate: %s %q; want down naming the name", res.State, res.Reason)
 	}
@@ -244,7 +210,7 @@ func TestGRPCMetadata(t *testing.T) {
 	}
 	for _, section := range []string{
 		"{address: " + addr + ", service: shipping, " + md + "}",
-		"{address: " + closedPort(t) + ", " + md + "}",
+		"{address: " + probetest.ClosedPort(t) + ", " + md + "}",
 	} {
 		res, _ := probe(t, "2s", section)
 		if res.State != probes.Down || strings.Contains(res.Reason, "s3cret") {
@@ -261,26 +227,7 @@ func TestGRPCMetrics(t *testing.T) {
 		t.Helper()
 		r := runner(t, "2s", section)
 		r.Probe(t.Context())
-		mfs, err := probes.NewCollector(func() []*probes.Runner { return []*probes.Runner{r} }, probes.Kinds{grpcprobe.Kind()}).Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := map[string]float64{}
-		for _, mf := range mfs {
-			for _, m := range mf.GetMetric() {
-				if m.GetGauge() == nil {
-					continue
-				}
-				name := mf.GetName()
-				for _, lp := range m.GetLabel() {
-					if lp.GetName() == "phase" || lp.GetName() == "serving_status" {
-						name += "{" + lp.GetValue() + "}"
-					}
-				}
-				got[name] = m.GetGauge().GetValue()
-			}
-		}
-		return got
+		return probetest.Gauges(t, probes.Kinds{grpcprobe.Kind()}, r, "phase", "serving_status")
 	}
 	tests := []struct {
 		name, section string
@@ -297,7 +244,7 @@ func TestGRPCMetrics(t *testing.T) {
 			"probe_success": 0, "probe_grpc_status_code": 5,
 			"probe_grpc_healthcheck_response{SERVING}": 0, "probe_grpc_healthcheck_response{SERVICE_UNKNOWN}": 1,
 		}, nil},
-		{"refused", "{address: " + closedPort(t) + "}", map[string]float64{
+		{"refused", "{address: " + probetest.ClosedPort(t) + "}", map[string]float64{
 			"probe_success": 0, "probe_grpc_status_code": 14, "probe_grpc_healthcheck_response{SERVING}": 0,
 		}, []string{"probe_grpc_ssl"}},
 	}
@@ -326,16 +273,11 @@ func TestGRPCMetrics(t *testing.T) {
 func TestGRPCReport(t *testing.T) {
 	addr := serve(t, withHealth)
 	section := "{address: " + addr + ", service: billing}"
-	yml := "probes:\n  - name: t\n    grpc: " + section + "\n"
-	cfg, err := config.Parse("t.yml", []byte(yml), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
 	res, _ := probe(t, "2s", section)
 	var b bytes.Buffer
 	r := probes.NewReport(&b, time.Now())
 	k := grpcprobe.Kind()
-	k.ReportTarget(r, cfg.Probes[0])
+	k.ReportTarget(r, probetest.Config(t, k, "", section))
 	k.ReportFacts(r, res.Facts)
 	for _, want := range []string{"target:     grpc.health.v1 Check of service billing at " + addr, "status:     NOT_SERVING (gRPC code OK)", "server:     " + addr} {
 		if !strings.Contains(b.String(), want) {
@@ -362,57 +304,19 @@ func TestGRPCLeavesNothing(t *testing.T) {
 	before := goleak.IgnoreCurrent()
 	// The first cleanup runs last: after the servers stopped.
 	t.Cleanup(func() { goleak.VerifyNone(t, before) })
-	certFile, keyFile := testCert(t)
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cert := probetest.SelfSigned(t, "grpc.test")
 	healthy := serve(t, withHealth)
-	secure := serve(t, withHealth, grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}})))
+	secure := serve(t, withHealth, grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert.TLS}})))
 	quiet := silent(t)
 	for _, section := range []string{
 		"{address: " + healthy + ", service: orders}",
 		"{address: " + healthy + ", service: shipping}",
-		"{address: " + secure + ", tls: {ca_file: '" + certFile + "'}}",
+		"{address: " + secure + ", tls: {ca_file: '" + cert.File + "'}}",
 		"{address: " + secure + ", tls: true}",
-		"{address: " + closedPort(t) + "}",
+		"{address: " + probetest.ClosedPort(t) + "}",
 		"{address: " + quiet + "}",
 		"{address: " + quiet + ", tls: true}",
 	} {
 		probe(t, "300ms", section)
 	}
-}
-
-// testCert writes a self-signed certificate for 127.0.0.1 and grpc.test,
-// valid a day.
-// (cmd/lookout/internal/testca is internal to cmd/lookout.)
-func testCert(t *testing.T) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "lookout grpc test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"grpc.test"}, KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, IsCA: true, BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kd, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
 }

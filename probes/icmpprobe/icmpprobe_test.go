@@ -17,27 +17,19 @@ import (
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
 	"github.com/lookout-dev/lookout/probes/icmpprobe"
+	"github.com/lookout-dev/lookout/probes/internal/probetest"
 )
 
 // load reads one icmp probe from YAML (the section's fields).
 func load(t *testing.T, timeout, section string) config.Probe {
 	t.Helper()
-	yml := "probes:\n  - name: t\n    timeout: " + timeout + "\n    icmp: " + section + "\n"
-	cfg, err := config.Parse("t.yml", []byte(yml), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg.Probes[0]
+	return probetest.Config(t, icmpprobe.Kind(), timeout, section)
 }
 
 // runner builds the runner of one icmp probe.
 func runner(t *testing.T, timeout, section string) *probes.Runner {
 	t.Helper()
-	r, err := probes.Kinds{icmpprobe.Kind()}.NewRunner(load(t, timeout, section), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
+	return probetest.Runner(t, icmpprobe.Kind(), timeout, section)
 }
 
 // probe runs an icmp probe once with a 2 s timeout. It skips the test
@@ -83,9 +75,7 @@ func TestICMP(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			res, _ := probe(t, tt.section)
 			t.Logf("%s: %s", res.State, res.Reason)
-			if res.State != tt.state || !strings.Contains(res.Reason, tt.reason) {
-				t.Errorf("state %s, reason %q; want %s, reason containing %q", res.State, res.Reason, tt.state, tt.reason)
-			}
+			probetest.Want(t, res, tt.state, tt.reason)
 		})
 	}
 }
@@ -343,28 +333,9 @@ func TestMetrics(t *testing.T) {
 	}
 }
 
-// gather returns the gauges of the runners' families by name, the phase
-// or stat label in braces.
-func gather(t *testing.T, rs ...*probes.Runner) map[string]float64 {
+// gather returns the gauges of r's families by name, the phase or stat
+// label in braces.
+func gather(t *testing.T, r *probes.Runner) map[string]float64 {
 	t.Helper()
-	mfs, err := probes.NewCollector(func() []*probes.Runner { return rs }, probes.Kinds{icmpprobe.Kind()}).Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]float64{}
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			if m.GetGauge() == nil {
-				continue
-			}
-			name := mf.GetName()
-			for _, lp := range m.GetLabel() {
-				if lp.GetName() == "phase" || lp.GetName() == "stat" {
-					name += "{" + lp.GetValue() + "}"
-				}
-			}
-			got[name] = m.GetGauge().GetValue()
-		}
-	}
-	return got
+	return probetest.Gauges(t, probes.Kinds{icmpprobe.Kind()}, r, "phase", "stat")
 }

@@ -4,15 +4,14 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"log/slog"
 	"net"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
+	"github.com/lookout-dev/lookout/probes/internal/probetest"
 	"github.com/lookout-dev/lookout/probes/tcpprobe"
 )
 
@@ -23,6 +22,12 @@ func serve(t *testing.T, handle func(net.Conn)) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveOn(t, ln, handle)
+}
+
+// serveOn is serve on ln, until the test ends.
+func serveOn(t *testing.T, ln net.Listener, handle func(net.Conn)) string {
+	t.Helper()
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
@@ -42,16 +47,7 @@ func serve(t *testing.T, handle func(net.Conn)) string {
 // probe loads one tcp probe from YAML (the section's fields) and runs it.
 func probe(t *testing.T, section string) probes.Result {
 	t.Helper()
-	yml := "probes:\n  - name: t\n    timeout: 2s\n    tcp: " + section + "\n"
-	cfg, err := config.Parse("t.yml", []byte(yml), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := probes.Kinds{tcpprobe.Kind()}.NewRunner(cfg.Probes[0], slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r.Probe(t.Context())
+	return probetest.Runner(t, tcpprobe.Kind(), "2s", section).Probe(t.Context())
 }
 
 func TestTCP(t *testing.T) {
@@ -61,12 +57,7 @@ func TestTCP(t *testing.T) {
 		c.Write([]byte("you said " + line))
 	})
 	silent := serve(t, func(c net.Conn) { time.Sleep(5 * time.Second) })
-	closed := func() string {
-		ln, _ := net.Listen("tcp", "127.0.0.1:0")
-		addr := ln.Addr().String()
-		ln.Close()
-		return addr
-	}()
+	closed := probetest.ClosedPort(t)
 	tests := []struct {
 		name, section string
 		state         probes.State
@@ -83,10 +74,7 @@ func TestTCP(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res := probe(t, tt.section)
-			if res.State != tt.state || !strings.Contains(res.Reason, tt.reason) {
-				t.Errorf("state %s, reason %q; want %s, reason containing %q", res.State, res.Reason, tt.state, tt.reason)
-			}
+			probetest.Want(t, probe(t, tt.section), tt.state, tt.reason)
 		})
 	}
 }
@@ -102,21 +90,10 @@ func TestTCPWithTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.Write([]byte("hello over TLS\n"))
-				_ = c.(*tls.Conn).HandshakeContext(context.Background())
-			}()
-		}
-	}()
-	addr := ln.Addr().String()
+	addr := serveOn(t, ln, func(c net.Conn) {
+		c.Write([]byte("hello over TLS\n"))
+		_ = c.(*tls.Conn).HandshakeContext(context.Background())
+	})
 	res := probe(t, "{address: "+addr+", tls: {insecure_skip_verify: true}, expect: '^hello'}")
 	f := res.Facts.(*tcpprobe.Facts)
 	if res.State != probes.Up || f.TLS == nil || f.TLS.Version == "" || f.TLS.Verified || f.TLS.EarliestExpiry.IsZero() {
@@ -133,26 +110,9 @@ func TestTCPWithTLS(t *testing.T) {
 // core's, under blackbox_exporter's name where it has one.
 func TestTCPMetrics(t *testing.T) {
 	addr := serve(t, func(c net.Conn) { c.Write([]byte("SSH-2.0-OpenSSH_9.6\r\n")) })
-	cfg, err := config.Parse("t.yml", []byte("probes:\n  - name: ssh\n    tcp: {address: "+addr+", expect: '^SSH-2.0-'}\n"), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	kinds := probes.Kinds{tcpprobe.Kind()}
-	r, err := kinds.NewRunner(cfg.Probes[0], slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := probetest.Runner(t, tcpprobe.Kind(), "", "{address: "+addr+", expect: '^SSH-2.0-'}")
 	r.Probe(t.Context())
-	mfs, err := probes.NewCollector(func() []*probes.Runner { return []*probes.Runner{r} }, kinds).Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]float64{}
-	for _, mf := range mfs {
-		if m := mf.GetMetric(); len(m) == 1 && m[0].GetGauge() != nil {
-			got[mf.GetName()] = m[0].GetGauge().GetValue()
-		}
-	}
+	got := probetest.Gauges(t, probes.Kinds{tcpprobe.Kind()}, r)
 	if got["probe_success"] != 1 || got["probe_failed_due_to_regex"] != 0 || got["lookout_probe_tcp_connect_seconds"] <= 0 {
 		t.Errorf("gauges %v; want probe_success 1, probe_failed_due_to_regex 0, a connect time", got)
 	}

@@ -2,31 +2,19 @@ package tlsprobe_test
 
 import (
 	"crypto/tls"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 
-	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
+	"github.com/lookout-dev/lookout/probes/internal/probetest"
 	"github.com/lookout-dev/lookout/probes/tlsprobe"
 )
 
 // probe loads one tls probe from YAML (the section's fields) and runs it.
 func probe(t *testing.T, section string) probes.Result {
 	t.Helper()
-	yml := "probes:\n  - name: t\n    timeout: 2s\n    tls: " + section + "\n"
-	cfg, err := config.Parse("t.yml", []byte(yml), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := probes.Kinds{tlsprobe.Kind()}.NewRunner(cfg.Probes[0], slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r.Probe(t.Context())
+	return probetest.Runner(t, tlsprobe.Kind(), "2s", section).Probe(t.Context())
 }
 
 // TestTLS: a real TLS server (httptest's certificate, for example.com and
@@ -37,12 +25,7 @@ func TestTLS(t *testing.T) {
 	srv.StartTLS()
 	defer srv.Close()
 	addr := srv.Listener.Addr().String()
-	closed := func() string {
-		ln, _ := net.Listen("tcp", "127.0.0.1:0")
-		a := ln.Addr().String()
-		ln.Close()
-		return a
-	}()
+	closed := probetest.ClosedPort(t)
 	tests := []struct {
 		name, section string
 		state         probes.State
@@ -59,10 +42,7 @@ func TestTLS(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res := probe(t, tt.section)
-			if res.State != tt.state || !strings.Contains(res.Reason, tt.reason) {
-				t.Errorf("state %s, reason %q; want %s, reason containing %q", res.State, res.Reason, tt.state, tt.reason)
-			}
+			probetest.Want(t, probe(t, tt.section), tt.state, tt.reason)
 		})
 	}
 	res := probe(t, "{address: "+addr+"}")

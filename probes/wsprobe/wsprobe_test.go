@@ -24,6 +24,7 @@ import (
 
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
+	"github.com/lookout-dev/lookout/probes/internal/probetest"
 	"github.com/lookout-dev/lookout/probes/tcpprobe"
 	"github.com/lookout-dev/lookout/probes/wsprobe"
 )
@@ -76,22 +77,13 @@ func drain(c *websocket.Conn, r *http.Request) {
 // probeConfig loads one websocket probe from YAML (the section's fields).
 func probeConfig(t *testing.T, timeout, section string) config.Probe {
 	t.Helper()
-	yml := "probes:\n  - name: t\n    timeout: " + timeout + "\n    websocket: " + section + "\n"
-	cfg, err := config.Parse("t.yml", []byte(yml), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg.Probes[0]
+	return probetest.Config(t, wsprobe.Kind(), timeout, section)
 }
 
 // probe runs one websocket probe loaded from YAML.
 func probe(t *testing.T, timeout, section string) probes.Result {
 	t.Helper()
-	r, err := probes.Kinds{wsprobe.Kind()}.NewRunner(probeConfig(t, timeout, section), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r.Probe(t.Context())
+	return probetest.Runner(t, wsprobe.Kind(), timeout, section).Probe(t.Context())
 }
 
 func factsOf(t *testing.T, res probes.Result) *wsprobe.Facts {
@@ -101,17 +93,6 @@ func factsOf(t *testing.T, res probes.Result) *wsprobe.Facts {
 		t.Fatalf("facts %T, want *wsprobe.Facts", res.Facts)
 	}
 	return f
-}
-
-// closedPort is a loopback address nothing listens on.
-func closedPort(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 // silent accepts TCP connections and never writes; closed receives once
@@ -205,7 +186,7 @@ func TestWebSocket(t *testing.T) {
 		{"upgrade refused 403", "2s", "{url: " + refusing(http.StatusForbidden) + "}", probes.Down, "upgrade refused with HTTP status 403 Forbidden"},
 		{"upgrade refused 404", "2s", "{url: " + refusing(http.StatusNotFound) + "}", probes.Down, "upgrade refused with HTTP status 404 Not Found"},
 		{"plain HTTP server", "2s", "{url: ws" + strings.TrimPrefix(notWS.URL, "http") + "}", probes.Down, "upgrade refused with HTTP status 200 OK"},
-		{"connection refused", "2s", "{url: 'ws://" + closedPort(t) + "/ws'}", probes.Down, "connect: connection refused"},
+		{"connection refused", "2s", "{url: 'ws://" + probetest.ClosedPort(t) + "/ws'}", probes.Down, "connect: connection refused"},
 		{"server never answers the upgrade", "500ms", "{url: 'ws://" + silentAddr + "/ws'}", probes.Down, "upgrade: timeout: no answer within the probe's timeout"},
 		{"server never sends", "500ms", "{url: " + mute + ", send: ping, expect: pong}", probes.Down, "first message: timeout: no message within "},
 		{"server never sends, names what it waited after", "500ms", "{url: " + mute + ", send: ping, expect: pong}", probes.Down, " after sending (the probe's timeout)"},
@@ -226,10 +207,7 @@ func TestWebSocket(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res := probe(t, tt.timeout, tt.section)
-			if res.State != tt.state || !strings.Contains(res.Reason, tt.reason) {
-				t.Errorf("state %s, reason %q; want %s, reason containing %q", res.State, res.Reason, tt.state, tt.reason)
-			}
+			probetest.Want(t, probe(t, tt.timeout, tt.section), tt.state, tt.reason)
 		})
 	}
 }
@@ -257,7 +235,7 @@ func TestFacts(t *testing.T) {
 	if mismatch.FailedRegex == nil || !*mismatch.FailedRegex {
 		t.Errorf("mismatch: failed_due_to_regex %v, want true", mismatch.FailedRegex)
 	}
-	refused := factsOf(t, probe(t, "2s", "{url: 'ws://"+closedPort(t)+"/'}"))
+	refused := factsOf(t, probe(t, "2s", "{url: 'ws://"+probetest.ClosedPort(t)+"/'}"))
 	if refused.Status != 0 || refused.Handshake != 0 || refused.FailedRegex != nil {
 		t.Errorf("refused: facts %+v; want no status, no handshake time, no regex verdict", refused)
 	}
@@ -346,7 +324,7 @@ func TestSecretsStayOut(t *testing.T) {
 	mismatch := strings.Replace(serve(t, echo), "://", secret, 1) + query
 	for name, url := range map[string]string{
 		"refused upgrade":    "ws" + strings.Replace(strings.TrimPrefix(forbidden.URL, "http"), "://", secret, 1) + query,
-		"connection refused": "ws" + secret + closedPort(t) + query,
+		"connection refused": "ws" + secret + probetest.ClosedPort(t) + query,
 		"timeout":            "ws" + secret + silentAddr + query,
 		"expect mismatch":    mismatch,
 	} {
@@ -425,26 +403,10 @@ func TestNothingOutlivesTheRun(t *testing.T) {
 // probe_failed_due_to_regex is one family with TCP's, with its help.
 func TestMetrics(t *testing.T) {
 	url := serve(t, echo)
-	cfg, err := config.Parse("t.yml", []byte("probes:\n  - name: live\n    websocket: {url: "+url+", send: ping, expect: pong}\n"), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
 	kinds := probes.Kinds{tcpprobe.Kind(), wsprobe.Kind()}
-	r, err := kinds.NewRunner(cfg.Probes[0], slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := probetest.Runner(t, wsprobe.Kind(), "", "{url: "+url+", send: ping, expect: pong}")
 	r.Probe(t.Context())
-	mfs, err := probes.NewCollector(func() []*probes.Runner { return []*probes.Runner{r} }, kinds).Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]float64{}
-	for _, mf := range mfs {
-		if m := mf.GetMetric(); len(m) == 1 && m[0].GetGauge() != nil {
-			got[mf.GetName()] = m[0].GetGauge().GetValue()
-		}
-	}
+	got := probetest.Gauges(t, kinds, r)
 	if got["probe_success"] != 1 || got["lookout_probe_websocket_status_code"] != 101 || got["lookout_probe_websocket_handshake_seconds"] <= 0 {
 		t.Errorf("gauges %v; want probe_success 1, status 101, a handshake time", got)
 	}
