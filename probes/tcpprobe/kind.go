@@ -41,16 +41,7 @@ func facts(pf probes.Facts) *Facts {
 
 func families() []probes.Family {
 	fs := []probes.Family{
-		{Name: "probe_failed_due_to_regex", Help: "Whether the first bytes read did not match expect (1) or did (0); absent without expect.",
-			Samples: func(pf probes.Facts, lp probes.Labels, add func([]*dto.LabelPair, float64)) {
-				if f := facts(pf); f != nil && f.FailedRegex != nil {
-					v := 0.0
-					if *f.FailedRegex {
-						v = 1
-					}
-					add(lp.Base, v)
-				}
-			}},
+		FailedRegexFamily(),
 		{Name: "lookout_probe_tcp_connect_seconds", Help: "How long the TCP connect of the last run took.",
 			Samples: func(pf probes.Facts, lp probes.Labels, add func([]*dto.LabelPair, float64)) {
 				if f := facts(pf); f != nil && f.Connect > 0 {
@@ -59,4 +50,29 @@ func families() []probes.Family {
 			}},
 	}
 	return append(fs, tlsinfo.Families()...)
+}
+
+// RegexVerdict is a kind's Facts that tell whether expect matched what a
+// run read (tcp, websocket).
+type RegexVerdict interface {
+	FailedDueToRegex() *bool // nil without expect
+}
+
+// FailedRegexFamily is probe_failed_due_to_regex, for a kind whose Facts
+// are a RegexVerdict. The kinds' samples are one family on /metrics,
+// which takes the help of the kind listed first: each kind takes the
+// family, help and all, from here.
+func FailedRegexFamily() probes.Family {
+	return probes.Family{Name: "probe_failed_due_to_regex", Help: "Whether the first bytes read did not match expect (1) or did (0); absent without expect.",
+		Samples: func(pf probes.Facts, lp probes.Labels, add func([]*dto.LabelPair, float64)) {
+			rv, ok := pf.(RegexVerdict)
+			if !ok || rv.FailedDueToRegex() == nil {
+				return
+			}
+			v := 0.0
+			if *rv.FailedDueToRegex() {
+				v = 1
+			}
+			add(lp.Base, v)
+		}}
 }

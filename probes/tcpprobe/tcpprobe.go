@@ -65,7 +65,13 @@ type Facts struct {
 // TLSFacts are the run's TLS connection, or nil.
 func (f *Facts) TLSFacts() *tlsinfo.Facts { return f.TLS }
 
-var _ tlsinfo.Carrier = (*Facts)(nil)
+// FailedDueToRegex is whether expect did not match, or nil.
+func (f *Facts) FailedDueToRegex() *bool { return f.FailedRegex }
+
+var (
+	_ tlsinfo.Carrier = (*Facts)(nil)
+	_ RegexVerdict    = (*Facts)(nil)
+)
 
 // Past keeps the connect time and the regex verdict.
 func (f *Facts) Past() probes.Facts { return &Facts{Connect: f.Connect, FailedRegex: f.FailedRegex} }

@@ -12,6 +12,7 @@ import (
 	"github.com/lookout-dev/lookout/probes"
 	"github.com/lookout-dev/lookout/probes/internal/exprcheck"
 	"github.com/lookout-dev/lookout/probes/internal/tlsinfo"
+	"github.com/lookout-dev/lookout/probes/tcpprobe"
 )
 
 // Kind is the WebSocket probe (probes[].websocket).
@@ -30,23 +31,9 @@ func facts(pf probes.Facts) *Facts {
 	return f
 }
 
-// failedRegexHelp is tcpprobe's help of probe_failed_due_to_regex, word
-// for word: the two kinds' samples are one family on /metrics, which
-// takes the help of the kind listed first.
-const failedRegexHelp = "Whether the first bytes read did not match expect (1) or did (0); absent without expect."
-
 func families() []probes.Family {
 	fs := []probes.Family{
-		{Name: "probe_failed_due_to_regex", Help: failedRegexHelp,
-			Samples: func(pf probes.Facts, lp probes.Labels, add func([]*dto.LabelPair, float64)) {
-				if f := facts(pf); f != nil && f.FailedRegex != nil {
-					v := 0.0
-					if *f.FailedRegex {
-						v = 1
-					}
-					add(lp.Base, v)
-				}
-			}},
+		tcpprobe.FailedRegexFamily(), // one family with tcp's
 		{Name: "lookout_probe_websocket_handshake_seconds", Help: "How long the WebSocket handshake of the last run took: connect, TLS and the HTTP upgrade; absent when it failed.",
 			Samples: func(pf probes.Facts, lp probes.Labels, add func([]*dto.LabelPair, float64)) {
 				if f := facts(pf); f != nil && f.Handshake > 0 {

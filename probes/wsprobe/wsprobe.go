@@ -21,6 +21,7 @@ import (
 	"github.com/lookout-dev/lookout/probes"
 	"github.com/lookout-dev/lookout/probes/internal/exprcheck"
 	"github.com/lookout-dev/lookout/probes/internal/tlsinfo"
+	"github.com/lookout-dev/lookout/probes/tcpprobe"
 )
 
 const (
@@ -94,9 +95,14 @@ type Facts struct {
 // TLSFacts are the run's TLS connection, or nil.
 func (f *Facts) TLSFacts() *tlsinfo.Facts { return f.TLS }
 
+// FailedDueToRegex is whether the first message did not match expect, or
+// nil.
+func (f *Facts) FailedDueToRegex() *bool { return f.FailedRegex }
+
 var (
-	_ probes.Facts    = (*Facts)(nil)
-	_ tlsinfo.Carrier = (*Facts)(nil)
+	_ probes.Facts          = (*Facts)(nil)
+	_ tlsinfo.Carrier       = (*Facts)(nil)
+	_ tcpprobe.RegexVerdict = (*Facts)(nil)
 )
 
 // Past keeps the status, the handshake time and the regex verdict.
