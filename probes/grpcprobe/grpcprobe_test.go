@@ -27,10 +27,7 @@ import (
 // register adds its services.
 func serve(t *testing.T, register func(*grpc.Server), opts ...grpc.ServerOption) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := probetest.Listen(t)
 	s := grpc.NewServer(opts...)
 	register(s)
 	done := make(chan struct{})
@@ -57,10 +54,7 @@ func withHealth(s *grpc.Server) {
 // silent accepts connections and never says a thing.
 func silent(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := probetest.Listen(t)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var conns []net.Conn

@@ -18,30 +18,7 @@ import (
 // serve accepts connections on a loopback port and hands each to handle.
 func serve(t *testing.T, handle func(net.Conn)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return serveOn(t, ln, handle)
-}
-
-// serveOn is serve on ln, until the test ends.
-func serveOn(t *testing.T, ln net.Listener, handle func(net.Conn)) string {
-	t.Helper()
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				handle(c)
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	return probetest.Serve(t, probetest.Listen(t), handle)
 }
 
 // probe loads one tcp probe from YAML (the section's fields) and runs it.
@@ -90,7 +67,7 @@ func TestTCPWithTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := serveOn(t, ln, func(c net.Conn) {
+	addr := probetest.Serve(t, ln, func(c net.Conn) {
 		c.Write([]byte("hello over TLS\n"))
 		_ = c.(*tls.Conn).HandshakeContext(context.Background())
 	})

@@ -99,26 +99,12 @@ func factsOf(t *testing.T, res probes.Result) *wsprobe.Facts {
 // per connection when the peer closed it.
 func silent(t *testing.T) (addr string, closed <-chan struct{}) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	ch := make(chan struct{}, 16)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				io.Copy(io.Discard, c) // until the peer closes
-				ch <- struct{}{}
-			}()
-		}
-	}()
-	return ln.Addr().String(), ch
+	addr = probetest.Serve(t, probetest.Listen(t), func(c net.Conn) {
+		io.Copy(io.Discard, c) // until the peer closes
+		ch <- struct{}{}
+	})
+	return addr, ch
 }
 
 // hijacked is a server that answers the upgrade by hand and then drops

@@ -1,7 +1,8 @@
 // Package probetest is what the probe kinds' tests share: a probe loaded
 // from a YAML section and its runner, the gauges its families put on
-// /metrics, the check of a run's state and reason, and a self-signed
-// certificate for servers that speak TLS. Only _test.go files import it.
+// /metrics, the check of a run's state and reason, loopback servers and a
+// self-signed certificate for those that speak TLS. Only _test.go files
+// import it.
 package probetest
 
 import (
@@ -136,6 +137,37 @@ func SelfSigned(t testing.TB, dnsNames ...string) Cert {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// Listen listens on a loopback TCP port until the test ends.
+func Listen(t testing.TB) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// Serve accepts connections on ln until the test ends, hands each to
+// handle on a goroutine of its own and closes it after; it returns ln's
+// address.
+func Serve(t testing.TB, ln net.Listener, handle func(net.Conn)) string {
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				handle(c)
+			}()
+		}
+	}()
+	return ln.Addr().String()
 }
 
 // ClosedPort is a loopback TCP address nothing listens on.
