@@ -71,6 +71,15 @@ func WithPair(base []*dto.LabelPair, p *dto.LabelPair) []*dto.LabelPair {
 	return withPair(base, p)
 }
 
+// WithEach sets pairs[i] to base plus the label name=values[i], for a
+// Kind.Pairs whose label takes a fixed set of values (phase, stat). The
+// pairs point into values, which must not change.
+func WithEach(pairs [][]*dto.LabelPair, base []*dto.LabelPair, name string, values []string) {
+	for i := range values {
+		pairs[i] = withPair(base, &dto.LabelPair{Name: proto.String(name), Value: &values[i]})
+	}
+}
+
 func withPair(base []*dto.LabelPair, p *dto.LabelPair) []*dto.LabelPair {
 	out := make([]*dto.LabelPair, 0, len(base)+1)
 	i, _ := slices.BinarySearchFunc(base, p.GetName(), func(b *dto.LabelPair, n string) int { return strings.Compare(b.GetName(), n) })

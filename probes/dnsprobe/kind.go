@@ -2,7 +2,6 @@ package dnsprobe
 
 import (
 	dto "github.com/prometheus/client_model/go"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
@@ -44,9 +43,7 @@ type phaseLabels [len(phaseNames)][]*dto.LabelPair
 
 func phasePairs(base []*dto.LabelPair) any {
 	var ps phaseLabels
-	for i := range phaseNames {
-		ps[i] = probes.WithPair(base, &dto.LabelPair{Name: proto.String("phase"), Value: &phaseNames[i]})
-	}
+	probes.WithEach(ps[:], base, "phase", phaseNames[:])
 	return &ps
 }
 

@@ -2,7 +2,6 @@ package grpcprobe
 
 import (
 	dto "github.com/prometheus/client_model/go"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
@@ -56,12 +55,8 @@ type pairs struct {
 
 func labelPairs(base []*dto.LabelPair) any {
 	var ps pairs
-	for i, n := range phaseNames {
-		ps.phase[i] = probes.WithPair(base, &dto.LabelPair{Name: proto.String("phase"), Value: proto.String(n)})
-	}
-	for i, n := range servingStatuses {
-		ps.status[i] = probes.WithPair(base, &dto.LabelPair{Name: proto.String("serving_status"), Value: proto.String(n)})
-	}
+	probes.WithEach(ps.phase[:], base, "phase", phaseNames[:])
+	probes.WithEach(ps.status[:], base, "serving_status", servingStatuses[:])
 	return &ps
 }
 

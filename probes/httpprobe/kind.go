@@ -4,7 +4,6 @@ import (
 	"strings"
 
 	dto "github.com/prometheus/client_model/go"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
@@ -36,9 +35,7 @@ type phaseLabels [len(PhaseNames)][]*dto.LabelPair
 
 func phasePairs(base []*dto.LabelPair) any {
 	var ps phaseLabels
-	for i := range PhaseNames {
-		ps[i] = probes.WithPair(base, &dto.LabelPair{Name: proto.String("phase"), Value: &PhaseNames[i]})
-	}
+	probes.WithEach(ps[:], base, "phase", PhaseNames[:])
 	return &ps
 }
 

@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	dto "github.com/prometheus/client_model/go"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
@@ -57,12 +56,8 @@ type labels struct {
 
 func pairs(base []*dto.LabelPair) any {
 	var ls labels
-	for i := range phaseNames {
-		ls.phase[i] = probes.WithPair(base, &dto.LabelPair{Name: proto.String("phase"), Value: &phaseNames[i]})
-	}
-	for i := range statNames {
-		ls.stat[i] = probes.WithPair(base, &dto.LabelPair{Name: proto.String("stat"), Value: &statNames[i]})
-	}
+	probes.WithEach(ls.phase[:], base, "phase", phaseNames[:])
+	probes.WithEach(ls.stat[:], base, "stat", statNames[:])
 	return &ls
 }
 
