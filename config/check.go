@@ -53,6 +53,7 @@ func (c *Config) check(d *decoder) {
 			first[p.Name] = i
 		}
 		p.check(d, path)
+		p.Secrets = d.secretsOf(path)
 	}
 }
 
@@ -62,7 +63,7 @@ var (
 )
 
 // reservedLabels are set by Lookout or Prometheus on probe metrics.
-var reservedLabels = []string{"probe", "phase", "version", "result", "le", "job", "instance", "serving_status", "stat", "kind"}
+var reservedLabels = []string{"probe", "phase", "version", "result", "le", "job", "instance", "serving_status", "stat", "kind", "step"}
 
 func (p *Probe) check(d *decoder, path string) {
 	if p.Name == "" {
@@ -139,6 +140,7 @@ func (p *Probe) kinds() []probeKind {
 		{"grpc", p.GRPC != nil, func(d *decoder, x exprs, path string) { p.GRPC.check(d, x, path) }},
 		{"websocket", p.WebSocket != nil, func(d *decoder, x exprs, path string) { p.WebSocket.check(d, x, path) }},
 		{"heartbeat", p.Heartbeat != nil, func(d *decoder, x exprs, path string) { p.Heartbeat.check(d, x, path) }},
+		{"flow", p.Flow != nil, func(d *decoder, x exprs, path string) { p.Flow.check(d, x, path, p.Timeout) }},
 	}
 }
 

@@ -61,6 +61,11 @@ type Probe struct {
 	GRPC      *GRPC      `yaml:"grpc"`
 	WebSocket *WebSocket `yaml:"websocket"`
 	Heartbeat *Heartbeat `yaml:"heartbeat"`
+	Flow      *Flow      `yaml:"flow"`
+	// Secrets are the values that ${VAR} references put into this probe's
+	// fields, longest first, each once (empty values are not kept): what
+	// its output shows as ***.
+	Secrets []string `yaml:"-"`
 }
 
 // FailureThreshold damps flapping: a probe is down only when Failures of
@@ -98,6 +103,7 @@ func Load(path string) (*Config, error) {
 // errors. On failure the error is an Errors holding every problem found.
 func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
 	d := newDecoder(file, lookupEnv)
+	d.lines = bytes.Split(data, []byte("\n"))
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil && !errors.Is(err, io.EOF) {

@@ -18,7 +18,7 @@ var update = flag.Bool("update", false, "rewrite the .err golden files from the 
 
 // testEnv is the environment the testdata files are loaded with.
 func testEnv(name string) (string, bool) {
-	env := map[string]string{"API_TOKEN": "tok-123", "LOOKOUT_TEST_SECRET": "hunter2", "MONGODB_URI": "mongodb://lookout:hunter2@127.0.0.1:27017/admin", "NIGHTLY_DUMP_TOKEN": "d3adb33f-nightly-dump-token"}
+	env := map[string]string{"API_TOKEN": "tok-123", "LOOKOUT_TEST_SECRET": "hunter2", "MONGODB_URI": "mongodb://lookout:hunter2@127.0.0.1:27017/admin", "NIGHTLY_DUMP_TOKEN": "d3adb33f-nightly-dump-token", "PROBE_PASSWORD": "pr0be-pa55word"}
 	v, ok := env[name]
 	return v, ok
 }

@@ -1,12 +1,15 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"cel.dev/cel-go/cel"
 	"go.yaml.in/yaml/v3"
@@ -35,16 +38,31 @@ type decoder struct {
 	regexps map[string]*regexp.Regexp // by pattern
 	exprs   map[exprKey]compiledExpr  // by environment and source
 	envs    map[string]*cel.Env       // by probe kind
+	// lines are the file's, to place a problem inside a value.
+	lines [][]byte
+	// templates are the parsed values of the fields that take
+	// {{ vars.NAME }}, by path.
+	templates map[string]Template
+	// secrets are the values ${VAR} put into each probe's fields, by the
+	// probe's path (probes[N]).
+	secrets map[string][]string
+	// settled are paths whose value has had its problem told: one problem
+	// per value (a template where none goes makes the value invalid too).
+	settled map[string]bool
 }
 
 func newDecoder(file string, env func(string) (string, bool)) *decoder {
 	return &decoder{
 		file: file, env: env, nodes: map[string]*yaml.Node{}, keyPos: map[string]*yaml.Node{},
 		regexps: map[string]*regexp.Regexp{}, exprs: map[exprKey]compiledExpr{}, envs: map[string]*cel.Env{},
+		templates: map[string]Template{}, secrets: map[string][]string{}, settled: map[string]bool{},
 	}
 }
 
 func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
+	if d.settled[path] {
+		return
+	}
 	e := &Error{File: d.file, Path: path, Msg: fmt.Sprintf(format, args...)}
 	if n != nil {
 		e.Line, e.Col = n.Line, n.Column
@@ -116,6 +134,9 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return
 	}
+	if n.Kind == yaml.ScalarNode && strings.HasPrefix(path, "probes[") {
+		d.probeTemplate(n, v.Type(), path)
+	}
 	if v.Kind() == reflect.Pointer {
 		if v.IsNil() {
 			v.Set(reflect.New(v.Type().Elem()))
@@ -183,12 +204,79 @@ func (d *decoder) scalar(n *yaml.Node, path, want string) (string, bool) {
 		d.errorf(n, path, "got %s, want %s", kindName(n), want)
 		return "", false
 	}
-	s, err := expandEnv(n.Value, d.env)
+	lookup := d.env
+	if strings.Contains(n.Value, "${") {
+		lookup = d.lookupFor(path)
+	}
+	s, err := expandEnv(n.Value, lookup)
 	if err != nil {
 		d.errorf(n, path, "%v", err)
 		return "", false
 	}
 	return s, true
+}
+
+// lookupFor returns the environment lookup for the value at path, which
+// records in d.secrets what it gives a probe's fields.
+func (d *decoder) lookupFor(path string) func(string) (string, bool) {
+	probe, ok := probePath(path)
+	if !ok {
+		return d.env
+	}
+	return func(name string) (string, bool) {
+		v, ok := d.env(name)
+		if ok && v != "" {
+			d.secrets[probe] = append(d.secrets[probe], v)
+		}
+		return v, ok
+	}
+}
+
+// probePath returns the probes[N] that path is in.
+func probePath(path string) (string, bool) {
+	if !strings.HasPrefix(path, "probes[") {
+		return "", false
+	}
+	i := strings.IndexByte(path, ']')
+	if i < 0 {
+		return "", false
+	}
+	return path[:i+1], true
+}
+
+// secretsOf returns the values ${VAR} put into the probe at path, longest
+// first (so a secret holding another is replaced whole), each once.
+func (d *decoder) secretsOf(path string) []string {
+	s := d.secrets[path]
+	if len(s) == 0 {
+		return nil
+	}
+	s = slices.Clone(s)
+	slices.SortFunc(s, func(a, b string) int {
+		if c := cmp.Compare(len(b), len(a)); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	return slices.Compact(s)
+}
+
+// at returns the position of the byte at offset in n's value: exact when
+// the value is written on its line as it reads (plain, or quoted without
+// escapes), else n's own.
+func (d *decoder) at(n *yaml.Node, offset int) *yaml.Node {
+	if n.Line < 1 || n.Line > len(d.lines) || strings.Contains(n.Value, "\n") || offset > len(n.Value) {
+		return n
+	}
+	col := n.Column
+	if n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle) != 0 {
+		col++
+	}
+	line := []rune(string(d.lines[n.Line-1]))
+	if col < 1 || col-1 > len(line) || !strings.HasPrefix(string(line[col-1:]), n.Value) {
+		return n
+	}
+	return &yaml.Node{Line: n.Line, Column: col + utf8.RuneCountInString(n.Value[:offset])}
 }
 
 func (d *decoder) decodeBasic(n *yaml.Node, v reflect.Value, path string) {

@@ -149,6 +149,11 @@ func exprVars(kind string) []cel.EnvOption {
 			cel.Variable("since_success", cel.DurationType),
 			cel.Variable("exit_code", cel.IntType),
 		}
+	case "flow":
+		// Every expression of a flow's step (its http checks, extract and
+		// its own checks) reads HTTP's variables of the step's response,
+		// vars, and the functions jwt() and now().
+		return append(exprVars("http"), flowEnv()...)
 	}
 	return nil
 }
@@ -229,10 +234,12 @@ type compiledExpr struct {
 	err     error
 }
 
-// exprKey names a compiled expression: its environment and source.
+// exprKey names a compiled expression: its environment, source, and
+// whether it is a ValueExpr (any result type) rather than an Expr.
 type exprKey struct {
-	env *cel.Env
-	src string
+	env   *cel.Env
+	src   string
+	value bool
 }
 
 // compileExpr compiles e, reporting a failure at path. Expressions written
@@ -241,7 +248,7 @@ func (d *decoder) compileExpr(env *cel.Env, e *Expr, path string) {
 	if e.Source == "" || env == nil {
 		return
 	}
-	key := exprKey{env, e.Source}
+	key := exprKey{env, e.Source, false}
 	c, ok := d.exprs[key]
 	if !ok {
 		c.err = e.compile(env)
@@ -252,6 +259,53 @@ func (d *decoder) compileExpr(env *cel.Env, e *Expr, path string) {
 	if c.err != nil {
 		d.errorAt(path, "%v", c.err)
 	}
+}
+
+// ValueExpr is a CEL expression of any result type, compiled at load
+// (a flow's extract).
+type ValueExpr struct {
+	Source  string
+	Program cel.Program
+}
+
+// MarshalText writes the expression's source.
+func (e ValueExpr) MarshalText() ([]byte, error) { return []byte(e.Source), nil }
+
+func (e *ValueExpr) parseScalar(s string) error {
+	if strings.TrimSpace(s) == "" {
+		return fmt.Errorf("expression is empty; want a CEL expression such as 'body.token'")
+	}
+	e.Source = s
+	return nil
+}
+
+// compileValue compiles e like compileExpr, whatever its result type.
+func (d *decoder) compileValue(env *cel.Env, e *ValueExpr, path string) {
+	if e.Source == "" || env == nil {
+		return
+	}
+	key := exprKey{env, e.Source, true}
+	c, ok := d.exprs[key]
+	if !ok {
+		c.program, c.err = compileValue(env, e.Source)
+		d.exprs[key] = c
+	}
+	e.Program = c.program
+	if c.err != nil {
+		d.errorAt(path, "%v", c.err)
+	}
+}
+
+func compileValue(env *cel.Env, src string) (cel.Program, error) {
+	ast, iss := env.Compile(src)
+	if iss.Err() != nil {
+		return nil, fmt.Errorf("invalid CEL expression %q: %s", src, oneLine(iss.Err().Error()))
+	}
+	prg, err := env.Program(ast, cel.CostLimit(ExprCostLimit))
+	if err != nil {
+		return nil, fmt.Errorf("CEL expression %q: %v", src, err)
+	}
+	return prg, nil
 }
 
 // isConst reports whether x reads no variable.

@@ -16,6 +16,7 @@ func TestProbeKinds(t *testing.T) {
 	want := map[string]string{
 		"mongo-port": "tcp", "api-cert": "tls", "api-dns": "dns", "gateway-ping": "icmp",
 		"orders-grpc": "grpc", "live-updates": "websocket", "nightly-dump": "heartbeat",
+		"login-and-profile": "flow",
 	}
 	for _, p := range cfg.Probes {
 		if got := p.Kind(); got != want[p.Name] {
