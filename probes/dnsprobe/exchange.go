@@ -75,11 +75,7 @@ func (p *Prober) dial(ctx context.Context, f *Facts, transport config.DNSTranspo
 		return nil, fmt.Errorf("TLS handshake with %s: %s", f.Server, reason(ctx, err))
 	}
 	cs := tconn.ConnectionState()
-	var verify func(*tls.ConnectionState) error
-	if tc.InsecureSkipVerify {
-		verify = func(cs *tls.ConnectionState) error { return tlsinfo.Verify(cs, tc.ServerName, tc.RootCAs) }
-	}
-	f.TLS = tlsinfo.FromState(&cs, verify)
+	f.TLS = tlsinfo.FromState(&cs, tlsinfo.Reverify(tc))
 	return tconn, nil
 }
 

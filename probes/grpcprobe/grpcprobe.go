@@ -185,7 +185,7 @@ func (p *Prober) check(ctx context.Context, tr *trace, server string) (*healthpb
 	}
 	creds := insecure.NewCredentials()
 	if p.creds != nil {
-		creds = &tracedTLS{TransportCredentials: p.creds, tr: tr, serverName: p.tls.ServerName, bound: bound, verify: p.verify()}
+		creds = &tracedTLS{TransportCredentials: p.creds, tr: tr, serverName: p.tls.ServerName, bound: bound, verify: tlsinfo.Reverify(p.tls)}
 	}
 	// passthrough: the dialer gets server as it is, resolved already.
 	conn, err := grpc.NewClient("passthrough:///"+server,
@@ -204,15 +204,6 @@ func (p *Prober) check(ctx context.Context, tr *trace, server string) (*healthpb
 		ctx = metadata.NewOutgoingContext(ctx, p.md)
 	}
 	return healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: p.cfg.Service})
-}
-
-// verify checks the chain again under insecure_skip_verify, so the facts
-// say whether it would have passed; nil when the handshake verified it.
-func (p *Prober) verify() func(*tls.ConnectionState) error {
-	if !p.tls.InsecureSkipVerify {
-		return nil
-	}
-	return func(cs *tls.ConnectionState) error { return tlsinfo.Verify(cs, p.tls.ServerName, p.tls.RootCAs) }
 }
 
 // what names the service asked about and where: `service "orders" at

@@ -110,11 +110,7 @@ func (p *Prober) Probe(ctx context.Context) probes.Result {
 			return res
 		}
 		cs := tc.ConnectionState()
-		var verify func(*tls.ConnectionState) error
-		if p.tls.InsecureSkipVerify {
-			verify = func(cs *tls.ConnectionState) error { return tlsinfo.Verify(cs, p.tls.ServerName, p.tls.RootCAs) }
-		}
-		f.TLS = tlsinfo.FromState(&cs, verify)
+		f.TLS = tlsinfo.FromState(&cs, tlsinfo.Reverify(p.tls))
 		conn = tc
 	}
 	if p.cfg.Send != "" {

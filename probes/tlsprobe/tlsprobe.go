@@ -27,7 +27,6 @@ type Prober struct {
 	cfg     *config.TLSCheck
 	network string // tcp, tcp4 or tcp6
 	tls     *tls.Config
-	verify  bool // verify by hand: insecure_skip_verify is set
 }
 
 var _ probes.Prober = (*Prober)(nil)
@@ -42,7 +41,7 @@ func New(cfg *config.TLSCheck) (*Prober, error) {
 		tc.ServerName, _, _ = net.SplitHostPort(cfg.Address)
 	}
 	tc.MinVersion = uint16(cfg.MinVersion)
-	return &Prober{cfg: cfg, network: netaddr.Network("tcp", cfg.IPProtocol), tls: tc, verify: cfg.InsecureSkipVerify}, nil
+	return &Prober{cfg: cfg, network: netaddr.Network("tcp", cfg.IPProtocol), tls: tc}, nil
 }
 
 // Facts are what a TLS run found.
@@ -87,11 +86,7 @@ func (p *Prober) Probe(ctx context.Context) probes.Result {
 	defer conn.Close()
 	f.Handshake = time.Since(start)
 	cs := conn.(*tls.Conn).ConnectionState()
-	var verify func(*tls.ConnectionState) error
-	if p.verify {
-		verify = func(cs *tls.ConnectionState) error { return tlsinfo.Verify(cs, p.tls.ServerName, p.tls.RootCAs) }
-	}
-	f.TLS = tlsinfo.FromState(&cs, verify)
+	f.TLS = tlsinfo.FromState(&cs, tlsinfo.Reverify(p.tls))
 	if len(cs.PeerCertificates) > 0 {
 		leaf := cs.PeerCertificates[0]
 		f.Subject, f.Issuer, f.DNSNames = leaf.Subject.String(), leaf.Issuer.String(), leaf.DNSNames

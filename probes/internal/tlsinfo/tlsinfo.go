@@ -77,6 +77,16 @@ func ClientConfig(c config.TLS) (*tls.Config, error) {
 	return tc, nil
 }
 
+// Reverify is FromState's verify for a connection made with tc: under
+// insecure_skip_verify, the chain checked against tc's server name and
+// roots; nil when the handshake verified it.
+func Reverify(tc *tls.Config) func(*tls.ConnectionState) error {
+	if !tc.InsecureSkipVerify {
+		return nil
+	}
+	return func(cs *tls.ConnectionState) error { return Verify(cs, tc.ServerName, tc.RootCAs) }
+}
+
 // Verify checks a presented chain against roots (nil: the system's) for
 // name, as a handshake would.
 func Verify(cs *tls.ConnectionState, name string, roots *x509.CertPool) error {
