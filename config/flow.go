@@ -58,8 +58,8 @@ type Extract struct {
 // StepTemplates are a flow step's HTTP fields that take templates, with
 // ${VAR} expanded; a field not set is the zero Template (expands to "").
 type StepTemplates struct {
-	// URL is the URL as written (not url.URL.String(), which escapes
-	// braces); its scheme and host are literal.
+	// URL is the URL as written, ${VAR} expanded (not url.URL.String(),
+	// which escapes braces); its scheme and host are literal.
 	URL Template
 	// Headers are the header values, by header name as written.
 	Headers                         map[string]Template

@@ -79,7 +79,7 @@ func TestFlowIssueExampleLoads(t *testing.T) {
 		{"method", login.HTTP.Method, "POST"},
 		{"http defaults filled", orders.HTTP.Method + " " + orders.HTTP.Expect.Status[0].String(), "GET 2xx"},
 		{"body expanded at load", login.Templates.Body.Expand(nil), `{"email":"probe@example.com","password":"pr0be-pa55word"}`},
-		{"body source keeps the reference", login.Templates.Body.Source, `{"email":"probe@example.com","password":"${PROBE_PASSWORD}"}`},
+		{"literal source is the value", login.Templates.Body.Source, login.Templates.Body.Expand(nil)},
 		{"body literal", login.Templates.Body.IsLiteral(), true},
 		{"header literal", login.Templates.Headers["Content-Type"].Expand(nil), "application/json"},
 		{"login url literal", login.Templates.URL.Expand(nil), "https://api.example.com/auth/login"},
@@ -251,17 +251,18 @@ func TestParseTemplate(t *testing.T) {
 	}
 	vars := func(name string) string { return "<" + name + ">" }
 	tests := []struct {
-		name, src, expanded, vars, err string
-		literal                        bool
+		name, src, source, expanded, vars, err string
+		literal                                bool
 	}{
-		{name: "plain", src: "plain", expanded: "plain", literal: true},
-		{name: "empty", src: "", expanded: "", literal: true},
-		{name: "one", src: "{{ vars.token }}", expanded: "<token>", vars: "token"},
-		{name: "no spaces", src: "{{vars.token}}", expanded: "<token>", vars: "token"},
-		{name: "around", src: "https://${HOST}/u/{{ vars.id }}/o?l={{ vars.n }}&id={{ vars.id }}", expanded: "https://api.example.com/u/<id>/o?l=<n>&id=<id>", vars: "id,n"},
-		{name: "env value is not a template", src: "x${BRACES}y", expanded: "x{{ vars.x }}y", literal: true},
-		{name: "braces in env default", src: "${UNSET:-{{}", expanded: "{{", literal: true},
-		{name: "dollar escape", src: "$${{ vars.a }}", expanded: "$<a>", vars: "a"},
+		{name: "plain", src: "plain", source: "plain", expanded: "plain", literal: true},
+		{name: "empty", src: "", source: "", expanded: "", literal: true},
+		{name: "one", src: "{{ vars.token }}", source: "{{ vars.token }}", expanded: "<token>", vars: "token"},
+		{name: "no spaces", src: "{{vars.token}}", source: "{{vars.token}}", expanded: "<token>", vars: "token"},
+		{name: "around", src: "https://${HOST}/u/{{ vars.id }}/o?l={{ vars.n }}&id={{ vars.id }}", source: "https://api.example.com/u/{{ vars.id }}/o?l={{ vars.n }}&id={{ vars.id }}",
+			expanded: "https://api.example.com/u/<id>/o?l=<n>&id=<id>", vars: "id,n"},
+		{name: "env value is not a template", src: "x${BRACES}y", source: "x{{ vars.x }}y", expanded: "x{{ vars.x }}y", literal: true},
+		{name: "braces in env default", src: "${UNSET:-{{}", source: "{{", expanded: "{{", literal: true},
+		{name: "dollar escape", src: "$${{ vars.a }}", source: "${{ vars.a }}", expanded: "$<a>", vars: "a"},
 		{name: "unclosed", src: "x {{ vars.a", err: "has {{ without a closing }}; want {{ vars.NAME }}"},
 		{name: "not vars", src: "{{ token }}", err: `"{{ token }}" is not a template; want {{ vars.NAME }}, NAME a variable an earlier step extracts`},
 		{name: "bad name", src: "{{ vars.1a }}", err: `"{{ vars.1a }}" is not a template; want {{ vars.NAME }}, NAME a variable an earlier step extracts`},
@@ -285,8 +286,8 @@ func TestParseTemplate(t *testing.T) {
 			if got := strings.Join(tp.Vars(), ","); got != tt.vars {
 				t.Errorf("Vars = %q; want %q", got, tt.vars)
 			}
-			if tp.IsLiteral() != tt.literal || tp.Source != tt.src {
-				t.Errorf("IsLiteral = %v, Source = %q; want %v, %q", tp.IsLiteral(), tp.Source, tt.literal, tt.src)
+			if tp.IsLiteral() != tt.literal || tp.Source != tt.source {
+				t.Errorf("IsLiteral = %v, Source = %q; want %v, %q", tp.IsLiteral(), tp.Source, tt.literal, tt.source)
 			}
 		})
 	}

@@ -18,8 +18,9 @@ import (
 // the text around the templates only: a variable's value is never read
 // as a template.
 type Template struct {
-	// Source is the value as written in the file, ${VAR} references
-	// unexpanded, so it may be shown.
+	// Source is the value as written, ${VAR} expanded and each
+	// {{ vars.NAME }} as written: what Expand returns when IsLiteral. It
+	// may hold secrets (Probe.Secrets).
 	Source string
 	parts  []templatePart
 }
@@ -27,7 +28,7 @@ type Template struct {
 // templatePart is literal text (${VAR} expanded) or a variable's name.
 type templatePart struct {
 	text, name string
-	at         int // the byte offset in Source, to tell where a problem is
+	at         int // the byte offset in the value as written (before ${VAR}), to tell where a problem is
 }
 
 // Expand returns the value with each {{ vars.NAME }} replaced by
@@ -91,7 +92,8 @@ var varNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // expandEnv reads it. The error is a *templateError for a malformed
 // template, else expandEnv's.
 func parseTemplate(src string, lookup func(string) (string, bool)) (Template, error) {
-	t := Template{Source: src}
+	var t Template
+	var source strings.Builder
 	start := 0
 	text := func(end int) error {
 		if end == start {
@@ -100,6 +102,7 @@ func parseTemplate(src string, lookup func(string) (string, bool)) (Template, er
 		s, err := expandEnv(src[start:end], lookup)
 		if err == nil && s != "" {
 			t.parts = append(t.parts, templatePart{text: s, at: start})
+			source.WriteString(s)
 		}
 		return err
 	}
@@ -128,6 +131,7 @@ func parseTemplate(src string, lookup func(string) (string, bool)) (Template, er
 				return Template{}, &templateError{i, fmt.Sprintf("%q is not a template; want {{ vars.NAME }}, NAME a variable an earlier step extracts", truncate(whole, 40))}
 			}
 			t.parts = append(t.parts, templatePart{name: name, at: i})
+			source.WriteString(whole)
 			i += len(whole)
 			start = i
 		default:
@@ -137,6 +141,7 @@ func parseTemplate(src string, lookup func(string) (string, bool)) (Template, er
 	if err := text(len(src)); err != nil {
 		return Template{}, err
 	}
+	t.Source = source.String()
 	return t, nil
 }
 
