@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -368,5 +369,44 @@ func TestFlowStepLimit(t *testing.T) {
 	want := "f.yml:5:9: probes[0].flow.steps: has 21 steps; want at most 20"
 	if err == nil || err.Error() != want {
 		t.Errorf("got %v; want %s", err, want)
+	}
+}
+
+// TestFlowFingerprint: a reload tells a changed flow from an unchanged
+// one, down to a step's extract or template.
+func TestFlowFingerprint(t *testing.T) {
+	base := `probes:
+  - name: f
+    flow:
+      steps:
+        - {name: login, http: {url: https://api.example.com/login}, extract: {t: {cel: body.t}}}
+        - {name: me, http: {url: https://api.example.com/me, bearer_token: '{{ vars.t }}'}}
+`
+	parse := func(yml string) Probe {
+		t.Helper()
+		cfg, err := Parse("f.yml", []byte(yml), testEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := json.Marshal(cfg.Probes[0]); err != nil {
+			t.Fatalf("a flow probe does not marshal, so its fingerprint tells nothing: %v", err)
+		}
+		return cfg.Probes[0]
+	}
+	tests := []struct {
+		name, yml string
+		same      bool
+	}{
+		{"same", base, true},
+		{"extract changed", strings.Replace(base, "body.t}", "body.token}", 1), false},
+		{"template changed", strings.Replace(base, "bearer_token: '{{ vars.t }}'", "bearer_token: 'x{{ vars.t }}'", 1), false},
+		{"cookies on", strings.Replace(base, "    flow:\n", "    flow:\n      cookies: true\n", 1), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := parse(base).Fingerprint() == parse(tt.yml).Fingerprint(); got != tt.same {
+				t.Errorf("fingerprints equal = %v; want %v", got, tt.same)
+			}
+		})
 	}
 }
