@@ -41,6 +41,9 @@ func newActivation(resp *http.Response, body []byte, res *probes.Result, parent 
 func (a *activation) ResolveName(name string) (any, bool) {
 	i := slices.Index(celVars[:], name)
 	if i < 0 {
+		if a.parent != nil {
+			return a.parent.ResolveName(name)
+		}
 		return nil, false
 	}
 	if !a.done[i] {

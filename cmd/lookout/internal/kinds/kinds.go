@@ -6,6 +6,7 @@ package kinds
 import (
 	"github.com/lookout-dev/lookout/probes"
 	"github.com/lookout-dev/lookout/probes/dnsprobe"
+	"github.com/lookout-dev/lookout/probes/flowprobe"
 	"github.com/lookout-dev/lookout/probes/grpcprobe"
 	"github.com/lookout-dev/lookout/probes/heartbeat"
 	"github.com/lookout-dev/lookout/probes/httpprobe"
@@ -28,5 +29,6 @@ func All(transports *httpprobe.Transports, beats *heartbeat.Store) probes.Kinds 
 		grpcprobe.Kind(),
 		wsprobe.Kind(),
 		heartbeat.Kind(beats),
+		flowprobe.Kind(transports),
 	}
 }

@@ -1,0 +1,242 @@
+package flowprobe_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lookout-dev/lookout/config"
+	"github.com/lookout-dev/lookout/probes"
+	"github.com/lookout-dev/lookout/probes/flowprobe"
+	"github.com/lookout-dev/lookout/probes/httpprobe"
+)
+
+// loginFlow is the issue's flow against the local API at BASE.
+const loginFlow = `
+probes:
+  - name: login-and-profile
+    interval: 60s
+    timeout: 5s
+    flow:
+      cookies: COOKIES
+      steps:
+        - name: login
+          http:
+            url: BASE/auth/login
+            method: POST
+            headers: {Content-Type: application/json}
+            body: '{"email":"probe@example.com","password":"${PROBE_PASSWORD}"}'
+            expect: {status: [200]}
+            assert: ['body.token.size() > 20']
+          extract:
+            token: {cel: 'body.token', secret: true}
+          assert:
+            - 'jwt(vars.token).header.alg != "none"'
+            - 'jwt(vars.token).claims.exp - now() < duration("24h")'
+            - 'jwt(vars.token).claims.exp > now()'
+        - name: profile
+          http:
+            url: BASE/users/me
+            bearer_token: '{{ vars.token }}'
+            expect: {status: [200]}
+            assert: ['body.email == "probe@example.com"']
+          extract:
+            user_id: {cel: 'string(body.id)'}
+        - name: orders
+          timeout: STEP_TIMEOUT
+          http:
+            url: 'BASE/users/{{ vars.user_id }}/orders?limit=1'
+            bearer_token: '{{ vars.token }}'
+            degraded_if: ['duration > duration("2s")']
+`
+
+type flowOpts struct {
+	password    string
+	cookies     bool
+	stepTimeout string
+	extra       string // replaces the end of the orders step's http section
+}
+
+// newFlow builds the flow's runner, as the daemon does, with password as
+// $PROBE_PASSWORD.
+func newFlow(t *testing.T, base string, o flowOpts) *probes.Runner {
+	t.Helper()
+	if o.stepTimeout == "" {
+		o.stepTimeout = "4s"
+	}
+	yml := strings.NewReplacer("BASE", base, "COOKIES", map[bool]string{true: "true", false: "false"}[o.cookies], "STEP_TIMEOUT", o.stepTimeout).Replace(loginFlow)
+	yml += o.extra
+	env := func(name string) (string, bool) {
+		if name == "PROBE_PASSWORD" {
+			return o.password, true
+		}
+		return "", false
+	}
+	cfg, err := config.Parse("flow.yml", []byte(yml), env)
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	transports := httpprobe.NewTransports()
+	t.Cleanup(transports.CloseIdle)
+	r, err := probes.Kinds{flowprobe.Kind(transports)}.NewRunner(cfg.Probes[0], slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	return r
+}
+
+func stepsOf(t *testing.T, res probes.Result) []flowprobe.StepFacts {
+	t.Helper()
+	f, ok := res.Facts.(*flowprobe.Facts)
+	if !ok {
+		t.Fatalf("facts %T; want *flowprobe.Facts", res.Facts)
+	}
+	return f.Steps
+}
+
+// TestLoginFlow: the login's JWT, checked for its algorithm and expiry,
+// goes to the next steps as a bearer token, the profile's id into the
+// orders URL, and the session cookie along with them.
+func TestLoginFlow(t *testing.T) {
+	a, srv := newAPI(t)
+	r := newFlow(t, srv.URL, flowOpts{password: a.password, cookies: true})
+	res := r.Probe(t.Context())
+	if res.State != probes.Up {
+		t.Fatalf("%s: %s; checks %+v", res.State, res.Reason, res.Checks)
+	}
+	steps := stepsOf(t, res)
+	if len(steps) != 3 {
+		t.Fatalf("%d steps ran, want 3", len(steps))
+	}
+	for i, name := range []string{"login", "profile", "orders"} {
+		s := steps[i]
+		if s.Name != name || s.State != probes.Up || s.HTTP == nil || s.HTTP.HTTP == nil || s.HTTP.HTTP.StatusCode != 200 || s.Duration <= 0 {
+			t.Errorf("step %d: %+v; want %s up with status 200 and a duration", i, s, name)
+		}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.authz) != 3 || a.authz[0] != "" || !strings.HasPrefix(a.authz[1], "Bearer ey") || a.authz[2] != a.authz[1] {
+		t.Errorf("Authorization per request %q; want none, then the login's token twice", a.authz)
+	}
+	if a.cookies[1] != "sess-probe@example.com" || a.cookies[2] != "sess-probe@example.com" {
+		t.Errorf("session cookie per request %q; want the login's on the later steps", a.cookies)
+	}
+}
+
+// TestFlowFailures: a flow is down at its first failing step, which the
+// reason names, and runs no step after it.
+func TestFlowFailures(t *testing.T) {
+	tests := []struct {
+		name   string
+		setup  func(*api)
+		opts   flowOpts
+		steps  int
+		reason []string
+	}{
+		{"wrong password", nil, flowOpts{password: "wrong"}, 1,
+			[]string{`step "login": status: expected 200, got 401`}},
+		{"expired token", func(a *api) { a.tokenTTL = -time.Minute }, flowOpts{}, 1,
+			[]string{`step "login": assert: expected jwt(vars.token).claims.exp > now()`}},
+		{"alg none", func(a *api) { a.algNone = true }, flowOpts{}, 1,
+			[]string{`step "login": assert: expected jwt(vars.token).header.alg != "none"`, `"none"`}},
+		{"step timeout", func(a *api) { a.slow = 3 * time.Second }, flowOpts{stepTimeout: "300ms"}, 3,
+			[]string{`step "orders": `, "timeout"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, srv := newAPI(t)
+			if tt.setup != nil {
+				tt.setup(a)
+			}
+			if tt.opts.password == "" {
+				tt.opts.password = a.password
+			}
+			r := newFlow(t, srv.URL, tt.opts)
+			start := time.Now()
+			res := r.Probe(t.Context())
+			took := time.Since(start)
+			t.Logf("%s: %s", res.State, res.Reason)
+			if res.State != probes.Down {
+				t.Fatalf("%s, want down", res.State)
+			}
+			for _, part := range tt.reason {
+				if !strings.Contains(res.Reason, part) {
+					t.Errorf("reason %q; want it to contain %q", res.Reason, part)
+				}
+			}
+			if got := len(stepsOf(t, res)); got != tt.steps {
+				t.Errorf("%d steps ran, want %d (none after the failing one)", got, tt.steps)
+			}
+			a.mu.Lock()
+			requests := len(a.authz)
+			a.mu.Unlock()
+			if requests != tt.steps {
+				t.Errorf("the API saw %d requests, want %d", requests, tt.steps)
+			}
+			if tt.opts.stepTimeout == "300ms" && took > 2*time.Second {
+				t.Errorf("the run took %s; the step's own timeout of 300ms should have ended it", took)
+			}
+		})
+	}
+}
+
+// TestNoCookiesUnlessAsked: without cookies: true, no step sends the
+// cookie an earlier one was given.
+func TestNoCookiesUnlessAsked(t *testing.T) {
+	a, srv := newAPI(t)
+	r := newFlow(t, srv.URL, flowOpts{password: a.password})
+	if res := r.Probe(t.Context()); res.State != probes.Up {
+		t.Fatalf("%s: %s", res.State, res.Reason)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for i, c := range a.cookies {
+		if c != "" {
+			t.Errorf("request %d sent the cookie %q", i, c)
+		}
+	}
+}
+
+// TestSecretsNeverShown: the login's token (a secret variable) and the
+// password (from the environment) are shown as *** in the reason, the
+// checks, the facts' JSON, the history and `lookout probe NAME`, even
+// when a failing check would show them.
+func TestSecretsNeverShown(t *testing.T) {
+	a, srv := newAPI(t)
+	// The orders step asserts something false about the token, so its
+	// failure shows the token's value; and the password is in a header.
+	r := newFlow(t, srv.URL, flowOpts{password: a.password, extra: "            headers: {X-Debug: 'password ${PROBE_PASSWORD}'}\n            assert: ['vars.token == \"x\" + \"${PROBE_PASSWORD}\"']\n"})
+	res := r.Probe(t.Context())
+	if res.State != probes.Down || !strings.Contains(res.Reason, "***") {
+		t.Fatalf("%s: %q; want down, the reason showing *** for the token", res.State, res.Reason)
+	}
+	a.mu.Lock()
+	token := strings.TrimPrefix(a.authz[1], "Bearer ")
+	a.mu.Unlock()
+	var out bytes.Buffer
+	js, err := json.Marshal(r.Status())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out.Write(js)
+	out.WriteString(res.Reason)
+	for _, c := range res.Checks {
+		out.WriteString(c.Expected + c.Actual)
+	}
+	rep := probes.NewReport(&out, time.Now())
+	r.Kind().ReportTarget(rep, r.Config())
+	r.Kind().ReportFacts(rep, res.Facts)
+	for _, secret := range []string{token, a.password} {
+		if strings.Contains(out.String(), secret) {
+			t.Errorf("a secret shows in what the run tells:\n%s", out.String())
+		}
+	}
+	if !strings.Contains(out.String(), "***") {
+		t.Errorf("no *** in what the run tells:\n%s", out.String())
+	}
+}
