@@ -1,7 +1,8 @@
 // Command probecpu measures the CPU time a Lookout probe kind spends per
 // 1,000 runs against a bare Go loop doing the same, both against a local
 // target in a child process: -kind http (the default) makes the same
-// fresh-connection requests, tcp the same connect, dns the same UDP query.
+// fresh-connection requests, tcp the same connect, dns the same UDP query,
+// flow the same three requests in sequence (one run of a three-step flow).
 //
 // Each round runs a batch of sequential probes of each side, in
 // alternating order, and reads this process's user+system CPU time
@@ -20,6 +21,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -31,6 +33,8 @@ import (
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
 	"github.com/lookout-dev/lookout/probes/dnsprobe"
+	"github.com/lookout-dev/lookout/probes/flowprobe"
+	"github.com/lookout-dev/lookout/probes/httpprobe"
 	"github.com/lookout-dev/lookout/probes/tcpprobe"
 )
 
@@ -47,7 +51,7 @@ type options struct {
 func main() {
 	serve := flag.Bool(target.Flag, false, "internal: serve as the target child process")
 	var o options
-	flag.StringVar(&o.kind, "kind", "http", "the probe kind measured: http, tcp or dns")
+	flag.StringVar(&o.kind, "kind", "http", "the probe kind measured: http, tcp, dns or flow")
 	flag.IntVar(&o.rounds, "rounds", 7, "measured rounds; each runs one batch of each side")
 	flag.IntVar(&o.probes, "probes", 1000, "sequential probes per batch")
 	flag.IntVar(&o.warmup, "warmup", 200, "unmeasured probes of each side before the first round")
@@ -149,8 +153,24 @@ func newSides(kind, addr string) ([2]side, string, error) {
 		runner, err = kindRunner(dnsprobe.Kind(), "dns: {name: "+target.DNSName+", server: '"+addr+"', transport: udp}", log)
 		p := bare.NewDNS(addr, target.DNSName)
 		b.probe = func(ctx context.Context) error { _, err := p.Probe(ctx); return err }
+	case "flow":
+		base := "http://" + addr + "/health"
+		what = "GET " + base + ", then " + base + "?s=" + statusUP + " twice"
+		runner, err = kindRunner(flowprobe.Kind(httpprobe.NewTransports()),
+			strings.ReplaceAll(flowSection, "BASE", base), log)
+		steps := []*bare.Prober{bare.New(base), bare.New(base + "?s=" + statusUP), bare.New(base + "?s=" + statusUP)}
+		var last bare.Times
+		b.probe = func(ctx context.Context) (err error) {
+			for _, p := range steps {
+				if last, err = p.Probe(ctx); err != nil {
+					return err
+				}
+			}
+			_ = last
+			return nil
+		}
 	default:
-		return [2]side{}, "", fmt.Errorf("-kind %q: want http, tcp or dns", kind)
+		return [2]side{}, "", fmt.Errorf("-kind %q: want http, tcp, dns or flow", kind)
 	}
 	if err != nil {
 		return [2]side{}, "", err
@@ -164,8 +184,37 @@ func newSides(kind, addr string) ([2]side, string, error) {
 	}}}, what, nil
 }
 
+// statusUP is the value of status in the target's body, which the flow's
+// first step extracts and the next two send back as ?s=.
+const statusUP = "UP"
+
+// flowSection is the flow of -kind flow against the target's URL BASE:
+// the first step extracts status from the JSON body, the next two send it
+// in their URL (a template) and check the body, one with a regular
+// expression, one with an assertion that reads the variable.
+const flowSection = `flow:
+      steps:
+        - name: health
+          http:
+            url: BASE
+            expect: {status: [200]}
+          extract:
+            status: {cel: 'body.status'}
+        - name: echo
+          http:
+            url: 'BASE?s={{ vars.status }}'
+            expect:
+              status: [200]
+              body_regex: '"status":\s*"UP"'
+        - name: echo-again
+          http:
+            url: 'BASE?s={{ vars.status }}'
+            expect: {status: [200]}
+            assert: ['body.status == vars.status']`
+
 // kindRunner builds the runner of one probe of kind whose section is
-// section (flow-style YAML), as the daemon does.
+// section (YAML: flow style, or block style with its later lines indented
+// by 6 spaces), as the daemon does.
 func kindRunner(kind *probes.Kind, section string, log *slog.Logger) (*probes.Runner, error) {
 	cfg, err := config.Parse("bench.yml", []byte("probes:\n  - name: probe-00000\n    interval: 60s\n    "+section+"\n"),
 		func(string) (string, bool) { return "", false })
