@@ -100,9 +100,11 @@ type Sentry struct {
 	Environment string `yaml:"environment"`
 }
 
-// Telemetry is where Lookout reports its own errors and panics.
+// Telemetry is where Lookout reports its own errors and panics, and
+// where it sends the traces of its probe runs.
 type Telemetry struct {
-	Sentry *Sentry `yaml:"sentry"`
+	Sentry  *Sentry  `yaml:"sentry"`
+	Tracing *Tracing `yaml:"tracing"`
 }
 
 // Webhook posts Alertmanager's webhook JSON.

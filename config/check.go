@@ -43,6 +43,9 @@ func (c *Config) check(d *decoder) {
 	if c.Telemetry.Sentry != nil {
 		c.Telemetry.Sentry.check(d, "telemetry.sentry")
 	}
+	if c.Telemetry.Tracing != nil {
+		c.Telemetry.Tracing.check(d, "telemetry.tracing")
+	}
 	first := map[string]int{}
 	for i := range c.Probes {
 		p := &c.Probes[i]
@@ -206,6 +209,10 @@ func (h *HTTP) check(d *decoder, env *cel.Env, path string) {
 	if h.IPFallback == nil {
 		yes := true
 		h.IPFallback = &yes
+	}
+	if h.PropagateTrace == nil {
+		yes := true
+		h.PropagateTrace = &yes
 	}
 	if h.BodySizeLimit == 0 {
 		h.BodySizeLimit = DefaultBodyLimit

@@ -23,6 +23,9 @@ type HTTP struct {
 	DegradedIf           []Expr          `yaml:"degraded_if"`
 	SecurityHeaders      SecurityHeaders `yaml:"security_headers"`
 	TLS                  TLS             `yaml:"tls"`
+	// PropagateTrace sends the run's W3C traceparent (and tracestate)
+	// with the request when tracing is on; default true.
+	PropagateTrace *bool `yaml:"propagate_trace"`
 }
 
 // BasicAuth is HTTP basic authentication.
