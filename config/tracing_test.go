@@ -9,7 +9,9 @@ import (
 // each mistake is an error at its field that never shows the endpoint or
 // a header's value.
 func TestTracing(t *testing.T) {
-	env := func(name string) (string, bool) { return map[string]string{"OTLP_TOKEN": "tok-secret-123"}[name], name == "OTLP_TOKEN" }
+	env := func(name string) (string, bool) {
+		return map[string]string{"OTLP_TOKEN": "tok-secret-123"}[name], name == "OTLP_TOKEN"
+	}
 	cfg, err := Parse("t.yml", []byte(`
 telemetry:
   tracing:

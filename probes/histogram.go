@@ -46,8 +46,7 @@ type nativeBucket struct {
 func (h *durationHistogram) observe(v float64) {
 	h.count++
 	h.sum += v
-	i, _ := slices.BinarySearch(durationBuckets, v)
-	h.classic[i]++
+	h.classic[bucketOf(v)]++
 	if v <= prometheus.DefNativeHistogramZeroThreshold {
 		return // counted in the zero bucket, which is count minus the rest
 	}
@@ -64,6 +63,12 @@ func (h *durationHistogram) observe(v float64) {
 	for len(h.native) > maxNativeBuckets && h.schema > -4 {
 		h.halveResolution()
 	}
+}
+
+// bucketOf is the classic bucket holding v; the last is +Inf.
+func bucketOf(v float64) int {
+	i, _ := slices.BinarySearch(durationBuckets, v)
+	return i
 }
 
 // nativeIndex is the bucket holding v at schema.
@@ -101,7 +106,7 @@ func (h *durationHistogram) snapshot(into []nativeBucket) (durationHistogram, []
 
 // metric writes the histogram as one Prometheus histogram sample, its
 // messages taken from sc.
-func (h *durationHistogram) metric(labels []*dto.LabelPair, sc *scratch) *dto.Metric {
+func (h *durationHistogram) metric(labels []*dto.LabelPair, sc *scratch, ex *exemplars) *dto.Metric {
 	hist := sc.histograms.one()
 	count, sum := sc.uints.one(), sc.floats.one()
 	*count, *sum = h.count, h.sum
@@ -115,6 +120,20 @@ func (h *durationHistogram) metric(labels []*dto.LabelPair, sc *scratch) *dto.Me
 		// The upper bounds are shared: encoders only read them.
 		buckets[i].UpperBound, buckets[i].CumulativeCount = &durationBuckets[i], &cums[i]
 		hist.Bucket[i] = &buckets[i]
+	}
+	if ex != nil {
+		// A traced run's observation links its trace: on its classic
+		// bucket (OpenMetrics), and with the native ones (protobuf).
+		for i := range *ex {
+			e := ex[i].dto()
+			if e == nil {
+				continue
+			}
+			if i < len(durationBuckets) {
+				buckets[i].Exemplar = e
+			}
+			hist.Exemplars = append(hist.Exemplars, e)
+		}
 	}
 	h.nativeSpans(hist, sc)
 	m := sc.metrics.one()

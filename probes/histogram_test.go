@@ -42,7 +42,7 @@ func TestHistogramMatchesClientGolang(t *testing.T) {
 				t.Fatal(err)
 			}
 			snap, _ := h.snapshot(nil)
-			got := snap.metric(nil, new(scratch))
+			got := snap.metric(nil, new(scratch), nil)
 			w, g := want.GetHistogram(), got.GetHistogram()
 			w.CreatedTimestamp = nil
 			if tt.name == "with zeros" && len(w.PositiveSpan) == 0 {
@@ -96,7 +96,7 @@ func TestHistogramNativePartAlways(t *testing.T) {
 	snaps[0], native = busy.snapshot(native)
 	snaps[1], _ = idle.snapshot(native)
 	for i, want := range []int32{nativeSchema, nativeSchema} {
-		h := snaps[i].metric(nil, sc).GetHistogram()
+		h := snaps[i].metric(nil, sc, nil).GetHistogram()
 		if h.Schema == nil || h.GetSchema() != want || h.GetZeroThreshold() <= 0 {
 			t.Errorf("histogram %d: schema %v, zero threshold %v; want schema %d and a zero threshold", i, h.Schema, h.GetZeroThreshold(), want)
 		}

@@ -124,12 +124,17 @@ type snapshot struct {
 }
 
 // snapshot copies what a scrape reads of r; given hist, the duration
-// histogram too, its native buckets appended to sc.native.
-func (r *Runner) snapshot(sc *scratch, hist *durationHistogram) snapshot {
+// histogram too, its native buckets appended to sc.native, and into ex
+// its exemplars when its runs are traced.
+func (r *Runner) snapshot(sc *scratch, hist *durationHistogram, ex **exemplars) snapshot {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if hist != nil {
 		*hist, sc.native = r.duration.snapshot(sc.native)
+		if r.tracing != nil {
+			e := r.tracing.exemplars
+			*ex = &e
+		}
 	}
 	return snapshot{r: r, last: r.last, ran: r.n > 0, state: r.state, runs: r.runs, skipped: r.skipped}
 }
@@ -161,16 +166,20 @@ func (c *Collector) EachFamilyOf(want func(name string) bool, fn func(*dto.Metri
 	// The rule store ingests every evaluation and wants no histogram:
 	// copying every probe's native buckets for it would be its largest
 	// allocation.
-	var hists []durationHistogram // by runner, when wanted
+	var (
+		hists []durationHistogram // by runner, when wanted
+		exs   []*exemplars        // by runner, nil for one not traced
+	)
 	if want(durationFamily.name) {
-		hists = make([]durationHistogram, len(runners))
+		hists, exs = make([]durationHistogram, len(runners)), make([]*exemplars, len(runners))
 	}
 	for i, r := range runners {
 		var hist *durationHistogram
+		var ex **exemplars
 		if hists != nil {
-			hist = &hists[i]
+			hist, ex = &hists[i], &exs[i]
 		}
-		sc.snaps[i] = r.snapshot(sc, hist)
+		sc.snaps[i] = r.snapshot(sc, hist, ex)
 	}
 	snaps := sc.snaps
 	write := func(f family) error {
@@ -185,13 +194,13 @@ func (c *Collector) EachFamilyOf(want func(name string) bool, fn func(*dto.Metri
 	if hists != nil {
 		sc.reserveHistograms(len(snaps))
 		for i := range snaps {
-			sc.family = append(sc.family, hists[i].metric(snaps[i].r.pairs.base, sc))
+			sc.family = append(sc.family, hists[i].metric(snaps[i].r.pairs.base, sc, exs[i]))
 		}
 		if err := write(durationFamily); err != nil {
 			return err
 		}
 		sc.dropHistograms()
-		hists, sc.native = nil, nil
+		hists, exs, sc.native = nil, nil, nil
 	}
 	perProbe := c.mostPerProbe(want)
 	emit := func(f family, each func(s *snapshot, add func([]*dto.LabelPair, float64))) error {

@@ -11,6 +11,9 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/lookout-dev/lookout/config"
 )
 
@@ -33,20 +36,19 @@ type Runner struct {
 
 	// life guards the runs in flight and whether the runner was closed.
 	life     sync.Mutex
-	inFlight int
+	inFlight int32
 	closed   bool
 
 	mu       sync.Mutex
 	last     Result
 	history  [HistoryLen]pastResult // ring; next is the slot to write
-	next, n  int
-	window   []bool // failed flags of the last FailureThreshold.Of runs (ring)
-	wnext    int
-	failures int // true entries in window
+	next, n  int32
+	window   failWindow
 	state    State
 	reason   string
-	runs     [3]uint64 // by State
-	skipped  uint64    // planned runs the scheduler skipped
+	runs     [3]uint64   // by State
+	skipped  uint64      // planned runs the scheduler skipped
+	tracing  *runTracing // nil: tracing off
 	duration durationHistogram
 }
 
@@ -79,7 +81,7 @@ func NewRunner(cfg config.Probe, kind *Kind, prober Prober, log *slog.Logger) *R
 	return &Runner{
 		cfg: cfg, kind: kind, prober: prober, log: log,
 		pairs:  newLabelPairs(names, values, kind),
-		window: make([]bool, max(cfg.FailureThreshold.Of, 1)),
+		window: failWindow{size: uint8(min(max(cfg.FailureThreshold.Of, 1), 128))},
 	}
 }
 
@@ -124,9 +126,12 @@ func (r *Runner) Probe(ctx context.Context) Result {
 	}
 	defer r.leave()
 	var res Result
+	ctx, span := r.startRun(ctx)
 	for attempt := 1; attempt <= 1+r.cfg.Retries; attempt++ {
 		actx, cancel := context.WithTimeout(ctx, r.cfg.Timeout.Std())
+		actx, aspan := r.startAttempt(actx, span, attempt)
 		res = r.prober.Probe(actx)
+		EndSpan(aspan, res)
 		cancel()
 		res.Attempts = attempt
 		if res.State != Down || ctx.Err() != nil {
@@ -135,10 +140,14 @@ func (r *Runner) Probe(ctx context.Context) Result {
 	}
 	res.Start = start
 	res.Duration = time.Since(start)
+	if span != nil {
+		span.SetAttributes(attribute.Int("lookout.probe.attempts", res.Attempts))
+		EndSpan(span, res)
+	}
 	if ctx.Err() != nil && res.State == Down {
 		return res // cancelled by shutdown or reload: not the target's fault
 	}
-	r.record(res)
+	r.record(res, traced(span))
 	return res
 }
 
@@ -186,25 +195,19 @@ func (r *Runner) closeProber() {
 	}
 }
 
-func (r *Runner) record(res Result) {
+func (r *Runner) record(res Result, trace trace.TraceID) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.runs[res.State]++
 	r.duration.observe(res.Duration.Seconds())
+	if r.tracing != nil {
+		r.tracing.observe(res.Duration.Seconds(), trace, res.State == Down, res.Start.Add(res.Duration))
+	}
 	r.last = res
 	r.history[r.next] = compact(res)
 	r.next = (r.next + 1) % HistoryLen
 	r.n = min(r.n+1, HistoryLen)
-	failed := res.State == Down
-	if r.window[r.wnext] {
-		r.failures--
-	}
-	if failed {
-		r.failures++
-	}
-	r.window[r.wnext] = failed
-	r.wnext = (r.wnext + 1) % len(r.window)
-
+	r.window.push(res.State == Down)
 	prev, first := r.state, r.n == 1
 	r.state, r.reason = r.damped()
 	if r.state != prev || (first && r.state != Up) {
@@ -258,11 +261,11 @@ func (p pastResult) expand() Result {
 // threshold in the reason.
 func (r *Runner) damped() (State, string) {
 	th := r.cfg.FailureThreshold
-	if r.failures >= th.Failures {
+	if int(r.window.failures) >= th.Failures {
 		return Down, r.last.Reason
 	}
 	state, reason := Up, ""
-	for k := 1; k <= r.n; k++ {
+	for k := int32(1); k <= r.n; k++ {
 		h := r.history[(r.next-k+HistoryLen)%HistoryLen]
 		if h.state() != Down {
 			state, reason = h.state(), h.reason()
@@ -270,7 +273,7 @@ func (r *Runner) damped() (State, string) {
 		}
 	}
 	if r.last.State == Down {
-		reason = fmt.Sprintf("%d of the last %d runs failed (down at %d): %s", r.failures, min(r.n, len(r.window)), th.Failures, r.last.Reason)
+		reason = fmt.Sprintf("%d of the last %d runs failed (down at %d): %s", r.window.failures, min(r.n, int32(r.window.size)), th.Failures, r.last.Reason)
 	}
 	return state, reason
 }
@@ -296,8 +299,29 @@ func (r *Runner) Status() Status {
 	}
 	st.LastRun = r.last.Start
 	st.Results = append(st.Results, r.last)
-	for k := 2; k <= r.n; k++ {
+	for k := int32(2); k <= r.n; k++ {
 		st.Results = append(st.Results, r.history[(r.next-k+HistoryLen)%HistoryLen].expand())
 	}
 	return st
+}
+
+// failWindow is whether each of a probe's last size runs failed (at most
+// 100, as failure_threshold.of is), as a ring of bits.
+type failWindow struct {
+	bits                 [2]uint64
+	next, size, failures uint8 // failures: set bits
+}
+
+// push records a run, forgetting the oldest once the window is full.
+func (w *failWindow) push(failed bool) {
+	word, bit := w.next/64, uint64(1)<<(w.next%64)
+	if w.bits[word]&bit != 0 {
+		w.failures--
+	}
+	w.bits[word] &^= bit
+	if failed {
+		w.bits[word] |= bit
+		w.failures++
+	}
+	w.next = (w.next + 1) % w.size
 }

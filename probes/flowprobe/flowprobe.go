@@ -10,12 +10,16 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/cookiejar"
+	"strconv"
 	"strings"
 	"time"
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
@@ -115,6 +119,12 @@ func (p *Prober) runStep(ctx context.Context, s *step, r *flowRun) (res probes.R
 		ctx, cancel = context.WithTimeout(ctx, t)
 		defer cancel()
 	}
+	if parent := trace.SpanFromContext(ctx); parent.IsRecording() {
+		var span trace.Span
+		ctx, span = parent.TracerProvider().Tracer(tracerName).Start(ctx, "step "+s.cfg.Name,
+			trace.WithAttributes(attribute.String("lookout.flow.step", s.cfg.Name)))
+		defer func() { probes.EndSpan(span, r.redacted(res)) }()
+	}
 	flowVars, _ := cel.NewActivation(map[string]any{"vars": r.vars})
 	req := &httpprobe.Request{
 		URL: r.expand(s.cfg.Templates.URL), Body: r.expand(s.cfg.Templates.Body),
@@ -194,6 +204,15 @@ func text(v ref.Val) string {
 	return fmt.Sprint(v.Value())
 }
 
+// tracerName names the flow's step spans' instrumentation.
+const tracerName = "github.com/lookout-dev/lookout/probes/flowprobe"
+
+// redacted is res with its reason's secrets as ***, for a span.
+func (r *flowRun) redacted(res probes.Result) probes.Result {
+	res.Reason = r.redact(res.Reason)
+	return res
+}
+
 // redactResult replaces every secret in what the run tells by ***.
 func (r *flowRun) redactResult(res *probes.Result) {
 	if len(r.secrets) == 0 {
@@ -212,9 +231,42 @@ func (r *flowRun) redactResult(res *probes.Result) {
 
 func (r *flowRun) redact(s string) string {
 	for _, secret := range r.secrets {
-		if secret != "" && strings.Contains(s, secret) {
-			s = strings.ReplaceAll(s, secret, "***")
+		s = redactOne(s, secret)
+		// As a check's wording quotes it (%q).
+		if q := strconv.Quote(secret); q[1:len(q)-1] != secret {
+			s = redactOne(s, q[1:len(q)-1])
 		}
 	}
 	return s
+}
+
+// minCut is the shortest start of a secret that redactOne hides when a
+// check's wording cut the value short.
+const minCut = 4
+
+// redactOne replaces secret in s by ***, and the start of it that a
+// check's wording kept of a long value (cut short with …) too.
+func redactOne(s, secret string) string {
+	if secret == "" {
+		return s
+	}
+	s = strings.ReplaceAll(s, secret, "***")
+	const cut = "…"
+	for from := 0; ; {
+		i := strings.Index(s[from:], cut)
+		if i < 0 {
+			return s
+		}
+		i += from
+		k := min(len(secret)-1, i, 256)
+		for k >= minCut && s[i-k:i] != secret[:k] {
+			k--
+		}
+		if k >= minCut {
+			s = s[:i-k] + "***" + s[i+len(cut):]
+			from = i - k + len("***")
+		} else {
+			from = i + len(cut)
+		}
+	}
 }

@@ -240,3 +240,21 @@ func TestSecretsNeverShown(t *testing.T) {
 		t.Errorf("no *** in what the run tells:\n%s", out.String())
 	}
 }
+
+// TestRedactCutValues: a secret a check's wording cut short (…) or quoted
+// with escapes is hidden too; text that merely shares a short start with
+// it is not.
+func TestRedactCutValues(t *testing.T) {
+	secret := "eyJhbGciOiJIUzI1NiJ9.c2VjcmV0.sig" + `"q`
+	for _, tt := range []struct{ in, want string }{
+		{`got "` + secret + `"`, `got "***"`},
+		{`got "` + secret[:20] + `…"`, `got "***"`},
+		{`got "` + strings.ReplaceAll(secret, `"`, `\"`) + `"`, `got "***"`},
+		{`got "eyJ…" and "eyJh` + `…"`, `got "eyJ…" and "***"`},
+		{`nothing here…`, `nothing here…`},
+	} {
+		if got := flowprobe.Redact(tt.in, []string{secret}); got != tt.want {
+			t.Errorf("Redact(%q) = %q; want %q", tt.in, got, tt.want)
+		}
+	}
+}

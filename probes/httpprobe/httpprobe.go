@@ -78,12 +78,14 @@ func (p *Prober) Probe(ctx context.Context) probes.Result {
 // probe runs the check with req in place of the configured request (nil:
 // the configured one), and returns the run's CEL variables when a
 // response came (the ones its expressions saw: for a flow's extract).
-func (p *Prober) probe(ctx context.Context, req *Request) (probes.Result, *activation) {
+func (p *Prober) probe(ctx context.Context, req *Request) (res probes.Result, vars *activation) {
 	start := time.Now()
-	res := probes.Result{Start: start, State: probes.Down}
+	res = probes.Result{Start: start, State: probes.Down}
 	f := &Facts{}
 	res.Facts = f
 	tr := &tracer{}
+	ctx, span := p.startSpan(ctx)
+	defer func() { endSpan(span, start, res, f) }()
 	p.redirects = 0
 	r := &run{ctx: ctx, denyPrivate: p.cfg.DenyPrivateRedirects}
 	resp, err := p.do(httptrace.WithClientTrace(withRun(ctx, r), tr.trace()), req)
@@ -115,7 +117,7 @@ func (p *Prober) probe(ctx context.Context, req *Request) (probes.Result, *activ
 	if req != nil {
 		parent = req.Vars
 	}
-	vars := p.check(&res, resp, body, parent)
+	vars = p.check(&res, resp, body, parent)
 	return res, vars
 }
 
@@ -136,6 +138,7 @@ func (p *Prober) do(ctx context.Context, req *Request) (*http.Response, error) {
 		return nil, err
 	}
 	hreq.Header.Set("User-Agent", "Lookout")
+	p.propagate(ctx, hreq)
 	for k, v := range req.Headers {
 		if strings.EqualFold(k, "Host") {
 			hreq.Host = v

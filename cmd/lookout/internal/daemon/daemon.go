@@ -18,10 +18,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/lookout-dev/lookout/alerting/rules"
 	"github.com/lookout-dev/lookout/cmd/lookout/internal/telemetry"
+	"github.com/lookout-dev/lookout/cmd/lookout/internal/tracing"
 	"github.com/lookout-dev/lookout/collectors/webvitals"
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
@@ -62,9 +64,11 @@ type daemon struct {
 	// probeMetrics are served beside reg, streamed (see serveMetrics).
 	probeMetrics *probes.Collector
 	set          probeSet
-	sched        *scheduler.Scheduler
-	ready        atomic.Bool
-	reloads      chan chan error
+	// tracer traces every probe run (telemetry.tracing); nil: off.
+	tracer  trace.Tracer
+	sched   *scheduler.Scheduler
+	ready   atomic.Bool
+	reloads chan chan error
 	// alerting is rule evaluation, dispatch and notification.
 	alerting *alertingParts
 	// started are the fingerprints of the config sections that only a restart
@@ -105,6 +109,20 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	d := &daemon{
 		opts: opts, log: opts.Logger, reg: prometheus.NewRegistry(), reloads: make(chan chan error),
+	}
+	if t := cfg.Telemetry.Tracing; t != nil {
+		tp, err := tracing.New(ctx, t, opts.Version)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := tp.Shutdown(sctx); err != nil {
+				d.log.Warn("export the last traces", "err", err)
+			}
+		}()
+		d.tracer = tp.Tracer()
 	}
 	d.registerMetrics()
 	applyRuntime(cfg.Runtime, d.log)
@@ -219,7 +237,7 @@ func (d *daemon) registerMetrics() {
 // apply builds the probes of cfg beside the running ones and swaps them in
 // only when all of them built.
 func (d *daemon) apply(cfg *config.Config) error {
-	runners, prints, err := d.set.build(cfg, d.opts.Kinds, d.log)
+	runners, prints, err := d.set.build(cfg, d.opts.Kinds, d.tracer, d.log)
 	if err != nil {
 		d.reloadOK.Set(0)
 		return err

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/robfig/cron/v3"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
@@ -39,7 +40,7 @@ func (s *probeSet) get(name string) *probes.Runner {
 // build makes runners for cfg, reusing the running ones whose settings
 // did not change so they keep their history. Nothing is swapped in: the
 // caller does that with swap once everything built.
-func (s *probeSet) build(cfg *config.Config, kinds probes.Kinds, log *slog.Logger) ([]*probes.Runner, map[string][sha256.Size]byte, error) {
+func (s *probeSet) build(cfg *config.Config, kinds probes.Kinds, tracer trace.Tracer, log *slog.Logger) ([]*probes.Runner, map[string][sha256.Size]byte, error) {
 	s.mu.RLock()
 	old := make(map[string]*probes.Runner, len(s.runners))
 	for _, r := range s.runners {
@@ -61,6 +62,7 @@ func (s *probeSet) build(cfg *config.Config, kinds probes.Kinds, log *slog.Logge
 			closeRemoved(runners, s.list())
 			return nil, nil, err
 		}
+		r.Trace(tracer) // nil: tracing off
 		runners = append(runners, r)
 	}
 	slices.SortFunc(runners, func(a, b *probes.Runner) int { return strings.Compare(a.Name(), b.Name()) })

@@ -1,0 +1,210 @@
+package daemon
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// otlpReceiver is an OTLP/HTTP trace receiver: it decodes each export
+// (protobuf, as the collector's otlp receiver does) and keeps its spans.
+type otlpReceiver struct {
+	mu    sync.Mutex
+	spans []*tracepb.Span
+	auth  []string
+}
+
+func (o *otlpReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/v1/traces" || r.Header.Get("Content-Type") != "application/x-protobuf" {
+		http.Error(w, "want protobuf at /v1/traces", http.StatusBadRequest)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 16<<20))
+	var req collectortrace.ExportTraceServiceRequest
+	if err == nil {
+		err = proto.Unmarshal(body, &req)
+	}
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	o.mu.Lock()
+	o.auth = append(o.auth, r.Header.Get("Authorization"))
+	for _, rs := range req.ResourceSpans {
+		for _, ss := range rs.ScopeSpans {
+			o.spans = append(o.spans, ss.Spans...)
+		}
+	}
+	o.mu.Unlock()
+	out, _ := proto.Marshal(&collectortrace.ExportTraceServiceResponse{})
+	w.Header().Set("Content-Type", "application/x-protobuf")
+	w.Write(out)
+}
+
+func hexID(b []byte) string { return fmt.Sprintf("%x", b) }
+
+func attr(s *tracepb.Span, key string) string {
+	for _, kv := range s.Attributes {
+		if kv.Key != key {
+			continue
+		}
+		if v, ok := kv.Value.Value.(*commonpb.AnyValue_IntValue); ok {
+			return fmt.Sprint(v.IntValue)
+		}
+		return kv.Value.GetStringValue()
+	}
+	return ""
+}
+
+// TestTracing: with telemetry.tracing, every probe run is a trace exported
+// over OTLP: a span for the run, one per attempt, the HTTP request as a
+// client span with the HTTP conventions' attributes and a span per phase.
+// The target receives the request span's traceparent (unless the probe
+// turns it off), the duration histogram's exemplar in /metrics carries a
+// run's trace ID, and a down run's span has an error status.
+func TestTracing(t *testing.T) {
+	recv := &otlpReceiver{}
+	collector := httptest.NewServer(recv)
+	defer collector.Close()
+	var (
+		mu      sync.Mutex
+		parents = map[string][]string{} // traceparent by path
+	)
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		parents[r.URL.Path] = append(parents[r.URL.Path], r.Header.Get("Traceparent"))
+		mu.Unlock()
+		if r.URL.Path == "/broken" {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, `{"status":"UP"}`)
+	}))
+	defer target.Close()
+
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "lookout.yml")
+	writeConfig(t, cfgFile, fmt.Sprintf(`
+storage: {path: %[3]s/lookout.db}
+telemetry:
+  tracing:
+    endpoint: %[1]s
+    headers: {Authorization: Bearer otlp-test-token}
+    trace_url: https://grafana.example.com/explore?traceId={{ .TraceID }}
+probes:
+  - name: api
+    interval: 1s
+    http: {url: %[2]s/health}
+  - name: quiet
+    interval: 1s
+    http: {url: %[2]s/quiet, propagate_trace: false}
+  - name: broken
+    interval: 1s
+    http: {url: %[2]s/broken}
+`, collector.URL, target.URL, dir))
+	d := startDaemon(t, cfgFile)
+	d.waitRuns(t, 2)
+	_, metrics := d.get(t, "/metrics", "Accept", "application/openmetrics-text; version=1.0.0")
+	d.stop(t) // exports the spans still buffered
+
+	mu.Lock()
+	apiParents, quietParents := parents["/health"], parents["/quiet"]
+	mu.Unlock()
+	for _, p := range quietParents {
+		if p != "" {
+			t.Errorf("propagate_trace: false, yet the target got traceparent %q", p)
+		}
+	}
+	tp := regexp.MustCompile(`^00-([0-9a-f]{32})-([0-9a-f]{16})-01$`)
+	if len(apiParents) == 0 || !tp.MatchString(apiParents[0]) {
+		t.Fatalf("the target got traceparents %q; want W3C traceparents of sampled spans", apiParents)
+	}
+	m := tp.FindStringSubmatch(apiParents[0])
+	traceID, parentID := m[1], m[2]
+
+	recv.mu.Lock()
+	spans := append([]*tracepb.Span(nil), recv.spans...)
+	auth := append([]string(nil), recv.auth...)
+	recv.mu.Unlock()
+	if len(auth) == 0 || auth[0] != "Bearer otlp-test-token" {
+		t.Errorf("exports' Authorization %q; want the configured header", auth)
+	}
+	byID := map[string]*tracepb.Span{}
+	var inTrace []*tracepb.Span
+	for _, s := range spans {
+		byID[hexID(s.SpanId)] = s
+		if hexID(s.TraceId) == traceID {
+			inTrace = append(inTrace, s)
+		}
+	}
+	req := byID[parentID]
+	if req == nil || hexID(req.TraceId) != traceID {
+		t.Fatalf("no exported span is the traceparent's parent %s (%d spans in its trace)", parentID, len(inTrace))
+	}
+	if req.Name != "GET" || req.Kind != tracepb.Span_SPAN_KIND_CLIENT ||
+		attr(req, "http.request.method") != "GET" || attr(req, "url.full") != target.URL+"/health" ||
+		attr(req, "server.address") != "127.0.0.1" || attr(req, "http.response.status_code") != "200" {
+		t.Errorf("request span %s kind %s attributes %v; want GET, client, the HTTP client conventions' attributes", req.Name, req.Kind, req.Attributes)
+	}
+	attempt := byID[hexID(req.ParentSpanId)]
+	if attempt == nil || attempt.Name != "attempt 1" {
+		t.Fatalf("the request span's parent is %v; want the attempt's span", attempt)
+	}
+	run := byID[hexID(attempt.ParentSpanId)]
+	if run == nil || run.Name != "probe api" || len(run.ParentSpanId) != 0 ||
+		attr(run, "lookout.probe.name") != "api" || attr(run, "lookout.probe.kind") != "http" || attr(run, "lookout.probe.state") != "up" {
+		t.Fatalf("the attempt's parent is %v; want the run's root span with the probe's name, kind and state", run)
+	}
+	phases := 0
+	for _, s := range inTrace {
+		if hexID(s.ParentSpanId) == parentID && attr(s, "lookout.http.phase") != "" {
+			phases++
+		}
+	}
+	if phases < 2 { // connect, processing, transfer at least (no DNS for an IP, no TLS)
+		t.Errorf("%d phase spans under the request; want one per phase that took time", phases)
+	}
+
+	var brokenRun *tracepb.Span
+	for _, s := range spans {
+		if s.Name == "probe broken" {
+			brokenRun = s
+		}
+	}
+	if brokenRun == nil || brokenRun.Status.GetCode() != tracepb.Status_STATUS_CODE_ERROR || !strings.Contains(brokenRun.Status.GetMessage(), "503") {
+		t.Errorf("the down probe's run span %v; want an error status with the reason", brokenRun)
+	}
+
+	ex := regexp.MustCompile(`lookout_probe_duration_seconds_bucket\{[^}]*probe="api"[^}]*\} \d+ # \{trace_id="([0-9a-f]{32})"\}`).FindStringSubmatch(metrics)
+	if ex == nil {
+		t.Fatalf("no trace_id exemplar on api's duration buckets in /metrics:\n%s", grep(metrics, "lookout_probe_duration_seconds_bucket"))
+	}
+	found := false
+	for _, s := range spans {
+		found = found || (s.Name == "probe api" && hexID(s.TraceId) == ex[1])
+	}
+	if !found {
+		t.Errorf("the exemplar's trace %s is no exported run of api", ex[1])
+	}
+}
+
+func grep(text, substr string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
