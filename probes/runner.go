@@ -195,7 +195,7 @@ func (r *Runner) closeProber() {
 	}
 }
 
-func (r *Runner) record(res Result, trace trace.TraceID) {
+func (r *Runner) record(res Result, trace trace.SpanContext) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.runs[res.State]++

@@ -20,7 +20,7 @@ type runTracing struct {
 	tracer trace.Tracer
 	// Guarded by the Runner's mu.
 	exemplars  exemplars
-	lastFailed trace.TraceID
+	lastFailed trace.SpanContext // of the last failed run's span
 }
 
 // exemplars are the latest traced observation of each classic bucket of
@@ -42,18 +42,19 @@ func (r *Runner) Trace(tracer trace.Tracer) {
 	}
 }
 
-// LastFailedTrace is the trace ID of the probe's last failed run that was
-// traced, as hex; "" when there is none.
-func (r *Runner) LastFailedTrace() string {
+// LastFailedTrace is the trace and span ID of the probe's last failed run
+// that was traced (its run's span), as hex; "" when there is none. A
+// notification links it.
+func (r *Runner) LastFailedTrace() (traceID, spanID string) {
 	if r.tracing == nil {
-		return ""
+		return "", ""
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !r.tracing.lastFailed.IsValid() {
-		return ""
+	if sc := r.tracing.lastFailed; sc.IsValid() {
+		return sc.TraceID().String(), sc.SpanID().String()
 	}
-	return r.tracing.lastFailed.String()
+	return "", ""
 }
 
 // startRun starts the run's span; nil without tracing.
@@ -90,23 +91,22 @@ func EndSpan(span trace.Span, res Result) {
 	span.End()
 }
 
-// traced is the run's trace ID when its span is sampled.
-func traced(span trace.Span) trace.TraceID {
+// traced is the run's span context when its span is sampled.
+func traced(span trace.Span) trace.SpanContext {
 	if span == nil || !span.SpanContext().IsSampled() {
-		return trace.TraceID{}
+		return trace.SpanContext{}
 	}
-	return span.SpanContext().TraceID()
+	return span.SpanContext()
 }
 
 // observe keeps the exemplar of a traced observation of v; r.mu is held.
-func (t *runTracing) observe(v float64, id trace.TraceID, failed bool, at time.Time) {
-	if !id.IsValid() {
+func (t *runTracing) observe(v float64, sc trace.SpanContext, failed bool, at time.Time) {
+	if !sc.IsValid() {
 		return
 	}
-	i := bucketOf(v)
-	t.exemplars[i] = exemplar{traceID: id, value: v, at: at}
+	t.exemplars[bucketOf(v)] = exemplar{traceID: sc.TraceID(), value: v, at: at}
 	if failed {
-		t.lastFailed = id
+		t.lastFailed = sc
 	}
 }
 

@@ -22,13 +22,25 @@ const (
 // Events returns the events for n, one per alert, each with its status as
 // of n.CreatedAt, so a retry builds the same events with the same IDs.
 func Events(n *alerting.Notification) []*sentrygo.Event {
+	return EventsWithTrace(n, nil)
+}
+
+// EventsWithTrace is Events, with each firing alert's trace context
+// from trace (nil: none).
+func EventsWithTrace(n *alerting.Notification, trace func(model.LabelSet) (traceID, spanID string)) []*sentrygo.Event {
 	at := n.CreatedAt
 	if at.IsZero() {
 		at = time.Now()
 	}
 	events := make([]*sentrygo.Event, 0, len(n.Alerts))
 	for i := range n.Alerts {
-		events = append(events, newEvent(n, &n.Alerts[i], at))
+		ev := newEvent(n, &n.Alerts[i], at)
+		if trace != nil && !n.Alerts[i].ResolvedAt(at) {
+			if traceID, spanID := trace(n.Alerts[i].Labels); traceID != "" {
+				ev.Contexts["trace"] = sentrygo.Context{"trace_id": traceID, "span_id": spanID, "op": "probe.run"}
+			}
+		}
+		events = append(events, ev)
 	}
 	return events
 }

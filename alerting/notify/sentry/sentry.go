@@ -17,6 +17,7 @@ import (
 	"time"
 
 	sentrygo "github.com/getsentry/sentry-go"
+	"github.com/prometheus/common/model"
 
 	"github.com/lookout-dev/lookout/alerting"
 	"github.com/lookout-dev/lookout/alerting/notify"
@@ -37,6 +38,11 @@ type Options struct {
 	// Transport sends the HTTP requests; nil means http.DefaultTransport.
 	// Redirects are not followed.
 	Transport http.RoundTripper
+	// Trace returns the trace and span ID (hex) of the failing run of the
+	// probe behind an alert, "" when there is none: a firing alert's event
+	// carries it as its trace context, which links it to the trace in
+	// Sentry and in the tracing backend.
+	Trace func(labels model.LabelSet) (traceID, spanID string)
 }
 
 // Notifier sends notifications to one Sentry project, through its own
@@ -45,6 +51,7 @@ type Notifier struct {
 	hub     *sentrygo.Hub
 	rec     *recorder
 	timeout time.Duration
+	trace   func(model.LabelSet) (string, string)
 }
 
 var _ notify.Notifier = (*Notifier)(nil)
@@ -89,7 +96,7 @@ func New(cfg config.Sentry, opts Options) (*Notifier, error) {
 		// quote it.
 		return nil, errors.New("sentry: new client: invalid options")
 	}
-	return &Notifier{hub: sentrygo.NewHub(client, sentrygo.NewScope()), rec: rec, timeout: opts.Timeout}, nil
+	return &Notifier{hub: sentrygo.NewHub(client, sentrygo.NewScope()), rec: rec, timeout: opts.Timeout, trace: opts.Trace}, nil
 }
 
 // withoutModules drops the integration that sends the list of Go modules
@@ -109,7 +116,7 @@ func withoutModules(in []sentrygo.Integration) []sentrygo.Integration {
 // recorder.result). A retry sends the same events with the same IDs, and
 // Sentry drops those it already has.
 func (s *Notifier) Notify(ctx context.Context, n *alerting.Notification) error {
-	for _, ev := range Events(n) {
+	for _, ev := range EventsWithTrace(n, s.trace) {
 		if err := s.send(ctx, ev); err != nil {
 			return err
 		}

@@ -68,6 +68,30 @@ func newNotifier(t *testing.T, dsn string, opts Options) *Notifier {
 	return s
 }
 
+// TestTraceContext: a firing alert's event carries the trace of its
+// probe's failing run as Sentry's trace context; a resolved one does not,
+// nor one whose probe has no trace.
+func TestTraceContext(t *testing.T) {
+	trace := func(ls model.LabelSet) (string, string) {
+		if ls["probe"] == "shop" {
+			return "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+		}
+		return "", ""
+	}
+	ev := EventsWithTrace(notification("n", alerting.StatusFiring, shopDown()), trace)[0]
+	if got := ev.Contexts["trace"]; got["trace_id"] != "4bf92f3577b34da6a3ce929d0e0e4736" || got["span_id"] != "00f067aa0ba902b7" {
+		t.Errorf("firing event's trace context %v; want the run's trace and span", got)
+	}
+	if ev := EventsWithTrace(notification("n", alerting.StatusResolved, apiResolved()), trace)[0]; ev.Contexts["trace"] != nil {
+		t.Errorf("resolved event has trace context %v", ev.Contexts["trace"])
+	}
+	other := shopDown()
+	other.Labels = model.LabelSet{"alertname": "ProbeDown", "probe": "api"}
+	if ev := EventsWithTrace(notification("n", alerting.StatusFiring, other), trace)[0]; ev.Contexts["trace"] != nil {
+		t.Errorf("an alert without a trace has trace context %v", ev.Contexts["trace"])
+	}
+}
+
 func TestNotifyEvents(t *testing.T) {
 	shop, api := shopDown(), apiResolved()
 	firingShop := event{

@@ -46,6 +46,8 @@ type MessageOptions struct {
 	Mention []string
 	// Reason returns why an alert's probe fails, or "".
 	Reason func(model.LabelSet) string
+	// TraceURL returns the link to the failing run's trace, or "".
+	TraceURL func(model.LabelSet) string
 	// Buttons adds "Silence 1h" and "Acknowledge" to firing messages.
 	Buttons bool
 }
@@ -76,7 +78,7 @@ func NewMessage(n *alerting.Notification, o MessageOptions) Message {
 		if i > 0 {
 			blocks = append(blocks, slack.NewDividerBlock())
 		}
-		blocks = append(blocks, alertBlocks(&shown[i], at, o.Reason)...)
+		blocks = append(blocks, alertBlocks(&shown[i], at, o.Reason, o.TraceURL)...)
 	}
 	if more := len(n.Alerts) - len(shown); more > 0 {
 		plural := "s"
@@ -147,7 +149,7 @@ func title(n *alerting.Notification) string {
 }
 
 // alertBlocks shows one alert: what and why, its labels, its links.
-func alertBlocks(a *alerting.Alert, at time.Time, reason func(model.LabelSet) string) []slack.Block {
+func alertBlocks(a *alerting.Alert, at time.Time, reason, traceURL func(model.LabelSet) string) []slack.Block {
 	icon := ":red_circle:"
 	if a.ResolvedAt(at) {
 		icon = ":large_green_circle:"
@@ -173,19 +175,25 @@ func alertBlocks(a *alerting.Alert, at time.Time, reason func(model.LabelSet) st
 		}
 		blocks = append(blocks, slack.NewContextBlock("", mrkdwn(truncate(strings.Join(code, "  "), maxSection))))
 	}
-	if l := links(a); l != "" {
+	var trace string
+	if traceURL != nil && !a.ResolvedAt(at) {
+		trace = traceURL(a.Labels)
+	}
+	if l := links(a, trace); l != "" {
 		blocks = append(blocks, slack.NewContextBlock("", mrkdwn(l)))
 	}
 	return blocks
 }
 
-// links are the alert's runbook, dashboard and source; only http(s) URLs.
-func links(a *alerting.Alert) string {
+// links are the alert's runbook, dashboard, source and the failing
+// run's trace; only http(s) URLs.
+func links(a *alerting.Alert, trace string) string {
 	var out []string
 	for _, l := range []struct{ url, name string }{
 		{string(a.Annotations["runbook_url"]), ":book: Runbook"},
 		{string(a.Annotations["dashboard_url"]), ":bar_chart: Dashboard"},
 		{a.GeneratorURL, ":mag: Source"},
+		{trace, ":link: Trace"},
 	} {
 		if s := link(l.url, l.name); s != "" {
 			out = append(out, s)

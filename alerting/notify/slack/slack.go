@@ -53,6 +53,9 @@ type Options struct {
 	// Reason returns why the probe behind an alert fails ("" if it does
 	// not, or the alert has no probe label); nil shows no reason.
 	Reason func(labels model.LabelSet) string
+	// TraceURL returns the link to the trace of the failing run of the
+	// probe behind an alert ("" if there is none), shown as "Trace".
+	TraceURL func(labels model.LabelSet) string
 	// ExternalURL is Lookout's own URL, linked from each message.
 	ExternalURL string
 	// Logger logs the errors given up on; nil discards.
@@ -99,7 +102,7 @@ func New(cfg config.Slack, opts Options) (*Notifier, error) {
 	s := &Notifier{
 		channel: cfg.Channel, webhookURL: cfg.WebhookURL, client: opts.Client, threads: opts.Threads,
 		msg: MessageOptions{
-			ExternalURL: opts.ExternalURL, Mention: mentions(cfg.Mention), Reason: opts.Reason,
+			ExternalURL: opts.ExternalURL, Mention: mentions(cfg.Mention), Reason: opts.Reason, TraceURL: opts.TraceURL,
 			Buttons: cfg.SigningSecret != "" && cfg.Token != "",
 		},
 		pacer: opts.Pacer, log: opts.Logger, failures: opts.WriteFailures,

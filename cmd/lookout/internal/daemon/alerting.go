@@ -377,6 +377,23 @@ func (d *daemon) probeReason(ls model.LabelSet) string {
 	return r.Status().Reason
 }
 
+// probeTrace is the trace and span ID of the failing run of the probe an
+// alert is about, for Sentry's trace context; "" without tracing.
+func (d *daemon) probeTrace(ls model.LabelSet) (traceID, spanID string) {
+	r := d.set.get(string(ls["probe"]))
+	if r == nil {
+		return "", ""
+	}
+	return r.LastFailedTrace()
+}
+
+// probeTraceURL is telemetry.tracing.trace_url of the failing run of the
+// probe an alert is about, for Slack's Trace link; "" when there is none.
+func (d *daemon) probeTraceURL(ls model.LabelSet) string {
+	id, _ := d.probeTrace(ls)
+	return d.tracing.TraceLink(id)
+}
+
 // close flushes the Sentry clients and closes the database.
 func (a *alertingParts) close() {
 	for _, s := range a.sentries {

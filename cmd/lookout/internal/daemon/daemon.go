@@ -66,6 +66,7 @@ type daemon struct {
 	set          probeSet
 	// tracer traces every probe run (telemetry.tracing); nil: off.
 	tracer  trace.Tracer
+	tracing *config.Tracing
 	sched   *scheduler.Scheduler
 	ready   atomic.Bool
 	reloads chan chan error
@@ -122,7 +123,7 @@ func Run(ctx context.Context, opts Options) error {
 				d.log.Warn("export the last traces", "err", err)
 			}
 		}()
-		d.tracer = tp.Tracer()
+		d.tracer, d.tracing = tp.Tracer(), t
 	}
 	d.registerMetrics()
 	applyRuntime(cfg.Runtime, d.log)

@@ -42,14 +42,14 @@ func (d *daemon) integrations(r config.Receiver, deps integrationDeps) (map[stri
 		}
 	}
 	slackOpts := slacknotify.Options{
-		Threads: deps.threads, Reason: d.probeReason, ExternalURL: deps.externalURL, Logger: d.log, Registerer: deps.reg, Pacer: deps.pacer,
+		Threads: deps.threads, Reason: d.probeReason, TraceURL: d.probeTraceURL, ExternalURL: deps.externalURL, Logger: d.log, Registerer: deps.reg, Pacer: deps.pacer,
 		WriteFailures: deps.threadFaults,
 	}
 	if r.Slack != nil {
 		add("slack")(slacknotify.New(*r.Slack, slackOpts))
 	}
 	if r.Sentry != nil {
-		add("sentry")(sentrynotify.New(*r.Sentry, sentrynotify.Options{Release: "lookout@" + d.opts.Version}))
+		add("sentry")(sentrynotify.New(*r.Sentry, sentrynotify.Options{Release: "lookout@" + d.opts.Version, Trace: d.probeTrace}))
 	}
 	if r.Webhook != nil {
 		out["webhook"] = webhook.New(*r.Webhook, webhook.Options{ExternalURL: deps.externalURL})
