@@ -137,7 +137,11 @@ func NewReport(w io.Writer, now time.Time) *Report { return &Report{w: w, Now: n
 
 // Line writes one labelled line.
 func (r *Report) Line(label, format string, args ...any) {
-	fmt.Fprintf(r.w, "  %-12s%s\n", label+":", fmt.Sprintf(format, args...))
+	label += ":"
+	if len(label) >= 12 {
+		label += " " // a long label still stands apart from its text
+	}
+	fmt.Fprintf(r.w, "  %-12s%s\n", label, fmt.Sprintf(format, args...))
 }
 
 // Raw writes text as it is.

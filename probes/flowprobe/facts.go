@@ -6,6 +6,7 @@ import (
 
 	"github.com/lookout-dev/lookout/probes"
 	"github.com/lookout-dev/lookout/probes/httpprobe"
+	"github.com/lookout-dev/lookout/probes/internal/tlsinfo"
 )
 
 // Facts are what a flow run found: each step that ran, in order.
@@ -21,6 +22,24 @@ type StepFacts struct {
 	Duration time.Duration    `json:"-"`
 	HTTP     *httpprobe.Facts `json:"http,omitempty"`
 }
+
+// TLSFacts are the TLS connection of the step whose certificate chain
+// expires first, so the TLS families (probe_ssl_earliest_cert_expiry, …)
+// watch every https:// step; nil when no step spoke TLS.
+func (f *Facts) TLSFacts() *tlsinfo.Facts {
+	var first *tlsinfo.Facts
+	for _, s := range f.Steps {
+		if s.HTTP == nil || s.HTTP.TLS == nil {
+			continue
+		}
+		if t := s.HTTP.TLS; first == nil || (!t.EarliestExpiry.IsZero() && (first.EarliestExpiry.IsZero() || t.EarliestExpiry.Before(first.EarliestExpiry))) {
+			first = t
+		}
+	}
+	return first
+}
+
+var _ tlsinfo.Carrier = (*Facts)(nil)
 
 // MarshalJSON adds the step's duration in seconds.
 func (s StepFacts) MarshalJSON() ([]byte, error) {

@@ -114,6 +114,7 @@ type flowRun struct {
 // its own timeout (bounded by what is left of the flow's), then its
 // extracts and its own checks.
 func (p *Prober) runStep(ctx context.Context, s *step, r *flowRun) (res probes.Result, sf StepFacts) {
+	flowCtx := ctx
 	if t := s.cfg.Timeout.Std(); t > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, t)
@@ -138,6 +139,10 @@ func (p *Prober) runStep(ctx context.Context, s *step, r *flowRun) (res probes.R
 		}
 	}
 	res, act := s.http.ProbeRequest(ctx, req)
+	if t := s.cfg.Timeout.Std(); t > 0 && ctx.Err() != nil && flowCtx.Err() == nil {
+		// The step's own timeout ran out, not the flow's.
+		res.Reason = strings.Replace(res.Reason, "the probe's timeout", "the step's timeout of "+t.String(), 1)
+	}
 	sf = StepFacts{Name: s.cfg.Name, HTTP: httpprobe.FactsOf(res)}
 	defer func() { sf.State, sf.Reason, sf.Duration = res.State, res.Reason, res.Duration }()
 	if act == nil {

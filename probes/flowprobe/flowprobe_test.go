@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/lookout-dev/lookout/probes"
 	"github.com/lookout-dev/lookout/probes/flowprobe"
 	"github.com/lookout-dev/lookout/probes/httpprobe"
+	"github.com/lookout-dev/lookout/probes/internal/probetest"
 )
 
 // loginFlow is the issue's flow against the local API at BASE.
@@ -145,7 +148,7 @@ func TestFlowFailures(t *testing.T) {
 		{"alg none", func(a *api) { a.algNone = true }, flowOpts{}, 1,
 			[]string{`step "login": assert: expected jwt(vars.token).header.alg != "none"`, `"none"`}},
 		{"step timeout", func(a *api) { a.slow = 3 * time.Second }, flowOpts{stepTimeout: "300ms"}, 3,
-			[]string{`step "orders": `, "timeout"}},
+			[]string{`step "orders": `, "timeout: no complete response within the step's timeout of 300ms"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -256,5 +259,38 @@ func TestRedactCutValues(t *testing.T) {
 		if got := flowprobe.Redact(tt.in, []string{secret}); got != tt.want {
 			t.Errorf("Redact(%q) = %q; want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+// TestFlowMetrics: a flow's families carry each step that ran, labelled
+// step, with HTTP's phases beside; and the TLS families watch its https://
+// steps, so the built-in certificate rules cover flows.
+func TestFlowMetrics(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"id": 7}`))
+	}))
+	defer srv.Close()
+	transports := httpprobe.NewTransports()
+	t.Cleanup(transports.CloseIdle)
+	kind := flowprobe.Kind(transports)
+	r := probetest.Runner(t, kind, "", `{steps: [
+      {name: first, http: {url: '`+srv.URL+`/a', tls: {insecure_skip_verify: true}}, extract: {id: {cel: 'string(body.id)'}}},
+      {name: second, http: {url: '`+srv.URL+`/b/{{ vars.id }}', tls: {insecure_skip_verify: true}}}]}`)
+	t.Cleanup(r.Close)
+	if res := r.Probe(t.Context()); res.State != probes.Up {
+		t.Fatalf("%s: %s", res.State, res.Reason)
+	}
+	got := probetest.Gauges(t, probes.Kinds{kind}, r, "step", "phase")
+	for _, name := range []string{
+		"probe_flow_step_success{first}", "probe_flow_step_success{second}",
+		"probe_http_status_code{second}", "probe_ssl_earliest_cert_expiry",
+	} {
+		if got[name] <= 0 {
+			t.Errorf("%s = %v; want it set (gauges: %v)", name, got[name], got)
+		}
+	}
+	if _, ok := got["probe_http_duration_seconds{connect}{first}"]; !ok {
+		t.Errorf("no connect phase of step first (gauges: %v)", got)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
 	"github.com/lookout-dev/lookout/probes/httpprobe"
+	"github.com/lookout-dev/lookout/probes/internal/tlsinfo"
 )
 
 // Kind is the flow probe (probes[].flow): its steps' HTTP checks share
@@ -28,8 +29,9 @@ func facts(f probes.Facts) *Facts {
 	return ff
 }
 
-// families are each step's outcome and HTTP facts, labelled step; the
-// HTTP ones are HTTP's families (a flow's series have step beside phase).
+// families are each step's outcome and HTTP facts, labelled step (the
+// HTTP ones are HTTP's families: a flow's series have step beside phase),
+// then the TLS families of the step whose certificate expires first.
 // Only the steps that ran have samples. A scrape builds the step labels of
 // the flows' samples (there are few flows).
 func families() []probes.Family {
@@ -45,7 +47,7 @@ func families() []probes.Family {
 				}
 			}}
 	}
-	return []probes.Family{
+	return append([]probes.Family{
 		each("probe_flow_step_success", "Whether the step succeeded in the flow's last run (degraded counts as success); steps after a failed one have none.", 1,
 			func(lp probes.Labels, s *StepFacts, add func([]*dto.LabelPair, float64)) {
 				add(lp.With("step", s.Name), boolFloat(s.State != probes.Down))
@@ -70,7 +72,7 @@ func families() []probes.Family {
 					add(probes.WithPair(withStep, &dto.LabelPair{Name: &phaseLabel, Value: &httpprobe.PhaseNames[i]}), d.Seconds())
 				}
 			}),
-	}
+	}, tlsinfo.Families()...)
 }
 
 var phaseLabel = "phase"
