@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -292,5 +293,43 @@ func TestFlowMetrics(t *testing.T) {
 	}
 	if _, ok := got["probe_http_duration_seconds{connect}{first}"]; !ok {
 		t.Errorf("no connect phase of step first (gauges: %v)", got)
+	}
+}
+
+// TestRetriesRerunTheFlow: with retries, a run that failed at a later
+// step starts again from the first (a fresh login), and is up when the
+// second attempt passes.
+func TestRetriesRerunTheFlow(t *testing.T) {
+	a, srv := newAPI(t)
+	var calls atomic.Int32
+	flaky := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ok"))
+	}))
+	defer flaky.Close()
+	transports := httpprobe.NewTransports()
+	t.Cleanup(transports.CloseIdle)
+	kind := flowprobe.Kind(transports)
+	pc := probetest.Config(t, kind, "", `{steps: [
+      {name: login, http: {url: '`+srv.URL+`/auth/login', method: POST, body: '{"email":"p@example.com","password":"`+a.password+`"}'}},
+      {name: flaky, http: {url: '`+flaky.URL+`/x'}}]}`)
+	pc.Retries = 1
+	r, err := probes.Kinds{kind}.NewRunner(pc, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	res := r.Probe(t.Context())
+	if res.State != probes.Up || res.Attempts != 2 {
+		t.Fatalf("%s after %d attempts (%s); want up after 2", res.State, res.Attempts, res.Reason)
+	}
+	a.mu.Lock()
+	logins := len(a.authz)
+	a.mu.Unlock()
+	if logins != 2 {
+		t.Errorf("the API saw %d logins; want 2 (the retry starts the flow again)", logins)
 	}
 }
