@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/proto"
 
@@ -39,6 +40,10 @@ type Kind struct {
 	// and what the run found (after it; f may be nil).
 	ReportTarget func(r *Report, pc config.Probe)
 	ReportFacts  func(r *Report, f Facts)
+	// Collector, if set, holds metrics the kind keeps across runs beyond
+	// its facts' families (a flow's step histograms); the daemon
+	// registers it.
+	Collector prometheus.Collector
 }
 
 // Family is one metric family (a gauge) of a kind's facts.

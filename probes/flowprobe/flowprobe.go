@@ -29,8 +29,10 @@ import (
 
 // Prober runs one configured flow, one run at a time.
 type Prober struct {
-	cfg   *config.Flow
-	steps []step
+	name    string
+	cfg     *config.Flow
+	steps   []step
+	metrics *metrics
 	// secrets are the values ${VAR} put into the probe's config: shown as
 	// *** wherever a run tells what it found.
 	secrets []string
@@ -48,7 +50,11 @@ var _ probes.Prober = (*Prober)(nil)
 // New builds the prober of the flow probe pc, its steps' HTTP checks on
 // transports.
 func New(pc config.Probe, transports *httpprobe.Transports) (*Prober, error) {
-	p := &Prober{cfg: pc.Flow, secrets: pc.Secrets}
+	return newProber(pc, transports, newMetrics())
+}
+
+func newProber(pc config.Probe, transports *httpprobe.Transports, m *metrics) (*Prober, error) {
+	p := &Prober{name: pc.Name, cfg: pc.Flow, secrets: pc.Secrets, metrics: m}
 	for i := range pc.Flow.Steps {
 		sc := &pc.Flow.Steps[i]
 		hp, err := httpprobe.New(sc.HTTP, transports)
@@ -65,11 +71,13 @@ func New(pc config.Probe, transports *httpprobe.Transports) (*Prober, error) {
 	return p, nil
 }
 
-// Close gives up the steps' shares of their transports.
+// Close gives up the steps' shares of their transports, and the
+// probe's step histograms.
 func (p *Prober) Close() error {
 	for _, s := range p.steps {
 		s.http.Close()
 	}
+	p.metrics.forget(p.name)
 	return nil
 }
 
@@ -114,18 +122,26 @@ type flowRun struct {
 // its own timeout (bounded by what is left of the flow's), then its
 // extracts and its own checks.
 func (p *Prober) runStep(ctx context.Context, s *step, r *flowRun) (res probes.Result, sf StepFacts) {
+	start := time.Now()
 	flowCtx := ctx
 	if t := s.cfg.Timeout.Std(); t > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, t)
 		defer cancel()
 	}
+	var span trace.Span
 	if parent := trace.SpanFromContext(ctx); parent.IsRecording() {
-		var span trace.Span
 		ctx, span = parent.TracerProvider().Tracer(tracerName).Start(ctx, "step "+s.cfg.Name,
 			trace.WithAttributes(attribute.String("lookout.flow.step", s.cfg.Name)))
 		defer func() { probes.EndSpan(span, r.redacted(res)) }()
 	}
+	defer func() {
+		var sc trace.SpanContext
+		if span != nil {
+			sc = span.SpanContext()
+		}
+		p.metrics.observe(p.name, s.cfg.Name, time.Since(start), sc)
+	}()
 	flowVars, _ := cel.NewActivation(map[string]any{"vars": r.vars})
 	req := &httpprobe.Request{
 		URL: r.expand(s.cfg.Templates.URL), Body: r.expand(s.cfg.Templates.Body),

@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
 	"github.com/lookout-dev/lookout/probes/flowprobe"
@@ -332,4 +335,54 @@ func TestRetriesRerunTheFlow(t *testing.T) {
 	if logins != 2 {
 		t.Errorf("the API saw %d logins; want 2 (the retry starts the flow again)", logins)
 	}
+}
+
+// TestStepHistograms: each step's durations accumulate in
+// lookout_flow_step_duration_seconds{probe,step}, which the kind's
+// Collector holds, and go with the probe.
+func TestStepHistograms(t *testing.T) {
+	a, srv := newAPI(t)
+	transports := httpprobe.NewTransports()
+	t.Cleanup(transports.CloseIdle)
+	kind := flowprobe.Kind(transports)
+	r := probetest.Runner(t, kind, "", `{steps: [
+      {name: login, http: {url: '`+srv.URL+`/auth/login', method: POST, body: '{"email":"p@example.com","password":"`+a.password+`"}'}, extract: {token: {cel: body.token, secret: true}}},
+      {name: me, http: {url: '`+srv.URL+`/users/me', bearer_token: '{{ vars.token }}'}}]}`)
+	for range 3 {
+		if res := r.Probe(t.Context()); res.State != probes.Up {
+			t.Fatalf("%s: %s", res.State, res.Reason)
+		}
+	}
+	mfs, err := prometheusGather(kind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]uint64{}
+	for _, m := range mfs["lookout_flow_step_duration_seconds"].GetMetric() {
+		for _, lp := range m.GetLabel() {
+			if lp.GetName() == "step" {
+				counts[lp.GetValue()] = m.GetHistogram().GetSampleCount()
+			}
+		}
+	}
+	if counts["login"] != 3 || counts["me"] != 3 || len(counts) != 2 {
+		t.Errorf("step histograms' counts %v; want 3 runs of login and me", counts)
+	}
+	r.Close()
+	if mfs, _ := prometheusGather(kind); len(mfs["lookout_flow_step_duration_seconds"].GetMetric()) != 0 {
+		t.Error("the removed probe's step histograms are still there")
+	}
+}
+
+func prometheusGather(k *probes.Kind) (map[string]*dto.MetricFamily, error) {
+	reg := prometheus.NewPedanticRegistry()
+	if err := reg.Register(k.Collector); err != nil {
+		return nil, err
+	}
+	mfs, err := reg.Gather()
+	out := map[string]*dto.MetricFamily{}
+	for _, mf := range mfs {
+		out[mf.GetName()] = mf
+	}
+	return out, err
 }

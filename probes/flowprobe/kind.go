@@ -15,12 +15,14 @@ import (
 // Kind is the flow probe (probes[].flow): its steps' HTTP checks share
 // transports with the HTTP probes.
 func Kind(transports *httpprobe.Transports) *probes.Kind {
+	m := newMetrics()
 	return &probes.Kind{
 		Name:         "flow",
-		New:          func(pc config.Probe) (probes.Prober, error) { return probes.Built(New(pc, transports)) },
+		New:          func(pc config.Probe) (probes.Prober, error) { return probes.Built(newProber(pc, transports, m)) },
 		Families:     families(),
 		ReportTarget: reportTarget,
 		ReportFacts:  report,
+		Collector:    m.steps,
 	}
 }
 

@@ -232,6 +232,11 @@ func (d *daemon) registerMetrics() {
 	build.Set(1)
 	d.reg.MustRegister(d.reloadOK, d.reloadTime, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, k := range d.opts.Kinds {
+		if k.Collector != nil {
+			d.reg.MustRegister(k.Collector)
+		}
+	}
 	d.probeMetrics = probes.NewCollector(d.set.list, d.opts.Kinds)
 }
 

@@ -112,6 +112,12 @@ probes:
   - name: broken
     interval: 1s
     http: {url: %[2]s/broken}
+  - name: journey
+    interval: 1s
+    flow:
+      steps:
+        - {name: first, http: {url: '%[2]s/flow'}, extract: {s: {cel: 'body.status'}}}
+        - {name: second, http: {url: '%[2]s/flow?s={{ vars.s }}'}}
 `, collector.URL, target.URL, dir))
 	d := startDaemon(t, cfgFile)
 	d.waitRuns(t, 2)
@@ -184,6 +190,39 @@ probes:
 	}
 	if brokenRun == nil || brokenRun.Status.GetCode() != tracepb.Status_STATUS_CODE_ERROR || !strings.Contains(brokenRun.Status.GetMessage(), "503") {
 		t.Errorf("the down probe's run span %v; want an error status with the reason", brokenRun)
+	}
+
+	// A flow's steps are spans between the attempt and their requests.
+	var second *tracepb.Span
+	for _, s := range spans {
+		if s.Name == "step second" {
+			second = s
+		}
+	}
+	if second == nil || attr(second, "lookout.flow.step") != "second" {
+		t.Fatalf("no span of the flow's step second (%v)", second)
+	}
+	if a := byID[hexID(second.ParentSpanId)]; a == nil || a.Name != "attempt 1" || byID[hexID(a.ParentSpanId)].GetName() != "probe journey" {
+		t.Errorf("step second's parent %v; want the attempt of probe journey's run", a)
+	}
+	stepReq := false
+	for _, s := range spans {
+		stepReq = stepReq || (hexID(s.ParentSpanId) == hexID(second.SpanId) && s.Name == "GET")
+	}
+	if !stepReq {
+		t.Error("step second has no GET span under it")
+	}
+	flowEx := regexp.MustCompile(`lookout_flow_step_duration_seconds_bucket\{[^}]*probe="journey"[^}]*step="second"[^}]*\} \d+ # \{trace_id="([0-9a-f]{32})"\}`).FindStringSubmatch(metrics)
+	if flowEx == nil {
+		t.Errorf("no trace_id exemplar on journey's step histogram in /metrics:\n%s", grep(metrics, "lookout_flow_step_duration_seconds_bucket"))
+	} else {
+		ok := false
+		for _, s := range spans {
+			ok = ok || (s.Name == "step second" && hexID(s.TraceId) == flowEx[1])
+		}
+		if !ok {
+			t.Errorf("the step histogram's exemplar %s is no traced run of step second", flowEx[1])
+		}
 	}
 
 	ex := regexp.MustCompile(`lookout_probe_duration_seconds_bucket\{[^}]*probe="api"[^}]*\} \d+ # \{trace_id="([0-9a-f]{32})"\}`).FindStringSubmatch(metrics)
