@@ -386,3 +386,28 @@ func prometheusGather(k *probes.Kind) (map[string]*dto.MetricFamily, error) {
 	}
 	return out, err
 }
+
+// TestAPIRefusesToken: the API's own checks of the token reach the flow
+// as its failure at the step that used it: a token changed on the way (a
+// bad signature) and an expired one are each a 401 there.
+func TestAPIRefusesToken(t *testing.T) {
+	for _, tt := range []struct {
+		name, bearer string
+		ttl          time.Duration
+	}{
+		{"wrong token", "{{ vars.token }}x", time.Hour},
+		{"expired token", "{{ vars.token }}", -time.Minute},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a, srv := newAPI(t)
+			a.tokenTTL = tt.ttl
+			transports := httpprobe.NewTransports()
+			t.Cleanup(transports.CloseIdle)
+			r := probetest.Runner(t, flowprobe.Kind(transports), "", `{steps: [
+      {name: login, http: {url: '`+srv.URL+`/auth/login', method: POST, body: '{"email":"p@example.com","password":"`+a.password+`"}'}, extract: {token: {cel: body.token, secret: true}}},
+      {name: profile, http: {url: '`+srv.URL+`/users/me', bearer_token: '`+tt.bearer+`'}}]}`)
+			t.Cleanup(r.Close)
+			probetest.Want(t, r.Probe(t.Context()), probes.Down, `step "profile": status: expected 2xx, got 401 Unauthorized`)
+		})
+	}
+}
