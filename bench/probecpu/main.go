@@ -3,6 +3,9 @@
 // target in a child process: -kind http (the default) makes the same
 // fresh-connection requests, tcp the same connect, dns the same UDP query,
 // flow the same three requests in sequence (one run of a three-step flow).
+// With -tracing both sides are the kind's Lookout probe, one without a
+// tracer and one whose runs are traced and exported over OTLP/HTTP to a
+// receiver in the target child (goal: at most 1.15).
 //
 // Each round runs a batch of sequential probes of each side, in
 // alternating order, and reads this process's user+system CPU time
@@ -21,6 +24,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -44,6 +48,7 @@ const goalRatio = 1.2
 
 type options struct {
 	kind                                  string
+	tracing                               bool
 	rounds, probes, warmup, profileProbes int
 	cpuProfile                            string
 }
@@ -52,10 +57,11 @@ func main() {
 	serve := flag.Bool(target.Flag, false, "internal: serve as the target child process")
 	var o options
 	flag.StringVar(&o.kind, "kind", "http", "the probe kind measured: http, tcp, dns or flow")
+	flag.BoolVar(&o.tracing, "tracing", false, "compare the kind's probe with tracing off and on (sample ratio 1, OTLP/HTTP to the target child) instead of bare and Lookout")
 	flag.IntVar(&o.rounds, "rounds", 7, "measured rounds; each runs one batch of each side")
 	flag.IntVar(&o.probes, "probes", 1000, "sequential probes per batch")
 	flag.IntVar(&o.warmup, "warmup", 200, "unmeasured probes of each side before the first round")
-	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "after the rounds, profile one more batch of each side into `PREFIX`-bare.pprof and PREFIX-lookout.pprof")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "after the rounds, profile one more batch of each side into `PREFIX`-bare.pprof and PREFIX-lookout.pprof (-tracing: PREFIX-off.pprof and PREFIX-on.pprof)")
 	flag.IntVar(&o.profileProbes, "profile-probes", 5000, "probes in each profiled batch")
 	flag.Parse()
 	target.Main("probecpu", *serve, func(ctx context.Context) error { return run(ctx, o, os.Stdout) })
@@ -65,6 +71,9 @@ func main() {
 type side struct {
 	name  string
 	probe func(context.Context) error
+	// flush, when set, ends each batch (inside its measurement): work the
+	// side left pending, such as spans still to export.
+	flush func(context.Context) error
 }
 
 func run(ctx context.Context, o options, out io.Writer) (err error) {
@@ -80,12 +89,31 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 			err = stopErr
 		}
 	}()
-	sides, what, err := newSides(o.kind, child.Addr)
-	if err != nil {
+	var (
+		sides  [2]side
+		what   string
+		traced *tracingSides
+		goal   = goalRatio
+	)
+	if o.tracing {
+		if traced, err = newTracingSides(ctx, o.kind, child.Addr); err != nil {
+			return err
+		}
+		defer func() {
+			if stopErr := traced.shutdown(); err == nil {
+				err = stopErr
+			}
+		}()
+		sides, what, goal = traced.sides, traced.what, tracingGoal
+	} else if sides, what, err = newSides(o.kind, child.Addr); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "probecpu: %d rounds of %d sequential %s probes per side against %s (target pid %d)\n",
 		o.rounds, o.probes, o.kind, what, child.Pid())
+	if traced != nil {
+		fmt.Fprintf(out, "sides: the same probe with tracing off and on (sample ratio 1, batched OTLP/HTTP export to the target's receiver at http://%s%s)\n",
+			child.Addr, target.OTLPPath)
+	}
 	fmt.Fprintf(out, "%s, GOMAXPROCS %d, %d CPUs\n\n", runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU())
 	for _, s := range sides {
 		if _, err := measure(ctx, s, o.warmup); err != nil {
@@ -106,9 +134,14 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 			rounds[i][k] = b
 		}
 	}
-	report(out, rounds, o.probes)
+	report(out, rounds, o.probes, [2]string{sides[0].name, sides[1].name}, goal)
 	if o.cpuProfile != "" {
-		return profile(ctx, out, sides, o)
+		if err := profile(ctx, out, sides, o); err != nil {
+			return err
+		}
+	}
+	if traced != nil {
+		return traced.check(ctx, out, child.Addr)
 	}
 	return nil
 }
@@ -117,26 +150,55 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 // probes.Runner, as the scheduler runs it: timeout, result recording,
 // metrics) against the target at addr, and says what they check.
 func newSides(kind, addr string) ([2]side, string, error) {
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	var (
-		runner *probes.Runner
-		b      side
-		what   string
-		err    error
-	)
+	runner, what, err := newRunner(kind, addr, benchLog())
+	if err != nil {
+		return [2]side{}, "", err
+	}
+	return [2]side{newBare(kind, addr), runnerSide("lookout", runner)}, what, nil
+}
+
+// benchLog is the probes' logger: warnings and errors only.
+func benchLog() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// newRunner builds Lookout's probe of kind against the target at addr as
+// the daemon does, and says what it checks.
+func newRunner(kind, addr string, log *slog.Logger) (*probes.Runner, string, error) {
 	switch kind {
 	case "http":
-		what = "http://" + addr + "/health"
-		var cfg *config.Config
-		if cfg, err = workload.Config(what, 1, time.Minute); err != nil {
-			return [2]side{}, "", err
+		what := "http://" + addr + "/health"
+		cfg, err := workload.Config(what, 1, time.Minute)
+		if err != nil {
+			return nil, "", err
 		}
-		var runners []*probes.Runner
-		if runners, err = workload.Runners(cfg, log); err != nil {
-			return [2]side{}, "", err
+		runners, err := workload.Runners(cfg, log)
+		if err != nil {
+			return nil, "", err
 		}
-		runner = runners[0]
-		p := bare.New(what)
+		return runners[0], what, nil
+	case "tcp":
+		r, err := kindRunner(tcpprobe.Kind(), "tcp: {address: "+addr+"}", log)
+		return r, addr, err
+	case "dns":
+		r, err := kindRunner(dnsprobe.Kind(), "dns: {name: "+target.DNSName+", server: '"+addr+"', transport: udp}", log)
+		return r, "A " + target.DNSName + " at " + addr + " over udp", err
+	case "flow":
+		base := "http://" + addr + "/health"
+		r, err := kindRunner(flowprobe.Kind(httpprobe.NewTransports()),
+			strings.ReplaceAll(flowSection, "BASE", base), log)
+		return r, "GET " + base + ", then " + base + "?s=" + statusUP + " twice", err
+	}
+	return nil, "", fmt.Errorf("-kind %q: want http, tcp, dns or flow", kind)
+}
+
+// newBare is the bare loop of kind against the target at addr (kind is
+// one newRunner took).
+func newBare(kind, addr string) side {
+	b := side{name: "bare"}
+	switch kind {
+	case "http":
+		p := bare.New("http://" + addr + "/health")
 		var last bare.Times // kept so that the timings are not optimised away
 		b.probe = func(ctx context.Context) (err error) {
 			last, err = p.Probe(ctx)
@@ -144,20 +206,13 @@ func newSides(kind, addr string) ([2]side, string, error) {
 			return err
 		}
 	case "tcp":
-		what = addr
-		runner, err = kindRunner(tcpprobe.Kind(), "tcp: {address: "+addr+"}", log)
 		p := bare.NewTCP(addr)
 		b.probe = func(ctx context.Context) error { _, err := p.Probe(ctx); return err }
 	case "dns":
-		what = "A " + target.DNSName + " at " + addr + " over udp"
-		runner, err = kindRunner(dnsprobe.Kind(), "dns: {name: "+target.DNSName+", server: '"+addr+"', transport: udp}", log)
 		p := bare.NewDNS(addr, target.DNSName)
 		b.probe = func(ctx context.Context) error { _, err := p.Probe(ctx); return err }
 	case "flow":
 		base := "http://" + addr + "/health"
-		what = "GET " + base + ", then " + base + "?s=" + statusUP + " twice"
-		runner, err = kindRunner(flowprobe.Kind(httpprobe.NewTransports()),
-			strings.ReplaceAll(flowSection, "BASE", base), log)
 		steps := []*bare.Prober{bare.New(base), bare.New(base + "?s=" + statusUP), bare.New(base + "?s=" + statusUP)}
 		var last bare.Times
 		b.probe = func(ctx context.Context) (err error) {
@@ -169,19 +224,19 @@ func newSides(kind, addr string) ([2]side, string, error) {
 			_ = last
 			return nil
 		}
-	default:
-		return [2]side{}, "", fmt.Errorf("-kind %q: want http, tcp, dns or flow", kind)
 	}
-	if err != nil {
-		return [2]side{}, "", err
-	}
-	b.name = "bare"
-	return [2]side{b, {"lookout", func(ctx context.Context) error {
+	return b
+}
+
+// runnerSide probes with runner as the scheduler does, and fails unless
+// the probe is up.
+func runnerSide(name string, runner *probes.Runner) side {
+	return side{name: name, probe: func(ctx context.Context) error {
 		if res := runner.Probe(ctx); res.State != probes.Up {
-			return fmt.Errorf("lookout: probe %s: %s", res.State, res.Reason)
+			return fmt.Errorf("%s: probe %s: %s", name, res.State, res.Reason)
 		}
 		return nil
-	}}}, what, nil
+	}}
 }
 
 // statusUP is the value of status in the target's body, which the flow's
@@ -246,6 +301,11 @@ func measure(ctx context.Context, s side, n int) (batch, error) {
 			return batch{}, err
 		}
 	}
+	if s.flush != nil {
+		if err := s.flush(ctx); err != nil {
+			return batch{}, fmt.Errorf("%s: %w", s.name, err)
+		}
+	}
 	runtime.GC()
 	wall := time.Since(start)
 	cpu1 := usage.CPU()
@@ -256,14 +316,16 @@ func measure(ctx context.Context, s side, n int) (batch, error) {
 	}, nil
 }
 
-func report(out io.Writer, rounds [][2]batch, n int) {
+// report prints each round and the medians of the sides named names,
+// and whether the median ratio of the second to the first meets goal.
+func report(out io.Writer, rounds [][2]batch, n int, names [2]string, goal float64) {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "round\tbare CPU s/1000\tlookout CPU s/1000\tratio\tbare wall s\tlookout wall s\t")
-	var bare, look, ratios []float64
+	fmt.Fprintf(tw, "round\t%[1]s CPU s/1000\t%[2]s CPU s/1000\tratio\t%[1]s wall s\t%[2]s wall s\t\n", names[0], names[1])
+	var first, second, ratios []float64
 	var total [2]batch
 	for i, r := range rounds {
 		b, l := r[0].cpuPer1000(), r[1].cpuPer1000()
-		bare, look, ratios = append(bare, b), append(look, l), append(ratios, l/b)
+		first, second, ratios = append(first, b), append(second, l), append(ratios, l/b)
 		fmt.Fprintf(tw, "%d\t%.3f\t%.3f\t%.2f\t%.2f\t%.2f\t\n", i+1, b, l, l/b, r[0].wall.Seconds(), r[1].wall.Seconds())
 		for k := range total {
 			total[k].allocs += r[k].allocs
@@ -271,21 +333,22 @@ func report(out io.Writer, rounds [][2]batch, n int) {
 			total[k].n += r[k].n
 		}
 	}
-	fmt.Fprintf(tw, "median\t%.3f\t%.3f\t%.2f\t\t\t\n", stats.Median(bare), stats.Median(look), stats.Median(ratios))
+	fmt.Fprintf(tw, "median\t%.3f\t%.3f\t%.2f\t\t\t\n", stats.Median(first), stats.Median(second), stats.Median(ratios))
 	tw.Flush()
 	fmt.Fprintln(out)
-	for k, name := range []string{"bare", "lookout"} {
+	for k, name := range names {
 		t := total[k]
 		fmt.Fprintf(out, "%-8s %6.0f allocations, %6.1f KiB allocated per probe\n",
 			name, float64(t.allocs)/float64(t.n), float64(t.bytes)/float64(t.n)/1024)
 	}
 	verdict := "MET"
-	if stats.Median(ratios) > goalRatio {
+	if stats.Median(ratios) > goal {
 		verdict = "NOT MET"
 	}
-	fmt.Fprintf(out, "\nCPU per 1,000 probes (median of %d rounds of %d): bare %.3f s, lookout %.3f s\n",
-		len(rounds), n, stats.Median(bare), stats.Median(look))
-	fmt.Fprintf(out, "median ratio lookout/bare: %.2f (goal <= %.1f): %s\n", stats.Median(ratios), goalRatio, verdict)
+	fmt.Fprintf(out, "\nCPU per 1,000 probes (median of %d rounds of %d): %s %.3f s, %s %.3f s\n",
+		len(rounds), n, names[0], stats.Median(first), names[1], stats.Median(second))
+	fmt.Fprintf(out, "median ratio %s/%s: %.2f (rounds %.2f–%.2f; goal <= %g): %s\n",
+		names[1], names[0], stats.Median(ratios), slices.Min(ratios), slices.Max(ratios), goal, verdict)
 }
 
 // profile runs one more batch of each side under the CPU profiler.

@@ -24,11 +24,13 @@ import (
 // binary serve as the target.
 const Flag = "serve-target"
 
-// Body is what the target answers to every request.
+// Body is what the target answers to every HTTP request but those of its
+// OTLP receiver (OTLPPath).
 const Body = `{"status":"UP"}`
 
 // Serve listens on 127.0.0.1:0 (HTTP over TCP, and DNS over UDP on the
-// same port number), writes the address as one line to out,
+// same port number; OTLP/HTTP trace exports at OTLPPath on the HTTP
+// listener), writes the address as one line to out,
 // and serves until ctx is done or in reaches EOF (the parent closed the
 // pipe or died).
 func Serve(ctx context.Context, in io.Reader, out io.Writer) error {
@@ -45,13 +47,14 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 	body := []byte(Body)
 	length := []string{strconv.Itoa(len(body))}
 	jsonType := []string{"application/json"}
+	otlp := &otlpReceiver{}
 	srv := &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		Handler: otlp.route(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			h := w.Header()
 			h["Content-Type"] = jsonType
 			h["Content-Length"] = length
 			_, _ = w.Write(body)
-		}),
+		})),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      10 * time.Second,
