@@ -6,15 +6,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sync"
 	"testing"
 	"time"
 )
@@ -157,17 +153,7 @@ func TestOtelcol(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "traces.json")
 	collector := startOtelcol(t, bin, out)
 
-	var (
-		mu      sync.Mutex
-		parents []string
-	)
-	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		parents = append(parents, r.Header.Get("Traceparent"))
-		mu.Unlock()
-		io.WriteString(w, `{"status":"UP"}`)
-	}))
-	defer target.Close()
+	target := newTracedTarget(t)
 
 	dir := t.TempDir()
 	cfgFile := filepath.Join(dir, "lookout.yml")
@@ -184,12 +170,10 @@ probes:
 	d.waitRuns(t, 1)
 	d.stop(t) // exports the spans still buffered
 
-	mu.Lock()
 	first := ""
-	if len(parents) > 0 {
+	if parents := target.parents("/health"); len(parents) > 0 {
 		first = parents[0]
 	}
-	mu.Unlock()
 	m := regexp.MustCompile(`^00-([0-9a-f]{32})-([0-9a-f]{16})-01$`).FindStringSubmatch(first)
 	if m == nil {
 		t.Fatalf("the target got traceparent %q; want the W3C traceparent of a sampled span", first)

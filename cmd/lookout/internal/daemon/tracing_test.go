@@ -77,21 +77,7 @@ func TestTracing(t *testing.T) {
 	recv := &otlpReceiver{}
 	collector := httptest.NewServer(recv)
 	defer collector.Close()
-	var (
-		mu      sync.Mutex
-		parents = map[string][]string{} // traceparent by path
-	)
-	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		parents[r.URL.Path] = append(parents[r.URL.Path], r.Header.Get("Traceparent"))
-		mu.Unlock()
-		if r.URL.Path == "/broken" {
-			http.Error(w, "down", http.StatusServiceUnavailable)
-			return
-		}
-		io.WriteString(w, `{"status":"UP"}`)
-	}))
-	defer target.Close()
+	target := newTracedTarget(t)
 
 	dir := t.TempDir()
 	cfgFile := filepath.Join(dir, "lookout.yml")
@@ -124,9 +110,7 @@ probes:
 	_, metrics := d.get(t, "/metrics", "Accept", "application/openmetrics-text; version=1.0.0")
 	d.stop(t) // exports the spans still buffered
 
-	mu.Lock()
-	apiParents, quietParents := parents["/health"], parents["/quiet"]
-	mu.Unlock()
+	apiParents, quietParents := target.parents("/health"), target.parents("/quiet")
 	for _, p := range quietParents {
 		if p != "" {
 			t.Errorf("propagate_trace: false, yet the target got traceparent %q", p)
@@ -234,6 +218,37 @@ probes:
 	if !found {
 		t.Errorf("the exemplar's trace %s is no exported run of api", ex[1])
 	}
+}
+
+// tracedTarget is a probes' target that answers {"status":"UP"} (503 at
+// /broken) and keeps the traceparent each request came with, by path.
+type tracedTarget struct {
+	*httptest.Server
+	mu     sync.Mutex
+	byPath map[string][]string
+}
+
+func newTracedTarget(t *testing.T) *tracedTarget {
+	tt := &tracedTarget{byPath: map[string][]string{}}
+	tt.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tt.mu.Lock()
+		tt.byPath[r.URL.Path] = append(tt.byPath[r.URL.Path], r.Header.Get("Traceparent"))
+		tt.mu.Unlock()
+		if r.URL.Path == "/broken" {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, `{"status":"UP"}`)
+	}))
+	t.Cleanup(tt.Close)
+	return tt
+}
+
+// parents are the traceparents of the requests to path, in order.
+func (tt *tracedTarget) parents(path string) []string {
+	tt.mu.Lock()
+	defer tt.mu.Unlock()
+	return append([]string(nil), tt.byPath[path]...)
 }
 
 func grep(text, substr string) string {
