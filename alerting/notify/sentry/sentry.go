@@ -11,6 +11,7 @@ package sentry
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -135,12 +136,32 @@ func (s *Notifier) send(ctx context.Context, ev *sentrygo.Event) error {
 	if _, err := s.rec.expect(ctx, ev.EventID); err != nil {
 		return fmt.Errorf("sentry: send: %w", err)
 	}
-	captured := s.hub.CaptureEvent(ev)
+	captured := s.hubFor(ev).CaptureEvent(ev)
 	sent := s.rec.finish(ev.EventID)
 	if captured == nil {
 		return notify.Permanent(errors.New("sentry: send: event dropped by the client"))
 	}
 	return s.rec.result(sent, time.Now())
+}
+
+// hubFor is the hub that sends ev: one whose scope holds ev's trace
+// context, when it has one, as sentry-go replaces an event's trace context
+// with its scope's.
+func (s *Notifier) hubFor(ev *sentrygo.Event) *sentrygo.Hub {
+	tc := ev.Contexts["trace"]
+	traceID, _ := tc["trace_id"].(string)
+	spanID, _ := tc["span_id"].(string)
+	var pc sentrygo.PropagationContext
+	t, terr := hex.DecodeString(traceID)
+	sp, serr := hex.DecodeString(spanID)
+	if terr != nil || serr != nil || len(t) != len(pc.TraceID) || len(sp) != len(pc.SpanID) {
+		return s.hub
+	}
+	copy(pc.TraceID[:], t)
+	copy(pc.SpanID[:], sp)
+	hub := s.hub.Clone()
+	hub.Scope().SetPropagationContext(pc)
+	return hub
 }
 
 // Close flushes what the client holds, waiting at most timeout. Events

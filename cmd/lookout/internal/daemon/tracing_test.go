@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,11 +11,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/lookout-dev/lookout/alerting/notify/sentry/sentrytest"
 )
 
 // otlpReceiver is an OTLP/HTTP trace receiver: it decodes each export
@@ -259,4 +263,109 @@ func grep(text, substr string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestPagesLinkTheTrace: a page about a down probe links the trace of its
+// failing run: Slack's message has a Trace link made from trace_url, and
+// Sentry's event carries the run's trace context, both the trace the
+// collector received for that run.
+func TestPagesLinkTheTrace(t *testing.T) {
+	recv := &otlpReceiver{}
+	collector := httptest.NewServer(recv)
+	defer collector.Close()
+	target := newTracedTarget(t)
+	sink := newNotificationSink(t)
+	var (
+		mu     sync.Mutex
+		events []struct {
+			Contexts map[string]map[string]any `json:"contexts"`
+		}
+	)
+	sentrySrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if _, evs, err := sentrytest.DecodeEvents[struct {
+			Contexts map[string]map[string]any `json:"contexts"`
+		}](bytes.NewReader(body)); err == nil {
+			mu.Lock()
+			events = append(events, evs...)
+			mu.Unlock()
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{}`)
+	}))
+	defer sentrySrv.Close()
+	dsn := strings.Replace(sentrySrv.URL, "http://", "http://publickey@", 1) + "/1"
+
+	dir := t.TempDir()
+	writeConfig(t, filepath.Join(dir, "rules.yml"), `groups:
+  - name: test
+    rules:
+      - alert: ProbeDown
+        expr: lookout_probe_state == 2
+        labels: {severity: page}
+`)
+	cfgFile := filepath.Join(dir, "lookout.yml")
+	writeConfig(t, cfgFile, fmt.Sprintf(`
+storage: {path: %[3]s/data}
+telemetry:
+  tracing:
+    endpoint: %[1]s
+    trace_url: https://grafana.example.com/explore?traceId={{ .TraceID }}
+alerting:
+  evaluation_interval: 100ms
+  builtin_rules: false
+  rule_files: [rules.yml]
+  route: {receiver: oncall, group_by: [alertname, probe], group_wait: 0s, group_interval: 200ms, repeat_interval: 1h}
+  receivers:
+    - name: oncall
+      slack: {token: xoxb-test, channel: "#pages", api_url: "%[4]s/slack/"}
+      sentry: {dsn: %[5]q}
+probes:
+  - name: broken
+    interval: 1s
+    http: {url: %[2]s/broken}
+`, collector.URL, target.URL, dir, sink.srv.URL, dsn))
+	d := startDaemon(t, cfgFile)
+	deadline := time.Now().Add(20 * time.Second)
+	var slack []string
+	for {
+		_, slack = sink.got()
+		mu.Lock()
+		n := len(events)
+		mu.Unlock()
+		if len(slack) > 0 && n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no page within 20s: %d Slack messages, %d Sentry events\nlogs:\n%s", len(slack), n, d.logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	d.stop(t)
+
+	link := regexp.MustCompile(`(?:<|\\u003c)https://grafana\.example\.com/explore\?traceId=([0-9a-f]{32})\|:link: Trace`).FindStringSubmatch(strings.Join(slack, "\n"))
+	if link == nil {
+		t.Fatalf("the Slack message has no Trace link:\n%s", strings.Join(slack, "\n"))
+	}
+	mu.Lock()
+	tc := events[0].Contexts["trace"]
+	mu.Unlock()
+	if tc == nil || tc["trace_id"] != link[1] || tc["span_id"] == "" {
+		t.Errorf("the Sentry event's trace context %v; want the trace %s Slack links, with its span", tc, link[1])
+	}
+	recv.mu.Lock()
+	defer recv.mu.Unlock()
+	for _, s := range recv.spans {
+		if s.Name == "probe broken" && hexID(s.TraceId) == link[1] && hexID(s.SpanId) == tc["span_id"] &&
+			s.Status.GetCode() == tracepb.Status_STATUS_CODE_ERROR {
+			return
+		}
+	}
+	var got []string
+	for _, s := range recv.spans {
+		if s.Name == "probe broken" {
+			got = append(got, hexID(s.TraceId)+"/"+hexID(s.SpanId)+" "+s.Status.GetCode().String())
+		}
+	}
+	t.Errorf("the collector got no failed run of broken with trace %s and span %v; its runs: %v", link[1], tc["span_id"], got)
 }
