@@ -200,7 +200,7 @@ probes:
 	}
 	flowEx := regexp.MustCompile(`lookout_flow_step_duration_seconds_bucket\{[^}]*probe="journey"[^}]*step="second"[^}]*\} \d+ # \{trace_id="([0-9a-f]{32})"\}`).FindStringSubmatch(metrics)
 	if flowEx == nil {
-		t.Errorf("no trace_id exemplar on journey's step histogram in /metrics:\n%s", grep(metrics, "lookout_flow_step_duration_seconds_bucket"))
+		t.Errorf("no trace_id exemplar on journey's step histogram in /metrics:\n%s", grepLines(metrics, "lookout_flow_step_duration_seconds_bucket"))
 	} else {
 		ok := false
 		for _, s := range spans {
@@ -213,7 +213,7 @@ probes:
 
 	ex := regexp.MustCompile(`lookout_probe_duration_seconds_bucket\{[^}]*probe="api"[^}]*\} \d+ # \{trace_id="([0-9a-f]{32})"\}`).FindStringSubmatch(metrics)
 	if ex == nil {
-		t.Fatalf("no trace_id exemplar on api's duration buckets in /metrics:\n%s", grep(metrics, "lookout_probe_duration_seconds_bucket"))
+		t.Fatalf("no trace_id exemplar on api's duration buckets in /metrics:\n%s", grepLines(metrics, "lookout_probe_duration_seconds_bucket"))
 	}
 	found := false
 	for _, s := range spans {
@@ -253,16 +253,6 @@ func (tt *tracedTarget) parents(path string) []string {
 	tt.mu.Lock()
 	defer tt.mu.Unlock()
 	return append([]string(nil), tt.byPath[path]...)
-}
-
-func grep(text, substr string) string {
-	var out []string
-	for _, l := range strings.Split(text, "\n") {
-		if strings.Contains(l, substr) {
-			out = append(out, l)
-		}
-	}
-	return strings.Join(out, "\n")
 }
 
 // TestPagesLinkTheTrace: a page about a down probe links the trace of its
