@@ -18,6 +18,10 @@ import (
 // tracing has none of it, and its runs allocate no span.
 type runTracing struct {
 	tracer trace.Tracer
+	// The run span's name and attributes, and the first attempt's, built
+	// once: every run would build them again.
+	runName            string
+	runStart, firstTry []trace.SpanStartOption
 	// Guarded by the Runner's mu.
 	exemplars  exemplars
 	lastFailed trace.SpanContext // of the last failed run's span
@@ -37,8 +41,16 @@ type exemplar struct {
 // for each attempt, and the kind's own under them (an HTTP request, a
 // flow's steps). Call it before the first run.
 func (r *Runner) Trace(tracer trace.Tracer) {
-	if tracer != nil {
-		r.tracing = &runTracing{tracer: tracer}
+	if tracer == nil {
+		return
+	}
+	r.tracing = &runTracing{
+		tracer:  tracer,
+		runName: "probe " + r.cfg.Name,
+		runStart: []trace.SpanStartOption{trace.WithAttributes(
+			attribute.String("lookout.probe.name", r.cfg.Name),
+			attribute.String("lookout.probe.kind", r.kind.Name))},
+		firstTry: []trace.SpanStartOption{trace.WithAttributes(attribute.Int("lookout.probe.attempt", 1))},
 	}
 }
 
@@ -62,15 +74,16 @@ func (r *Runner) startRun(ctx context.Context) (context.Context, trace.Span) {
 	if r.tracing == nil {
 		return ctx, nil
 	}
-	return r.tracing.tracer.Start(ctx, "probe "+r.cfg.Name, trace.WithAttributes(
-		attribute.String("lookout.probe.name", r.cfg.Name),
-		attribute.String("lookout.probe.kind", r.kind.Name)))
+	return r.tracing.tracer.Start(ctx, r.tracing.runName, r.tracing.runStart...)
 }
 
 // startAttempt starts an attempt's span under the run's.
 func (r *Runner) startAttempt(ctx context.Context, run trace.Span, attempt int) (context.Context, trace.Span) {
 	if run == nil {
 		return ctx, nil
+	}
+	if attempt == 1 {
+		return r.tracing.tracer.Start(ctx, "attempt 1", r.tracing.firstTry...)
 	}
 	return r.tracing.tracer.Start(ctx, "attempt "+strconv.Itoa(attempt), trace.WithAttributes(attribute.Int("lookout.probe.attempt", attempt)))
 }

@@ -58,6 +58,7 @@ type options struct {
 	cpuProfile       string
 	profileFor       time.Duration
 	keep             bool
+	tracing          bool
 }
 
 func main() {
@@ -74,6 +75,7 @@ func main() {
 	flag.DurationVar(&o.scrape, "scrape", 0, "scrape the daemon's /metrics this often, as Prometheus would (0: never; the issue's figure is without)")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "after the windows, write the daemon's CPU profile (/debug/pprof/profile) to this file")
 	flag.DurationVar(&o.profileFor, "profile-for", 30*time.Second, "how long -cpuprofile profiles")
+	flag.BoolVar(&o.tracing, "tracing", false, "compare two daemons, without and with telemetry.tracing (sample ratio 1, OTLP/HTTP to the target's receiver), instead of lookout and the bare program")
 	flag.BoolVar(&o.keep, "keep", false, "keep the directory with the daemon's config, data and log")
 	flag.Parse()
 	if o.warmup == 0 {
@@ -92,6 +94,9 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	if o.probes < 1 || o.interval <= 0 || o.window <= 0 || o.windows < 1 {
 		return errors.New("-probes, -interval, -window and -windows must be positive")
+	}
+	if o.tracing {
+		return runTracing(ctx, o, out)
 	}
 	tgt, err := target.Start(ctx)
 	if err != nil {

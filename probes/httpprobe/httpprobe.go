@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"cel.dev/cel-go/cel"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
@@ -33,6 +34,10 @@ type Prober struct {
 	checks     checks
 	redirects  int // redirects followed by the run in flight
 	closed     sync.Once
+	// spanStart is the request span's kind and attributes, built at the
+	// first traced run (spanOnce).
+	spanOnce  sync.Once
+	spanStart []trace.SpanStartOption
 }
 
 var (

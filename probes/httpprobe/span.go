@@ -26,21 +26,28 @@ func (p *Prober) startSpan(ctx context.Context) (context.Context, trace.Span) {
 	if !parent.IsRecording() {
 		return ctx, nil
 	}
+	p.spanOnce.Do(p.buildSpanStart)
+	return parent.TracerProvider().Tracer(tracerName).Start(ctx, p.cfg.Method, p.spanStart...)
+}
+
+// buildSpanStart builds the request span's kind and attributes once, at
+// the first traced run: the URL without credentials or query, which may
+// hold secrets.
+func (p *Prober) buildSpanStart() {
 	u := p.cfg.URL.URL
 	port, _ := strconv.Atoi(u.Port())
 	if port == 0 {
 		port = map[string]int{"http": 80, "https": 443}[u.Scheme]
 	}
-	// The URL without credentials or query, which may hold secrets.
-	full := u.Scheme + "://" + u.Host + u.EscapedPath()
-	return parent.TracerProvider().Tracer(tracerName).Start(ctx, p.cfg.Method,
+	p.spanStart = []trace.SpanStartOption{
 		trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(
 			semconv.HTTPRequestMethodKey.String(p.cfg.Method),
-			semconv.URLFull(full),
+			semconv.URLFull(u.Scheme+"://"+u.Host+u.EscapedPath()),
 			semconv.ServerAddress(u.Hostname()),
 			semconv.ServerPort(port),
-		))
+		),
+	}
 }
 
 // propagate sends the span's W3C traceparent and tracestate with req, so
@@ -54,8 +61,8 @@ func (p *Prober) propagate(ctx context.Context, req *http.Request) {
 
 // endSpan ends the request's span with the response's status and
 // version, and each phase of the run as an event at its end, laid end to
-// end from start (summed over redirects, as the phases are), with its
-// duration: events, not child spans, as a span costs the exporter about
+// end from start (summed over redirects, as the phases are): events, not
+// child spans, as a span costs the exporter about
 // as much as a run's whole CPU budget for tracing.
 func endSpan(span trace.Span, start time.Time, res probes.Result, f *Facts) {
 	if span == nil {
@@ -73,8 +80,7 @@ func endSpan(span trace.Span, start time.Time, res probes.Result, f *Facts) {
 			continue
 		}
 		at = at.Add(d)
-		span.AddEvent(PhaseNames[i], trace.WithTimestamp(at),
-			trace.WithAttributes(attribute.Float64("lookout.http.phase.duration_seconds", d.Seconds())))
+		span.AddEvent(PhaseNames[i], trace.WithTimestamp(at)) // it lasted since the event before (the first: since the span's start)
 	}
 	// The reason stays on the run's (and a flow step's) span, where a
 	// flow's secrets are hidden: a step's may show them.
