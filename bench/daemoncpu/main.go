@@ -106,20 +106,11 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	url := "http://" + tgt.Addr + "/health"
 	fmt.Fprintf(out, "target %s (child process %d)\n", url, tgt.Pid())
 
-	dir, err := os.MkdirTemp("", "lookout-daemoncpu-")
+	proc, stop, err := startLookout(ctx, o, "probes:\n"+workload.ProbesYAML(url, o.probes, o.interval), out)
 	if err != nil {
 		return err
 	}
-	if o.keep {
-		fmt.Fprintf(out, "daemon's files kept in %s\n", dir)
-	} else {
-		defer os.RemoveAll(dir)
-	}
-	proc, err := lookoutproc.Start(ctx, o.lookout, dir, "probes:\n"+workload.ProbesYAML(url, o.probes, o.interval))
-	if err != nil {
-		return err
-	}
-	defer proc.Stop()
+	defer stop()
 	bc, err := startBare(ctx, o, url)
 	if err != nil {
 		return err
@@ -186,6 +177,28 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "median ratio lookout/bare: %.2f (goal <= %.1f): %s\n", stats.Median(ratios), goalRatio, verdict)
 	return nil
+}
+
+// startLookout starts lookout run with cfg in a temporary folder of its
+// own (kept with -keep); stop stops it and removes the folder.
+func startLookout(ctx context.Context, o options, cfg string, out io.Writer) (proc *lookoutproc.Proc, stop func(), err error) {
+	dir, err := os.MkdirTemp("", "lookout-daemoncpu-")
+	if err != nil {
+		return nil, nil, err
+	}
+	remove := func() {
+		if !o.keep {
+			os.RemoveAll(dir)
+		}
+	}
+	if o.keep {
+		fmt.Fprintf(out, "daemon's files kept in %s\n", dir)
+	}
+	if proc, err = lookoutproc.Start(ctx, o.lookout, dir, cfg); err != nil {
+		remove()
+		return nil, nil, err
+	}
+	return proc, func() { proc.Stop(); remove() }, nil
 }
 
 // bareChild is the bare loop's process.

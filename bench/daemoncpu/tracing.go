@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"text/tabwriter"
 	"time"
 
@@ -35,19 +34,11 @@ func runTracing(ctx context.Context, o options, out io.Writer) error {
 	var procs [2]*lookoutproc.Proc
 	for i, cfg := range []string{probesYAML,
 		"telemetry:\n  tracing: {endpoint: http://" + tgt.Addr + ", sample_ratio: 1}\n" + probesYAML} {
-		dir, err := os.MkdirTemp("", "lookout-daemoncpu-tracing-")
-		if err != nil {
+		var stop func()
+		if procs[i], stop, err = startLookout(ctx, o, cfg, out); err != nil {
 			return err
 		}
-		if o.keep {
-			fmt.Fprintf(out, "daemon's files kept in %s\n", dir)
-		} else {
-			defer os.RemoveAll(dir)
-		}
-		if procs[i], err = lookoutproc.Start(ctx, o.lookout, dir, cfg); err != nil {
-			return err
-		}
-		defer procs[i].Stop()
+		defer stop()
 	}
 	off, on := procs[0], procs[1]
 	fmt.Fprintf(out, "target %s (child process %d); lookout run without tracing (process %d) and with it (process %d, OTLP/HTTP to the target's receiver): %d probes every %s each; warming up %s\n",
