@@ -90,7 +90,8 @@ func StartWith(t testing.TB, o Options) *Server {
 	t.Helper()
 	bin := Binary(t)
 	dir := t.TempDir()
-	addr, debugAddr := freeAddr(t), freeAddr(t)
+	ports := freeAddrs(t, 3)
+	addr, debugAddr := ports[0], ports[1]
 	s := &Server{
 		URI:  "mongodb://" + addr + "/",
 		Addr: addr,
@@ -111,7 +112,7 @@ func StartWith(t testing.TB, o Options) *Server {
 			"--setup-username="+o.Username, "--setup-password="+o.Password)
 	}
 	if o.CertFile != "" {
-		s.TLSAddr = freeAddr(t)
+		s.TLSAddr = ports[2]
 		s.args = append(s.args, "--listen-tls="+s.TLSAddr,
 			"--listen-tls-cert-file="+o.CertFile, "--listen-tls-key-file="+o.KeyFile)
 	}
@@ -172,14 +173,20 @@ func (s *Server) Restart() {
 	s.start()
 }
 
-// freeAddr returns a loopback address with a port that was free a moment ago.
-func freeAddr(t testing.TB) string {
+// freeAddrs returns n loopback addresses whose ports were free a moment
+// ago, all different: the listeners stay open until all are chosen, as
+// the kernel may hand a port just closed out again (FerretDB's debug
+// listener then took the port its clients dial).
+func freeAddrs(t testing.TB, n int) []string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("ferretdbtest: free port: %v", err)
+	addrs := make([]string, n)
+	for i := range addrs {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("ferretdbtest: free port: %v", err)
+		}
+		defer l.Close()
+		addrs[i] = l.Addr().String()
 	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
+	return addrs
 }
