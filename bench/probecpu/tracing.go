@@ -6,18 +6,18 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
 
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
-	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
-	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
 	"github.com/lookout-dev/lookout/bench/internal/target"
+	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
+	"github.com/lookout-dev/lookout/probes/tracing"
 )
 
 // tracingGoal is the most CPU a traced probe run may spend relative to
@@ -25,16 +25,13 @@ import (
 // receiver).
 const tracingGoal = 1.15
 
-// tracerName is the daemon's tracer of probe runs (tracing.Provider.Tracer).
-const tracerName = "github.com/lookout-dev/lookout/probes"
-
 // tracingSides are -tracing's two sides: the same probe built twice, "off"
 // without a tracer (as the daemon runs it without telemetry.tracing) and
 // "on" with one that samples every run and exports its spans.
 type tracingSides struct {
 	sides [2]side
 	what  string
-	tp    *sdktrace.TracerProvider
+	tp    *tracing.Provider
 	runs  int      // runs of the "on" side, warm-up and profile included
 	run   []string // the names of the spans one run makes
 }
@@ -57,7 +54,7 @@ func newTracingSides(ctx context.Context, kind, addr string) (*tracingSides, err
 	if err != nil {
 		return nil, err
 	}
-	on.Trace(tp.Tracer(tracerName))
+	on.Trace(tp.Tracer())
 	t := &tracingSides{what: what, tp: tp, run: run}
 	traced := runnerSide("on", on)
 	probe := traced.probe
@@ -72,27 +69,13 @@ func newTracingSides(ctx context.Context, kind, addr string) (*tracingSides, err
 	return t, nil
 }
 
-// newProvider builds the tracer provider the daemon builds for
+// newProvider builds the daemon's tracer provider for
 //
 //	telemetry: {tracing: {endpoint: http://ADDR, sample_ratio: 1}}
-//
-// with the same options as cmd/lookout/internal/tracing.New, which bench
-// cannot import (it is internal to cmd/lookout): an otlptracehttp
-// exporter, insecure, to the endpoint's host, behind a BatchSpanProcessor
-// with its defaults (WithBatcher), the resource lookout's, and the
-// sampler ParentBased(TraceIDRatioBased(1)).
-func newProvider(ctx context.Context, addr string) (*sdktrace.TracerProvider, error) {
-	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpoint(addr), otlptracehttp.WithInsecure())
-	if err != nil {
-		return nil, fmt.Errorf("tracing: exporter: %w", err)
-	}
-	res := resource.NewWithAttributes(semconv.SchemaURL,
-		semconv.ServiceName("lookout"), semconv.ServiceVersion("bench"))
-	return sdktrace.NewTracerProvider(
-		sdktrace.WithBatcher(exp),
-		sdktrace.WithResource(res),
-		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(1))),
-	), nil
+func newProvider(ctx context.Context, addr string) (*tracing.Provider, error) {
+	one := 1.0
+	cfg := &config.Tracing{Endpoint: "http://" + addr, EndpointURL: &url.URL{Scheme: config.TracingHTTP, Host: addr}, SampleRatio: &one}
+	return tracing.New(ctx, cfg, "bench")
 }
 
 // spansOfRun runs a third probe like the two sides' once, traced into
@@ -106,7 +89,7 @@ func spansOfRun(ctx context.Context, kind, addr string, log *slog.Logger) ([]str
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	defer func() { _ = tp.Shutdown(context.WithoutCancel(ctx)) }()
-	r.Trace(tp.Tracer(tracerName))
+	r.Trace(tp.Tracer("github.com/lookout-dev/lookout/probes"))
 	if res := r.Probe(ctx); res.State != probes.Up {
 		return nil, fmt.Errorf("traced run: probe %s: %s", res.State, res.Reason)
 	}

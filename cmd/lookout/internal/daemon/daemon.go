@@ -23,7 +23,7 @@ import (
 
 	"github.com/lookout-dev/lookout/alerting/rules"
 	"github.com/lookout-dev/lookout/cmd/lookout/internal/telemetry"
-	"github.com/lookout-dev/lookout/cmd/lookout/internal/tracing"
+	"github.com/lookout-dev/lookout/probes/tracing"
 	"github.com/lookout-dev/lookout/collectors/webvitals"
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"

@@ -1,6 +1,7 @@
 // Package tracing sends the traces of probe runs to an OpenTelemetry
 // collector over OTLP (telemetry.tracing): a TracerProvider with a batching
 // exporter, over HTTP (protobuf) or gRPC as the endpoint's scheme says.
+// The daemon builds it, and bench/probecpu -tracing measures what it costs.
 package tracing
 
 import (
@@ -68,6 +69,11 @@ func exporter(ctx context.Context, cfg *config.Tracing) (*otlptrace.Exporter, er
 // Tracer is the tracer of the probe runs.
 func (p *Provider) Tracer() trace.Tracer {
 	return p.tp.Tracer("github.com/lookout-dev/lookout/probes")
+}
+
+// ForceFlush exports every span of the runs that have ended, within ctx.
+func (p *Provider) ForceFlush(ctx context.Context) error {
+	return p.tp.ForceFlush(ctx)
 }
 
 // Shutdown exports what is buffered and stops, within ctx.
