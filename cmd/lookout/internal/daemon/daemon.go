@@ -23,12 +23,12 @@ import (
 
 	"github.com/lookout-dev/lookout/alerting/rules"
 	"github.com/lookout-dev/lookout/cmd/lookout/internal/telemetry"
-	"github.com/lookout-dev/lookout/probes/tracing"
 	"github.com/lookout-dev/lookout/collectors/webvitals"
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
 	"github.com/lookout-dev/lookout/probes/heartbeat"
 	"github.com/lookout-dev/lookout/probes/scheduler"
+	"github.com/lookout-dev/lookout/probes/tracing"
 )
 
 // ShutdownTimeout bounds how long a stopping daemon waits for in-flight
