@@ -1,7 +1,9 @@
 package probes
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"strconv"
 	"time"
 
@@ -19,9 +21,10 @@ import (
 type runTracing struct {
 	tracer trace.Tracer
 	// The run span's name and attributes, and the first attempt's, built
-	// once: every run would build them again.
-	runName            string
-	runStart, firstTry []trace.SpanStartOption
+	// once: every run would build them again. attemptName and attempt are
+	// an AttemptSpanner's; without one, an attempt's span is "attempt N".
+	runName, attemptName, firstName string
+	runStart, attempt, firstTry     []trace.SpanStartOption
 	// Guarded by the Runner's mu.
 	exemplars  exemplars
 	lastFailed trace.SpanContext // of the last failed run's span
@@ -37,21 +40,37 @@ type exemplar struct {
 	at      time.Time
 }
 
+// AttemptSpanner is a Prober whose attempt is one operation with a span
+// of its own conventions: an HTTP probe's attempt is one request, whose
+// span is an HTTP client span. The attempt's span is that operation's,
+// started with the name and options AttemptSpan gives, so a run makes one
+// span fewer; the prober adds to it (trace.SpanFromContext) and the Runner
+// ends it. The Runner calls AttemptSpan once, when tracing is on.
+type AttemptSpanner interface {
+	AttemptSpan() (name string, opts []trace.SpanStartOption)
+}
+
 // Trace makes every run of r a trace of tracer: a span for the run, one
-// for each attempt, and the kind's own under them (an HTTP request, a
-// flow's steps). Call it before the first run.
+// for each attempt, and the kind's own under them (a flow's steps). Call
+// it before the first run.
 func (r *Runner) Trace(tracer trace.Tracer) {
 	if tracer == nil {
 		return
 	}
-	r.tracing = &runTracing{
+	t := &runTracing{
 		tracer:  tracer,
 		runName: "probe " + r.cfg.Name,
 		runStart: []trace.SpanStartOption{trace.WithAttributes(
 			attribute.String("lookout.probe.name", r.cfg.Name),
 			attribute.String("lookout.probe.kind", r.kind.Name))},
-		firstTry: []trace.SpanStartOption{trace.WithAttributes(attribute.Int("lookout.probe.attempt", 1))},
 	}
+	if s, ok := r.prober.(AttemptSpanner); ok {
+		t.attemptName, t.attempt = s.AttemptSpan()
+		t.attempt = slices.Clip(t.attempt)
+	}
+	t.firstName = cmp.Or(t.attemptName, "attempt 1")
+	t.firstTry = append(t.attempt, trace.WithAttributes(attribute.Int("lookout.probe.attempt", 1)))
+	r.tracing = t
 }
 
 // LastFailedTrace is the trace and span ID of the probe's last failed run
@@ -82,10 +101,15 @@ func (r *Runner) startAttempt(ctx context.Context, run trace.Span, attempt int) 
 	if run == nil {
 		return ctx, nil
 	}
+	t := r.tracing
 	if attempt == 1 {
-		return r.tracing.tracer.Start(ctx, "attempt 1", r.tracing.firstTry...)
+		return t.tracer.Start(ctx, t.firstName, t.firstTry...)
 	}
-	return r.tracing.tracer.Start(ctx, "attempt "+strconv.Itoa(attempt), trace.WithAttributes(attribute.Int("lookout.probe.attempt", attempt)))
+	name := t.attemptName
+	if name == "" {
+		name = "attempt " + strconv.Itoa(attempt)
+	}
+	return t.tracer.Start(ctx, name, append(t.attempt, trace.WithAttributes(attribute.Int("lookout.probe.attempt", attempt)))...)
 }
 
 // EndSpan ends span (nil: none) with res's state and reason: an error

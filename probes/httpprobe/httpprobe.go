@@ -89,8 +89,8 @@ func (p *Prober) probe(ctx context.Context, req *Request) (res probes.Result, va
 	f := &Facts{}
 	res.Facts = f
 	tr := &tracer{}
-	ctx, span := p.startSpan(ctx)
-	defer func() { endSpan(span, start, res, f) }()
+	ctx, span, own := p.requestSpan(ctx, req != nil)
+	defer func() { endSpan(span, own, start, res, f) }()
 	p.redirects = 0
 	r := &run{ctx: ctx, denyPrivate: p.cfg.DenyPrivateRedirects}
 	resp, err := p.do(httptrace.WithClientTrace(withRun(ctx, r), tr.trace()), req)

@@ -18,16 +18,32 @@ import (
 // tracerName names Lookout's probe spans' instrumentation.
 const tracerName = "github.com/lookout-dev/lookout/probes/httpprobe"
 
-// startSpan starts the request's client span under the run's, as the
-// OpenTelemetry HTTP client conventions have it; nil when the run is not
-// traced (tracing off, or not sampled), which costs no allocation.
-func (p *Prober) startSpan(ctx context.Context) (context.Context, trace.Span) {
+// AttemptSpan is the span of a probe's attempt, which is one request:
+// the HTTP client span the OpenTelemetry conventions describe. The Runner
+// starts it; the request adds its response and phases to it.
+func (p *Prober) AttemptSpan() (string, []trace.SpanStartOption) {
+	p.spanOnce.Do(p.buildSpanStart)
+	return p.cfg.Method, p.spanStart
+}
+
+var _ probes.AttemptSpanner = (*Prober)(nil)
+
+// requestSpan is the request's client span, nil when the run is not
+// traced (tracing off, or not sampled), which costs no allocation. An
+// attempt's request is the attempt's span (AttemptSpan), which the Runner
+// ends; a flow step's request starts its own under the step's, and own
+// says the request ends it.
+func (p *Prober) requestSpan(ctx context.Context, step bool) (_ context.Context, span trace.Span, own bool) {
 	parent := trace.SpanFromContext(ctx)
 	if !parent.IsRecording() {
-		return ctx, nil
+		return ctx, nil, false
 	}
-	p.spanOnce.Do(p.buildSpanStart)
-	return parent.TracerProvider().Tracer(tracerName).Start(ctx, p.cfg.Method, p.spanStart...)
+	if !step {
+		return ctx, parent, false
+	}
+	name, opts := p.AttemptSpan()
+	ctx, span = parent.TracerProvider().Tracer(tracerName).Start(ctx, name, opts...)
+	return ctx, span, true
 }
 
 // buildSpanStart builds the request span's kind and attributes once, at
@@ -59,12 +75,12 @@ func (p *Prober) propagate(ctx context.Context, req *http.Request) {
 	propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(req.Header))
 }
 
-// endSpan ends the request's span with the response's status and
-// version, and each phase of the run as an event at its end, laid end to
-// end from start (summed over redirects, as the phases are): events, not
-// child spans, as a span costs the exporter about
-// as much as a run's whole CPU budget for tracing.
-func endSpan(span trace.Span, start time.Time, res probes.Result, f *Facts) {
+// endSpan gives the request's span the response's status and version,
+// and each phase of the run as an event at its end, laid end to end from
+// start (summed over redirects, as the phases are): events, not child
+// spans, as a span costs the exporter about as much as a run's whole CPU
+// budget for tracing. It ends the span when the request owns it.
+func endSpan(span trace.Span, own bool, start time.Time, res probes.Result, f *Facts) {
 	if span == nil {
 		return
 	}
@@ -82,8 +98,11 @@ func endSpan(span trace.Span, start time.Time, res probes.Result, f *Facts) {
 		at = at.Add(d)
 		span.AddEvent(PhaseNames[i], trace.WithTimestamp(at)) // it lasted since the event before (the first: since the span's start)
 	}
-	// The reason stays on the run's (and a flow step's) span, where a
-	// flow's secrets are hidden: a step's may show them.
+	if !own {
+		return // the Runner ends it with the state and reason
+	}
+	// The reason stays on the flow step's span, where the flow's secrets
+	// are hidden: the request's may show them.
 	span.SetAttributes(attribute.String("lookout.probe.state", res.State.String()))
 	if res.State == probes.Down {
 		span.SetStatus(codes.Error, "")

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -72,11 +73,12 @@ func attr(s *tracepb.Span, key string) string {
 }
 
 // TestTracing: with telemetry.tracing, every probe run is a trace exported
-// over OTLP: a span for the run, one per attempt, the HTTP request as a
-// client span with the HTTP conventions' attributes and an event per phase.
-// The target receives the request span's traceparent (unless the probe
-// turns it off), the duration histogram's exemplar in /metrics carries a
-// run's trace ID, and a down run's span has an error status.
+// over OTLP: a span for the run and one per attempt, which for an HTTP
+// probe is its request's client span, with the HTTP conventions'
+// attributes and an event per phase. The target receives the request
+// span's traceparent (unless the probe turns it off), the duration
+// histogram's exemplar in /metrics carries a run's trace ID, and a down
+// run's span has an error status, each of its retries a span.
 func TestTracing(t *testing.T) {
 	recv := &otlpReceiver{}
 	collector := httptest.NewServer(recv)
@@ -101,6 +103,7 @@ probes:
     http: {url: %[2]s/quiet, propagate_trace: false}
   - name: broken
     interval: 1s
+    retries: 1
     http: {url: %[2]s/broken}
   - name: journey
     interval: 1s
@@ -148,14 +151,11 @@ probes:
 	}
 	if req.Name != "GET" || req.Kind != tracepb.Span_SPAN_KIND_CLIENT ||
 		attr(req, "http.request.method") != "GET" || attr(req, "url.full") != target.URL+"/health" ||
+		attr(req, "lookout.probe.attempt") != "1" || attr(req, "lookout.probe.state") != "up" ||
 		attr(req, "server.address") != "127.0.0.1" || attr(req, "http.response.status_code") != "200" {
-		t.Errorf("request span %s kind %s attributes %v; want GET, client, the HTTP client conventions' attributes", req.Name, req.Kind, req.Attributes)
+		t.Errorf("request span %s kind %s attributes %v; want GET, client, the HTTP client conventions' attributes, attempt 1, up", req.Name, req.Kind, req.Attributes)
 	}
-	attempt := byID[hexID(req.ParentSpanId)]
-	if attempt == nil || attempt.Name != "attempt 1" {
-		t.Fatalf("the request span's parent is %v; want the attempt's span", attempt)
-	}
-	run := byID[hexID(attempt.ParentSpanId)]
+	run := byID[hexID(req.ParentSpanId)]
 	if run == nil || run.Name != "probe api" || len(run.ParentSpanId) != 0 ||
 		attr(run, "lookout.probe.name") != "api" || attr(run, "lookout.probe.kind") != "http" || attr(run, "lookout.probe.state") != "up" {
 		t.Fatalf("the attempt's parent is %v; want the run's root span with the probe's name, kind and state", run)
@@ -175,7 +175,17 @@ probes:
 		}
 	}
 	if brokenRun == nil || brokenRun.Status.GetCode() != tracepb.Status_STATUS_CODE_ERROR || !strings.Contains(brokenRun.Status.GetMessage(), "503") {
-		t.Errorf("the down probe's run span %v; want an error status with the reason", brokenRun)
+		t.Fatalf("the down probe's run span %v; want an error status with the reason", brokenRun)
+	}
+	var tries []string
+	for _, s := range spans {
+		if bytes.Equal(s.ParentSpanId, brokenRun.SpanId) {
+			tries = append(tries, s.Name+" "+attr(s, "lookout.probe.attempt")+" "+attr(s, "http.response.status_code")+" "+s.Status.GetCode().String())
+		}
+	}
+	slices.Sort(tries)
+	if want := []string{"GET 1 503 STATUS_CODE_ERROR", "GET 2 503 STATUS_CODE_ERROR"}; !slices.Equal(tries, want) {
+		t.Errorf("the spans under the down run's (retries: 1) are %q; want %q", tries, want)
 	}
 
 	// A flow's steps are spans between the attempt and their requests.
@@ -313,6 +323,7 @@ alerting:
 probes:
   - name: broken
     interval: 1s
+    retries: 1
     http: {url: %[2]s/broken}
 `, collector.URL, target.URL, dir, sink.srv.URL, dsn))
 	d := startDaemon(t, cfgFile)
