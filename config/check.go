@@ -58,6 +58,7 @@ func (c *Config) check(d *decoder) {
 		p.check(d, path)
 		p.Secrets = d.secretsOf(path)
 	}
+	checkRestoreTests(d, c)
 }
 
 var (

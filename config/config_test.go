@@ -18,7 +18,8 @@ var update = flag.Bool("update", false, "rewrite the .err golden files from the 
 
 // testEnv is the environment the testdata files are loaded with.
 func testEnv(name string) (string, bool) {
-	env := map[string]string{"API_TOKEN": "tok-123", "LOOKOUT_TEST_SECRET": "hunter2", "MONGODB_URI": "mongodb://lookout:hunter2@127.0.0.1:27017/admin", "NIGHTLY_DUMP_TOKEN": "d3adb33f-nightly-dump-token", "PROBE_PASSWORD": "pr0be-pa55word"}
+	env := map[string]string{"API_TOKEN": "tok-123", "LOOKOUT_TEST_SECRET": "hunter2", "MONGODB_URI": "mongodb://lookout:hunter2@127.0.0.1:27017/admin", "NIGHTLY_DUMP_TOKEN": "d3adb33f-nightly-dump-token", "PROBE_PASSWORD": "pr0be-pa55word",
+		"ATLAS_CLIENT_ID": "mdb_sa_id_test", "ATLAS_CLIENT_SECRET": "mdb_sa_sk_hunter3", "S3_KEY_ID": "AKIATEST", "S3_SECRET": "s3-hunter4"}
 	v, ok := env[name]
 	return v, ok
 }

@@ -33,42 +33,7 @@ const DefaultHeartbeatGrace = Duration(5 * time.Minute)
 const MinHeartbeatToken = 16
 
 func (h *Heartbeat) check(d *decoder, x exprs, path string) {
-	switch {
-	case h.Schedule != nil && h.Every != 0:
-		d.errorAt(path+".every", "schedule and every are both set; want one of them")
-	case h.Schedule == nil && h.Every == 0:
-		d.errorAt(path, "has neither schedule nor every; want when the job runs, like schedule: \"0 3 * * *\" or every: 24h")
-	case h.Every < 0:
-		d.errorAt(path+".every", "%s is negative; want how often the job runs, like 24h", h.Every.Std())
-	}
-	h.Location = time.UTC
-	if h.Timezone != "" {
-		loc, err := time.LoadLocation(h.Timezone)
-		if err != nil {
-			d.errorAt(path+".timezone", "%q is not a known time zone; want an IANA name like Europe/Berlin or UTC", h.Timezone)
-		} else {
-			h.Location = loc
-		}
-	}
-	if h.Schedule != nil && h.Schedule.Schedule != nil {
-		if _, ok := h.Schedule.Schedule.(cron.ConstantDelaySchedule); ok {
-			if h.Timezone != "" {
-				d.errorAt(path+".timezone", "is set, but schedule %q is an interval; a time zone applies to cron fields only", h.Schedule.Spec)
-			}
-		} else if !strings.Contains(h.Schedule.Spec, "TZ=") {
-			// Cron fields are read in the heartbeat's time zone, UTC by
-			// default (never the host's).
-			if s, err := cronParser.Parse("CRON_TZ=" + h.Location.String() + " " + h.Schedule.Spec); err == nil {
-				h.Schedule.Schedule = s
-			}
-		}
-	}
-	switch {
-	case h.Grace == 0 && !d.has(path+".grace"):
-		h.Grace = DefaultHeartbeatGrace
-	case h.Grace < 0:
-		d.errorAt(path+".grace", "%s is negative; want how late a check-in may be, like 1h", h.Grace.Std())
-	}
+	h.Location = checkWhen(d, path, whenFields{h.Schedule, h.Every, h.Timezone, &h.Grace}, DefaultHeartbeatGrace, "a check-in")
 	switch {
 	case h.Token == "":
 		d.errorAt(path+".token", "missing; a check-in changes the probe's state, so it needs a secret token (generate one, e.g. openssl rand -hex 16, and give it to the job)")
@@ -78,4 +43,55 @@ func (h *Heartbeat) check(d *decoder, x exprs, path string) {
 		d.errorAt(path+".token", "holds white space; want a token without (the value is not shown)")
 	}
 	x.compile(d, path, h.Assert, h.DegradedIf)
+}
+
+// whenFields are a recurring job's timing in a config section (a
+// heartbeat, a backup's expect): a cron schedule (in timezone) or every
+// so long, and how late a success may be.
+type whenFields struct {
+	schedule *Schedule
+	every    Duration
+	timezone string
+	grace    *Duration
+}
+
+// checkWhen checks w at path, reads the cron fields in the time zone
+// (UTC by default, never the host's), sets the grace's default, and
+// returns the time zone. late says what the grace lets be late.
+func checkWhen(d *decoder, path string, w whenFields, defaultGrace Duration, late string) *time.Location {
+	switch {
+	case w.schedule != nil && w.every != 0:
+		d.errorAt(path+".every", "schedule and every are both set; want one of them")
+	case w.schedule == nil && w.every == 0:
+		d.errorAt(path, "has neither schedule nor every; want when the job runs, like schedule: \"0 3 * * *\" or every: 24h")
+	case w.every < 0:
+		d.errorAt(path+".every", "%s is negative; want how often the job runs, like 24h", w.every.Std())
+	}
+	loc := time.UTC
+	if w.timezone != "" {
+		l, err := time.LoadLocation(w.timezone)
+		if err != nil {
+			d.errorAt(path+".timezone", "%q is not a known time zone; want an IANA name like Europe/Berlin or UTC", w.timezone)
+		} else {
+			loc = l
+		}
+	}
+	if w.schedule != nil && w.schedule.Schedule != nil {
+		if _, ok := w.schedule.Schedule.(cron.ConstantDelaySchedule); ok {
+			if w.timezone != "" {
+				d.errorAt(path+".timezone", "is set, but schedule %q is an interval; a time zone applies to cron fields only", w.schedule.Spec)
+			}
+		} else if !strings.Contains(w.schedule.Spec, "TZ=") {
+			if s, err := cronParser.Parse("CRON_TZ=" + loc.String() + " " + w.schedule.Spec); err == nil {
+				w.schedule.Schedule = s
+			}
+		}
+	}
+	switch {
+	case *w.grace == 0 && !d.has(path+".grace"):
+		*w.grace = defaultGrace
+	case *w.grace < 0:
+		d.errorAt(path+".grace", "%s is negative; want how late %s may be, like 1h", w.grace.Std(), late)
+	}
+	return loc
 }

@@ -30,6 +30,8 @@ type MongoDB struct {
 	// UnusedIndexAfter is how long an index must have counted no access,
 	// on every replica-set member, to be reported unused.
 	UnusedIndexAfter Duration `yaml:"unused_index_after"`
+	// Backups, when set, watches the target's backups.
+	Backups *Backups `yaml:"backups"`
 }
 
 // DBFilter selects databases by glob (path.Match); an empty Include means
@@ -157,6 +159,9 @@ func (m *MongoDB) check(d *decoder, at string) {
 	}
 	if sq.Threshold == 0 {
 		sq.Threshold = DefaultSlowThreshold
+	}
+	if m.Backups != nil {
+		m.Backups.check(d, at+".backups")
 	}
 }
 
