@@ -38,7 +38,9 @@ type Collector struct {
 	// slow reads slow queries; nil when SlowQueries.Source is empty (as
 	// only a config built in code leaves it).
 	slow *slowQueries
-	now  func() time.Time
+	// backups reads the backup sources; nil without mongodb[].backups.
+	backups *backupStep
+	now     func() time.Time
 
 	mu   sync.Mutex
 	snap []prometheus.Metric // the last completed pass; startingMetrics before the first
@@ -87,6 +89,9 @@ func New(cfg config.MongoDB, log *slog.Logger) (*Collector, error) {
 	}
 	if cfg.SlowQueries.Source != "" {
 		c.slow = newSlowQueries(cfg, c.log)
+	}
+	if cfg.Backups != nil {
+		c.backups = newBackupStep(cfg.Backups, func() time.Time { return c.now() })
 	}
 	c.subs = c.subCollectors(pools)
 	c.snap = c.startingMetrics()
@@ -137,6 +142,9 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	c.descs.describe(ch)
 	if c.slow != nil {
 		c.slow.describe(ch)
+	}
+	if c.backups != nil {
+		c.backups.descs.describe(ch)
 	}
 }
 

@@ -14,6 +14,11 @@ import (
 type subCollector struct {
 	name    string // the collector label
 	collect func(ctx context.Context, client *mongo.Client, p *pass) error
+	// own gives the step a timeout of its own (the target's), instead of
+	// a share of the pass's: a backup source that is not the server (a
+	// folder, a bucket, an API) is read even when the server, down, took
+	// the pass's whole timeout.
+	own bool
 }
 
 // subCollectors lists the sub-collectors of a pass: adding one is one line.
@@ -26,6 +31,9 @@ func (c *Collector) subCollectors(pools *poolStats) []subCollector {
 	}
 	if c.slow != nil {
 		subs = append(subs, subCollector{name: "mongodb_slow_queries", collect: c.slow.collect})
+	}
+	if c.backups != nil {
+		subs = append(subs, c.backups.subCollectors()...)
 	}
 	// Last: the heaviest step, which the pass's timeout cuts short first.
 	return append(subs, subCollector{name: "mongodb_indexes", collect: indexes.collect})
@@ -76,16 +84,22 @@ func (c *Collector) startingMetrics() []prometheus.Metric {
 	return p.metrics
 }
 
-// collectOnce runs every sub-collector under one timeout and replaces the
-// snapshot with the result.
-func (c *Collector) collectOnce(ctx context.Context, client *mongo.Client) {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout.Std())
+// collectOnce runs every sub-collector under one timeout (those marked
+// own each under a timeout of its own) and replaces the snapshot with the
+// result.
+func (c *Collector) collectOnce(parent context.Context, client *mongo.Client) {
+	ctx, cancel := context.WithTimeout(parent, c.cfg.Timeout.Std())
 	defer cancel()
 
 	p := &pass{target: c.cfg.Name, descs: c.descs, features: map[string]bool{}}
 	for _, s := range c.subs {
+		sctx, scancel := ctx, context.CancelFunc(func() {})
+		if s.own {
+			sctx, scancel = context.WithTimeout(parent, c.cfg.Timeout.Std())
+		}
 		start := c.now()
-		err := s.collect(ctx, client, p)
+		err := s.collect(sctx, client, p)
+		scancel()
 		end := c.now()
 		c.record(s.name, err, end)
 		p.gauge(c.descs.duration, end.Sub(start).Seconds(), s.name)
