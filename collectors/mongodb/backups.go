@@ -32,6 +32,11 @@ type backupReport struct {
 	oldest     time.Time // the oldest restorable backup's restore point; zero: none
 	pitrEnd    time.Time // the newest PITR chunk's end; zero: no PITR
 	restored   time.Time // the last successful restore's end; zero: none known
+	// hasCopy says the source keeps its own off-site copy (Atlas's copy
+	// to other regions), and copied is the newest backup in it (zero:
+	// none yet).
+	hasCopy bool
+	copied  time.Time
 }
 
 // backupType is a source's backups of one type (PBM's logical, physical,
@@ -156,8 +161,12 @@ func (s *backupStep) expectations(_ context.Context, _ *mongo.Client, p *pass) e
 		p.gauge(d.restoreMaxAge, s.cfg.RestoreTest.Every.Std().Seconds())
 	}
 	for _, src := range s.sources {
-		if of := src.cfg.CopyOf(); of != "" && src.last != nil {
+		switch of := src.cfg.CopyOf(); {
+		case src.last == nil:
+		case of != "":
 			p.gauge(d.copyLastSuccess, seconds(src.last.newest()), of)
+		case src.last.hasCopy:
+			p.gauge(d.copyLastSuccess, seconds(src.last.copied), src.cfg.Name)
 		}
 	}
 	return nil
