@@ -31,8 +31,8 @@ const (
 // notMetrics are names the README puts in backticks that are not metrics
 // Lookout exposes.
 var notMetrics = []string{
-	// The built-in rule MongoDBBackupStale waits for a backup collector
-	// Lookout lacks.
+	// The built-in backup rules (alerting/rules/backups.yml) read it; no
+	// collector exposes it yet.
 	"mongodb_backup_last_success_timestamp_seconds",
 	// Values of the collector label of lookout_collector_*.
 	"mongodb_server", "mongodb_replset", "mongodb_pools", "mongodb_indexes", "mongodb_slow_queries",

@@ -385,8 +385,10 @@ func TestBuiltinProbeDown(t *testing.T) {
 			names[r.Name()] = true
 		}
 	}
-	for _, want := range []string{"ProbeDown", "ProbeDegraded", "CertificateExpiresSoon", "WebVitalsP75Poor", "MongoDBBackupStale",
-		"MongoDBDown", "ReplicationLagHigh", "OplogWindowShort", "UnusedIndex", "CollscanQueriesRising"} {
+	for _, want := range []string{"ProbeDown", "ProbeDegraded", "CertificateExpiresSoon", "WebVitalsP75Poor",
+		"MongoDBDown", "ReplicationLagHigh", "OplogWindowShort", "UnusedIndex", "CollscanQueriesRising",
+		"MongoDBBackupStale", "MongoDBBackupFailed", "MongoDBBackupStuck", "MongoDBBackupShrunk", "MongoDBPITRLagHigh",
+		"MongoDBBackupCopyStale", "MongoDBBackupRetentionShort", "MongoDBRestoreTestStale"} {
 		if !names[want] {
 			t.Errorf("built-in pack lacks %s", want)
 		}
