@@ -166,6 +166,9 @@ func (b *Backups) check(d *decoder, at string) {
 		if rt.Every <= 0 {
 			d.errorAt(at+".restore_test.every", "missing; want how often a restore drill must succeed, like 720h")
 		}
+		if rt.Heartbeat == "" && !slices.ContainsFunc(b.Sources, func(s BackupSource) bool { return s.Kind == BackupPBM }) {
+			d.errorAt(at+".restore_test", "names no heartbeat, and no pbm source reports restores; want heartbeat: NAME, the heartbeat probe the drill checks in to")
+		}
 	}
 }
 

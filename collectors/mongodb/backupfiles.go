@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"slices"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -19,16 +20,25 @@ import (
 const dumpType = "dump"
 
 // dumpSet keeps what a listing of dumps found, one entry at a time: the
-// newest and the one before it, the oldest, how many. Its memory does not
-// grow with the listing.
+// newest and the one before it, the oldest, how many, and the newest few
+// for the API. Its memory does not grow with the listing.
 type dumpSet struct {
 	count                int
 	newest, prev, oldest time.Time
 	newestSize, prevSize int64
+	recent               []BackupEntry // newest first, at most recentBackups
 }
 
-func (s *dumpSet) add(at time.Time, size int64) {
+func (s *dumpSet) add(name string, at time.Time, size int64) {
 	s.count++
+	if i := len(s.recent); i < recentBackups || at.After(s.recent[i-1].End) {
+		e := BackupEntry{Name: name, Type: dumpType, Status: "done", End: at, Size: size}
+		if i == recentBackups {
+			s.recent = s.recent[:i-1]
+		}
+		j, _ := slices.BinarySearchFunc(s.recent, at, func(e BackupEntry, at time.Time) int { return at.Compare(e.End) })
+		s.recent = slices.Insert(s.recent, j, e)
+	}
 	switch {
 	case at.After(s.newest):
 		s.prev, s.prevSize = s.newest, s.newestSize
@@ -47,7 +57,7 @@ func (s *dumpSet) report() *backupReport {
 	if !s.prev.IsZero() {
 		t.prevSize = s.prevSize
 	}
-	return &backupReport{types: []backupType{t}, restorable: s.count, oldest: s.oldest}
+	return &backupReport{types: []backupType{t}, restorable: s.count, oldest: s.oldest, recent: s.recent}
 }
 
 // filesBatch is how many entries of the folder are read at a time.
@@ -79,7 +89,7 @@ func filesReader(cfg *config.FilesSource) func(context.Context, *mongo.Client, t
 				if err != nil {
 					continue // removed since the listing
 				}
-				set.add(info.ModTime(), info.Size())
+				set.add(e.Name(), info.ModTime(), info.Size())
 			}
 			if errors.Is(err, io.EOF) {
 				return set.report(), nil

@@ -26,6 +26,7 @@ const pbmMaxBackups = 10000
 
 // pbmBackup is the part of a pbmBackups document Lookout reads.
 type pbmBackup struct {
+	Name             string         `bson:"name"`
 	Type             string         `bson:"type"`
 	Status           string         `bson:"status"`
 	StartTS          int64          `bson:"start_ts"`
@@ -56,7 +57,7 @@ func readPBM(ctx context.Context, client *mongo.Client, now time.Time) (*backupR
 	for _, name := range order {
 		byType[name] = &backupType{name: name, prevSize: -1}
 	}
-	proj := bson.D{{Key: "type", Value: 1}, {Key: "status", Value: 1}, {Key: "start_ts", Value: 1}, {Key: "last_transition_ts", Value: 1},
+	proj := bson.D{{Key: "name", Value: 1}, {Key: "type", Value: 1}, {Key: "status", Value: 1}, {Key: "start_ts", Value: 1}, {Key: "last_transition_ts", Value: 1},
 		{Key: "last_write_ts", Value: 1}, {Key: "hb", Value: 1}, {Key: "size", Value: 1}, {Key: "error", Value: 1}}
 	cur, err := admin.Collection("pbmBackups").Find(ctx, bson.D{},
 		options.Find().SetSort(bson.D{{Key: "start_ts", Value: -1}}).SetProjection(proj).SetLimit(pbmMaxBackups).SetBatchSize(500))
@@ -76,6 +77,13 @@ func readPBM(ctx context.Context, client *mongo.Client, now time.Time) (*backupR
 			order = append(order, b.Type)
 		}
 		pbmCount(rep, t, &b, now)
+		if len(rep.recent) < recentBackups {
+			e := BackupEntry{Name: b.Name, Type: b.Type, Status: b.Status, Start: unixTime(b.StartTS), Size: b.Size, Error: b.Error}
+			if b.Status == pbmDone || b.Status == pbmError || b.Status == pbmCancelled || b.Status == pbmPartly {
+				e.End = unixTime(b.LastTransitionTS)
+			}
+			rep.recent = append(rep.recent, e)
+		}
 	}
 	if err := cur.Err(); err != nil {
 		return nil, fmt.Errorf("pbm: read admin.pbmBackups: %w", err)
@@ -165,4 +173,12 @@ func pbmRestored(ctx context.Context, admin *mongo.Database, rep *backupReport) 
 	}
 	rep.restored = time.Unix(r.LastTransitionTS, 0)
 	return nil
+}
+
+// unixTime is PBM's Unix seconds as a time; zero for 0.
+func unixTime(sec int64) time.Time {
+	if sec == 0 {
+		return time.Time{}
+	}
+	return time.Unix(sec, 0)
 }

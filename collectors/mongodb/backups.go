@@ -2,6 +2,7 @@ package mongodb
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,6 +22,10 @@ import (
 // it copies. Labels: target, source (a configured name), type (a fixed
 // set per kind); never a backup's name.
 
+// drillSource is the source label of the restore drills a heartbeat
+// probe reports (restore_test.heartbeat).
+const drillSource = "heartbeat"
+
 // backupStuckAfter is how old a running backup's heartbeat may be: PBM's
 // agents beat every few seconds.
 const backupStuckAfter = 30 * time.Second
@@ -37,6 +42,35 @@ type backupReport struct {
 	// none yet).
 	hasCopy bool
 	copied  time.Time
+	// recent are the newest backups, newest first, at most recentBackups,
+	// for the API.
+	recent []BackupEntry
+}
+
+// recentBackups is how many of a source's newest backups the API shows.
+const recentBackups = 10
+
+// BackupEntry is one backup as GET /api/v1/mongodb/backups shows it.
+type BackupEntry struct {
+	Name   string    `json:"name"`
+	Type   string    `json:"type"`
+	Status string    `json:"status"` // done, error, running, …; a dump file or object: done
+	Start  time.Time `json:"start,omitzero"`
+	End    time.Time `json:"end,omitzero"` // when it completed or failed (a dump: its modification time)
+	Size   int64     `json:"size_bytes"`
+	Error  string    `json:"error,omitempty"`
+}
+
+// BackupSourceStatus is one backup source of a target, as the API shows
+// it: its last successful read's newest backups, and the last read's
+// error.
+type BackupSourceStatus struct {
+	Source  string        `json:"source"`
+	Kind    string        `json:"kind"`
+	CopyOf  string        `json:"copy_of,omitempty"`
+	ReadAt  time.Time     `json:"read_at,omitzero"` // the last successful read
+	Error   string        `json:"error,omitempty"`  // the last read's, when it failed
+	Backups []BackupEntry `json:"backups"`
 }
 
 // backupType is a source's backups of one type (PBM's logical, physical,
@@ -69,7 +103,23 @@ func (r *backupReport) newest() time.Time {
 type backupSource struct {
 	cfg  config.BackupSource
 	read func(ctx context.Context, client *mongo.Client, now time.Time) (*backupReport, error)
-	last *backupReport
+	last *backupReport // touched by the pass's goroutine only
+
+	mu     sync.Mutex // guards the API's view
+	status BackupSourceStatus
+}
+
+// record keeps a read's outcome for the API.
+func (src *backupSource) record(rep *backupReport, err error, at time.Time, r redactor) {
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	src.status.Error = ""
+	if err != nil {
+		src.status.Error = r.err(err).Error()
+		return
+	}
+	src.status.ReadAt = at
+	src.status.Backups = rep.recent
 }
 
 // backupStep reads a target's backup sources.
@@ -78,17 +128,26 @@ type backupStep struct {
 	sources []*backupSource
 	descs   *backupDescs
 	now     func() time.Time
+	redact  redactor
+	// drill is when the heartbeat probe named by restore_test.heartbeat
+	// last succeeded; nil when no heartbeats are known.
+	drill func(name string) (time.Time, bool)
 }
 
+// newBackupStep returns the step; the Collector sets its redactor.
 func newBackupStep(cfg *config.Backups, now func() time.Time) *backupStep {
 	s := &backupStep{cfg: cfg, descs: newBackupDescs(), now: now}
 	for _, sc := range cfg.Sources {
-		src := &backupSource{cfg: sc}
+		src := &backupSource{cfg: sc, status: BackupSourceStatus{Source: sc.Name, Kind: sc.Kind, CopyOf: sc.CopyOf(), Backups: []BackupEntry{}}}
 		switch sc.Kind {
 		case config.BackupPBM:
 			src.read = readPBM
+		case config.BackupAtlas:
+			src.read = atlasReader(sc.Atlas)
 		case config.BackupFiles:
 			src.read = filesReader(sc.Files)
+		case config.BackupS3:
+			src.read = s3Reader(sc.S3)
 		default:
 			src.read = unsupportedSource(sc.Kind)
 		}
@@ -107,11 +166,23 @@ func (s *backupStep) subCollectors() []subCollector {
 			if err == nil {
 				src.last = rep
 			}
+			src.record(rep, err, s.now(), s.redact)
 			s.emit(p, src)
 			return err
 		}, own: true})
 	}
 	return append(subs, subCollector{name: "mongodb_backups", collect: s.expectations})
+}
+
+// status is each source's view for the API, in config order.
+func (s *backupStep) status() []BackupSourceStatus {
+	out := make([]BackupSourceStatus, len(s.sources))
+	for i, src := range s.sources {
+		src.mu.Lock()
+		out[i] = src.status
+		src.mu.Unlock()
+	}
+	return out
 }
 
 // emit adds src's last report to p: nothing before a first read.
@@ -157,8 +228,12 @@ func (s *backupStep) expectations(_ context.Context, _ *mongo.Client, p *pass) e
 	if s.cfg.Retention > 0 {
 		p.gauge(d.retention, s.cfg.Retention.Std().Seconds())
 	}
-	if s.cfg.RestoreTest != nil {
-		p.gauge(d.restoreMaxAge, s.cfg.RestoreTest.Every.Std().Seconds())
+	if rt := s.cfg.RestoreTest; rt != nil {
+		p.gauge(d.restoreMaxAge, rt.Every.Std().Seconds())
+		if rt.Heartbeat != "" && s.drill != nil {
+			at, _ := s.drill(rt.Heartbeat)
+			p.gauge(d.lastRestoreTest, seconds(at), drillSource)
+		}
 	}
 	for _, src := range s.sources {
 		switch of := src.cfg.CopyOf(); {

@@ -101,7 +101,7 @@ func TestBackupsOnFerretDB(t *testing.T) {
 	cfg.Backups = &config.Backups{
 		Expect:      config.BackupExpect{Every: config.Duration(24 * time.Hour), Grace: config.Duration(2 * time.Hour)},
 		Retention:   config.Duration(720 * time.Hour),
-		RestoreTest: &config.RestoreTest{Every: config.Duration(720 * time.Hour)},
+		RestoreTest: &config.RestoreTest{Heartbeat: "restore-drill", Every: config.Duration(720 * time.Hour)},
 		Sources: []config.BackupSource{
 			{Name: "pbm", Kind: config.BackupPBM, PBM: &config.PBMSource{}},
 			{Name: "files", Kind: config.BackupFiles, Files: &config.FilesSource{Path: dumps, Pattern: "*.archive.gz"}},
@@ -114,6 +114,12 @@ func TestBackupsOnFerretDB(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.now = func() time.Time { return now }
+	c.RestoreDrills(func(name string) (time.Time, bool) {
+		if name != "restore-drill" {
+			return time.Time{}, false
+		}
+		return now.Add(-200 * time.Hour), true
+	})
 	client := connect(t, c)
 
 	admin := client.Database("admin")
@@ -211,6 +217,7 @@ mongodb_backup_restorable{source="pbm",target="main"} 4
 mongodb_backup_pitr_lag_seconds{source="pbm",target="main"} 600
 # HELP mongodb_backup_last_restore_test_timestamp_seconds When the last successful restore drill ended; 0 when none is known.
 # TYPE mongodb_backup_last_restore_test_timestamp_seconds gauge
+mongodb_backup_last_restore_test_timestamp_seconds{source="heartbeat",target="main"} %d
 mongodb_backup_last_restore_test_timestamp_seconds{source="pbm",target="main"} %d
 # HELP mongodb_backup_copy_last_success_timestamp_seconds The newest backup in the off-site copy of the source.
 # TYPE mongodb_backup_copy_last_success_timestamp_seconds gauge
@@ -230,7 +237,7 @@ mongodb_backup_restore_test_max_age_seconds{target="main"} 2.592e+06
 `,
 		sec(25*time.Hour), sec(48*time.Hour), sec(3*time.Hour), sec(26*time.Hour+30*time.Minute),
 		sec(121*time.Hour), sec(48*time.Hour), sec(121*time.Hour+time.Minute),
-		sec(100*time.Hour), sec(48*time.Hour), sec(26*time.Hour))
+		sec(200*time.Hour), sec(100*time.Hour), sec(48*time.Hour), sec(26*time.Hour))
 	names := []string{
 		"mongodb_backup_last_success_timestamp_seconds", "mongodb_backup_last_size_bytes", "mongodb_backup_previous_size_bytes",
 		"mongodb_backup_last_duration_seconds", "mongodb_backup_running", "mongodb_backup_stuck", "mongodb_backup_failures_since_success",
@@ -243,6 +250,30 @@ mongodb_backup_restore_test_max_age_seconds{target="main"} 2.592e+06
 	c.collectOnce(t.Context(), client)
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want), names...); err != nil {
 		t.Fatalf("after a pass over PBM's collections and the dump folders:\n%v", err)
+	}
+
+	// The API's view: each source's newest backups, newest first.
+	var pbm, files BackupSourceStatus
+	for _, st := range c.Backups() {
+		switch st.Source {
+		case "pbm":
+			pbm = st
+		case "files":
+			files = st
+		}
+	}
+	var got []string
+	for _, e := range pbm.Backups {
+		got = append(got, e.Type+" "+e.Status+" "+e.Error)
+	}
+	wantPBM := []string{"physical running ", "incremental running ", "logical error upload: access denied", "incremental done ",
+		"logical done ", "logical done ", "logical done "}
+	if strings.Join(got, "|") != strings.Join(wantPBM, "|") || pbm.Error != "" || pbm.ReadAt.IsZero() {
+		t.Errorf("PBM's backups in the API: %q (error %q, read at %s); want %q", got, pbm.Error, pbm.ReadAt, wantPBM)
+	}
+	if len(files.Backups) != 3 || files.Backups[0].Name != "2026-12-05.archive.gz" || files.Backups[0].Size != 1000 ||
+		!files.Backups[0].End.Equal(now.Add(-25*time.Hour)) || files.Backups[2].Name != "2026-12-01.archive.gz" {
+		t.Errorf("the dump folder's backups in the API: %+v; want the three dumps, newest first", files.Backups)
 	}
 
 	// FerretDB goes away: PBM's last report stays, its error is counted,
@@ -261,6 +292,11 @@ mongodb_backup_restore_test_max_age_seconds{target="main"} 2.592e+06
 	} {
 		if !strings.Contains(text, line+"\n") {
 			t.Errorf("/metrics lacks %s", line)
+		}
+	}
+	for _, st := range c.Backups() {
+		if st.Source == "pbm" && (st.Error == "" || len(st.Backups) != len(wantPBM) || strings.Contains(st.Error, srv.URI)) {
+			t.Errorf("with FerretDB down, the API shows PBM's error %q and %d backups; want the error, without the URI, and the last %d", st.Error, len(st.Backups), len(wantPBM))
 		}
 	}
 	if !strings.Contains(logs.String(), `collector failed" target=main collector=mongodb_backup_pbm`) {

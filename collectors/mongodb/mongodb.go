@@ -92,6 +92,7 @@ func New(cfg config.MongoDB, log *slog.Logger) (*Collector, error) {
 	}
 	if cfg.Backups != nil {
 		c.backups = newBackupStep(cfg.Backups, func() time.Time { return c.now() })
+		c.backups.redact = r
 	}
 	c.subs = c.subCollectors(pools)
 	c.snap = c.startingMetrics()
@@ -159,6 +160,23 @@ func (c *Collector) SlowQueries(k int) []SlowQueryShape {
 		return nil
 	}
 	return c.slow.Top(k)
+}
+
+// RestoreDrills tells the collector when a heartbeat probe last
+// succeeded, for restore_test.heartbeat; call it before Run.
+func (c *Collector) RestoreDrills(lastSuccess func(heartbeat string) (time.Time, bool)) {
+	if c.backups != nil {
+		c.backups.drill = lastSuccess
+	}
+}
+
+// Backups is what each backup source of the target showed at its last
+// read (mongodb[].backups); nil when the target has none.
+func (c *Collector) Backups() []BackupSourceStatus {
+	if c.backups == nil {
+		return nil
+	}
+	return c.backups.status()
 }
 
 // Collect sends the metrics of the last completed pass.

@@ -144,6 +144,12 @@ func Run(ctx context.Context, opts Options) error {
 		d.publicListen = p.Listen
 	}
 	d.mongos = &mongoTargets{log: d.log}
+	if hb := d.opts.Heartbeats; hb != nil {
+		d.mongos.drills = func(name string) (time.Time, bool) {
+			sig, ok := hb.Signals(name)
+			return sig.Success, ok
+		}
+	}
 	applyMongo, err := d.mongos.prepare(cfg.MongoDB)
 	if err != nil {
 		return err

@@ -29,6 +29,7 @@ func (d *daemon) adminRoutes() []endpoint {
 		{pattern: "GET /api/v1/probes", handler: http.HandlerFunc(d.handleProbes)},
 		{pattern: "GET /api/v1/probes/{name}", handler: http.HandlerFunc(d.handleProbe)},
 		{pattern: "GET /api/v1/mongodb/slow-queries", handler: http.HandlerFunc(d.handleSlowQueries)},
+		{pattern: "GET /api/v1/mongodb/backups", handler: http.HandlerFunc(d.handleBackups)},
 	}
 	routes = append(routes, d.alertRoutes()...)
 	return append(routes, pprofRoutes()...)

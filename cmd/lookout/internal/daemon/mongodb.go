@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -22,6 +23,9 @@ import (
 // the others keep running, with their state.
 type mongoTargets struct {
 	log *slog.Logger
+	// drills is when a heartbeat probe last succeeded (a restore drill's,
+	// for mongodb[].backups.restore_test); nil without heartbeats.
+	drills func(heartbeat string) (time.Time, bool)
 
 	mu      sync.Mutex
 	ctx     context.Context // Run's; nil before Run and after it returned
@@ -57,6 +61,9 @@ func (ts *mongoTargets) prepare(cfgs []config.MongoDB) (apply func(), err error)
 		c, err := mongodb.New(m, ts.log)
 		if err != nil {
 			return nil, fmt.Errorf("mongodb %s: %w", m.Name, err)
+		}
+		if ts.drills != nil {
+			c.RestoreDrills(ts.drills)
 		}
 		next = append(next, &mongoTarget{c: c, settings: fp})
 	}
@@ -172,6 +179,35 @@ func (d *daemon) handleSlowQueries(w http.ResponseWriter, r *http.Request) {
 		out.Targets = append(out.Targets, targetShapes{Target: m.Name(), Shapes: shapes})
 	}
 	if want != "" && len(out.Targets) == 0 {
+		http.Error(w, fmt.Sprintf("no MongoDB target named %q", want), http.StatusNotFound)
+		return
+	}
+	writeJSON(w, out)
+}
+
+// handleBackups serves, per MongoDB target with backups and per source,
+// the newest backups the source's last read found (status, size, times,
+// error text) and that read's error: ?target=NAME picks one target.
+func (d *daemon) handleBackups(w http.ResponseWriter, r *http.Request) {
+	type targetBackups struct {
+		Target  string                       `json:"target"`
+		Sources []mongodb.BackupSourceStatus `json:"sources"`
+	}
+	out := struct {
+		Targets []targetBackups `json:"targets"`
+	}{Targets: []targetBackups{}}
+	want := r.URL.Query().Get("target")
+	found := false
+	for _, m := range d.mongos.list() {
+		if want != "" && m.Name() != want {
+			continue
+		}
+		found = true
+		if sources := m.Backups(); sources != nil {
+			out.Targets = append(out.Targets, targetBackups{Target: m.Name(), Sources: sources})
+		}
+	}
+	if want != "" && !found {
 		http.Error(w, fmt.Sprintf("no MongoDB target named %q", want), http.StatusNotFound)
 		return
 	}
