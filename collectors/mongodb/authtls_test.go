@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lookout-dev/lookout/collectors/mongodb/internal/ferretdbtest"
+	"github.com/lookout-dev/lookout/collectors/mongodb/ferretdbtest"
 )
 
 // passText runs one pass of a collector for uri and returns its metrics

@@ -151,6 +151,7 @@ func newBackupStep(cfg *config.Backups, now func() time.Time) *backupStep {
 		default:
 			src.read = unsupportedSource(sc.Kind)
 		}
+		src.last = neverRead(sc.Kind)
 		s.sources = append(s.sources, src)
 	}
 	return s
@@ -185,12 +186,27 @@ func (s *backupStep) status() []BackupSourceStatus {
 	return out
 }
 
-// emit adds src's last report to p: nothing before a first read.
+// neverRead is a source's report before its first successful read: no
+// success of any of its kind's types, so MongoDBBackupStale fires for a
+// source that was never read, as for one that has no backup.
+func neverRead(kind string) *backupReport {
+	types := []string{dumpType}
+	switch kind {
+	case config.BackupPBM:
+		types = pbmTypes
+	case config.BackupAtlas:
+		types = []string{atlasSnapshotType}
+	}
+	r := &backupReport{}
+	for _, t := range types {
+		r.types = append(r.types, backupType{name: t, prevSize: -1})
+	}
+	return r
+}
+
+// emit adds src's last report to p.
 func (s *backupStep) emit(p *pass, src *backupSource) {
 	r, d, name := src.last, s.descs, src.cfg.Name
-	if r == nil {
-		return
-	}
 	for _, t := range r.types {
 		p.gauge(d.lastSuccess, seconds(t.lastSuccess), name, t.name)
 		p.gauge(d.running, boolValue(t.running), name, t.name)
@@ -236,8 +252,8 @@ func (s *backupStep) expectations(_ context.Context, _ *mongo.Client, p *pass) e
 		}
 	}
 	for _, src := range s.sources {
+		p.gauge(d.sourceInfo, 1, src.cfg.Name, src.cfg.Kind, src.cfg.CopyOf())
 		switch of := src.cfg.CopyOf(); {
-		case src.last == nil:
 		case of != "":
 			p.gauge(d.copyLastSuccess, seconds(src.last.newest()), of)
 		case src.last.hasCopy:
@@ -295,7 +311,7 @@ func seconds(t time.Time) float64 {
 type backupDescs struct {
 	lastSuccess, lastSize, prevSize, lastDuration, running, stuck, failures *prometheus.Desc
 	oldest, restorable, pitrLag, copyLastSuccess, lastRestoreTest           *prometheus.Desc
-	expectedSince, grace, retention, restoreMaxAge                          *prometheus.Desc
+	expectedSince, grace, retention, restoreMaxAge, sourceInfo              *prometheus.Desc
 }
 
 func newBackupDescs() *backupDescs {
@@ -319,6 +335,7 @@ func newBackupDescs() *backupDescs {
 		grace:           d("mongodb_backup_grace_seconds", "How long after its scheduled time a backup may complete (backups.expect.grace)."),
 		retention:       d("mongodb_backup_retention_seconds", "How old the oldest restorable backup must be at least (backups.retention)."),
 		restoreMaxAge:   d("mongodb_backup_restore_test_max_age_seconds", "How old the last successful restore drill may be (backups.restore_test.every)."),
+		sourceInfo:      d("mongodb_backup_source_info", "1 for each backup source: its kind, and the source it is the off-site copy of (copy_of).", "source", "kind", "copy_of"),
 	}
 }
 
@@ -326,7 +343,7 @@ func (d *backupDescs) describe(ch chan<- *prometheus.Desc) {
 	for _, x := range []*prometheus.Desc{
 		d.lastSuccess, d.lastSize, d.prevSize, d.lastDuration, d.running, d.stuck, d.failures,
 		d.oldest, d.restorable, d.pitrLag, d.copyLastSuccess, d.lastRestoreTest,
-		d.expectedSince, d.grace, d.retention, d.restoreMaxAge,
+		d.expectedSince, d.grace, d.retention, d.restoreMaxAge, d.sourceInfo,
 	} {
 		ch <- x
 	}

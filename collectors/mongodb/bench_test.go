@@ -15,7 +15,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/lookout-dev/lookout/collectors/mongodb/internal/ferretdbtest"
+	"github.com/lookout-dev/lookout/collectors/mongodb/ferretdbtest"
 	"github.com/lookout-dev/lookout/config"
 )
 

@@ -18,7 +18,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
-	"github.com/lookout-dev/lookout/collectors/mongodb/internal/ferretdbtest"
+	"github.com/lookout-dev/lookout/collectors/mongodb/ferretdbtest"
 	"github.com/lookout-dev/lookout/config"
 )
 
@@ -78,7 +78,7 @@ func metricsText(t testing.TB, c prometheus.Collector) string {
 	return b.String()
 }
 
-func connect(t *testing.T, c *Collector) *mongo.Client {
+func connect(t testing.TB, c *Collector) *mongo.Client {
 	t.Helper()
 	client, err := c.connect()
 	if err != nil {

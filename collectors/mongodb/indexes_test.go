@@ -12,7 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/lookout-dev/lookout/collectors/mongodb/internal/ferretdbtest"
+	"github.com/lookout-dev/lookout/collectors/mongodb/ferretdbtest"
 )
 
 // firstBatch returns the documents of a recorded cursor reply, in relaxed

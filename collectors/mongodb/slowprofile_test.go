@@ -11,7 +11,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
-	"github.com/lookout-dev/lookout/collectors/mongodb/internal/ferretdbtest"
+	"github.com/lookout-dev/lookout/collectors/mongodb/ferretdbtest"
 	"github.com/lookout-dev/lookout/config"
 )
 

@@ -220,6 +220,7 @@ func (s *secured) samples(t *testing.T) map[string]func() sample {
 		"GET /api/v1/probes":               func() sample { return sample{path: "/api/v1/probes"} },
 		"GET /api/v1/probes/{name}":        func() sample { return sample{path: "/api/v1/probes/self"} },
 		"GET /api/v1/mongodb/slow-queries": func() sample { return sample{path: "/api/v1/mongodb/slow-queries"} },
+		"GET /api/v1/mongodb/backups":      func() sample { return sample{path: "/api/v1/mongodb/backups"} },
 		"GET /api/v1/alerts":               func() sample { return sample{path: "/api/v1/alerts"} },
 		"GET /api/v1/rules":                func() sample { return sample{path: "/api/v1/rules"} },
 		"GET /api/v1/silences":             func() sample { return sample{path: "/api/v1/silences"} },

@@ -1,5 +1,6 @@
 // Package ferretdbtest starts a real FerretDB v1.24.2 (SQLite backend, in
-// memory) for tests of Lookout's MongoDB collectors. Only tests import it.
+// memory) for tests of Lookout's MongoDB collectors and of the daemon. Only
+// tests import it.
 //
 // The binary comes from $LOOKOUT_FERRETDB_BIN, or else from build.sh in this
 // folder, which builds it into a cache folder (about 40 s the first time on a
