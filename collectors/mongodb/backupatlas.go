@@ -87,9 +87,11 @@ type atlasSnapshotPage struct {
 	TotalCount int             `json:"totalCount"`
 }
 
-// atlasSchedule is the part of the backup schedule Lookout reads: the
-// copy settings (one per region snapshots are copied to).
+// atlasSchedule is the part of the backup schedule Lookout reads: when
+// the policy takes the next snapshot, and the copy settings (one per
+// region snapshots are copied to).
 type atlasSchedule struct {
+	NextSnapshot time.Time `json:"nextSnapshot"`
 	CopySettings []struct {
 		RegionName            string            `json:"regionName"`
 		Frequencies           []string          `json:"frequencies"`
@@ -124,7 +126,9 @@ func atlasReader(cfg *config.AtlasSource) func(context.Context, *mongo.Client, t
 		if err := api.get(ctx, api.backupURL("schedule"), atlasScheduleVersion, &sched); err != nil {
 			return nil, err
 		}
-		return atlasReport(snaps, sched.copies(), now), nil
+		rep := atlasReport(snaps, sched.copies(), now)
+		rep.nextPlanned = sched.NextSnapshot
+		return rep, nil
 	}
 }
 

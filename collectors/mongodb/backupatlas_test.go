@@ -186,7 +186,14 @@ func TestAtlasAPIKeyReadsEveryPage(t *testing.T) {
 		hasCopy: true, copied: ago(5 * time.Hour),
 	}
 
-	checkAtlasReport(t, readOK(t, read, now), want)
+	rep := readOK(t, read, now)
+	checkAtlasReport(t, rep, want)
+	if next := rep.nextPlanned; !next.After(time.Now()) || next.After(time.Now().Add(time.Hour)) {
+		t.Errorf("next planned snapshot %s; want the schedule's nextSnapshot, within the hour", next)
+	}
+	if len(rep.recent) != recentBackups || rep.recent[0].Status != "inProgress" || rep.recent[1].Status != "failed" || rep.recent[2].Size != size(2) {
+		t.Errorf("the API's newest snapshots: %+v; want the 10 newest, newest first", rep.recent)
+	}
 	reqs := srv.Requests()
 	if reqs[0].Status != http.StatusUnauthorized || srv.Challenges() != 1 {
 		t.Fatalf("first request answered %d, %d challenges; want the digest challenge first, once", reqs[0].Status, srv.Challenges())

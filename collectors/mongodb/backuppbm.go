@@ -78,7 +78,8 @@ func readPBM(ctx context.Context, client *mongo.Client, now time.Time) (*backupR
 		}
 		pbmCount(rep, t, &b, now)
 		if len(rep.recent) < recentBackups {
-			e := BackupEntry{Name: b.Name, Type: b.Type, Status: b.Status, Start: unixTime(b.StartTS), Size: b.Size, Error: b.Error}
+			e := BackupEntry{Name: b.Name, Type: b.Type, Status: b.Status, Start: unixTime(b.StartTS), Size: b.Size, Error: b.Error,
+				RestorePoint: unixTime(int64(b.LastWriteTS.T))}
 			if b.Status == pbmDone || b.Status == pbmError || b.Status == pbmCancelled || b.Status == pbmPartly {
 				e.End = unixTime(b.LastTransitionTS)
 			}

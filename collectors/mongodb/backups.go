@@ -43,8 +43,10 @@ type backupReport struct {
 	hasCopy bool
 	copied  time.Time
 	// recent are the newest backups, newest first, at most recentBackups,
-	// for the API.
-	recent []BackupEntry
+	// and nextPlanned when the source's own schedule takes the next one
+	// (Atlas's policy; zero: unknown), for the API.
+	recent      []BackupEntry
+	nextPlanned time.Time
 }
 
 // recentBackups is how many of a source's newest backups the API shows.
@@ -59,6 +61,9 @@ type BackupEntry struct {
 	End    time.Time `json:"end,omitzero"` // when it completed or failed (a dump: its modification time)
 	Size   int64     `json:"size_bytes"`
 	Error  string    `json:"error,omitempty"`
+	// RestorePoint is the newest write a restore of it brings back (PBM's
+	// last_write_ts).
+	RestorePoint time.Time `json:"restore_point,omitzero"`
 }
 
 // BackupSourceStatus is one backup source of a target, as the API shows
@@ -71,6 +76,9 @@ type BackupSourceStatus struct {
 	ReadAt  time.Time     `json:"read_at,omitzero"` // the last successful read
 	Error   string        `json:"error,omitempty"`  // the last read's, when it failed
 	Backups []BackupEntry `json:"backups"`
+	// NextPlanned is when the source's own schedule takes the next backup
+	// (Atlas's backup policy).
+	NextPlanned time.Time `json:"next_planned,omitzero"`
 }
 
 // backupType is a source's backups of one type (PBM's logical, physical,
@@ -120,6 +128,7 @@ func (src *backupSource) record(rep *backupReport, err error, at time.Time, r re
 	}
 	src.status.ReadAt = at
 	src.status.Backups = rep.recent
+	src.status.NextPlanned = rep.nextPlanned
 }
 
 // backupStep reads a target's backup sources.

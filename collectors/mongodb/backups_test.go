@@ -271,6 +271,9 @@ mongodb_backup_restore_test_max_age_seconds{target="main"} 2.592e+06
 	if strings.Join(got, "|") != strings.Join(wantPBM, "|") || pbm.Error != "" || pbm.ReadAt.IsZero() {
 		t.Errorf("PBM's backups in the API: %q (error %q, read at %s); want %q", got, pbm.Error, pbm.ReadAt, wantPBM)
 	}
+	if rp := pbm.Backups[3].RestorePoint; !rp.Equal(now.Add(-3*time.Hour - time.Minute)) {
+		t.Errorf("the incremental backup's restore point %s; want its last_write_ts, %s", rp, now.Add(-3*time.Hour-time.Minute))
+	}
 	if len(files.Backups) != 3 || files.Backups[0].Name != "2026-12-05.archive.gz" || files.Backups[0].Size != 1000 ||
 		!files.Backups[0].End.Equal(now.Add(-25*time.Hour)) || files.Backups[2].Name != "2026-12-01.archive.gz" {
 		t.Errorf("the dump folder's backups in the API: %+v; want the three dumps, newest first", files.Backups)
