@@ -1,6 +1,8 @@
 package mongodb
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -106,5 +108,30 @@ func TestS3Source(t *testing.T) {
 	}
 	if msg := err.Error(); !strings.Contains(msg, "SignatureDoesNotMatch") || strings.Contains(msg, bad.SecretAccessKey) || strings.Contains(msg, s3test.SecretKey) {
 		t.Errorf("wrong secret: error %q; want the store's code and no secret", msg)
+	}
+}
+
+// TestS3SourceBoundedByTimeout: a store that never answers a listing
+// does not hold the pass: the read ends with the step's deadline, as an
+// error, and the store sees its request cancelled.
+func TestS3SourceBoundedByTimeout(t *testing.T) {
+	cancelled := make(chan struct{}, 10)
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+		cancelled <- struct{}{}
+	}))
+	defer hang.Close()
+	endpoint, _ := url.Parse(hang.URL)
+	cfg := &config.S3Source{Endpoint: hang.URL, EndpointURL: endpoint, Bucket: "dumps", AccessKeyID: "AKIAEXAMPLE", SecretAccessKey: "secret-example-1", Pattern: "*"}
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	_, err := s3Reader(cfg)(ctx, nil, time.Now())
+	if err == nil || !errors.Is(err, context.DeadlineExceeded) && !strings.Contains(err.Error(), "deadline") {
+		t.Fatalf("a listing that never answers: %v; want the deadline's error", err)
+	}
+	select {
+	case <-cancelled:
+	case <-time.After(10 * time.Second):
+		t.Error("the store's request was never cancelled")
 	}
 }
