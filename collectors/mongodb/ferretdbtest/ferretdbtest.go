@@ -11,15 +11,14 @@ package ferretdbtest
 
 import (
 	"context"
-	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/lookout-dev/lookout/collectors/mongodb/internal/buildtest"
 )
 
 // Environment variables read by Binary.
@@ -32,24 +31,8 @@ const (
 // skips the test when the binary cannot be had and RequireEnv is unset.
 func Binary(t testing.TB) string {
 	t.Helper()
-	if bin := os.Getenv(BinEnv); bin != "" {
-		return bin
-	}
 	_, file, _, _ := runtime.Caller(0)
-	script := filepath.Join(filepath.Dir(file), "build.sh")
-	out, err := exec.CommandContext(t.Context(), "bash", script).Output()
-	if err != nil {
-		msg := fmt.Sprintf("ferretdbtest: cannot build FerretDB with %s: %v", script, err)
-		if ee, ok := err.(*exec.ExitError); ok {
-			msg += "\n" + string(ee.Stderr)
-		}
-		if os.Getenv(RequireEnv) == "" {
-			t.Skip(msg + "\n(set " + RequireEnv + "=1 to make this a failure)")
-		}
-		t.Fatal(msg)
-	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	return lines[len(lines)-1]
+	return buildtest.Binary(t, "FerretDB", filepath.Join(filepath.Dir(file), "build.sh"), BinEnv, RequireEnv)
 }
 
 // Server is a running FerretDB.

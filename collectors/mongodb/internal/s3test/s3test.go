@@ -7,14 +7,14 @@ package s3test
 
 import (
 	"context"
-	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/lookout-dev/lookout/collectors/mongodb/internal/buildtest"
 )
 
 // Environment variables read by Binary.
@@ -41,23 +41,8 @@ type Server struct {
 // It skips the test when the binary cannot be had and RequireEnv is unset.
 func Binary(t testing.TB) string {
 	t.Helper()
-	if bin := os.Getenv(BinEnv); bin != "" {
-		return bin
-	}
 	_, file, _, _ := runtime.Caller(0)
-	script := filepath.Join(filepath.Dir(file), "build.sh")
-	out, err := exec.CommandContext(t.Context(), "bash", script).Output()
-	if err != nil {
-		msg := fmt.Sprintf("s3test: cannot build versitygw with %s: %v", script, err)
-		if ee, ok := err.(*exec.ExitError); ok {
-			msg += "\n" + string(ee.Stderr)
-		}
-		if os.Getenv(RequireEnv) == "" {
-			t.Skip(msg + " (set " + RequireEnv + "=1 to make this a failure)")
-		}
-		t.Fatal(msg)
-	}
-	return string(out[:len(out)-1])
+	return buildtest.Binary(t, "versitygw", filepath.Join(filepath.Dir(file), "build.sh"), BinEnv, RequireEnv)
 }
 
 // Start starts versitygw on a free loopback port over a new folder, waits
