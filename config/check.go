@@ -57,8 +57,12 @@ func (c *Config) check(d *decoder) {
 		}
 		p.check(d, path)
 		p.Secrets = d.secretsOf(path)
+		if p.Browser != nil {
+			p.Secrets = p.Browser.secrets(p.Secrets)
+		}
 	}
 	checkRestoreTests(d, c)
+	c.Browser.check(d, c)
 }
 
 var (
@@ -145,6 +149,7 @@ func (p *Probe) kinds() []probeKind {
 		{"websocket", p.WebSocket != nil, func(d *decoder, x exprs, path string) { p.WebSocket.check(d, x, path) }},
 		{"heartbeat", p.Heartbeat != nil, func(d *decoder, x exprs, path string) { p.Heartbeat.check(d, x, path) }},
 		{"flow", p.Flow != nil, func(d *decoder, x exprs, path string) { p.Flow.check(d, x, path, p.Timeout) }},
+		{"browser", p.Browser != nil, func(d *decoder, x exprs, path string) { p.Browser.check(d, x, path) }},
 	}
 }
 

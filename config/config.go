@@ -26,7 +26,9 @@ type Config struct {
 	Telemetry Telemetry `yaml:"telemetry"`
 	WebVitals WebVitals `yaml:"webvitals"`
 	MongoDB   []MongoDB `yaml:"mongodb"`
-	Probes    []Probe   `yaml:"probes"`
+	// Browser is the Chromium that browser probes share.
+	Browser BrowserSettings `yaml:"browser"`
+	Probes  []Probe         `yaml:"probes"`
 }
 
 // Scheduler bounds how probes run.
@@ -62,6 +64,7 @@ type Probe struct {
 	WebSocket *WebSocket `yaml:"websocket"`
 	Heartbeat *Heartbeat `yaml:"heartbeat"`
 	Flow      *Flow      `yaml:"flow"`
+	Browser   *Browser   `yaml:"browser"`
 	// Secrets are the values that ${VAR} references put into this probe's
 	// fields, longest first, each once (empty values are not kept): what
 	// its output shows as ***.

@@ -251,7 +251,12 @@ func (d *decoder) secretsOf(path string) []string {
 	if len(s) == 0 {
 		return nil
 	}
-	s = slices.Clone(s)
+	return longestFirst(slices.Clone(s))
+}
+
+// longestFirst sorts secrets longest first, each once, so that a secret
+// holding another is hidden whole.
+func longestFirst(s []string) []string {
 	slices.SortFunc(s, func(a, b string) int {
 		if c := cmp.Compare(len(b), len(a)); c != 0 {
 			return c

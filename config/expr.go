@@ -154,6 +154,25 @@ func exprVars(kind string) []cel.EnvOption {
 		// its own checks) reads HTTP's variables of the step's response,
 		// vars, and the functions jwt() and now().
 		return append(exprVars("http"), flowEnv()...)
+	case "browser":
+		// The lab metrics as the web-vitals library and Lighthouse define
+		// them, and what went wrong in the page.
+		return []cel.EnvOption{
+			cel.Variable("duration", cel.DurationType),
+			cel.Variable("lcp", cel.DurationType),
+			cel.Variable("fcp", cel.DurationType),
+			cel.Variable("ttfb", cel.DurationType),
+			cel.Variable("tbt", cel.DurationType),
+			cel.Variable("inp", cel.DurationType),
+			cel.Variable("cls", cel.DoubleType),
+			cel.Variable("js_errors", cel.IntType),
+			cel.Variable("console_errors", cel.IntType),
+			cel.Variable("failed_requests", cel.IntType),
+			cel.Variable("csp_violations", cel.IntType),
+			cel.Variable("requests", cel.IntType),
+			cel.Variable("transfer_bytes", cel.IntType),
+			cel.Variable("steps", cel.MapType(cel.StringType, cel.DurationType)),
+		}
 	}
 	return nil
 }
