@@ -104,13 +104,15 @@ type family struct {
 	typ        dto.MetricType
 }
 
-// runsFamily has every probe's three series and skippedFamily its one
-// from when its Runner exists, at 0 before the first run or skip (so
-// increase() counts it); they go with the Runner.
+// runsFamily has every probe's three series, and skippedFamily and
+// proberErrorsFamily their one, from when its Runner exists, at 0 before
+// the first run or skip (so increase() counts it); they go with the
+// Runner.
 var (
-	runsFamily     = family{"lookout_probe_runs_total", "Probe runs by raw result (up, degraded, down).", dto.MetricType_COUNTER}
-	skippedFamily  = family{"lookout_probe_skipped_total", "Planned runs skipped because the previous run of the probe was still going.", dto.MetricType_COUNTER}
-	durationFamily = family{"lookout_probe_duration_seconds", "How long each probe run took, retries included.", dto.MetricType_HISTOGRAM}
+	runsFamily         = family{"lookout_probe_runs_total", "Probe runs by raw result (up, degraded, down).", dto.MetricType_COUNTER}
+	skippedFamily      = family{"lookout_probe_skipped_total", "Planned runs skipped because the previous run of the probe was still going.", dto.MetricType_COUNTER}
+	proberErrorsFamily = family{"lookout_probe_prober_errors_total", "Runs lost to the prober itself (a browser that crashed or could not start), not to the target; they leave the probe's state as it was.", dto.MetricType_COUNTER}
+	durationFamily     = family{"lookout_probe_duration_seconds", "How long each probe run took, retries included.", dto.MetricType_HISTOGRAM}
 )
 
 // snapshot is what one scrape reads of a runner, copied under its lock.
@@ -121,6 +123,8 @@ type snapshot struct {
 	state   State
 	runs    [3]uint64
 	skipped uint64
+	// proberErrors are runs lost to the prober.
+	proberErrors uint64
 }
 
 // snapshot copies what a scrape reads of r; given hist, the duration
@@ -136,7 +140,7 @@ func (r *Runner) snapshot(sc *scratch, hist *durationHistogram, ex **exemplars) 
 			*ex = &e
 		}
 	}
-	return snapshot{r: r, last: r.last, ran: r.n > 0, state: r.state, runs: r.runs, skipped: r.skipped}
+	return snapshot{r: r, last: r.last, ran: r.judged() > 0, state: r.state, runs: r.runs, skipped: r.skipped, proberErrors: r.lost}
 }
 
 // Gather returns every family at once (for tests and in-process readers;
@@ -223,6 +227,11 @@ func (c *Collector) EachFamilyOf(want func(name string) bool, fn func(*dto.Metri
 	}
 	if err := emit(skippedFamily, func(s *snapshot, add func([]*dto.LabelPair, float64)) {
 		add(s.r.pairs.base, float64(s.skipped))
+	}); err != nil {
+		return err
+	}
+	if err := emit(proberErrorsFamily, func(s *snapshot, add func([]*dto.LabelPair, float64)) {
+		add(s.r.pairs.base, float64(s.proberErrors))
 	}); err != nil {
 		return err
 	}

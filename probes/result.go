@@ -55,6 +55,12 @@ type Result struct {
 	Checks []Check `json:"assertions,omitempty"`
 	// Attempts is how many tries this run took (1 + retries used).
 	Attempts int `json:"attempts"`
+	// ProberError marks a run lost to Lookout's own means of probing (a
+	// browser that crashed or could not start), not to the target: the
+	// Runner keeps the probe's state, counts the run in
+	// lookout_probe_prober_errors_total rather than among its runs, and
+	// keeps it in the history with its reason. State is Down.
+	ProberError bool `json:"prober_error,omitempty"`
 	// Facts are what the kind found (an HTTP response's status and
 	// phases, a DNS answer, …); nil when it found nothing to tell.
 	Facts Facts `json:"-"`

@@ -46,8 +46,9 @@ type Runner struct {
 	window   failWindow
 	state    State
 	reason   string
-	runs     [3]uint64   // by State
+	runs     [3]uint64   // by State; runs lost to the prober are not among them
 	skipped  uint64      // planned runs the scheduler skipped
+	lost     uint64      // runs lost to the prober itself (Result.ProberError)
 	tracing  *runTracing // nil: tracing off
 	duration durationHistogram
 }
@@ -57,7 +58,8 @@ type Runner struct {
 type pastResult struct {
 	start int64 // Unix nanoseconds
 	// run is the duration in nanoseconds (up to 208 days) << 10, the
-	// attempts (at most 255) << 2, and the state.
+	// attempts (at most 255) << 2, and the state, or proberError (3) for a
+	// run lost to the prober.
 	run uint64
 	// detail is what most runs leave out: nil, the kind's Facts.Past
 	// when the reason is empty, or a *pastDetail with both.
@@ -195,30 +197,56 @@ func (r *Runner) closeProber() {
 	}
 }
 
+// record keeps a run's result. A run lost to the prober goes into the
+// history and its counter only: the state, the failure window, the last
+// result that metrics show and the run counts and durations are those of
+// the runs that judged the target.
 func (r *Runner) record(res Result, trace trace.SpanContext) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if res.ProberError {
+		r.lost++
+		r.remember(res)
+		r.log.Warn("probe run lost to the prober, not the target; the probe keeps its state", "probe", r.cfg.Name, "state", r.state, "reason", res.Reason)
+		return
+	}
 	r.runs[res.State]++
 	r.duration.observe(res.Duration.Seconds())
 	if r.tracing != nil {
 		r.tracing.observe(res.Duration.Seconds(), trace, res.State == Down, res.Start.Add(res.Duration))
 	}
 	r.last = res
-	r.history[r.next] = compact(res)
-	r.next = (r.next + 1) % HistoryLen
-	r.n = min(r.n+1, HistoryLen)
+	r.remember(res)
 	r.window.push(res.State == Down)
-	prev, first := r.state, r.n == 1
+	prev, first := r.state, r.judged() == 1
 	r.state, r.reason = r.damped()
 	if r.state != prev || (first && r.state != Up) {
 		r.log.Info("probe state changed", "probe", r.cfg.Name, "from", prev, "to", r.state, "reason", r.reason)
 	}
 }
 
+// remember writes res into the history ring.
+func (r *Runner) remember(res Result) {
+	r.history[r.next] = compact(res)
+	r.next = (r.next + 1) % HistoryLen
+	r.n = min(r.n+1, HistoryLen)
+}
+
+// judged is how many runs judged the target: all but those lost to the
+// prober.
+func (r *Runner) judged() uint64 { return r.runs[Up] + r.runs[Degraded] + r.runs[Down] }
+
+// proberError is pastResult's state bits of a run lost to the prober.
+const proberError = 3
+
 func compact(res Result) pastResult {
+	state := uint64(res.State & 3)
+	if res.ProberError {
+		state = proberError
+	}
 	p := pastResult{
 		start: res.Start.UnixNano(),
-		run:   uint64(max(res.Duration, 0))<<10 | uint64(min(max(res.Attempts, 0), 255))<<2 | uint64(res.State&3),
+		run:   uint64(max(res.Duration, 0))<<10 | uint64(min(max(res.Attempts, 0), 255))<<2 | state,
 	}
 	var facts Facts
 	if res.Facts != nil {
@@ -233,7 +261,15 @@ func compact(res Result) pastResult {
 	return p
 }
 
-func (p pastResult) state() State { return State(p.run & 3) }
+// state is the run's state: Down for a run lost to the prober.
+func (p pastResult) state() State {
+	if p.proberError() {
+		return Down
+	}
+	return State(p.run & 3)
+}
+
+func (p pastResult) proberError() bool { return p.run&3 == proberError }
 
 func (p pastResult) reason() string {
 	if d, ok := p.detail.(*pastDetail); ok {
@@ -245,7 +281,7 @@ func (p pastResult) reason() string {
 func (p pastResult) expand() Result {
 	res := Result{
 		Start: time.Unix(0, p.start), Duration: time.Duration(p.run >> 10), State: p.state(),
-		Attempts: int(p.run >> 2 & 255),
+		Attempts: int(p.run >> 2 & 255), ProberError: p.proberError(),
 	}
 	switch d := p.detail.(type) {
 	case *pastDetail:
@@ -258,7 +294,7 @@ func (p pastResult) expand() Result {
 
 // damped is down when enough recent runs failed; otherwise it is the state
 // of the latest run that did not fail, noting a failure below the
-// threshold in the reason.
+// threshold in the reason. Runs lost to the prober count as neither.
 func (r *Runner) damped() (State, string) {
 	th := r.cfg.FailureThreshold
 	if int(r.window.failures) >= th.Failures {
@@ -273,7 +309,7 @@ func (r *Runner) damped() (State, string) {
 		}
 	}
 	if r.last.State == Down {
-		reason = fmt.Sprintf("%d of the last %d runs failed (down at %d): %s", r.window.failures, min(r.n, int32(r.window.size)), th.Failures, r.last.Reason)
+		reason = fmt.Sprintf("%d of the last %d runs failed (down at %d): %s", r.window.failures, min(r.judged(), uint64(r.window.size)), th.Failures, r.last.Reason)
 	}
 	return state, reason
 }
@@ -289,7 +325,9 @@ type Status struct {
 	Results []Result          `json:"results"` // newest first
 }
 
-// Status returns the probe's current state and recent results.
+// Status returns the probe's current state and recent results: the
+// latest run that judged the target in full, the others as the history
+// keeps them.
 func (r *Runner) Status() Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -298,9 +336,17 @@ func (r *Runner) Status() Status {
 		return st
 	}
 	st.LastRun = r.last.Start
-	st.Results = append(st.Results, r.last)
-	for k := int32(2); k <= r.n; k++ {
-		st.Results = append(st.Results, r.history[(r.next-k+HistoryLen)%HistoryLen].expand())
+	if newest := r.history[(r.next-1+HistoryLen)%HistoryLen]; newest.proberError() {
+		st.LastRun = time.Unix(0, newest.start)
+	}
+	full := false // whether r.last, the newest judged run, is in
+	for k := int32(1); k <= r.n; k++ {
+		h := r.history[(r.next-k+HistoryLen)%HistoryLen]
+		if !full && !h.proberError() {
+			st.Results, full = append(st.Results, r.last), true
+			continue
+		}
+		st.Results = append(st.Results, h.expand())
 	}
 	return st
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/lookout-dev/lookout/cmd/lookout/internal/kinds"
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
+	"github.com/lookout-dev/lookout/probes/browserprobe"
 	"github.com/lookout-dev/lookout/probes/heartbeat"
 	"github.com/lookout-dev/lookout/probes/httpprobe"
 )
@@ -113,8 +114,9 @@ func cmdRun(args []string, stderr io.Writer) int {
 	transports := httpprobe.NewTransports()
 	defer transports.CloseIdle()
 	beats := heartbeat.NewStore()
+	browser := browserprobe.NewBrowser(log)
 	err = daemon.Run(ctx, daemon.Options{ConfigFile: *cfgFile, Logger: log, Version: buildVersion(), Reload: reload,
-		Kinds: kinds.All(transports, beats), Heartbeats: beats})
+		Kinds: kinds.All(transports, beats, browser), Heartbeats: beats, Browser: browser})
 	if err != nil {
 		var cerrs config.Errors
 		if errors.As(err, &cerrs) {
@@ -189,8 +191,11 @@ func cmdProbe(args []string, stdout, stderr io.Writer) int {
 		}
 		transports := httpprobe.NewTransports()
 		defer transports.CloseIdle()
+		browser := browserprobe.NewBrowser(slog.New(slog.DiscardHandler))
+		browser.Configure(cfg.Browser)
+		defer browser.Close()
 		// A heartbeat is judged without the daemon's check-ins (its report says so).
-		r, err := kinds.All(transports, heartbeat.NewStore()).NewRunner(pc, slog.New(slog.DiscardHandler))
+		r, err := kinds.All(transports, heartbeat.NewStore(), browser).NewRunner(pc, slog.New(slog.DiscardHandler))
 		if err != nil {
 			fmt.Fprintln(stderr, "lookout probe:", err)
 			return 2

@@ -202,7 +202,7 @@ func startDaemon(t *testing.T, cfg string) string {
 	addr := make(chan net.Addr, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- daemon.Run(ctx, daemon.Options{Kinds: kinds.All(httpprobe.NewTransports(), heartbeat.NewStore()), ConfigFile: cfg, Logger: slog.New(slog.DiscardHandler), Listening: func(a net.Addr) { addr <- a }})
+		done <- daemon.Run(ctx, daemon.Options{Kinds: kinds.All(httpprobe.NewTransports(), heartbeat.NewStore(), nil), ConfigFile: cfg, Logger: slog.New(slog.DiscardHandler), Listening: func(a net.Addr) { addr <- a }})
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 	return (<-addr).String()

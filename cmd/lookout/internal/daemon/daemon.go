@@ -26,6 +26,7 @@ import (
 	"github.com/lookout-dev/lookout/collectors/webvitals"
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
+	"github.com/lookout-dev/lookout/probes/browserprobe"
 	"github.com/lookout-dev/lookout/probes/heartbeat"
 	"github.com/lookout-dev/lookout/probes/scheduler"
 	"github.com/lookout-dev/lookout/probes/tracing"
@@ -54,6 +55,10 @@ type Options struct {
 	// Heartbeats are the check-ins the heartbeat kind of Kinds reads:
 	// the daemon keeps them in its database and serves their routes.
 	Heartbeats *heartbeat.Store
+	// Browser is the Chromium the browser kind of Kinds runs in: the
+	// daemon applies the browser section to it at start and at each
+	// reload, and closes it when it stops.
+	Browser *browserprobe.Browser
 }
 
 // daemon is one running Lookout.
@@ -131,6 +136,10 @@ func Run(ctx context.Context, opts Options) error {
 	groups, err := LoadRules(opts.ConfigFile, cfg, d.log)
 	if err != nil {
 		return err
+	}
+	if b := opts.Browser; b != nil {
+		b.Configure(cfg.Browser)
+		defer b.Close() // after the probes' runs ended: its processes go last
 	}
 	if err := d.apply(cfg); err != nil {
 		return err
@@ -289,6 +298,9 @@ func (d *daemon) reload() error {
 		return err
 	}
 	applyVitals()
+	if b := d.opts.Browser; b != nil {
+		b.Configure(cfg.Browser)
+	}
 	d.alerting.silences.SetLimits(cfg.Alerting.Silences)
 	applyMongo()
 	d.alerting.rules.Update(groups)

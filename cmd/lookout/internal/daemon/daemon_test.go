@@ -27,6 +27,7 @@ import (
 	"github.com/lookout-dev/lookout/cmd/lookout/internal/kinds"
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
+	"github.com/lookout-dev/lookout/probes/browserprobe"
 	"github.com/lookout-dev/lookout/probes/heartbeat"
 	"github.com/lookout-dev/lookout/probes/httpprobe"
 )
@@ -519,4 +520,8 @@ func TestRuntimeGOGC(t *testing.T) {
 
 // allKinds is every probe kind, as main gives them to the daemon, on
 // transports of their own.
-func allKinds() probes.Kinds { return kinds.All(httpprobe.NewTransports(), heartbeat.NewStore()) }
+// allKinds is main's table; the browser is never started (no browser
+// probes here), but its restart counter is served.
+func allKinds() probes.Kinds {
+	return kinds.All(httpprobe.NewTransports(), heartbeat.NewStore(), browserprobe.NewBrowser(slog.New(slog.DiscardHandler)))
+}

@@ -54,7 +54,7 @@ func startBeatDaemon(t *testing.T, cfgFile string) *beatDaemon {
 	r := &running{cancel: cancel, done: make(chan error, 1), logs: logs}
 	beats := heartbeat.NewStore()
 	go func() {
-		r.done <- Run(ctx, Options{Kinds: kinds.All(httpprobe.NewTransports(), beats), Heartbeats: beats,
+		r.done <- Run(ctx, Options{Kinds: kinds.All(httpprobe.NewTransports(), beats, nil), Heartbeats: beats,
 			ConfigFile: cfgFile, Version: "test", Logger: slog.New(slog.NewTextHandler(logs, nil)),
 			Listening: func(a net.Addr) { admin <- a }, ListeningPublic: func(a net.Addr) { public <- a },
 		})

@@ -55,7 +55,7 @@ func TestSwapClosesRemovedProbes(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				runners, prints, err := set.build(cfg, kinds.All(transports, heartbeat.NewStore()), nil, slog.New(slog.DiscardHandler))
+				runners, prints, err := set.build(cfg, kinds.All(transports, heartbeat.NewStore(), nil), nil, slog.New(slog.DiscardHandler))
 				if err != nil {
 					t.Fatal(err)
 				}

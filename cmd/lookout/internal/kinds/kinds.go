@@ -5,6 +5,7 @@ package kinds
 
 import (
 	"github.com/lookout-dev/lookout/probes"
+	"github.com/lookout-dev/lookout/probes/browserprobe"
 	"github.com/lookout-dev/lookout/probes/dnsprobe"
 	"github.com/lookout-dev/lookout/probes/flowprobe"
 	"github.com/lookout-dev/lookout/probes/grpcprobe"
@@ -18,8 +19,8 @@ import (
 
 // All returns every kind, in the order their metric families appear on
 // /metrics. HTTP probes share transports; heartbeats' check-ins are in
-// beats.
-func All(transports *httpprobe.Transports, beats *heartbeat.Store) probes.Kinds {
+// beats; browser probes share browser (nil: they cannot be built).
+func All(transports *httpprobe.Transports, beats *heartbeat.Store, browser *browserprobe.Browser) probes.Kinds {
 	return probes.Kinds{
 		httpprobe.Kind(transports),
 		tcpprobe.Kind(),
@@ -30,5 +31,6 @@ func All(transports *httpprobe.Transports, beats *heartbeat.Store) probes.Kinds 
 		wsprobe.Kind(),
 		heartbeat.Kind(beats),
 		flowprobe.Kind(transports),
+		browserprobe.Kind(browser),
 	}
 }
