@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // BrowserSettings is the `browser:` section: the one Chromium that every
@@ -124,9 +125,17 @@ type Fill struct {
 	Secret   bool   `yaml:"secret"`
 }
 
-// Press presses a key, like Enter or Tab.
+// Press presses a key: one character, or one of BrowserKeys.
 type Press struct {
 	Key string `yaml:"key"`
+}
+
+// BrowserKeys are the keys a press step names besides single characters,
+// by their DOM names.
+var BrowserKeys = []string{
+	"Enter", "Tab", "Escape", "Backspace", "Delete", "Space",
+	"ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight", "Home", "End", "PageUp", "PageDown",
+	"F1", "F2", "F3", "F4", "F5", "F6", "F7", "F8", "F9", "F10", "F11", "F12",
 }
 
 func (b *BrowserSettings) check(d *decoder, c *Config) {
@@ -246,8 +255,11 @@ func (s *BrowserStep) check(d *decoder, at string, i int) {
 	}
 	if s.Press != nil {
 		kinds = append(kinds, "press")
-		if s.Press.Key == "" {
+		switch k := s.Press.Key; {
+		case k == "":
 			d.errorAt(at+".press.key", "missing; want a key, like Enter or Tab")
+		case utf8.RuneCountInString(k) > 1 && !slices.Contains(BrowserKeys, k):
+			d.errorAt(at+".press.key", "%q is not a key; want one character or a key name: %s%s", k, strings.Join(BrowserKeys, ", "), suggest(k, BrowserKeys))
 		}
 	}
 	switch len(kinds) {
