@@ -42,7 +42,7 @@ const (
 	DefaultBrowserConcurrent   = 2
 	DefaultArtifactsPerProbe   = 5
 	DefaultArtifactsMaxBytes   = ByteSize(200 << 20)
-	defaultArtifactsFolderName = "artifacts" // beside the storage file
+	defaultArtifactsFolderName = "artifacts" // in the storage folder
 )
 
 // Browser loads a page in headless Chromium, runs steps on it, and
@@ -147,7 +147,7 @@ func (b *BrowserSettings) check(d *decoder, c *Config) {
 	}
 	a := &b.Artifacts
 	if a.Path == "" {
-		a.Path = filepath.Join(filepath.Dir(c.Storage.Path), defaultArtifactsFolderName)
+		a.Path = filepath.Join(c.Storage.Path, defaultArtifactsFolderName)
 	}
 	if a.KeepPerProbe == 0 {
 		a.KeepPerProbe = DefaultArtifactsPerProbe

@@ -39,10 +39,22 @@ func TestBrowserLoads(t *testing.T) {
 		{"default device without viewport", home.Device, DeviceDesktop},
 		{"viewport", *pricing.Viewport, Viewport{Width: 390, Height: 844}},
 		{"named step", pricing.Steps[0].Name, "open the menu"},
+		{"default artifacts folder", defaultArtifacts(t), "data/artifacts"},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
 			t.Errorf("%s: got %v, want %v", c.name, c.got, c.want)
 		}
 	}
+}
+
+// defaultArtifacts is where a browser probe's evidence goes when the
+// config says nothing: inside the storage folder.
+func defaultArtifacts(t *testing.T) string {
+	t.Helper()
+	cfg, err := Parse("lookout.yml", []byte("browser: {executable: /bin/sh}\nprobes:\n  - {name: home, browser: {url: \"https://www.example.com/\"}}\n"), testEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg.Browser.Artifacts.Path
 }

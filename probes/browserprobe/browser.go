@@ -25,9 +25,10 @@ import (
 // user data directory and remove the directory; on Linux the kernel
 // kills it if Lookout dies, even killed.
 type Browser struct {
-	log      *slog.Logger
-	restarts prometheus.Counter
-	slots    slots
+	log       *slog.Logger
+	restarts  prometheus.Counter
+	artifacts *ArtifactStore
+	slots     slots
 
 	mu       sync.Mutex
 	settings config.BrowserSettings
@@ -45,7 +46,8 @@ var _ prometheus.Collector = (*Browser)(nil)
 // starts, restarts and stops.
 func NewBrowser(log *slog.Logger) *Browser {
 	b := &Browser{
-		log: log,
+		log:       log,
+		artifacts: NewArtifactStore(log),
 		restarts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "lookout_browser_restarts_total",
 			Help: "Times the browser probes' Chromium was replaced because it crashed, lost its connection or stopped answering.",
@@ -54,6 +56,10 @@ func NewBrowser(log *slog.Logger) *Browser {
 	b.slots.setLimit(config.DefaultBrowserConcurrent)
 	return b
 }
+
+// Artifacts is where the browser probes keep the evidence of their
+// failing runs.
+func (b *Browser) Artifacts() *ArtifactStore { return b.artifacts }
 
 // Describe is the restart counter's.
 func (b *Browser) Describe(ch chan<- *prometheus.Desc) { b.restarts.Describe(ch) }
@@ -64,8 +70,9 @@ func (b *Browser) Collect(ch chan<- prometheus.Metric) { b.restarts.Collect(ch) 
 // Configure applies the browser section, at start and at each reload: a
 // new max_concurrent applies to the runs that start after it; another
 // executable or remote_url stops the running browser, and the next run
-// starts the new one.
+// starts the new one. It configures the evidence's store too.
 func (b *Browser) Configure(s config.BrowserSettings) {
+	b.artifacts.Configure(s.Artifacts)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.slots.setLimit(max(s.MaxConcurrent, 1))

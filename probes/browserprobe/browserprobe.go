@@ -46,6 +46,7 @@ const (
 
 // Prober runs one browser probe. It is safe for one run at a time.
 type Prober struct {
+	name    string
 	cfg     *config.Browser
 	browser *Browser
 	device  device
@@ -63,7 +64,7 @@ func New(pc config.Probe, b *Browser) (*Prober, error) {
 	if pc.Browser == nil || pc.Browser.URL.URL == nil {
 		return nil, errors.New("browserprobe: no url (config should have refused it)")
 	}
-	return &Prober{cfg: pc.Browser, browser: b, device: deviceOf(pc.Browser), redact: newRedactor(pc.Secrets), keys: keyNames()}, nil
+	return &Prober{name: pc.Name, cfg: pc.Browser, browser: b, device: deviceOf(pc.Browser), redact: newRedactor(pc.Secrets), keys: keyNames()}, nil
 }
 
 // proberError is a run lost to the browser, not the page.
@@ -78,7 +79,12 @@ type run struct {
 	ctx    context.Context // the probe's
 	t      *tab
 	events *pageEvents
+	record *recorder // the evidence's console lines and requests
 	names  names
+	// checks are the run's expressions' results; shot is the screenshot
+	// of a run that failed, taken before its tab closed.
+	checks []probes.Check
+	shot   []byte
 	// stepDeadline ends the load and the steps, before the run's
 	// deadline, whose rest the measurement at the end may use.
 	deadline, stepDeadline time.Time
@@ -88,8 +94,8 @@ type run struct {
 func (p *Prober) Probe(ctx context.Context) probes.Result {
 	start := time.Now()
 	res := probes.Result{Start: start, State: probes.Down}
-	r := &run{p: p, device: p.device, ctx: ctx, names: newNames()}
-	f, checksFrom, err := r.run()
+	r := &run{p: p, device: p.device, ctx: ctx, names: newNames(), record: newRecorder()}
+	f, err := r.run()
 	res.Duration = time.Since(start)
 	if f != nil {
 		p.redact.facts(f)
@@ -102,24 +108,29 @@ func (p *Prober) Probe(ctx context.Context) probes.Result {
 	case err != nil:
 		res.Reason = p.redact.String(err.Error())
 	default:
-		if len(p.cfg.Assert) > 0 || len(p.cfg.DegradedIf) > 0 {
-			res.Checks = exprcheck.Run(p.cfg.Assert, p.cfg.DegradedIf, vars(checksFrom, f))
-		}
+		res.Checks = r.checks
 		res.State, res.Reason = probes.Verdict(res.Checks)
 		res.Reason = p.redact.String(res.Reason)
+	}
+	if res.State == probes.Down && !res.ProberError {
+		p.keepEvidence(res, r)
 	}
 	return res
 }
 
 // run opens a tab and runs the journey; it returns the facts found (also
-// with an error, when the page failed: what was measured until then), the
-// journey's duration, and why it failed.
-func (r *run) run() (*Facts, time.Duration, error) {
+// with an error, when the page failed: what was measured until then) and
+// why it failed, and sets the checks; a run that failed leaves its
+// screenshot.
+func (r *run) run() (*Facts, error) {
 	dialogs := make(chan struct{}, 1)
 	r.events = newPageEvents(r.names.binding, dialogs)
-	t, err := r.p.browser.open(r.ctx, r.events.on)
+	t, err := r.p.browser.open(r.ctx, func(ev any) {
+		r.events.on(ev)
+		r.record.on(ev)
+	})
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	r.t = t
 	defer t.close()
@@ -130,7 +141,7 @@ func (r *run) run() (*Facts, time.Duration, error) {
 	}
 	r.deadline, r.stepDeadline = deadline, deadline.Add(-min(maxMeasure, time.Until(deadline)/10))
 	if err := r.setup(); err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	go answerDialogs(t.ctx, dialogs)
 	f := &Facts{}
@@ -139,7 +150,7 @@ func (r *run) run() (*Facts, time.Duration, error) {
 	took := time.Since(begin)
 	var pe proberError
 	if errors.As(err, &pe) {
-		return nil, 0, err
+		return nil, err
 	}
 	if merr := r.measure(f); merr != nil && err == nil {
 		err = merr
@@ -147,7 +158,19 @@ func (r *run) run() (*Facts, time.Duration, error) {
 	if r.events.hasCrashed() && err != nil {
 		err = errors.New("the page crashed (its renderer process died)")
 	}
-	return f, took, err
+	if err == nil && (len(r.p.cfg.Assert) > 0 || len(r.p.cfg.DegradedIf) > 0) {
+		r.checks = exprcheck.Run(r.p.cfg.Assert, r.p.cfg.DegradedIf, vars(took, f))
+	}
+	if !errors.As(err, &pe) && (err != nil || failing(r.checks)) {
+		r.shot = r.screenshot()
+	}
+	return f, err
+}
+
+// failing reports whether an assert failed: the run is down.
+func failing(checks []probes.Check) bool {
+	state, _ := probes.Verdict(checks)
+	return state == probes.Down
 }
 
 // setup opens the tab and prepares it: the measuring script on every

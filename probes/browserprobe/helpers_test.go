@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -65,10 +66,13 @@ const secret = "s3cr3t pa55+word&x"
 
 // loadConfig loads a config of one browser probe named t, using the
 // Chromium at executable (with browser: extra settings), with the given
-// timeout and browser section (a YAML block indented by 6).
+// timeout and browser section (a YAML block indented by 6). Its storage,
+// and so the evidence of down runs unless extra says otherwise, is in a
+// temporary folder of the test.
 func loadConfig(t *testing.T, executable, extra, timeout, section string) *config.Config {
 	t.Helper()
-	yml := fmt.Sprintf("browser:\n  executable: %s\n%sprobes:\n  - name: t\n    timeout: %s\n    browser:\n%s", executable, extra, timeout, section)
+	yml := fmt.Sprintf("storage: {path: %q}\nbrowser:\n  executable: %s\n%sprobes:\n  - name: t\n    timeout: %s\n    browser:\n%s",
+		filepath.Join(t.TempDir(), "data"), executable, extra, timeout, section)
 	cfg, err := config.Parse("t.yml", []byte(yml), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
 		t.Fatal(err)

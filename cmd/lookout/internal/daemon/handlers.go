@@ -5,15 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"net/http"
 	"net/http/pprof" // its init also registers on http.DefaultServeMux, which Lookout never serves
 	"reflect"
 	"slices"
 	"strings"
+	"time"
 
 	slacknotify "github.com/lookout-dev/lookout/alerting/notify/slack"
 	"github.com/lookout-dev/lookout/probes"
+	"github.com/lookout-dev/lookout/probes/browserprobe"
 	"github.com/lookout-dev/lookout/probes/heartbeat"
 )
 
@@ -28,6 +31,8 @@ func (d *daemon) adminRoutes() []endpoint {
 		{pattern: "POST /-/reload", handler: http.HandlerFunc(d.handleReload)},
 		{pattern: "GET /api/v1/probes", handler: http.HandlerFunc(d.handleProbes)},
 		{pattern: "GET /api/v1/probes/{name}", handler: http.HandlerFunc(d.handleProbe)},
+		{pattern: "GET /api/v1/probes/{name}/artifacts", handler: http.HandlerFunc(d.handleArtifacts)},
+		{pattern: "GET /api/v1/probes/{name}/artifacts/{run}/{file}", handler: http.HandlerFunc(d.handleArtifact)},
 		{pattern: "GET /api/v1/mongodb/slow-queries", handler: http.HandlerFunc(d.handleSlowQueries)},
 		{pattern: "GET /api/v1/mongodb/backups", handler: http.HandlerFunc(d.handleBackups)},
 	}
@@ -120,6 +125,54 @@ func (d *daemon) handleProbe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, run.Status())
+}
+
+// handleArtifacts lists the evidence kept of a probe's down browser
+// runs, newest first: each run's time, reason, and files with their sizes.
+func (d *daemon) handleArtifacts(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if d.set.get(name) == nil {
+		http.Error(w, fmt.Sprintf("no probe named %q", name), http.StatusNotFound)
+		return
+	}
+	out := struct {
+		Runs []browserprobe.ArtifactRun `json:"runs"`
+	}{Runs: []browserprobe.ArtifactRun{}}
+	if b := d.opts.Browser; b != nil {
+		runs, err := b.Artifacts().Runs(name)
+		if err != nil {
+			d.log.Warn("list browser evidence", "probe", name, "err", err)
+			http.Error(w, "cannot list the evidence; see Lookout's log", http.StatusInternalServerError)
+			return
+		}
+		if runs != nil {
+			out.Runs = runs
+		}
+	}
+	writeJSON(w, out)
+}
+
+// handleArtifact serves one file of a kept run: only the names the list
+// shows, never a path.
+func (d *daemon) handleArtifact(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	b := d.opts.Browser
+	if b == nil || d.set.get(r.PathValue("name")) == nil {
+		http.NotFound(w, r)
+		return
+	}
+	f, info, err := b.Artifacts().Open(r.PathValue("name"), r.PathValue("run"), r.PathValue("file"))
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			d.log.Warn("serve browser evidence", "probe", r.PathValue("name"), "err", err)
+		}
+		http.NotFound(w, r)
+		return
+	}
+	defer f.Close()
+	w.Header().Set("Content-Type", info.ContentType)
+	w.Header().Set("Cache-Control", "private, no-store")
+	http.ServeContent(w, r, info.Name, time.Time{}, f)
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

@@ -23,8 +23,12 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/lookout-dev/lookout/cmd/lookout/internal/kinds"
 	"github.com/lookout-dev/lookout/cmd/lookout/internal/testca"
 	"github.com/lookout-dev/lookout/collectors/webvitals"
+	"github.com/lookout-dev/lookout/probes/browserprobe"
+	"github.com/lookout-dev/lookout/probes/heartbeat"
+	"github.com/lookout-dev/lookout/probes/httpprobe"
 )
 
 // Credentials of the secured test daemon.
@@ -87,6 +91,7 @@ basic_auth_users:
     web_config_file: public-web.yml
     trusted_proxies: [10.0.0.0/8]
 storage: {path: %q}
+browser: {artifacts: {path: %q}}
 webvitals: {enabled: true, allowed_origins: [%q]}
 alerting:
   route: {receiver: pager}
@@ -97,7 +102,8 @@ probes:
   - name: self
     interval: 1s
     http: {url: %s/}
-`, dir, vitalsOrigin, target.URL))
+`, dir, filepath.Join(dir, "artifacts"), vitalsOrigin, target.URL))
+	plantEvidence(t, filepath.Join(dir, "artifacts"), "self", keptRun)
 	r, public := startListening(t, cfgFile, "https")
 	s := &secured{
 		running: r, public: public, ca: ca, clientCert: clientCert, clientKey: clientKey, dir: dir,
@@ -113,15 +119,33 @@ probes:
 	return s
 }
 
+// keptRun is the run of evidence the secured daemon has kept (of its
+// probe self), as a browser probe would have.
+const keptRun = "20250102T030405.000Z"
+
+// plantEvidence writes a kept run of probe into a browser.artifacts.path,
+// as a down browser run leaves it.
+func plantEvidence(t *testing.T, root, probe, run string) {
+	t.Helper()
+	dir := filepath.Join(root, probe, run)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeConfig(t, filepath.Join(dir, "run.json"), `{"probe": "`+probe+`", "reason": "step \"wait_for 1\": selector \"h1\" did not appear within 1s"}`)
+	writeConfig(t, filepath.Join(dir, "console.json"), `[{"kind": "uncaught", "text": "Uncaught Error: boom", "at_seconds": 0.5}]`)
+}
+
 // startListening starts a daemon and returns it with the base URL of its
-// public listener ("" without one).
+// public listener ("" without one); its browser kind keeps its evidence
+// where the daemon serves it.
 func startListening(t *testing.T, cfgFile, scheme string) (*running, string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	admin, public := make(chan net.Addr, 1), make(chan net.Addr, 1)
 	r := &running{cancel: cancel, done: make(chan error, 1), logs: &syncBuffer{}}
 	go func() {
-		r.done <- Run(ctx, Options{Kinds: allKinds(),
+		browser := browserprobe.NewBrowser(slog.New(slog.DiscardHandler))
+		r.done <- Run(ctx, Options{Kinds: kinds.All(httpprobe.NewTransports(), heartbeat.NewStore(), browser), Browser: browser,
 			ConfigFile: cfgFile, Version: "test", Logger: slog.New(slog.NewTextHandler(r.logs, nil)),
 			Listening:       func(a net.Addr) { admin <- a },
 			ListeningPublic: func(a net.Addr) { public <- a },
@@ -213,12 +237,16 @@ type sample struct {
 func (s *secured) samples(t *testing.T) map[string]func() sample {
 	silence := `{"matchers":["alertname=\"Test\""],"duration":"1h","createdBy":"test","comment":"listeners test"}`
 	return map[string]func() sample{
-		"GET /metrics":                     func() sample { return sample{path: "/metrics"} },
-		"GET /healthz":                     func() sample { return sample{path: "/healthz"} },
-		"GET /readyz":                      func() sample { return sample{path: "/readyz"} },
-		"POST /-/reload":                   func() sample { return sample{method: http.MethodPost, path: "/-/reload"} },
-		"GET /api/v1/probes":               func() sample { return sample{path: "/api/v1/probes"} },
-		"GET /api/v1/probes/{name}":        func() sample { return sample{path: "/api/v1/probes/self"} },
+		"GET /metrics":                        func() sample { return sample{path: "/metrics"} },
+		"GET /healthz":                        func() sample { return sample{path: "/healthz"} },
+		"GET /readyz":                         func() sample { return sample{path: "/readyz"} },
+		"POST /-/reload":                      func() sample { return sample{method: http.MethodPost, path: "/-/reload"} },
+		"GET /api/v1/probes":                  func() sample { return sample{path: "/api/v1/probes"} },
+		"GET /api/v1/probes/{name}":           func() sample { return sample{path: "/api/v1/probes/self"} },
+		"GET /api/v1/probes/{name}/artifacts": func() sample { return sample{path: "/api/v1/probes/self/artifacts"} },
+		"GET /api/v1/probes/{name}/artifacts/{run}/{file}": func() sample {
+			return sample{path: "/api/v1/probes/self/artifacts/" + keptRun + "/console.json"}
+		},
 		"GET /api/v1/mongodb/slow-queries": func() sample { return sample{path: "/api/v1/mongodb/slow-queries"} },
 		"GET /api/v1/mongodb/backups":      func() sample { return sample{path: "/api/v1/mongodb/backups"} },
 		"GET /api/v1/alerts":               func() sample { return sample{path: "/api/v1/alerts"} },

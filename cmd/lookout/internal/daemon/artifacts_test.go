@@ -1,0 +1,160 @@
+package daemon
+
+import (
+	"encoding/json"
+	"fmt"
+	"image/png"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lookout-dev/lookout/config"
+)
+
+// chromium returns the path of Chromium, or skips the test when there is
+// none and LOOKOUT_BROWSER_TESTS (set by .ci/test) does not ask for it.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range config.BrowserExecutables {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("LOOKOUT_BROWSER_TESTS") != "" {
+		t.Fatalf("LOOKOUT_BROWSER_TESTS is set but none of %v is on PATH", config.BrowserExecutables)
+	}
+	t.Skipf("browser test skipped: none of %v is on PATH", config.BrowserExecutables)
+	return ""
+}
+
+// TestBrowserEvidenceServed runs a browser probe whose page never shows
+// what its step waits for: the evidence of its down runs is listed and
+// served on the admin listener to a read token, each file with its
+// content type, and refused without credentials; a name that is not one
+// of a run's files is not found.
+func TestBrowserEvidenceServed(t *testing.T) {
+	chrome := chromium(t)
+	page := http.NewServeMux()
+	page.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, `<!doctype html><h1>Shop</h1><img src="/missing.png" alt="">`)
+	})
+	page.HandleFunc("GET /missing.png", http.NotFound)
+	site := httptest.NewServer(page)
+	t.Cleanup(site.Close)
+
+	dir := t.TempDir()
+	writeConfig(t, filepath.Join(dir, "tokens.yml"), fmt.Sprintf("tokens:\n  - {name: grafana, sha256: %s, role: read}\n", sha256Hex(readToken)))
+	cfgFile := filepath.Join(dir, "lookout.yml")
+	writeConfig(t, cfgFile, fmt.Sprintf(`server: {listen: "127.0.0.1:0", api_tokens_file: tokens.yml}
+storage: {path: %q}
+browser:
+  executable: %s
+  artifacts: {path: %q, keep_per_probe: 2}
+probes:
+  - name: shop home
+    interval: 6s
+    timeout: 5s
+    browser:
+      url: %s/
+      steps:
+        - wait_for: {selector: "#cart", timeout: 1s}
+`, dir, chrome, filepath.Join(dir, "artifacts"), site.URL))
+	r, _ := startListening(t, cfgFile, "http")
+	defer r.stop(t)
+	s := &secured{running: r, plain: http.DefaultClient}
+	reader := credential{set: bearer(readToken)}
+	list := r.base + "/api/v1/probes/shop%20home/artifacts"
+
+	var listed struct {
+		Runs []struct {
+			Run    string    `json:"run"`
+			Time   time.Time `json:"time"`
+			Reason string    `json:"reason"`
+			Files  []struct {
+				Name  string `json:"name"`
+				Bytes int64  `json:"bytes"`
+			} `json:"files"`
+		} `json:"runs"`
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(listed.Runs) == 0 {
+		resp, body := s.do(t, reader, "", list, "")
+		if resp.StatusCode != http.StatusOK || json.Unmarshal([]byte(body), &listed) != nil {
+			t.Fatalf("list: %d %s", resp.StatusCode, body)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no evidence listed within 30s: %s\nlog:\n%s", body, r.logs.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	run := listed.Runs[0]
+	if want := `step "wait_for 1": selector "#cart" did not appear within 1s`; run.Reason != want || run.Time.IsZero() {
+		t.Errorf("listed run %+v; want its time and the reason %q", run, want)
+	}
+	sizes := map[string]int64{}
+	for _, f := range run.Files {
+		sizes[f.Name] = f.Bytes
+	}
+
+	tests := []struct {
+		name  string
+		c     credential
+		url   string
+		code  int
+		ctype string
+		check func(t *testing.T, body string)
+	}{
+		{name: "list without credentials", url: list, code: http.StatusUnauthorized},
+		{name: "screenshot without credentials", url: list + "/" + run.Run + "/screenshot.png", code: http.StatusUnauthorized},
+		{name: "screenshot", c: reader, url: list + "/" + run.Run + "/screenshot.png", code: http.StatusOK, ctype: "image/png",
+			check: func(t *testing.T, body string) {
+				if _, err := png.Decode(strings.NewReader(body)); err != nil || int64(len(body)) != sizes["screenshot.png"] {
+					t.Errorf("screenshot: %v, %d bytes; want a PNG of the listed %d bytes", err, len(body), sizes["screenshot.png"])
+				}
+			}},
+		{name: "requests", c: reader, url: list + "/" + run.Run + "/requests.json", code: http.StatusOK, ctype: "application/json",
+			check: func(t *testing.T, body string) {
+				if !strings.Contains(body, `"url": "`+site.URL+`/missing.png"`) || !strings.Contains(body, `"status": 404`) {
+					t.Errorf("requests.json lacks the image that failed with 404:\n%s", body)
+				}
+			}},
+		{name: "console", c: reader, url: list + "/" + run.Run + "/console.json", code: http.StatusOK, ctype: "application/json"},
+		{name: "a file a run does not have", c: reader, url: list + "/" + run.Run + "/lookout.yml", code: http.StatusNotFound},
+		{name: "a path out of the run", c: reader, url: list + "/" + run.Run + "/..%2F..%2F..%2Flookout.yml", code: http.StatusNotFound},
+		{name: "a run that is a path", c: reader, url: list + "/..%2F..%2F/tokens.yml", code: http.StatusNotFound},
+		{name: "a run never kept", c: reader, url: list + "/20000101T000000.000Z/console.json", code: http.StatusNotFound},
+		{name: "another probe", c: reader, url: r.base + "/api/v1/probes/nope/artifacts", code: http.StatusNotFound},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := s.do(t, tc.c, "", tc.url, "")
+			if resp.StatusCode != tc.code {
+				t.Fatalf("%d %.200q; want %d", resp.StatusCode, body, tc.code)
+			}
+			if tc.ctype != "" {
+				if got := resp.Header.Get("Content-Type"); got != tc.ctype || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+					t.Errorf("Content-Type %q, X-Content-Type-Options %q; want %s, nosniff", got, resp.Header.Get("X-Content-Type-Options"), tc.ctype)
+				}
+				if resp.Header.Get("Content-Length") != strconv.FormatInt(sizes[lastPart(tc.url)], 10) {
+					t.Errorf("Content-Length %s; want the listed %d", resp.Header.Get("Content-Length"), sizes[lastPart(tc.url)])
+				}
+			}
+			if tc.check != nil {
+				tc.check(t, body)
+			}
+		})
+	}
+	if strings.Contains(r.logs.String(), readToken) {
+		t.Error("the read token is in the log")
+	}
+}
+
+// lastPart is the last part of a URL's path.
+func lastPart(u string) string { return u[strings.LastIndex(u, "/")+1:] }
