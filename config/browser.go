@@ -51,9 +51,13 @@ type Browser struct {
 	URL URL `yaml:"url"`
 	// Device is desktop or mobile (viewport, device pixel ratio, touch,
 	// user agent); Viewport sets the size instead.
-	Device     string        `yaml:"device"`
-	Viewport   *Viewport     `yaml:"viewport"`
-	Throttle   *Throttle     `yaml:"throttle"`
+	Device   string    `yaml:"device"`
+	Viewport *Viewport `yaml:"viewport"`
+	Throttle *Throttle `yaml:"throttle"`
+	// WaitUntil is when, after the steps, the page is measured: at once
+	// (load: the page's load event was the navigation's end) or once the
+	// network has been idle (networkidle).
+	WaitUntil  string        `yaml:"wait_until"`
 	Steps      []BrowserStep `yaml:"steps"`
 	Assert     []Expr        `yaml:"assert"`
 	DegradedIf []Expr        `yaml:"degraded_if"`
@@ -63,6 +67,13 @@ type Browser struct {
 const (
 	DeviceDesktop = "desktop"
 	DeviceMobile  = "mobile"
+)
+
+// When a browser probe measures its page after the steps, as Playwright's
+// waitUntil names them.
+const (
+	WaitLoad        = "load"        // default: the navigation ends at the load event
+	WaitNetworkIdle = "networkidle" // and then no request for 500 ms (at most 2 s)
 )
 
 // Viewport is a window size in CSS pixels.
@@ -199,6 +210,11 @@ func (b *Browser) check(d *decoder, x exprs, path string) {
 		if err := oneOf(b.Device, DeviceDesktop, DeviceMobile); err != nil {
 			d.errorAt(path+".device", "%v", err)
 		}
+	}
+	if b.WaitUntil == "" {
+		b.WaitUntil = WaitLoad
+	} else if err := oneOf(b.WaitUntil, WaitLoad, WaitNetworkIdle); err != nil {
+		d.errorAt(path+".wait_until", "%v", err)
 	}
 	if v := b.Viewport; v != nil && (v.Width < 1 || v.Width > 10000 || v.Height < 1 || v.Height > 10000) {
 		d.errorAt(path+".viewport", "%dx%d is not a window size; want width and height from 1 to 10000 CSS pixels", v.Width, v.Height)

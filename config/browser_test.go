@@ -37,6 +37,8 @@ func TestBrowserLoads(t *testing.T) {
 		{"a secret literal is a secret", slices.Contains(cfg.Probes[1].Secrets, "SPRING-24"), true},
 		{"a plain value is not", slices.Contains(cfg.Probes[0].Secrets, "probe@example.com"), false},
 		{"default device without viewport", home.Device, DeviceDesktop},
+		{"default wait_until", home.WaitUntil, WaitLoad},
+		{"wait_until", pricing.WaitUntil, WaitNetworkIdle},
 		{"viewport", *pricing.Viewport, Viewport{Width: 390, Height: 844}},
 		{"named step", pricing.Steps[0].Name, "open the menu"},
 		{"default artifacts folder", defaultArtifacts(t), "data/artifacts"},

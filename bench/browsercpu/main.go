@@ -58,6 +58,7 @@ type options struct {
 	rounds, runs, warmup int
 	soak, interval       time.Duration
 	probes               int
+	waitUntil            string // the Lookout probes' wait_until
 }
 
 func main() {
@@ -68,6 +69,7 @@ func main() {
 	flag.DurationVar(&o.soak, "soak", 0, "instead of comparing, run -probes Lookout browser probes for this long and report memory and open browser contexts each minute")
 	flag.IntVar(&o.probes, "probes", 20, "-soak: browser probes")
 	flag.DurationVar(&o.interval, "interval", time.Minute, "-soak: each probe's interval")
+	flag.StringVar(&o.waitUntil, "wait-until", "load", "the Lookout probes' wait_until: load or networkidle")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, o, os.Stdout)
@@ -189,7 +191,7 @@ func compare(ctx context.Context, o options, out io.Writer, exe, pageURL, dir st
 	defer bare.close()
 	b := browserprobe.NewBrowser(quietLog())
 	defer b.Close()
-	runners, err := lookoutRunners(b, exe, pageURL, dir, 1, time.Minute, "")
+	runners, err := lookoutRunners(b, exe, pageURL, dir, 1, time.Minute, "", o.waitUntil)
 	if err != nil {
 		return err
 	}
@@ -206,7 +208,7 @@ func compare(ctx context.Context, o options, out io.Writer, exe, pageURL, dir st
 			return nil
 		}},
 	}
-	fmt.Fprintf(out, "browsercpu: %d rounds of %d sequential runs per side of %s in %s\n", o.rounds, o.runs, pageURL, exe)
+	fmt.Fprintf(out, "browsercpu: %d rounds of %d sequential runs per side of %s in %s (lookout: wait_until %s)\n", o.rounds, o.runs, pageURL, exe, o.waitUntil)
 	fmt.Fprintf(out, "%s, GOMAXPROCS %d, %d CPUs\n\n", runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU())
 	for _, s := range sides {
 		if _, err := measure(ctx, s, o.warmup); err != nil {
@@ -271,17 +273,17 @@ func quietLog() *slog.Logger {
 }
 
 // lookoutRunners configures b and builds n browser probes of pageURL
-// (each every interval), as the daemon does: config.Parse, the browser
-// kind, probes.Runner. The browser is the Chromium at exe, or the one at
+// (each every interval, with wait_until), as the daemon does:
+// config.Parse, the browser kind, probes.Runner. The browser is the Chromium at exe, or the one at
 // remote when set.
-func lookoutRunners(b *browserprobe.Browser, exe, pageURL, dir string, n int, interval time.Duration, remote string) ([]*probes.Runner, error) {
+func lookoutRunners(b *browserprobe.Browser, exe, pageURL, dir string, n int, interval time.Duration, remote, waitUntil string) ([]*probes.Runner, error) {
 	browser := fmt.Sprintf("executable: %q", exe)
 	if remote != "" {
 		browser = fmt.Sprintf("remote_url: %q", remote)
 	}
 	yml := fmt.Sprintf("storage: {path: %q}\nbrowser:\n  %s\nprobes:\n", filepath.Join(dir, "data"), browser)
 	for i := range n {
-		yml += fmt.Sprintf("  - name: page-%02d\n    interval: %s\n    browser:\n      url: %q\n", i, interval, pageURL)
+		yml += fmt.Sprintf("  - name: page-%02d\n    interval: %s\n    browser:\n      url: %q\n      wait_until: %s\n", i, interval, pageURL, waitUntil)
 	}
 	cfg, err := config.Parse("browsercpu.yml", []byte(yml), func(string) (string, bool) { return "", false })
 	if err != nil {

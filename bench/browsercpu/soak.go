@@ -35,7 +35,7 @@ func soak(ctx context.Context, o options, out io.Writer, exe, pageURL, dir strin
 		return err
 	}
 	b := browserprobe.NewBrowser(quietLog())
-	runners, err := lookoutRunners(b, "", pageURL, dir, o.probes, o.interval, remote)
+	runners, err := lookoutRunners(b, "", pageURL, dir, o.probes, o.interval, remote, o.waitUntil)
 	if err != nil {
 		b.Close()
 		return err

@@ -32,10 +32,10 @@ import (
 )
 
 const (
-	// quietFor and maxSettle: after its steps, a run waits for the
-	// network to be quiet this long (at most maxSettle), as Lighthouse
-	// does before it reads the metrics, so late images and layout shifts
-	// count.
+	// quietFor and maxSettle: after its steps, a run of wait_until
+	// networkidle waits for the network to be quiet this long (at most
+	// maxSettle), as Playwright's networkidle does, so late images and
+	// layout shifts count.
 	quietFor  = 500 * time.Millisecond
 	maxSettle = 2 * time.Second
 	// maxMeasure is the part of the probe's timeout kept for reading the
@@ -228,7 +228,9 @@ func (r *run) journey(f *Facts) error {
 			return r.stepFailed(s, err)
 		}
 	}
-	r.settle(ctx)
+	if r.p.cfg.WaitUntil == config.WaitNetworkIdle {
+		r.settle(ctx)
+	}
 	return nil
 }
 

@@ -106,6 +106,30 @@ assert: ['js_errors == 0']`,
 			},
 		},
 		{
+			name: "wait_until load reads the page at its load event",
+			section: `url: ` + srv.URL + `/late.html
+assert: ['failed_requests == 0']`,
+			state: probes.Up,
+			check: func(t *testing.T, f *browserprobe.Facts, g map[string]float64) {
+				if f.FailedRequests != 0 {
+					t.Errorf("failed requests %d %+v, want 0: the image is asked for 300 ms after the load event", f.FailedRequests, f.Failed)
+				}
+			},
+		},
+		{
+			name: "wait_until networkidle sees a request made after the load",
+			section: `url: ` + srv.URL + `/late.html
+wait_until: networkidle
+assert: ['failed_requests == 0']`,
+			state:  probes.Down,
+			reason: "assert: expected failed_requests == 0, got failed_requests is 1",
+			check: func(t *testing.T, f *browserprobe.Facts, g map[string]float64) {
+				if len(f.Failed) != 1 || f.Failed[0].URL != srv.URL+"/late-missing.png" {
+					t.Errorf("failed %+v, want %s/late-missing.png", f.Failed, srv.URL)
+				}
+			},
+		},
+		{
 			name: "CSP violation",
 			section: `url: ` + srv.URL + `/csp.html
 assert: ['csp_violations == 0']`,
