@@ -36,9 +36,9 @@ func chromium(t *testing.T) string {
 
 // TestBrowserEvidenceServed runs a browser probe whose page never shows
 // what its step waits for: the evidence of its down runs is listed and
-// served on the admin listener to a read token, each file with its
-// content type, and refused without credentials; a name that is not one
-// of a run's files is not found.
+// served on the admin listener to an admin token, each file with its
+// content type, and refused without credentials and to a read token; a
+// name that is not one of a run's files is not found.
 func TestBrowserEvidenceServed(t *testing.T) {
 	chrome := chromium(t)
 	page := http.NewServeMux()
@@ -50,7 +50,7 @@ func TestBrowserEvidenceServed(t *testing.T) {
 	t.Cleanup(site.Close)
 
 	dir := t.TempDir()
-	writeConfig(t, filepath.Join(dir, "tokens.yml"), fmt.Sprintf("tokens:\n  - {name: grafana, sha256: %s, role: read}\n", sha256Hex(readToken)))
+	writeConfig(t, filepath.Join(dir, "tokens.yml"), fmt.Sprintf("tokens:\n  - {name: grafana, sha256: %s, role: read}\n  - {name: oncall, sha256: %s, role: admin}\n", sha256Hex(readToken), sha256Hex(adminToken)))
 	cfgFile := filepath.Join(dir, "lookout.yml")
 	writeConfig(t, cfgFile, fmt.Sprintf(`server: {listen: "127.0.0.1:0", api_tokens_file: tokens.yml}
 storage: {path: %q}
@@ -69,7 +69,7 @@ probes:
 	r, _ := startListening(t, cfgFile, "http")
 	defer r.stop(t)
 	s := &secured{running: r, plain: http.DefaultClient}
-	reader := credential{set: bearer(readToken)}
+	reader, admin := credential{set: bearer(readToken)}, credential{set: bearer(adminToken)}
 	list := r.base + "/api/v1/probes/shop%20home/artifacts"
 
 	var listed struct {
@@ -85,7 +85,7 @@ probes:
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for len(listed.Runs) == 0 {
-		resp, body := s.do(t, reader, "", list, "")
+		resp, body := s.do(t, admin, "", list, "")
 		if resp.StatusCode != http.StatusOK || json.Unmarshal([]byte(body), &listed) != nil {
 			t.Fatalf("list: %d %s", resp.StatusCode, body)
 		}
@@ -113,24 +113,26 @@ probes:
 	}{
 		{name: "list without credentials", url: list, code: http.StatusUnauthorized},
 		{name: "screenshot without credentials", url: list + "/" + run.Run + "/screenshot.png", code: http.StatusUnauthorized},
-		{name: "screenshot", c: reader, url: list + "/" + run.Run + "/screenshot.png", code: http.StatusOK, ctype: "image/png",
+		{name: "list to the read role", c: reader, url: list, code: http.StatusForbidden},
+		{name: "screenshot to the read role", c: reader, url: list + "/" + run.Run + "/screenshot.png", code: http.StatusForbidden},
+		{name: "screenshot", c: admin, url: list + "/" + run.Run + "/screenshot.png", code: http.StatusOK, ctype: "image/png",
 			check: func(t *testing.T, body string) {
 				if _, err := png.Decode(strings.NewReader(body)); err != nil || int64(len(body)) != sizes["screenshot.png"] {
 					t.Errorf("screenshot: %v, %d bytes; want a PNG of the listed %d bytes", err, len(body), sizes["screenshot.png"])
 				}
 			}},
-		{name: "requests", c: reader, url: list + "/" + run.Run + "/requests.json", code: http.StatusOK, ctype: "application/json",
+		{name: "requests", c: admin, url: list + "/" + run.Run + "/requests.json", code: http.StatusOK, ctype: "application/json",
 			check: func(t *testing.T, body string) {
 				if !strings.Contains(body, `"url": "`+site.URL+`/missing.png"`) || !strings.Contains(body, `"status": 404`) {
 					t.Errorf("requests.json lacks the image that failed with 404:\n%s", body)
 				}
 			}},
-		{name: "console", c: reader, url: list + "/" + run.Run + "/console.json", code: http.StatusOK, ctype: "application/json"},
-		{name: "a file a run does not have", c: reader, url: list + "/" + run.Run + "/lookout.yml", code: http.StatusNotFound},
-		{name: "a path out of the run", c: reader, url: list + "/" + run.Run + "/..%2F..%2F..%2Flookout.yml", code: http.StatusNotFound},
-		{name: "a run that is a path", c: reader, url: list + "/..%2F..%2F/tokens.yml", code: http.StatusNotFound},
-		{name: "a run never kept", c: reader, url: list + "/20000101T000000.000Z/console.json", code: http.StatusNotFound},
-		{name: "another probe", c: reader, url: r.base + "/api/v1/probes/nope/artifacts", code: http.StatusNotFound},
+		{name: "console", c: admin, url: list + "/" + run.Run + "/console.json", code: http.StatusOK, ctype: "application/json"},
+		{name: "a file a run does not have", c: admin, url: list + "/" + run.Run + "/lookout.yml", code: http.StatusNotFound},
+		{name: "a path out of the run", c: admin, url: list + "/" + run.Run + "/..%2F..%2F..%2Flookout.yml", code: http.StatusNotFound},
+		{name: "a run that is a path", c: admin, url: list + "/..%2F..%2F/tokens.yml", code: http.StatusNotFound},
+		{name: "a run never kept", c: admin, url: list + "/20000101T000000.000Z/console.json", code: http.StatusNotFound},
+		{name: "another probe", c: admin, url: r.base + "/api/v1/probes/nope/artifacts", code: http.StatusNotFound},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -26,7 +26,8 @@ const (
 	accessOpen
 	// accessMetrics is read, or nothing with server.metrics_auth: false.
 	accessMetrics
-	// accessAdmin needs admin whatever the method: /debug/pprof/.
+	// accessAdmin needs admin whatever the method: /debug/pprof/, a
+	// browser probe's evidence.
 	accessAdmin
 )
 

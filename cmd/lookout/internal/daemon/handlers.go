@@ -31,8 +31,10 @@ func (d *daemon) adminRoutes() []endpoint {
 		{pattern: "POST /-/reload", handler: http.HandlerFunc(d.handleReload)},
 		{pattern: "GET /api/v1/probes", handler: http.HandlerFunc(d.handleProbes)},
 		{pattern: "GET /api/v1/probes/{name}", handler: http.HandlerFunc(d.handleProbe)},
-		{pattern: "GET /api/v1/probes/{name}/artifacts", handler: http.HandlerFunc(d.handleArtifacts)},
-		{pattern: "GET /api/v1/probes/{name}/artifacts/{run}/{file}", handler: http.HandlerFunc(d.handleArtifact)},
+		// A browser run's evidence shows the page as the probe's login
+		// saw it: admins only, as the pprof profiles.
+		{pattern: "GET /api/v1/probes/{name}/artifacts", handler: http.HandlerFunc(d.handleArtifacts), access: accessAdmin},
+		{pattern: "GET /api/v1/probes/{name}/artifacts/{run}/{file}", handler: http.HandlerFunc(d.handleArtifact), access: accessAdmin},
 		{pattern: "GET /api/v1/mongodb/slow-queries", handler: http.HandlerFunc(d.handleSlowQueries)},
 		{pattern: "GET /api/v1/mongodb/backups", handler: http.HandlerFunc(d.handleBackups)},
 	}

@@ -320,13 +320,14 @@ func (s *secured) addSilence(t *testing.T, body string) string {
 
 // roleNeeded is the policy, written out apart from the route table: only
 // the health endpoints are open; /metrics and every other GET need read;
-// /debug/pprof/ and every request that changes state need admin.
+// /debug/pprof/, a browser probe's evidence and every request that changes
+// state need admin.
 func roleNeeded(pattern string) role {
 	method, path, _ := strings.Cut(pattern, " ")
 	switch {
 	case path == "/healthz" || path == "/readyz":
 		return noRole
-	case strings.HasPrefix(path, "/debug/pprof/"):
+	case strings.HasPrefix(path, "/debug/pprof/") || strings.Contains(path, "/artifacts"):
 		return adminRole
 	case method == http.MethodGet:
 		return readRole
