@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -183,6 +184,42 @@ func (s *ArtifactStore) Open(probe, run, file string) (*os.File, ArtifactFile, e
 		return nil, ArtifactFile{}, fs.ErrNotExist
 	}
 	return f, ArtifactFile{Name: file, Bytes: info.Size(), ContentType: ctype}, nil
+}
+
+// Newest is the newest kept run of probe that has file (ScreenshotFile,
+// …), "" when none has it: the run a page about the probe shows.
+func (s *ArtifactStore) Newest(probe, file string) string {
+	s.mu.Lock()
+	root := s.cfg.Path
+	s.mu.Unlock()
+	if _, known := artifactTypes[file]; !known || root == "" {
+		return ""
+	}
+	dir := filepath.Join(root, folderName(probe))
+	entries, _ := os.ReadDir(dir) // none: nothing kept yet
+	for _, e := range slices.Backward(entries) {
+		if _, ok := runTime(e.Name()); !ok || !e.IsDir() {
+			continue
+		}
+		if info, err := os.Lstat(filepath.Join(dir, e.Name(), file)); err == nil && info.Mode().IsRegular() {
+			return e.Name()
+		}
+	}
+	return ""
+}
+
+// Screenshot reads the screenshot of a kept run (a PNG of at most
+// maxShotBytes; a larger file is refused), as Open finds it.
+func (s *ArtifactStore) Screenshot(probe, run string) ([]byte, error) {
+	f, info, err := s.Open(probe, run, ScreenshotFile)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if info.Bytes > maxShotBytes {
+		return nil, fmt.Errorf("artifacts: the screenshot of %s's run %s is %d bytes, over the %d a run keeps", probe, run, info.Bytes, maxShotBytes)
+	}
+	return io.ReadAll(io.LimitReader(f, maxShotBytes))
 }
 
 // runTime is the time a run folder's name says, or false when the name

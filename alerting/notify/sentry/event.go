@@ -22,22 +22,42 @@ const (
 // Events returns the events for n, one per alert, each with its status as
 // of n.CreatedAt, so a retry builds the same events with the same IDs.
 func Events(n *alerting.Notification) []*sentrygo.Event {
-	return EventsWithTrace(n, nil)
+	return EventsWith(n, Evidence{})
 }
 
-// EventsWithTrace is Events, with each firing alert's trace context
-// from trace (nil: none).
-func EventsWithTrace(n *alerting.Notification, trace func(model.LabelSet) (traceID, spanID string)) []*sentrygo.Event {
+// Evidence is what an event of a firing alert carries of the failing run
+// of the probe behind it.
+type Evidence struct {
+	// Trace returns the run's trace and span ID (hex), "" when there is
+	// none: the event's trace context, which links it to the trace in
+	// Sentry and in the tracing backend.
+	Trace func(labels model.LabelSet) (traceID, spanID string)
+	// Screenshot returns the run's screenshot, a PNG, with its file name;
+	// nil when there is none: the event's attachment.
+	Screenshot func(labels model.LabelSet) (name string, png []byte)
+}
+
+// EventsWith is Events, with each firing alert's evidence (a nil func:
+// none of that).
+func EventsWith(n *alerting.Notification, evidence Evidence) []*sentrygo.Event {
 	at := n.CreatedAt
 	if at.IsZero() {
 		at = time.Now()
 	}
 	events := make([]*sentrygo.Event, 0, len(n.Alerts))
 	for i := range n.Alerts {
-		ev := newEvent(n, &n.Alerts[i], at)
-		if trace != nil && !n.Alerts[i].ResolvedAt(at) {
-			if traceID, spanID := trace(n.Alerts[i].Labels); traceID != "" {
-				ev.Contexts["trace"] = sentrygo.Context{"trace_id": traceID, "span_id": spanID, "op": "probe.run"}
+		a := &n.Alerts[i]
+		ev := newEvent(n, a, at)
+		if !a.ResolvedAt(at) {
+			if evidence.Trace != nil {
+				if traceID, spanID := evidence.Trace(a.Labels); traceID != "" {
+					ev.Contexts["trace"] = sentrygo.Context{"trace_id": traceID, "span_id": spanID, "op": "probe.run"}
+				}
+			}
+			if evidence.Screenshot != nil {
+				if name, png := evidence.Screenshot(a.Labels); png != nil {
+					ev.Attachments = []*sentrygo.Attachment{{Filename: name, ContentType: "image/png", Payload: png}}
+				}
 			}
 		}
 		events = append(events, ev)

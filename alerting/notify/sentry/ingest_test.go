@@ -1,6 +1,7 @@
 package sentry
 
 import (
+	"bytes"
 	"compress/gzip"
 	"fmt"
 	"io"
@@ -38,7 +39,9 @@ type ingest struct {
 	mu       sync.Mutex
 	requests int
 	events   []event
-	answer   func(w http.ResponseWriter) bool // true: answered, do not record
+	// attachments are each event's attachments, by event ID.
+	attachments map[string][]sentrytest.Attachment
+	answer      func(w http.ResponseWriter) bool // true: answered, do not record
 }
 
 func newIngest(t *testing.T) *ingest {
@@ -86,7 +89,15 @@ func (s *ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		body = zr
 	}
-	events, err := decodeEnvelope(body)
+	raw, err := io.ReadAll(body)
+	var events []event
+	var attached []sentrytest.Attachment
+	if err == nil {
+		events, err = decodeEnvelope(bytes.NewReader(raw))
+	}
+	if err == nil {
+		attached, err = sentrytest.DecodeAttachments(bytes.NewReader(raw))
+	}
 	if err != nil {
 		s.t.Errorf("decode envelope: %v", err)
 		w.WriteHeader(http.StatusBadRequest)
@@ -94,9 +105,22 @@ func (s *ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.events = append(s.events, events...)
+	if len(attached) > 0 && len(events) == 1 {
+		if s.attachments == nil {
+			s.attachments = map[string][]sentrytest.Attachment{}
+		}
+		s.attachments[events[0].EventID] = append(s.attachments[events[0].EventID], attached...)
+	}
 	s.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = io.WriteString(w, `{"id":"ok"}`)
+}
+
+// attachmentsOf returns the attachments received with the event id.
+func (s *ingest) attachmentsOf(id string) []sentrytest.Attachment {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.attachments[id]
 }
 
 // got returns the events received so far and the number of requests.

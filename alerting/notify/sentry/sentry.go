@@ -44,15 +44,19 @@ type Options struct {
 	// carries it as its trace context, which links it to the trace in
 	// Sentry and in the tracing backend.
 	Trace func(labels model.LabelSet) (traceID, spanID string)
+	// Screenshot returns the screenshot of the failing run of the browser
+	// probe behind an alert, with its file name, nil when there is none: a
+	// firing alert's event carries it as an attachment.
+	Screenshot func(labels model.LabelSet) (name string, png []byte)
 }
 
 // Notifier sends notifications to one Sentry project, through its own
 // client and hub (never sentry-go's global hub).
 type Notifier struct {
-	hub     *sentrygo.Hub
-	rec     *recorder
-	timeout time.Duration
-	trace   func(model.LabelSet) (string, string)
+	hub      *sentrygo.Hub
+	rec      *recorder
+	timeout  time.Duration
+	evidence Evidence
 }
 
 var _ notify.Notifier = (*Notifier)(nil)
@@ -97,7 +101,8 @@ func New(cfg config.Sentry, opts Options) (*Notifier, error) {
 		// quote it.
 		return nil, errors.New("sentry: new client: invalid options")
 	}
-	return &Notifier{hub: sentrygo.NewHub(client, sentrygo.NewScope()), rec: rec, timeout: opts.Timeout, trace: opts.Trace}, nil
+	return &Notifier{hub: sentrygo.NewHub(client, sentrygo.NewScope()), rec: rec, timeout: opts.Timeout,
+		evidence: Evidence{Trace: opts.Trace, Screenshot: opts.Screenshot}}, nil
 }
 
 // withoutModules drops the integration that sends the list of Go modules
@@ -117,7 +122,7 @@ func withoutModules(in []sentrygo.Integration) []sentrygo.Integration {
 // recorder.result). A retry sends the same events with the same IDs, and
 // Sentry drops those it already has.
 func (s *Notifier) Notify(ctx context.Context, n *alerting.Notification) error {
-	for _, ev := range EventsWithTrace(n, s.trace) {
+	for _, ev := range EventsWith(n, s.evidence) {
 		if err := s.send(ctx, ev); err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package sentry
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	sentrygo "github.com/getsentry/sentry-go"
 	"github.com/prometheus/common/model"
 
 	"github.com/lookout-dev/lookout/alerting"
@@ -78,17 +80,64 @@ func TestTraceContext(t *testing.T) {
 		}
 		return "", ""
 	}
-	ev := EventsWithTrace(notification("n", alerting.StatusFiring, shopDown()), trace)[0]
+	ev := EventsWith(notification("n", alerting.StatusFiring, shopDown()), Evidence{Trace: trace})[0]
 	if got := ev.Contexts["trace"]; got["trace_id"] != "4bf92f3577b34da6a3ce929d0e0e4736" || got["span_id"] != "00f067aa0ba902b7" {
 		t.Errorf("firing event's trace context %v; want the run's trace and span", got)
 	}
-	if ev := EventsWithTrace(notification("n", alerting.StatusResolved, apiResolved()), trace)[0]; ev.Contexts["trace"] != nil {
+	if ev := EventsWith(notification("n", alerting.StatusResolved, apiResolved()), Evidence{Trace: trace})[0]; ev.Contexts["trace"] != nil {
 		t.Errorf("resolved event has trace context %v", ev.Contexts["trace"])
 	}
 	other := shopDown()
 	other.Labels = model.LabelSet{"alertname": "ProbeDown", "probe": "api"}
-	if ev := EventsWithTrace(notification("n", alerting.StatusFiring, other), trace)[0]; ev.Contexts["trace"] != nil {
+	if ev := EventsWith(notification("n", alerting.StatusFiring, other), Evidence{Trace: trace})[0]; ev.Contexts["trace"] != nil {
 		t.Errorf("an alert without a trace has trace context %v", ev.Contexts["trace"])
+	}
+}
+
+// TestScreenshotAttached: a firing alert's event carries the screenshot of
+// its browser probe's failing run as an attachment Sentry receives with
+// it; a resolved alert's event and an alert without a screenshot carry
+// none.
+func TestScreenshotAttached(t *testing.T) {
+	png := []byte("\x89PNG\r\n\x1a\n not really the rest of a PNG")
+	srv := newIngest(t)
+	s := newNotifier(t, srv.dsn(), Options{Screenshot: func(ls model.LabelSet) (string, []byte) {
+		if ls["probe"] == "shop" {
+			return "shop-20300102T030405.000Z.png", png
+		}
+		return "", nil
+	}})
+	shop, resolvedShop := shopDown(), shopDown()
+	resolvedShop.EndsAt = end
+	other := shopDown()
+	other.Labels = model.LabelSet{"alertname": "ProbeDown", "probe": "api"}
+	for _, n := range []*alerting.Notification{
+		notification("n1", alerting.StatusFiring, shop, other),
+		notification("n2", alerting.StatusResolved, resolvedShop),
+	} {
+		if err := s.Notify(t.Context(), n); err != nil {
+			t.Fatalf("Notify: %v", err)
+		}
+	}
+	for _, c := range []struct {
+		name   string
+		id     sentrygo.EventID
+		attach bool
+	}{
+		{"firing shop", EventID("n1", shop.Fingerprint(), alerting.StatusFiring), true},
+		{"firing api, no screenshot", EventID("n1", other.Fingerprint(), alerting.StatusFiring), false},
+		{"resolved shop", EventID("n2", resolvedShop.Fingerprint(), alerting.StatusResolved), false},
+	} {
+		got := srv.attachmentsOf(string(c.id))
+		switch {
+		case c.attach && (len(got) != 1 || got[0].Filename != "shop-20300102T030405.000Z.png" || got[0].ContentType != "image/png" || !bytes.Equal(got[0].Payload, png)):
+			t.Errorf("%s: attachments %+v; want the screenshot, image/png, its bytes", c.name, got)
+		case !c.attach && len(got) != 0:
+			t.Errorf("%s: attachments %+v; want none", c.name, got)
+		}
+	}
+	if evs, _ := srv.got(); len(evs) != 3 {
+		t.Errorf("Sentry got %d events, want 3", len(evs))
 	}
 }
 

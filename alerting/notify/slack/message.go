@@ -48,6 +48,9 @@ type MessageOptions struct {
 	Reason func(model.LabelSet) string
 	// TraceURL returns the link to the failing run's trace, or "".
 	TraceURL func(model.LabelSet) string
+	// ScreenshotURL returns the link to the failing run's screenshot
+	// (a browser probe's evidence), or "".
+	ScreenshotURL func(model.LabelSet) string
 	// Buttons adds "Silence 1h" and "Acknowledge" to firing messages.
 	Buttons bool
 }
@@ -78,7 +81,7 @@ func NewMessage(n *alerting.Notification, o MessageOptions) Message {
 		if i > 0 {
 			blocks = append(blocks, slack.NewDividerBlock())
 		}
-		blocks = append(blocks, alertBlocks(&shown[i], at, o.Reason, o.TraceURL)...)
+		blocks = append(blocks, alertBlocks(&shown[i], at, &o)...)
 	}
 	if more := len(n.Alerts) - len(shown); more > 0 {
 		plural := "s"
@@ -149,7 +152,7 @@ func title(n *alerting.Notification) string {
 }
 
 // alertBlocks shows one alert: what and why, its labels, its links.
-func alertBlocks(a *alerting.Alert, at time.Time, reason, traceURL func(model.LabelSet) string) []slack.Block {
+func alertBlocks(a *alerting.Alert, at time.Time, o *MessageOptions) []slack.Block {
 	icon := ":red_circle:"
 	if a.ResolvedAt(at) {
 		icon = ":large_green_circle:"
@@ -162,8 +165,8 @@ func alertBlocks(a *alerting.Alert, at time.Time, reason, traceURL func(model.La
 	if d := a.Annotations["description"]; d != "" {
 		text += "\n" + escape(string(d))
 	}
-	if reason != nil {
-		if r := reason(a.Labels); r != "" {
+	if o.Reason != nil {
+		if r := o.Reason(a.Labels); r != "" {
 			text += "\n*Reason:* " + escape(r)
 		}
 	}
@@ -175,25 +178,34 @@ func alertBlocks(a *alerting.Alert, at time.Time, reason, traceURL func(model.La
 		}
 		blocks = append(blocks, slack.NewContextBlock("", mrkdwn(truncate(strings.Join(code, "  "), maxSection))))
 	}
-	var trace string
-	if traceURL != nil && !a.ResolvedAt(at) {
-		trace = traceURL(a.Labels)
+	var trace, shot string
+	if !a.ResolvedAt(at) {
+		trace, shot = linkOf(o.TraceURL, a.Labels), linkOf(o.ScreenshotURL, a.Labels)
 	}
-	if l := links(a, trace); l != "" {
+	if l := links(a, trace, shot); l != "" {
 		blocks = append(blocks, slack.NewContextBlock("", mrkdwn(l)))
 	}
 	return blocks
 }
 
-// links are the alert's runbook, dashboard, source and the failing
-// run's trace; only http(s) URLs.
-func links(a *alerting.Alert, trace string) string {
+// linkOf is f(ls), or "" when f is nil.
+func linkOf(f func(model.LabelSet) string, ls model.LabelSet) string {
+	if f == nil {
+		return ""
+	}
+	return f(ls)
+}
+
+// links are the alert's runbook, dashboard, source, and the failing
+// run's trace and screenshot; only http(s) URLs.
+func links(a *alerting.Alert, trace, shot string) string {
 	var out []string
 	for _, l := range []struct{ url, name string }{
 		{string(a.Annotations["runbook_url"]), ":book: Runbook"},
 		{string(a.Annotations["dashboard_url"]), ":bar_chart: Dashboard"},
 		{a.GeneratorURL, ":mag: Source"},
 		{trace, ":link: Trace"},
+		{shot, ":camera: Screenshot"},
 	} {
 		if s := link(l.url, l.name); s != "" {
 			out = append(out, s)

@@ -47,18 +47,27 @@ func TestNewMessage(t *testing.T) {
 			name: "firing: mentions and buttons",
 			n:    probeDown("f", false),
 			o: MessageOptions{Mention: []string{"<!here>"}, Buttons: true, Reason: reason, ExternalURL: "http://lookout.example:9090",
-				TraceURL: func(model.LabelSet) string { return "https://grafana.example/explore?traceId=0af7651916cd43dd" }},
+				TraceURL: func(model.LabelSet) string { return "https://grafana.example/explore?traceId=0af7651916cd43dd" },
+				ScreenshotURL: func(model.LabelSet) string {
+					return "http://lookout.example:9090/api/v1/probes/shop/artifacts/20261207T031500.000Z/screenshot.png"
+				},
+			},
 			want: []string{":rotating_light: FIRING · PAGE · ProbeDown", "<!here>", "Silence 1h", "Acknowledge",
 				"*Reason:* HTTP 503 from https://shop.example", "<http://lookout.example:9090|Lookout> · since <!date^1893553445^",
-				"<https://grafana.example/explore?traceId=0af7651916cd43dd|:link: Trace>"},
+				"<https://grafana.example/explore?traceId=0af7651916cd43dd|:link: Trace>",
+				"<http://lookout.example:9090/api/v1/probes/shop/artifacts/20261207T031500.000Z/screenshot.png|:camera: Screenshot>"},
 		},
 		{
 			name: "resolved: no mentions, no buttons",
 			n:    probeDown("r", true),
 			o: MessageOptions{Mention: []string{"<!here>"}, Buttons: true,
-				TraceURL: func(model.LabelSet) string { return "https://grafana.example/explore?traceId=0af7651916cd43dd" }},
+				TraceURL: func(model.LabelSet) string { return "https://grafana.example/explore?traceId=0af7651916cd43dd" },
+				ScreenshotURL: func(model.LabelSet) string {
+					return "http://lookout.example:9090/api/v1/probes/shop/artifacts/20261207T031500.000Z/screenshot.png"
+				},
+			},
 			want: []string{":white_check_mark: RESOLVED · PAGE · ProbeDown", ":large_green_circle: *shop is down*", "[RESOLVED:1]"},
-			not:  []string{"<!here>", "Silence 1h", "Reason", "Trace"},
+			not:  []string{"<!here>", "Silence 1h", "Reason", "Trace", "Screenshot"},
 		},
 		{
 			name: "ten alerts shown, the rest counted",

@@ -56,6 +56,10 @@ type Options struct {
 	// TraceURL returns the link to the trace of the failing run of the
 	// probe behind an alert ("" if there is none), shown as "Trace".
 	TraceURL func(labels model.LabelSet) string
+	// ScreenshotURL returns the link to the screenshot of the failing run
+	// of the browser probe behind an alert ("" if there is none), shown
+	// as "Screenshot".
+	ScreenshotURL func(labels model.LabelSet) string
 	// ExternalURL is Lookout's own URL, linked from each message.
 	ExternalURL string
 	// Logger logs the errors given up on; nil discards.
@@ -103,7 +107,7 @@ func New(cfg config.Slack, opts Options) (*Notifier, error) {
 		channel: cfg.Channel, webhookURL: cfg.WebhookURL, client: opts.Client, threads: opts.Threads,
 		msg: MessageOptions{
 			ExternalURL: opts.ExternalURL, Mention: mentions(cfg.Mention), Reason: opts.Reason, TraceURL: opts.TraceURL,
-			Buttons: cfg.SigningSecret != "" && cfg.Token != "",
+			ScreenshotURL: opts.ScreenshotURL, Buttons: cfg.SigningSecret != "" && cfg.Token != "",
 		},
 		pacer: opts.Pacer, log: opts.Logger, failures: opts.WriteFailures,
 	}

@@ -14,7 +14,7 @@ import (
 // a T, the event fields a test looks at; id is the envelope header's event
 // id. An envelope is a header line, then items, each an item header line
 // and a payload of the header's length (or up to the next newline when the
-// header has none). Items other than events are skipped.
+// header has none). Items other than events are skipped here.
 func DecodeEvents[T any](r io.Reader) (id string, events []T, err error) {
 	env, err := decodeEnvelope(r)
 	if err != nil {
@@ -29,11 +29,25 @@ func DecodeEvents[T any](r io.Reader) (id string, events []T, err error) {
 	return env.eventID, events, nil
 }
 
-// envelope is a decoded envelope: its header's event id and the payloads of
-// its event items.
+// Attachment is an attachment item of an envelope.
+type Attachment struct {
+	Filename, ContentType string
+	Payload               []byte
+}
+
+// DecodeAttachments reads an envelope and returns its attachment items,
+// in order.
+func DecodeAttachments(r io.Reader) ([]Attachment, error) {
+	env, err := decodeEnvelope(r)
+	return env.attachments, err
+}
+
+// envelope is a decoded envelope: its header's event id, the payloads of
+// its event items, and its attachments.
 type envelope struct {
-	eventID string
-	events  []json.RawMessage
+	eventID     string
+	events      []json.RawMessage
+	attachments []Attachment
 }
 
 func decodeEnvelope(r io.Reader) (envelope, error) {
@@ -62,8 +76,10 @@ func decodeEnvelope(r io.Reader) (envelope, error) {
 			continue
 		}
 		var item struct {
-			Type   string `json:"type"`
-			Length *int   `json:"length"`
+			Type        string `json:"type"`
+			Length      *int   `json:"length"`
+			Filename    string `json:"filename"`
+			ContentType string `json:"content_type"`
 		}
 		if err := json.Unmarshal(line, &item); err != nil {
 			return env, fmt.Errorf("item header %q: %w", line, err)
@@ -77,8 +93,11 @@ func decodeEnvelope(r io.Reader) (envelope, error) {
 		} else if payload, err = br.ReadBytes('\n'); err != nil && err != io.EOF {
 			return env, fmt.Errorf("item payload: %w", err)
 		}
-		if item.Type == "event" {
+		switch item.Type {
+		case "event":
 			env.events = append(env.events, json.RawMessage(bytes.TrimSpace(payload)))
+		case "attachment":
+			env.attachments = append(env.attachments, Attachment{Filename: item.Filename, ContentType: item.ContentType, Payload: payload})
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strings"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
@@ -21,6 +22,8 @@ import (
 	"github.com/lookout-dev/lookout/alerting/silences"
 	"github.com/lookout-dev/lookout/alerting/store"
 	"github.com/lookout-dev/lookout/config"
+	"github.com/lookout-dev/lookout/probes"
+	"github.com/lookout-dev/lookout/probes/browserprobe"
 )
 
 // Buckets of Lookout's database besides the outbox's and the silences'.
@@ -392,6 +395,50 @@ func (d *daemon) probeTrace(ls model.LabelSet) (traceID, spanID string) {
 func (d *daemon) probeTraceURL(ls model.LabelSet) string {
 	id, _ := d.probeTrace(ls)
 	return d.tracing.TraceLink(id)
+}
+
+// probeEvidence is the newest kept run with a screenshot of the browser
+// probe an alert is about, while that probe is down: the failing run's
+// evidence; "" otherwise.
+func (d *daemon) probeEvidence(ls model.LabelSet) (probe, run string) {
+	probe = string(ls["probe"])
+	r, b := d.set.get(probe), d.opts.Browser
+	if r == nil || b == nil || r.Status().State != probes.Down {
+		return "", ""
+	}
+	return probe, b.Artifacts().Newest(probe, browserprobe.ScreenshotFile)
+}
+
+// probeScreenshot is that run's screenshot, for Sentry's attachment:
+// named after the probe and the run, nil when there is none.
+func (d *daemon) probeScreenshot(ls model.LabelSet) (name string, png []byte) {
+	probe, run := d.probeEvidence(ls)
+	if run == "" {
+		return "", nil
+	}
+	png, err := d.opts.Browser.Artifacts().Screenshot(probe, run)
+	if err != nil {
+		d.log.Warn("attach a browser probe's screenshot", "probe", probe, "run", run, "err", err)
+		return "", nil
+	}
+	return "screenshot-" + run + ".png", png
+}
+
+// screenshotURL links that run's screenshot on the admin listener at
+// externalURL (alerting.external_url), for Slack's Screenshot link; nil
+// without an external URL, which a link needs.
+func (d *daemon) screenshotURL(externalURL string) func(model.LabelSet) string {
+	if externalURL == "" || d.opts.Browser == nil {
+		return nil
+	}
+	base := strings.TrimSuffix(externalURL, "/")
+	return func(ls model.LabelSet) string {
+		probe, run := d.probeEvidence(ls)
+		if run == "" {
+			return ""
+		}
+		return base + "/api/v1/probes/" + url.PathEscape(probe) + "/artifacts/" + run + "/" + browserprobe.ScreenshotFile
+	}
 }
 
 // close flushes the Sentry clients and closes the database.

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"image/png"
@@ -10,11 +11,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/lookout-dev/lookout/alerting/notify/sentry/sentrytest"
 	"github.com/lookout-dev/lookout/config"
 )
 
@@ -160,3 +164,102 @@ probes:
 
 // lastPart is the last part of a URL's path.
 func lastPart(u string) string { return u[strings.LastIndex(u, "/")+1:] }
+
+// TestPagesCarryTheScreenshot: the page about a browser probe that is
+// down carries the screenshot of its failing run: Slack's message links it
+// on the admin listener at alerting.external_url, and Sentry's event has
+// it attached, the same PNG the run kept.
+func TestPagesCarryTheScreenshot(t *testing.T) {
+	chrome := chromium(t)
+	page := http.NewServeMux()
+	page.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, `<!doctype html><h1>Shop</h1><p>The cart never shows.</p>`)
+	})
+	site := httptest.NewServer(page)
+	t.Cleanup(site.Close)
+	sink := newNotificationSink(t)
+	var (
+		mu       sync.Mutex
+		attached []sentrytest.Attachment
+	)
+	sentrySrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a, err := sentrytest.DecodeAttachments(r.Body); err == nil {
+			mu.Lock()
+			attached = append(attached, a...)
+			mu.Unlock()
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{}`)
+	}))
+	t.Cleanup(sentrySrv.Close)
+	dsn := strings.Replace(sentrySrv.URL, "http://", "http://publickey@", 1) + "/1"
+
+	dir := t.TempDir()
+	writeConfig(t, filepath.Join(dir, "rules.yml"), `groups:
+  - name: test
+    rules:
+      - alert: ProbeDown
+        expr: lookout_probe_state == 2
+        labels: {severity: page}
+`)
+	cfgFile := filepath.Join(dir, "lookout.yml")
+	writeConfig(t, cfgFile, fmt.Sprintf(`server: {listen: "127.0.0.1:0"}
+storage: {path: %[1]q}
+browser:
+  executable: %[2]s
+  artifacts: {path: %[3]q}
+alerting:
+  external_url: https://lookout.example.com/
+  evaluation_interval: 100ms
+  builtin_rules: false
+  rule_files: [rules.yml]
+  route: {receiver: oncall, group_by: [alertname, probe], group_wait: 0s, group_interval: 200ms, repeat_interval: 1h}
+  receivers:
+    - name: oncall
+      slack: {token: xoxb-test, channel: "#pages", api_url: "%[5]s/slack/"}
+      sentry: {dsn: %[6]q}
+probes:
+  - name: shop
+    interval: 3s
+    timeout: 2s
+    browser:
+      url: %[4]s/
+      steps:
+        - wait_for: {selector: "#cart", timeout: 500ms}
+`, filepath.Join(dir, "data"), chrome, filepath.Join(dir, "artifacts"), site.URL, sink.srv.URL, dsn))
+	r, _ := startListening(t, cfgFile, "http")
+	defer r.stop(t)
+
+	deadline := time.Now().Add(30 * time.Second)
+	var slack []string
+	for {
+		_, slack = sink.got()
+		mu.Lock()
+		n := len(attached)
+		mu.Unlock()
+		if len(slack) > 0 && n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no page with a screenshot within 30s: %d Slack messages, %d Sentry attachments\nlogs:\n%s", len(slack), n, r.logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	link := regexp.MustCompile(`(?:<|\\u003c)https://lookout\.example\.com/api/v1/probes/shop/artifacts/([0-9TZ.]+)/screenshot\.png\|:camera: Screenshot`).FindStringSubmatch(strings.Join(slack, "\n"))
+	if link == nil {
+		t.Fatalf("the Slack message has no Screenshot link:\n%s", strings.Join(slack, "\n"))
+	}
+	kept, err := os.ReadFile(filepath.Join(dir, "artifacts", "shop", link[1], "screenshot.png"))
+	if err != nil {
+		t.Fatalf("the linked run's screenshot: %v", err)
+	}
+	mu.Lock()
+	a := attached[0]
+	mu.Unlock()
+	if a.Filename != "screenshot-"+link[1]+".png" || a.ContentType != "image/png" || !bytes.Equal(a.Payload, kept) {
+		t.Errorf("Sentry's attachment %s (%s, %d bytes); want screenshot-%s.png, image/png, the %d bytes the run kept", a.Filename, a.ContentType, len(a.Payload), link[1], len(kept))
+	}
+	if _, err := png.Decode(bytes.NewReader(a.Payload)); err != nil {
+		t.Errorf("Sentry's attachment is not a PNG: %v", err)
+	}
+}

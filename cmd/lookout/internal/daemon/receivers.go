@@ -42,14 +42,14 @@ func (d *daemon) integrations(r config.Receiver, deps integrationDeps) (map[stri
 		}
 	}
 	slackOpts := slacknotify.Options{
-		Threads: deps.threads, Reason: d.probeReason, TraceURL: d.probeTraceURL, ExternalURL: deps.externalURL, Logger: d.log, Registerer: deps.reg, Pacer: deps.pacer,
+		Threads: deps.threads, Reason: d.probeReason, TraceURL: d.probeTraceURL, ScreenshotURL: d.screenshotURL(deps.externalURL), ExternalURL: deps.externalURL, Logger: d.log, Registerer: deps.reg, Pacer: deps.pacer,
 		WriteFailures: deps.threadFaults,
 	}
 	if r.Slack != nil {
 		add("slack")(slacknotify.New(*r.Slack, slackOpts))
 	}
 	if r.Sentry != nil {
-		add("sentry")(sentrynotify.New(*r.Sentry, sentrynotify.Options{Release: "lookout@" + d.opts.Version, Trace: d.probeTrace}))
+		add("sentry")(sentrynotify.New(*r.Sentry, sentrynotify.Options{Release: "lookout@" + d.opts.Version, Trace: d.probeTrace, Screenshot: d.probeScreenshot}))
 	}
 	if r.Webhook != nil {
 		out["webhook"] = webhook.New(*r.Webhook, webhook.Options{ExternalURL: deps.externalURL})
