@@ -29,6 +29,9 @@ type Config struct {
 	// Browser is the Chromium that browser probes share.
 	Browser BrowserSettings `yaml:"browser"`
 	Probes  []Probe         `yaml:"probes"`
+
+	StatusPages []StatusPage  `yaml:"status_pages"`
+	Maintenance []Maintenance `yaml:"maintenance"`
 }
 
 // Scheduler bounds how probes run.
@@ -117,6 +120,8 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 		d.decode(&root, reflect.ValueOf(cfg).Elem(), "")
 	}
 	cfg.check(d)
+	cfg.checkStatusPages(d)
+	cfg.checkMaintenance(d)
 	cfg.checkServer(d)
 	if len(d.errs) > 0 {
 		d.errs.sort()

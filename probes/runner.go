@@ -325,6 +325,14 @@ type Status struct {
 	Results []Result          `json:"results"` // newest first
 }
 
+// Current is the probe's damped state, and whether a run has judged the
+// target yet: cheaper than Status, for whoever samples every probe.
+func (r *Runner) Current() (state State, judged bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.state, r.judged() > 0
+}
+
 // Status returns the probe's current state and recent results: the
 // latest run that judged the target in full, the others as the history
 // keeps them.

@@ -8,9 +8,9 @@
 // nobody watched is nobody's: before a probe's first judged run, across a
 // restart, or a gap longer than MaxGap counts for no state, so a stopped
 // Lookout neither makes a probe look down nor up. Periods start on UTC
-// hours and days. A probe's records are 24 bytes each (a 9-byte key and 16
-// bytes of seconds, plus bbolt's own few), at most 90 + 168 of them: about
-// 6 KB a probe however long Lookout runs.
+// hours and days, and count milliseconds. A probe's records are 25 bytes
+// each (a 9-byte key and 16 bytes of times, plus bbolt's own few), at most
+// 90 + 168 of them: about 6.4 KB a probe however long Lookout runs.
 package uptime
 
 import (
@@ -35,7 +35,7 @@ const (
 
 // bucketName holds one nested bucket per probe, named after it, whose
 // keys are a period's kind ('h' or 'd') and its start (Unix seconds, big
-// endian), and whose values are a Seconds (four little-endian uint32).
+// endian), and whose values are a Millis (four little-endian uint32).
 var bucketName = []byte("uptime")
 
 // Step is the length of a period: Hour or Day.
@@ -57,17 +57,21 @@ func (s Step) Duration() time.Duration {
 // start is the period of step s that t falls in.
 func (s Step) start(t time.Time) time.Time { return t.UTC().Truncate(s.Duration()) }
 
-// Seconds is how long a probe spent in each state in a period.
-type Seconds struct {
+// Millis is how long a probe spent in each state in a period, in
+// milliseconds (a day is 86,400,000 of them, well within a uint32).
+type Millis struct {
 	Up, Degraded, Down, Maintenance uint32
 }
 
+// Of is the time ms milliseconds are, for reports.
+func Of(ms uint32) time.Duration { return time.Duration(ms) * time.Millisecond }
+
 // Watched is the time the probe was watched in the period.
-func (s Seconds) Watched() uint32 { return s.Up + s.Degraded + s.Down + s.Maintenance }
+func (s Millis) Watched() uint32 { return s.Up + s.Degraded + s.Down + s.Maintenance }
 
 // Uptime is the share of the watched time outside maintenance that the
 // probe was up or degraded; false when there was none.
-func (s Seconds) Uptime() (float64, bool) {
+func (s Millis) Uptime() (float64, bool) {
 	judged := s.Up + s.Degraded + s.Down
 	if judged == 0 {
 		return 0, false
@@ -75,25 +79,20 @@ func (s Seconds) Uptime() (float64, bool) {
 	return float64(s.Up+s.Degraded) / float64(judged), true
 }
 
-// Add sums two periods.
-func (s Seconds) Add(o Seconds) Seconds {
-	return Seconds{s.Up + o.Up, s.Degraded + o.Degraded, s.Down + o.Down, s.Maintenance + o.Maintenance}
-}
-
-func (s *Seconds) add(c category, secs uint32) {
+func (s *Millis) add(c category, ms uint32) {
 	switch c {
 	case catUp:
-		s.Up += secs
+		s.Up += ms
 	case catDegraded:
-		s.Degraded += secs
+		s.Degraded += ms
 	case catDown:
-		s.Down += secs
+		s.Down += ms
 	case catMaintenance:
-		s.Maintenance += secs
+		s.Maintenance += ms
 	}
 }
 
-func (s Seconds) encode() []byte {
+func (s Millis) encode() []byte {
 	b := make([]byte, 16)
 	binary.LittleEndian.PutUint32(b[0:], s.Up)
 	binary.LittleEndian.PutUint32(b[4:], s.Degraded)
@@ -102,11 +101,11 @@ func (s Seconds) encode() []byte {
 	return b
 }
 
-func decodeSeconds(b []byte) (Seconds, bool) {
+func decodeSeconds(b []byte) (Millis, bool) {
 	if len(b) != 16 {
-		return Seconds{}, false
+		return Millis{}, false
 	}
-	return Seconds{
+	return Millis{
 		binary.LittleEndian.Uint32(b[0:]), binary.LittleEndian.Uint32(b[4:]),
 		binary.LittleEndian.Uint32(b[8:]), binary.LittleEndian.Uint32(b[12:]),
 	}, true
@@ -115,7 +114,7 @@ func decodeSeconds(b []byte) (Seconds, bool) {
 // Period is one hour or day of a probe.
 type Period struct {
 	Start time.Time `json:"start"`
-	Seconds
+	Millis
 }
 
 // Observation is a probe's state at a sample: Judged is false before its
@@ -243,8 +242,8 @@ func (l *Ledger) load(names []string, at time.Time) {
 		for _, name := range names {
 			t := &tally{hour: Period{Start: hour}, day: Period{Start: day}}
 			if b := root.Bucket([]byte(name)); b != nil {
-				t.hour.Seconds, _ = decodeSeconds(b.Get(key(Hour, hour)))
-				t.day.Seconds, _ = decodeSeconds(b.Get(key(Day, day)))
+				t.hour.Millis, _ = decodeSeconds(b.Get(key(Hour, hour)))
+				t.day.Millis, _ = decodeSeconds(b.Get(key(Day, day)))
 			}
 			l.tally[name] = t
 		}
@@ -260,10 +259,10 @@ func (t *tally) count(from, to time.Time) {
 		if to.Before(end) {
 			end = to
 		}
-		secs := uint32(end.Sub(from) / time.Second)
-		if t.cat != catNone && secs > 0 {
-			t.hour.add(t.cat, secs)
-			t.day.add(t.cat, secs)
+		ms := uint32(end.Sub(from) / time.Millisecond)
+		if t.cat != catNone && ms > 0 {
+			t.hour.add(t.cat, ms)
+			t.day.add(t.cat, ms)
 			t.dirty = true
 		}
 		from = end
@@ -402,7 +401,7 @@ func (l *Ledger) Periods(probe string, s Step, from, to time.Time) ([]Period, er
 				break
 			}
 			if i := int(start.Sub(from) / s.Duration()); i >= 0 && i < len(out) {
-				out[i].Seconds, _ = decodeSeconds(v)
+				out[i].Millis, _ = decodeSeconds(v)
 			}
 		}
 		return nil
@@ -415,7 +414,7 @@ func (l *Ledger) Periods(probe string, s Step, from, to time.Time) ([]Period, er
 	if t := l.tally[probe]; t != nil { // newer than what is stored
 		for _, d := range slices.Concat(t.done, []donePeriod{{Hour, t.hour}, {Day, t.day}}) {
 			if d.step == s && !d.p.Start.Before(from) && d.p.Start.Before(to) {
-				out[int(d.p.Start.Sub(from)/s.Duration())].Seconds = d.p.Seconds
+				out[int(d.p.Start.Sub(from)/s.Duration())].Millis = d.p.Millis
 			}
 		}
 	}

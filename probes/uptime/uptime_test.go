@@ -92,13 +92,13 @@ func (r *running) close() {
 	<-r.done
 }
 
-func day(t *testing.T, l *uptime.Ledger, probe string, d time.Time) uptime.Seconds {
+func day(t *testing.T, l *uptime.Ledger, probe string, d time.Time) uptime.Millis {
 	t.Helper()
 	ps, err := l.Periods(probe, uptime.Day, d, d.Add(24*time.Hour))
 	if err != nil || len(ps) != 1 {
 		t.Fatalf("Periods(%s, day %s): %v, %d periods", probe, d, err, len(ps))
 	}
-	return ps[0].Seconds
+	return ps[0].Millis
 }
 
 // TestAcrossDays: a probe up for 30 hours, then down for 2, then up
@@ -120,10 +120,10 @@ func TestAcrossDays(t *testing.T) {
 		r.close()
 
 		day1, day2 := day(t, r.l, "api", t0), day(t, r.l, "api", t0.Add(24*time.Hour))
-		if want := (uptime.Seconds{Up: 86400}); day1 != want {
+		if want := (uptime.Millis{Up: 1000 * 86400}); day1 != want {
 			t.Errorf("day 1: %+v, want %+v", day1, want)
 		}
-		if want := (uptime.Seconds{Up: 6 * 3600, Down: 2 * 3600, Degraded: 4 * 3600}); day2 != want {
+		if want := (uptime.Millis{Up: 1000 * 6 * 3600, Down: 1000 * 2 * 3600, Degraded: 1000 * 4 * 3600}); day2 != want {
 			t.Errorf("day 2: %+v, want %+v", day2, want)
 		}
 		if u, _ := day2.Uptime(); u != 10.0/12 {
@@ -133,16 +133,16 @@ func TestAcrossDays(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := []uptime.Seconds{{Up: 3600}, {Down: 3600}, {Down: 3600}, {Degraded: 3600}}
+		want := []uptime.Millis{{Up: 1000 * 3600}, {Down: 1000 * 3600}, {Down: 1000 * 3600}, {Degraded: 1000 * 3600}}
 		for i, h := range hours {
-			if h.Seconds != want[i] || !h.Start.Equal(t0.Add(time.Duration(29+i)*time.Hour)) {
-				t.Errorf("hour %d: %s %+v, want %s %+v", i, h.Start, h.Seconds, t0.Add(time.Duration(29+i)*time.Hour), want[i])
+			if h.Millis != want[i] || !h.Start.Equal(t0.Add(time.Duration(29+i)*time.Hour)) {
+				t.Errorf("hour %d: %s %+v, want %s %+v", i, h.Start, h.Millis, t0.Add(time.Duration(29+i)*time.Hour), want[i])
 			}
 		}
 		if s := day(t, r.l, "fresh", t0); s.Watched() != 0 {
 			t.Errorf("a probe never judged: %+v, want nothing counted", s)
 		}
-		if _, ok := (uptime.Seconds{}).Uptime(); ok {
+		if _, ok := (uptime.Millis{}).Uptime(); ok {
 			t.Error("an unwatched period has an uptime")
 		}
 	})
@@ -171,7 +171,7 @@ func TestRestart(t *testing.T) {
 		r = start(t, db, w)
 		r.advance(5 * time.Hour)
 		r.close()
-		if got, want := day(t, r.l, "api", t0), (uptime.Seconds{Up: 8 * 3600, Down: 3600}); got != want {
+		if got, want := day(t, r.l, "api", t0), (uptime.Millis{Up: 1000 * 8 * 3600, Down: 1000 * 3600}); got != want {
 			t.Errorf("the day after a restart: %+v, want %+v (the 2 h stopped counted nowhere)", got, want)
 		}
 		// A ledger that has not sampled the probe since the start reads
@@ -180,7 +180,7 @@ func TestRestart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, want := day(t, l, "api", t0), (uptime.Seconds{Up: 8 * 3600, Down: 3600}); got != want {
+		if got, want := day(t, l, "api", t0), (uptime.Millis{Up: 1000 * 8 * 3600, Down: 1000 * 3600}); got != want {
 			t.Errorf("stored: %+v, want %+v", got, want)
 		}
 	})
@@ -205,7 +205,7 @@ func TestMaintenance(t *testing.T) {
 		r.advance(2 * time.Hour)
 		r.close()
 		got := day(t, r.l, "db", t0)
-		if want := (uptime.Seconds{Up: 6 * 3600, Down: 3600, Maintenance: 3600}); got != want {
+		if want := (uptime.Millis{Up: 1000 * 6 * 3600, Down: 1000 * 3600, Maintenance: 1000 * 3600}); got != want {
 			t.Errorf("%+v, want %+v", got, want)
 		}
 		if u, _ := got.Uptime(); u != 6.0/7 {

@@ -55,6 +55,8 @@ type alertingParts struct {
 	// heartbeats is where keeping heartbeats' check-ins reports a failed
 	// write (the database is alerting's; heartbeat.go uses it).
 	heartbeats storageComponent
+	// uptime is where the uptime ledger reports a failed write.
+	uptime storageComponent
 	// deps are what the integrations were built with, for a reload's dry
 	// run of new receivers.
 	deps integrationDeps
@@ -100,6 +102,7 @@ func (a *alertingParts) build(d *daemon, cfg *config.Config) error {
 	}
 	a.slack = faults.component(storageSlack, "Slack threads and acknowledgements are not kept: the group's next notification starts a new thread")
 	a.heartbeats = faults.component(storageHeartbeats, "heartbeat check-ins are kept in memory only: a restart forgets those not saved")
+	a.uptime = faults.component(storageUptime, "the probes' uptime since the last write is kept in memory only: a restart loses it")
 	deps := integrationDeps{threads: threads, threadFaults: a.slack, pacer: slacknotify.NewPacer(slacknotify.DefaultPace), externalURL: externalURL, reg: d.reg}
 	notifiers := map[string]map[string]notify.Notifier{} // receiver → integration → notifier
 	for _, r := range ac.Receivers {

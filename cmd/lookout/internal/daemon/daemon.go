@@ -4,6 +4,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -30,6 +31,7 @@ import (
 	"github.com/lookout-dev/lookout/probes/heartbeat"
 	"github.com/lookout-dev/lookout/probes/scheduler"
 	"github.com/lookout-dev/lookout/probes/tracing"
+	"github.com/lookout-dev/lookout/probes/uptime"
 )
 
 // ShutdownTimeout bounds how long a stopping daemon waits for in-flight
@@ -55,6 +57,9 @@ type Options struct {
 	// Heartbeats are the check-ins the heartbeat kind of Kinds reads:
 	// the daemon keeps them in its database and serves their routes.
 	Heartbeats *heartbeat.Store
+	// UptimeEvery is how often every probe's state is sampled for its
+	// uptime; 0 means every 10 s.
+	UptimeEvery time.Duration
 	// Browser is the Chromium the browser kind of Kinds runs in: the
 	// daemon applies the browser section to it at start and at each
 	// reload, and closes it when it stops.
@@ -90,6 +95,12 @@ type daemon struct {
 	// heartbeats serves the heartbeats' check-ins; nil when Lookout
 	// started without heartbeat probes.
 	heartbeats *heartbeat.Store
+	// uptime is every probe's time up, degraded, down and under
+	// maintenance, kept in the alerting database.
+	uptime *uptime.Ledger
+	// maintenance reports whether a maintenance window covers a probe at
+	// a time; nil: none is configured.
+	maintenance func(probe string, labels map[string]string, t time.Time) bool
 
 	reloadOK   prometheus.Gauge
 	reloadTime prometheus.Gauge
@@ -145,6 +156,10 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	if d.alerting, err = d.setupAlerting(cfg); err != nil {
+		return err
+	}
+	if d.uptime, err = uptime.Open(d.alerting.db, uptime.Options{MaxGap: 12 * cmp.Or(opts.UptimeEvery, defaultUptimeEvery)}); err != nil {
+		d.alerting.close()
 		return err
 	}
 	d.started = restartOnly(cfg)
@@ -211,7 +226,7 @@ func Run(ctx context.Context, opts Options) error {
 	for _, l := range lns.all() {
 		runs = append(runs, func(ctx context.Context) error { return d.serveListener(ctx, l) })
 	}
-	runs = append(runs, d.mongos.Run)
+	runs = append(runs, d.mongos.Run, d.runUptime)
 	for _, run := range runs {
 		g.Go(func() error {
 			defer tel.Recover() // a panic reaches Sentry before it ends the process

@@ -115,16 +115,24 @@ type running struct {
 
 func startDaemon(t *testing.T, cfgFile string) *running {
 	t.Helper()
+	return startDaemonWith(t, cfgFile, nil)
+}
+
+// startDaemonWith is startDaemon with options set by with (nil: none).
+func startDaemonWith(t *testing.T, cfgFile string, with func(*Options)) *running {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan net.Addr, 1)
 	logs := &syncBuffer{}
 	r := &running{cancel: cancel, done: make(chan error, 1), logs: logs}
-	go func() {
-		r.done <- Run(ctx, Options{Kinds: allKinds(),
-			ConfigFile: cfgFile, Version: "test", Logger: slog.New(slog.NewTextHandler(logs, nil)),
-			Listening: func(a net.Addr) { addr <- a },
-		})
-	}()
+	opts := Options{Kinds: allKinds(),
+		ConfigFile: cfgFile, Version: "test", Logger: slog.New(slog.NewTextHandler(logs, nil)),
+		Listening: func(a net.Addr) { addr <- a },
+	}
+	if with != nil {
+		with(&opts)
+	}
+	go func() { r.done <- Run(ctx, opts) }()
 	select {
 	case a := <-addr:
 		r.base = "http://" + a.String()

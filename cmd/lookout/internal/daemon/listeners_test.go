@@ -247,6 +247,7 @@ func (s *secured) samples(t *testing.T) map[string]func() sample {
 		"GET /api/v1/probes/{name}/artifacts/{run}/{file}": func() sample {
 			return sample{path: "/api/v1/probes/self/artifacts/" + keptRun + "/console.json"}
 		},
+		"GET /api/v1/probes/{name}/uptime": func() sample { return sample{path: "/api/v1/probes/self/uptime?step=1h"} },
 		"GET /api/v1/mongodb/slow-queries": func() sample { return sample{path: "/api/v1/mongodb/slow-queries"} },
 		"GET /api/v1/mongodb/backups":      func() sample { return sample{path: "/api/v1/mongodb/backups"} },
 		"GET /api/v1/alerts":               func() sample { return sample{path: "/api/v1/alerts"} },
