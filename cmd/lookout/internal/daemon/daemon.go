@@ -192,6 +192,9 @@ func Run(ctx context.Context, opts Options) error {
 	if err := d.setupHeartbeats(cfg); err != nil {
 		return err
 	}
+	if err := d.setupStatusPages(cfg); err != nil {
+		return err
+	}
 	lns, err := d.openListeners(cfg.Server)
 	if err != nil {
 		return err
@@ -226,7 +229,7 @@ func Run(ctx context.Context, opts Options) error {
 	for _, l := range lns.all() {
 		runs = append(runs, func(ctx context.Context) error { return d.serveListener(ctx, l) })
 	}
-	runs = append(runs, d.mongos.Run, d.runUptime)
+	runs = append(runs, d.mongos.Run, d.runUptime, d.runStatusPages)
 	for _, run := range runs {
 		g.Go(func() error {
 			defer tel.Recover() // a panic reaches Sentry before it ends the process
@@ -317,6 +320,8 @@ func (d *daemon) reload() error {
 		b.Configure(cfg.Browser)
 	}
 	d.alerting.silences.SetLimits(cfg.Alerting.Silences)
+	d.applyMaintenance(cfg)
+	d.applyStatusPages(cfg)
 	applyMongo()
 	d.alerting.rules.Update(groups)
 	applyRuntime(cfg.Runtime, d.log)

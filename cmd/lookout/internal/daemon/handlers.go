@@ -40,6 +40,9 @@ func (d *daemon) adminRoutes() []endpoint {
 		{pattern: "GET /api/v1/mongodb/backups", handler: http.HandlerFunc(d.handleBackups)},
 	}
 	routes = append(routes, d.alertRoutes()...)
+	routes = append(routes, d.maintenanceRoutes()...)
+	routes = append(routes, d.incidentRoutes()...)
+	routes = append(routes, d.uiRoutes()...)
 	return append(routes, pprofRoutes()...)
 }
 
@@ -57,6 +60,7 @@ func (d *daemon) publicRoutes() []endpoint {
 	if d.heartbeats != nil {
 		routes = append(routes, endpoint{pattern: heartbeat.RoutePrefix, handler: d.heartbeats})
 	}
+	routes = append(routes, d.statusRoutes()...)
 	return append(routes, d.slackInteractionRoutes()...)
 }
 
