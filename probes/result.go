@@ -101,6 +101,18 @@ func (r Result) MarshalJSON() ([]byte, error) {
 	return append(out, f[1:]...), nil
 }
 
+// Phased is facts that split a run's time into phases, in order (an HTTP
+// request's resolve, connect, tls, processing and transfer), for charts.
+type Phased interface {
+	PhaseTimes() []PhaseTime
+}
+
+// PhaseTime is one phase of a run.
+type PhaseTime struct {
+	Name     string
+	Duration time.Duration
+}
+
 // Check is one check of a run, with what was expected and what was found.
 type Check struct {
 	Name     string `json:"name"`

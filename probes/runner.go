@@ -46,6 +46,7 @@ type Runner struct {
 	window   failWindow
 	state    State
 	reason   string
+	since    time.Time   // when state last changed, or the first judged run
 	runs     [3]uint64   // by State; runs lost to the prober are not among them
 	skipped  uint64      // planned runs the scheduler skipped
 	lost     uint64      // runs lost to the prober itself (Result.ProberError)
@@ -220,6 +221,9 @@ func (r *Runner) record(res Result, trace trace.SpanContext) {
 	r.window.push(res.State == Down)
 	prev, first := r.state, r.judged() == 1
 	r.state, r.reason = r.damped()
+	if r.state != prev || first {
+		r.since = res.Start
+	}
 	if r.state != prev || (first && r.state != Up) {
 		r.log.Info("probe state changed", "probe", r.cfg.Name, "from", prev, "to", r.state, "reason", r.reason)
 	}
@@ -316,13 +320,16 @@ func (r *Runner) damped() (State, string) {
 
 // Status is a snapshot of a probe for the API and metrics.
 type Status struct {
-	Name    string            `json:"name"`
-	Kind    string            `json:"kind"`
-	Labels  map[string]string `json:"labels,omitempty"`
-	State   State             `json:"state"`
-	Reason  string            `json:"reason,omitempty"`
-	LastRun time.Time         `json:"last_run"`
-	Results []Result          `json:"results"` // newest first
+	Name   string            `json:"name"`
+	Kind   string            `json:"kind"`
+	Labels map[string]string `json:"labels,omitempty"`
+	State  State             `json:"state"`
+	Reason string            `json:"reason,omitempty"`
+	// Since is when the probe entered its state; zero before its first
+	// run that judged the target.
+	Since   time.Time `json:"since,omitzero"`
+	LastRun time.Time `json:"last_run"`
+	Results []Result  `json:"results"` // newest first
 }
 
 // Current is the probe's damped state, and whether a run has judged the
@@ -339,7 +346,7 @@ func (r *Runner) Current() (state State, judged bool) {
 func (r *Runner) Status() Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	st := Status{Name: r.cfg.Name, Kind: r.kind.Name, Labels: r.cfg.Labels, State: r.state, Reason: r.reason, Results: make([]Result, 0, r.n)}
+	st := Status{Name: r.cfg.Name, Kind: r.kind.Name, Labels: r.cfg.Labels, State: r.state, Reason: r.reason, Since: r.since, Results: make([]Result, 0, r.n)}
 	if r.n == 0 {
 		return st
 	}

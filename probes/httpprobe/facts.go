@@ -23,6 +23,25 @@ func (f *Facts) TLSFacts() *tlsinfo.Facts { return f.TLS }
 
 var _ tlsinfo.Carrier = (*Facts)(nil)
 
+var (
+	_ probes.Phased = (*Facts)(nil)
+	_ probes.Phased = (*pastFacts)(nil)
+)
+
+// PhaseTimes are the request's phases, in order.
+func (f *Facts) PhaseTimes() []probes.PhaseTime { return f.Phases.times() }
+
+// PhaseTimes are the phases an older result keeps.
+func (p *pastFacts) PhaseTimes() []probes.PhaseTime { return p.facts().Phases.times() }
+
+func (p Phases) times() []probes.PhaseTime {
+	out := make([]probes.PhaseTime, len(PhaseNames))
+	for i, d := range p.Each() {
+		out[i] = probes.PhaseTime{Name: PhaseNames[i], Duration: d}
+	}
+	return out
+}
+
 // Past keeps the phases (to the microsecond) and the status code.
 func (f *Facts) Past() probes.Facts {
 	p := &pastFacts{}

@@ -225,7 +225,7 @@ func (g *guard) admin(rt endpoint) http.Handler {
 				http.Error(w, "cross-origin request refused: a request that changes state must come from this origin or from no browser", http.StatusForbidden)
 				return
 			}
-			if !jsonOrEmpty(r) {
+			if !jsonOrEmpty(r) && !(rt.form && formBody(r)) {
 				http.Error(w, "a request that changes state takes a JSON body (Content-Type: application/json) or none", http.StatusUnsupportedMediaType)
 				return
 			}
@@ -290,6 +290,12 @@ func changesState(method string) bool {
 
 // jsonOrEmpty: a body must be application/json; a request without a body
 // may have no Content-Type (curl -X POST /-/reload), but not another one.
+// formBody reports whether r carries an HTML form.
+func formBody(r *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && (mt == "application/x-www-form-urlencoded" || mt == "multipart/form-data")
+}
+
 func jsonOrEmpty(r *http.Request) bool {
 	ct := r.Header.Get("Content-Type")
 	if ct == "" {

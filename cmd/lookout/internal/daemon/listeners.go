@@ -26,6 +26,9 @@ type endpoint struct {
 	pattern string
 	handler http.Handler
 	access  access
+	// form lets a change take an HTML form's body (the web UI's) besides
+	// JSON; the cross-origin check holds for it as for every change.
+	form bool
 }
 
 // listener is one HTTP server: the socket it accepts on (at most

@@ -230,6 +230,7 @@ var testCredentials = []credential{
 // sample is a request that a route answers with 2xx when allowed.
 type sample struct {
 	method, path, body string
+	header             []string // name, value, …
 }
 
 // samples are the test's request for every admin route, by pattern. A
@@ -257,11 +258,25 @@ func (s *secured) samples(t *testing.T) map[string]func() sample {
 		"DELETE /api/v1/silences/{id}": func() sample {
 			return sample{method: http.MethodDelete, path: "/api/v1/silences/" + s.addSilence(t, silence)}
 		},
-		"GET /debug/pprof/":        func() sample { return sample{path: "/debug/pprof/"} },
-		"GET /debug/pprof/cmdline": func() sample { return sample{path: "/debug/pprof/cmdline"} },
-		"GET /debug/pprof/profile": func() sample { return sample{path: "/debug/pprof/profile?seconds=1"} },
-		"GET /debug/pprof/symbol":  func() sample { return sample{path: "/debug/pprof/symbol"} },
-		"GET /debug/pprof/trace":   func() sample { return sample{path: "/debug/pprof/trace?seconds=1"} },
+		"GET /{$}":                   func() sample { return sample{path: "/"} },
+		"GET /probes/{name}":         func() sample { return sample{path: "/probes/self"} },
+		"POST /probes/{name}/run":    func() sample { return sample{method: http.MethodPost, path: "/probes/self/run"} },
+		"GET /alerts":                func() sample { return sample{path: "/alerts"} },
+		"GET /silences":              func() sample { return sample{path: "/silences"} },
+		"GET /silences/preview":      func() sample { return sample{path: "/silences/preview?matcher=alertname%3D%22Test%22"} },
+		"POST /silences":             func() sample { return uiForm("/silences", "matcher=alertname%3D%22Test%22&duration=1h&createdBy=test") },
+		"POST /silences/{id}/expire": func() sample { return uiForm("/silences/"+s.addSilence(t, silence)+"/expire", "") },
+		"POST /silences/{id}/extend": func() sample { return uiForm("/silences/"+s.addSilence(t, silence)+"/extend", "by=1h") },
+		"GET /rules":                 func() sample { return sample{path: "/rules"} },
+		"GET /mongodb":               func() sample { return sample{path: "/mongodb"} },
+		"GET /webvitals":             func() sample { return sample{path: "/webvitals"} },
+		"GET /static/":               func() sample { return sample{path: "/static/ui.css"} },
+		"GET /favicon.ico":           func() sample { return sample{path: "/favicon.ico"} },
+		"GET /debug/pprof/":          func() sample { return sample{path: "/debug/pprof/"} },
+		"GET /debug/pprof/cmdline":   func() sample { return sample{path: "/debug/pprof/cmdline"} },
+		"GET /debug/pprof/profile":   func() sample { return sample{path: "/debug/pprof/profile?seconds=1"} },
+		"GET /debug/pprof/symbol":    func() sample { return sample{path: "/debug/pprof/symbol"} },
+		"GET /debug/pprof/trace":     func() sample { return sample{path: "/debug/pprof/trace?seconds=1"} },
 	}
 }
 
@@ -319,6 +334,11 @@ func (s *secured) addSilence(t *testing.T, body string) string {
 	return out.ID
 }
 
+// uiForm is a web UI form's POST.
+func uiForm(path, body string) sample {
+	return sample{method: http.MethodPost, path: path, body: body, header: []string{"Content-Type", "application/x-www-form-urlencoded"}}
+}
+
 // roleNeeded is the policy, written out apart from the route table: only
 // the health endpoints are open; /metrics and every other GET need read;
 // /debug/pprof/, a browser probe's evidence and every request that changes
@@ -361,7 +381,7 @@ func TestAdminRoutesNeedCredentials(t *testing.T) {
 			for _, c := range testCredentials {
 				t.Run(c.name, func(t *testing.T) {
 					smp := mk()
-					resp, body := s.do(t, c, smp.method, s.base+smp.path, smp.body)
+					resp, body := s.do(t, c, smp.method, s.base+smp.path, smp.body, smp.header...)
 					switch {
 					case need == noRole || c.role >= need:
 						if resp.StatusCode/100 != 2 {
