@@ -35,6 +35,7 @@ Usage:
   lookout probe NAME [--config lookout.yml] [--fail-on-degraded]
   lookout test rules FILE...
   lookout silence add|ls|expire [--url http://127.0.0.1:9477] [--tls.* ...] [--token-file FILE] ...
+  lookout maintenance start|ls|end [--url http://127.0.0.1:9477] [--tls.* ...] [--token-file FILE] ...
   lookout healthcheck [--url http://127.0.0.1:9477/healthz | --config lookout.yml] [--tls.* ...]
   lookout version
 `
@@ -61,6 +62,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdTest(args[1:], stdout, stderr)
 	case "silence":
 		return cmdSilence(args[1:], stdout, stderr)
+	case "maintenance":
+		return cmdMaintenance(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "lookout", buildVersion())
 		return 0

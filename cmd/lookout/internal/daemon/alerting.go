@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 
 	"github.com/lookout-dev/lookout/alerting"
 	"github.com/lookout-dev/lookout/alerting/dispatch"
+	"github.com/lookout-dev/lookout/alerting/maintenance"
 	"github.com/lookout-dev/lookout/alerting/notify"
 	sentrynotify "github.com/lookout-dev/lookout/alerting/notify/sentry"
 	slacknotify "github.com/lookout-dev/lookout/alerting/notify/slack"
@@ -46,6 +48,9 @@ type alertingParts struct {
 	dispatcher   *dispatch.Dispatcher
 	outbox       *notify.Outbox
 	silences     *silences.Store
+	// maintenance holds the maintenance windows, which mute as silences
+	// do (see maintenance.go).
+	maintenance *maintenance.Store
 	// alertState is where saving the rules' alerts reports a failed
 	// write to db.
 	alertState storageComponent
@@ -128,8 +133,14 @@ func (a *alertingParts) build(d *daemon, cfg *config.Config) error {
 	if a.silences, err = silences.Open(a.db, ac.Silences, silenceFaults); err != nil {
 		return err
 	}
+	// Maintenance windows count with the silences in
+	// lookout_storage_write_failures_total: they mute alike.
+	maintenanceFaults := faults.component(storageSilences, "maintenance windows cannot be created or ended (the API answers 507)")
+	if err := d.setupMaintenance(a, cfg, maintenanceFaults); err != nil {
+		return err
+	}
 	a.dispatcher = dispatch.New(dispatch.Options{
-		Route: route(ac.Route), Inhibit: inhibitRules(ac.InhibitRules), Silences: a.silences,
+		Route: route(ac.Route), Inhibit: inhibitRules(ac.InhibitRules), Silences: muters{a.silences, a.maintenance},
 		SendResolvedWhenMuted: *ac.SendResolvedWhenMuted,
 	}, stateSink{a.outbox}, d.reg, d.log)
 	notified, err := loadNotified(a.db)
@@ -219,12 +230,30 @@ func ruleKey(g *rules.Group, r *rules.AlertingRule) string {
 }
 
 // afterTick saves the rules' alerts and deletes silences expired for
-// silences.Retention, after each evaluation.
+// silences.Retention and one-off maintenance windows ended for
+// maintenance.Retention, after each evaluation.
 func (a *alertingParts) afterTick(now time.Time) {
 	a.saveRuleAlerts()
-	// A failure is counted and logged as the silences' write failure;
-	// the next evaluation tries again.
+	// A failure is counted and logged as the store's write failure; the
+	// next evaluation tries again.
 	_, _ = a.silences.DeleteExpired(now)
+	_, _ = a.maintenance.DeleteExpired(now)
+}
+
+// muters mute an alert that any of them mutes: the silences and the
+// maintenance windows. Muted gives all their IDs, sorted.
+type muters []dispatch.Silences
+
+var _ dispatch.Silences = muters{}
+
+// Muted implements dispatch.Silences.
+func (ms muters) Muted(lset model.LabelSet, at time.Time) []string {
+	var ids []string
+	for _, m := range ms {
+		ids = append(ids, m.Muted(lset, at)...)
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 // saveRuleAlerts records every alerting rule's alerts after a tick, so a

@@ -237,6 +237,7 @@ type sample struct {
 // route added to adminRoutes without one fails TestAdminRoutesNeedCredentials.
 func (s *secured) samples(t *testing.T) map[string]func() sample {
 	silence := `{"matchers":["alertname=\"Test\""],"duration":"1h","createdBy":"test","comment":"listeners test"}`
+	window := `{"matchers":["probe=\"self\""],"duration":"1h","createdBy":"test","message":"listeners test"}`
 	return map[string]func() sample{
 		"GET /metrics":                        func() sample { return sample{path: "/metrics"} },
 		"GET /healthz":                        func() sample { return sample{path: "/healthz"} },
@@ -257,6 +258,18 @@ func (s *secured) samples(t *testing.T) map[string]func() sample {
 		"POST /api/v1/silences":            func() sample { return sample{method: http.MethodPost, path: "/api/v1/silences", body: silence} },
 		"DELETE /api/v1/silences/{id}": func() sample {
 			return sample{method: http.MethodDelete, path: "/api/v1/silences/" + s.addSilence(t, silence)}
+		},
+		"GET /api/v1/maintenance":  func() sample { return sample{path: "/api/v1/maintenance"} },
+		"POST /api/v1/maintenance": func() sample { return sample{method: http.MethodPost, path: "/api/v1/maintenance", body: window} },
+		"DELETE /api/v1/maintenance/{id}": func() sample {
+			resp, text := s.do(t, credential{set: bearer(adminToken)}, http.MethodPost, s.base+"/api/v1/maintenance", window)
+			var created struct {
+				ID string `json:"id"`
+			}
+			if resp.StatusCode != http.StatusCreated || json.Unmarshal([]byte(text), &created) != nil {
+				t.Fatalf("add maintenance window: %d %s", resp.StatusCode, text)
+			}
+			return sample{method: http.MethodDelete, path: "/api/v1/maintenance/" + created.ID}
 		},
 		"GET /{$}":                   func() sample { return sample{path: "/"} },
 		"GET /probes/{name}":         func() sample { return sample{path: "/probes/self"} },

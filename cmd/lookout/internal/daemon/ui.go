@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/common/model"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/model"
 
 	"github.com/lookout-dev/lookout/alerting/dispatch"
 	"github.com/lookout-dev/lookout/alerting/rules"
@@ -408,4 +408,3 @@ func (b *bucketSum) quantile(q float64) float64 {
 	}
 	return b.bounds[len(b.bounds)-1]
 }
-
