@@ -65,8 +65,29 @@ func (u *UI) runNow(w http.ResponseWriter, r *http.Request) {
 	back(w, r, "/probes/"+url.PathEscape(name), "flash", msg)
 }
 
+// alertsPerPage bounds the Alerts page.
+const alertsPerPage = 100
+
+// alertsData is a page of the alerts.
+type alertsData struct {
+	Alerts           []Alert
+	Total            int
+	Page, Pages      int
+	PrevURL, NextURL string
+}
+
 func (u *UI) alerts(w http.ResponseWriter, r *http.Request) {
-	u.render(w, r, http.StatusOK, "alerts", page{Title: "Alerts", Nav: "alerts", Data: u.src.Alerts()})
+	all := u.src.Alerts()
+	d := alertsData{Total: len(all), Pages: max(1, (len(all)+alertsPerPage-1)/alertsPerPage)}
+	d.Page = min(max(1, atoi(r.URL.Query().Get("page"))), d.Pages)
+	d.Alerts = all[(d.Page-1)*alertsPerPage : min(d.Page*alertsPerPage, len(all))]
+	if d.Page > 1 {
+		d.PrevURL = fmt.Sprintf("/alerts?page=%d", d.Page-1)
+	}
+	if d.Page < d.Pages {
+		d.NextURL = fmt.Sprintf("/alerts?page=%d", d.Page+1)
+	}
+	u.render(w, r, http.StatusOK, "alerts", page{Title: "Alerts", Nav: "alerts", Data: d, alerts: all})
 }
 
 func (u *UI) rules(w http.ResponseWriter, r *http.Request) {

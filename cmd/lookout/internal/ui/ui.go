@@ -105,8 +105,10 @@ type page struct {
 	Now    time.Time
 	Flash  string
 	Error  string
-	Firing int
+	Firing int // alerts firing and not muted, for the navigation
 	Data   any
+	// alerts are the alerts when the page has read them already.
+	alerts []Alert
 }
 
 // render writes a page; a template error is logged and answered 500
@@ -117,7 +119,10 @@ func (u *UI) render(w http.ResponseWriter, r *http.Request, status int, name str
 	if p.Error == "" {
 		p.Error = r.URL.Query().Get("error")
 	}
-	for _, a := range u.src.Alerts() {
+	if p.alerts == nil {
+		p.alerts = u.src.Alerts()
+	}
+	for _, a := range p.alerts {
 		if a.State == "firing" && len(a.SilencedBy) == 0 && len(a.InhibitedBy) == 0 {
 			p.Firing++
 		}
@@ -153,19 +158,24 @@ func back(w http.ResponseWriter, r *http.Request, path, key, msg string) {
 	http.Redirect(w, r, path+"?"+url.Values{key: {msg}}.Encode(), http.StatusSeeOther)
 }
 
+// shownAlerts is how many alerts the overview lists on top; the Alerts
+// page has them all.
+const shownAlerts = 10
+
 // overviewData is the overview's page.
 type overviewData struct {
-	Alerts  []Alert
-	Rows    []probeRow
-	Filter  filter
-	Kinds   []string
-	Counts  map[string]int // by state, of the filtered probes
-	Total   int            // probes matching the filter
-	All     int            // probes in all
-	Page    int
-	Pages   int
-	PrevURL string
-	NextURL string
+	Alerts     []Alert // the first shownAlerts
+	MoreAlerts int     // and how many more there are
+	Rows       []probeRow
+	Filter     filter
+	Kinds      []string
+	Counts     map[string]int // by state, of the filtered probes
+	Total      int            // probes matching the filter
+	All        int            // probes in all
+	Page       int
+	Pages      int
+	PrevURL    string
+	NextURL    string
 }
 
 // filter is the overview's query: state, kind, label (name=value) and
@@ -233,7 +243,8 @@ func (u *UI) overview(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := filter{State: q.Get("state"), Kind: q.Get("kind"), Label: q.Get("label"), Q: q.Get("q")}
 	all := u.src.Probes()
-	d := overviewData{Filter: f, Counts: map[string]int{}, All: len(all), Alerts: u.src.Alerts()}
+	alerts := u.src.Alerts()
+	d := overviewData{Filter: f, Counts: map[string]int{}, All: len(all), Alerts: alerts[:min(len(alerts), shownAlerts)], MoreAlerts: max(0, len(alerts)-shownAlerts)}
 	kinds := map[string]bool{}
 	var shown []ProbeBrief
 	for _, p := range all {
@@ -276,7 +287,7 @@ func (u *UI) overview(w http.ResponseWriter, r *http.Request) {
 		}
 		d.Rows = append(d.Rows, row)
 	}
-	u.render(w, r, http.StatusOK, "overview", page{Title: "Probes", Nav: "overview", Data: d})
+	u.render(w, r, http.StatusOK, "overview", page{Title: "Probes", Nav: "overview", Data: d, alerts: alerts})
 }
 
 func atoi(s string) int {
