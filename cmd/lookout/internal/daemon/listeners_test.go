@@ -280,16 +280,28 @@ func (s *secured) samples(t *testing.T) map[string]func() sample {
 		"POST /silences":             func() sample { return uiForm("/silences", "matcher=alertname%3D%22Test%22&duration=1h&createdBy=test") },
 		"POST /silences/{id}/expire": func() sample { return uiForm("/silences/"+s.addSilence(t, silence)+"/expire", "") },
 		"POST /silences/{id}/extend": func() sample { return uiForm("/silences/"+s.addSilence(t, silence)+"/extend", "by=1h") },
-		"GET /rules":                 func() sample { return sample{path: "/rules"} },
-		"GET /mongodb":               func() sample { return sample{path: "/mongodb"} },
-		"GET /webvitals":             func() sample { return sample{path: "/webvitals"} },
-		"GET /static/":               func() sample { return sample{path: "/static/ui.css"} },
-		"GET /favicon.ico":           func() sample { return sample{path: "/favicon.ico"} },
-		"GET /debug/pprof/":          func() sample { return sample{path: "/debug/pprof/"} },
-		"GET /debug/pprof/cmdline":   func() sample { return sample{path: "/debug/pprof/cmdline"} },
-		"GET /debug/pprof/profile":   func() sample { return sample{path: "/debug/pprof/profile?seconds=1"} },
-		"GET /debug/pprof/symbol":    func() sample { return sample{path: "/debug/pprof/symbol"} },
-		"GET /debug/pprof/trace":     func() sample { return sample{path: "/debug/pprof/trace?seconds=1"} },
+		"GET /maintenance":           func() sample { return sample{path: "/maintenance"} },
+		"POST /maintenance":          func() sample { return uiForm("/maintenance", "matcher=probe%3D%22self%22&duration=1h&createdBy=test") },
+		"POST /maintenance/{id}/end": func() sample {
+			resp, text := s.do(t, credential{set: bearer(adminToken)}, http.MethodPost, s.base+"/api/v1/maintenance", window)
+			var created struct {
+				ID string `json:"id"`
+			}
+			if resp.StatusCode != http.StatusCreated || json.Unmarshal([]byte(text), &created) != nil {
+				t.Fatalf("add maintenance window: %d %s", resp.StatusCode, text)
+			}
+			return uiForm("/maintenance/"+created.ID+"/end", "")
+		},
+		"GET /rules":               func() sample { return sample{path: "/rules"} },
+		"GET /mongodb":             func() sample { return sample{path: "/mongodb"} },
+		"GET /webvitals":           func() sample { return sample{path: "/webvitals"} },
+		"GET /static/":             func() sample { return sample{path: "/static/ui.css"} },
+		"GET /favicon.ico":         func() sample { return sample{path: "/favicon.ico"} },
+		"GET /debug/pprof/":        func() sample { return sample{path: "/debug/pprof/"} },
+		"GET /debug/pprof/cmdline": func() sample { return sample{path: "/debug/pprof/cmdline"} },
+		"GET /debug/pprof/profile": func() sample { return sample{path: "/debug/pprof/profile?seconds=1"} },
+		"GET /debug/pprof/symbol":  func() sample { return sample{path: "/debug/pprof/symbol"} },
+		"GET /debug/pprof/trace":   func() sample { return sample{path: "/debug/pprof/trace?seconds=1"} },
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/lookout-dev/lookout/alerting/dispatch"
+	"github.com/lookout-dev/lookout/alerting/maintenance"
 	"github.com/lookout-dev/lookout/alerting/rules"
 	"github.com/lookout-dev/lookout/alerting/silences"
 	"github.com/lookout-dev/lookout/cmd/lookout/internal/ui"
@@ -251,6 +252,26 @@ func (s uiSource) ExtendSilence(id string, d time.Duration) (ui.Silence, error) 
 		s.d.log.Warn("extend a silence: the old one could not be expired; both mute until it ends", "id", id, "err", err)
 	}
 	return uiSilence(silences.ToJSON(next, now)), nil
+}
+
+func (s uiSource) Maintenance() maintenance.Listing {
+	return s.d.alerting.maintenance.List(time.Now())
+}
+
+func (s uiSource) StartMaintenance(r maintenance.Request) (maintenance.Window, error) {
+	win, err := r.Window(time.Now())
+	if err == nil {
+		win, err = s.d.alerting.maintenance.Add(win)
+	}
+	if err == nil {
+		s.d.log.Info("maintenance window created", "id", win.ID, "by", win.CreatedBy, "matchers", win.Matchers, "ends", win.End)
+	}
+	return win, err
+}
+
+func (s uiSource) EndMaintenance(id string) error {
+	_, err := s.d.alerting.maintenance.End(id)
+	return err
 }
 
 // MongoDB is each target's slow shapes and backups, and the indexes its

@@ -203,6 +203,7 @@ probes:
 		{"probe", "/probes/api", []string{"Down", "503", "Run now", "Config as loaded", "team", "***"}},
 		{"alerts", "/alerts", []string{"ProbeDown", "Firing", "api is down", "Runbook"}},
 		{"silences", "/silences", []string{"New silence", "Create silence"}},
+		{"maintenance", "/maintenance", []string{"Configured", "One-off windows", "Start maintenance"}},
 		{"rules", "/rules", []string{"probes", "ProbeDown", "OK"}},
 		{"mongodb", "/mongodb", []string{"No MongoDB targets"}},
 		{"webvitals", "/webvitals", []string{"Web Vitals"}},
@@ -281,6 +282,32 @@ probes:
 		text := get(t, b, "read the alerts page", chromedp.Text(chromedp.CSS("main")))
 		if !strings.Contains(text, "silenced by") {
 			t.Errorf("the alerts page does not say the alert is silenced:\n%s", text)
+		}
+		if probs := b.takeProblems(); len(probs) > 0 {
+			t.Errorf("problems: %s", strings.Join(probs, "; "))
+		}
+	})
+
+	t.Run("maintenance through the form", func(t *testing.T) {
+		b.do(t, "start maintenance", chromedp.Navigate(r.base+"/maintenance"), chromedp.WaitVisible(chromedp.CSS("main h1")),
+			chromedp.SendKeys(chromedp.CSS(`form[action="/maintenance"] input[name=matcher]`), `probe="api"`),
+			chromedp.SetValue(chromedp.CSS(`form[action="/maintenance"] input[name=createdBy]`), "bob"),
+			chromedp.SetValue(chromedp.CSS(`form[action="/maintenance"] input[name=message]`), "database upgrade"),
+			chromedp.Click(chromedp.CSS(`form[action="/maintenance"] button[type=submit]`)), chromedp.WaitVisible(chromedp.CSS(".flash")))
+		flash := get(t, b, "flash", chromedp.Text(chromedp.CSS(".flash")))
+		if !strings.HasPrefix(flash, "Maintenance maintenance-") || !strings.Contains(flash, "started") {
+			t.Errorf("flash %q; want Maintenance … started", flash)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(alertsJSON(t, s, admin), `"maintenance-`) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the api alert is not muted by the window 10 s after the form:\n%s", alertsJSON(t, s, admin))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		text := get(t, b, "the page", chromedp.Text(chromedp.CSS("main")))
+		if !strings.Contains(text, "database upgrade") || !strings.Contains(text, "End now") {
+			t.Errorf("the page does not list the window:\n%s", text)
 		}
 		if probs := b.takeProblems(); len(probs) > 0 {
 			t.Errorf("problems: %s", strings.Join(probs, "; "))

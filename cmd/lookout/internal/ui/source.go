@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/lookout-dev/lookout/alerting/maintenance"
 	"github.com/lookout-dev/lookout/collectors/mongodb"
 	"github.com/lookout-dev/lookout/probes"
 	"github.com/lookout-dev/lookout/probes/browserprobe"
@@ -47,6 +48,15 @@ type Source interface {
 	ExpireSilence(id string) error
 	// ExtendSilence makes a silence end d later than it does.
 	ExtendSilence(id string, d time.Duration) (Silence, error)
+
+	// Maintenance is the configured maintenance windows and the
+	// one-offs.
+	Maintenance() maintenance.Listing
+	// StartMaintenance opens a one-off window; its error says what is
+	// wrong.
+	StartMaintenance(r maintenance.Request) (maintenance.Window, error)
+	// EndMaintenance ends a one-off window now.
+	EndMaintenance(id string) error
 
 	// MongoDB is each MongoDB target's slow query shapes, unused and
 	// redundant indexes and backups.
