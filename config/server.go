@@ -255,6 +255,12 @@ func (c *Config) publicRoutes() []string {
 			routes = append(routes, "/slack/"+r.Name+"/interactions")
 		}
 	}
+	for _, p := range c.StatusPages {
+		routes = append(routes, p.Path, p.Path+StatusPageJSON)
+	}
+	if len(c.StatusPages) > 0 {
+		routes = append(routes, "/badge/")
+	}
 	return routes
 }
 

@@ -38,13 +38,27 @@ type StatusGroup struct {
 const StatusPageJSON = ".json"
 
 // reservedRoutes are Lookout's own routes, which no status page may take.
-// The public listener serves /v1/vitals, /v1/heartbeat/ and /slack/;
-// without server.public those are served on the admin listener beside the
-// others, so a status page may take none of them either. A route ending
-// in "/" stands for everything under it.
+// The public listener serves /v1/vitals, /v1/heartbeat/, /slack/ and the
+// status badges; without server.public those are served on the admin
+// listener beside the API and the web UI, so a status page may take none
+// of theirs either. A route ending in "/" stands for everything under it.
+// The daemon's tests check every route it serves is here.
 var reservedRoutes = []string{
-	"/v1/vitals", "/v1/heartbeat/", "/slack/",
+	"/v1/vitals", "/v1/heartbeat/", "/slack/", "/badge/",
 	"/metrics", "/healthz", "/readyz", "/-/", "/api/", "/debug/",
+	"/probes/", "/alerts", "/silences/", "/incidents/", "/maintenance/", "/rules", "/mongodb", "/webvitals", "/static/", "/favicon.ico",
+}
+
+// ReservedRoute returns the route of Lookout's own that p is, or is
+// under, which a status page may not take; false when there is none.
+func ReservedRoute(p string) (string, bool) {
+	for _, r := range reservedRoutes {
+		under, subtree := strings.CutSuffix(r, "/")
+		if p == r || subtree && (p == under || strings.HasPrefix(p, r)) {
+			return r, true
+		}
+	}
+	return "", false
 }
 
 // statusPath is a clean absolute URL path: segments of letters, digits
@@ -106,12 +120,9 @@ func (s *StatusPage) checkPath(d *decoder, at string, routes map[string]int, i i
 			return
 		}
 	}
-	for _, r := range reservedRoutes {
-		under, subtree := strings.CutSuffix(r, "/")
-		if p == r || subtree && (p == under || strings.HasPrefix(p, r)) {
-			d.errorAt(at, "%q is Lookout's own route %s; want another path, like /status", p, r)
-			return
-		}
+	if r, ok := ReservedRoute(p); ok {
+		d.errorAt(at, "%q is Lookout's own route %s; want another path, like /status", p, r)
+		return
 	}
 	for _, route := range []string{p, p + StatusPageJSON} {
 		if j, taken := routes[route]; taken {

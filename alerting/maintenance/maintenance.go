@@ -26,10 +26,9 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/lookout-dev/lookout/alerting/dispatch"
-	"github.com/lookout-dev/lookout/alerting/silences"
+	"github.com/lookout-dev/lookout/alerting/internal/kept"
 	"github.com/lookout-dev/lookout/config"
 )
 
@@ -128,15 +127,11 @@ func (c *configured) window(start, end time.Time) Window {
 // Store holds the configured windows and the one-offs, the latter in a
 // bbolt bucket and in memory.
 type Store struct {
-	db       *bolt.DB
-	failures silences.WriteFailures // nil: not reported
-
-	mu         sync.RWMutex
-	configured []configured
 	// oneOffs are the one-offs as silences: Comment holds the message.
-	oneOffs dispatch.SilenceList
-	// due is when the next one-off is due for deletion (zero: none is).
-	due time.Time
+	oneOffs *kept.Silences
+
+	mu         sync.RWMutex // guards configured
+	configured []configured
 }
 
 var _ dispatch.Silences = (*Store)(nil)
@@ -159,9 +154,9 @@ func (s *Store) SetConfig(ms []config.Maintenance) {
 // Muted implements dispatch.Silences: the IDs of the windows on at at
 // whose matchers select lset, sorted.
 func (s *Store) Muted(lset model.LabelSet, at time.Time) []string {
+	ids := s.oneOffs.Muted(lset, at)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	ids := s.oneOffs.Muted(lset, at)
 	for i := range s.configured {
 		c := &s.configured[i]
 		if !c.ms.Matches(lset) {
@@ -203,7 +198,7 @@ func (s *Store) active(at time.Time, match func(dispatch.Matchers) bool) []Windo
 			out = append(out, c.window(start, end))
 		}
 	}
-	for _, o := range s.oneOffs {
+	for _, o := range s.oneOffs.All() {
 		if o.Active(at) && match(o.Matchers) {
 			out = append(out, fromSilence(o))
 		}
@@ -227,7 +222,7 @@ func (s *Store) Upcoming(from time.Time, horizon time.Duration) []Window {
 			start, end, ok = c.m.Next(start)
 		}
 	}
-	for _, o := range s.oneOffs {
+	for _, o := range s.oneOffs.All() {
 		if o.StartsAt.After(from) && !o.StartsAt.After(until) {
 			out = append(out, fromSilence(o))
 		}
@@ -251,13 +246,14 @@ func sorted(ws []Window, t time.Time) []Window {
 // its current and next window, and the one-offs, newest first, with their
 // state.
 func (s *Store) List(at time.Time) Listing {
+	oneOffs := s.oneOffs.All()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := Listing{Configured: make([]Planned, 0, len(s.configured)), OneOffs: make([]Window, 0, len(s.oneOffs))}
+	out := Listing{Configured: make([]Planned, 0, len(s.configured)), OneOffs: make([]Window, 0, len(oneOffs))}
 	for i := range s.configured {
 		out.Configured = append(out.Configured, s.configured[i].planned(at))
 	}
-	for _, o := range s.oneOffs {
+	for _, o := range oneOffs {
 		w := fromSilence(o)
 		w.State = w.StateAt(at)
 		out.OneOffs = append(out.OneOffs, w)

@@ -411,3 +411,25 @@ func TestStorageFailure(t *testing.T) {
 		})
 	}
 }
+
+// TestStoredEncoding: a one-off is stored in the "maintenance" bucket as
+// its Window's JSON under its ID, byte for byte as Lookout has always
+// stored it, so the one-offs in a lookout.db written before read the same.
+func TestStoredEncoding(t *testing.T) {
+	db := openDB(t, filepath.Join(t.TempDir(), "lookout.db"), nil)
+	defer db.Close()
+	start := time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+	w, err := openStore(t, db, nil).Add(maintenance.Window{
+		Matchers: []string{`probe="api-health"`}, Start: start, End: start.Add(time.Hour), Message: "upgrade", CreatedBy: "alice",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"id":"` + w.ID + `","message":"upgrade","startsAt":"2100-01-01T00:00:00Z","endsAt":"2100-01-01T01:00:00Z","matchers":["probe=\"api-health\""],"configured":false,"createdBy":"alice"}`
+	_ = db.View(func(tx *bolt.Tx) error {
+		if got := string(tx.Bucket([]byte("maintenance")).Get([]byte(w.ID))); got != want {
+			t.Errorf("stored\n%s\nwant\n%s", got, want)
+		}
+		return nil
+	})
+}

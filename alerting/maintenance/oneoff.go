@@ -14,11 +14,14 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/lookout-dev/lookout/alerting/dispatch"
+	"github.com/lookout-dev/lookout/alerting/internal/kept"
 	"github.com/lookout-dev/lookout/alerting/silences"
 	"github.com/lookout-dev/lookout/config"
 )
 
-var bucket = []byte("maintenance")
+// bucket holds the one-offs in Lookout's database, each as its Window's
+// JSON under its ID.
+const bucket = "maintenance"
 
 const (
 	// Retention is how long a one-off is kept after it ended: as long
@@ -116,36 +119,36 @@ func (r Request) Window(now time.Time) (Window, error) {
 // Retention ago or more. Failed writes are reported to failures, which
 // may be nil.
 func Open(db *bolt.DB, failures silences.WriteFailures) (*Store, error) {
-	s := &Store{db: db, failures: failures}
-	err := db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bucket)
-		if err != nil {
-			return err
-		}
-		return b.ForEach(func(k, v []byte) error {
-			var w Window
-			if err := json.Unmarshal(v, &w); err != nil {
-				return fmt.Errorf("window %s: %w", k, err)
-			}
-			o, err := toSilence(w)
-			if err != nil {
-				return fmt.Errorf("window %s: %w", k, err)
-			}
-			s.oneOffs = append(s.oneOffs, o)
-			return nil
-		})
+	oneOffs, err := kept.Open(db, kept.Config{
+		Bucket:       bucket,
+		Codec:        kept.Codec{Encode: encode, Decode: decode},
+		Retention:    Retention,
+		Failures:     failures,
+		StorageError: func(err error) error { return &StorageError{Err: err} },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("maintenance: load: %w", err)
 	}
-	for _, o := range s.oneOffs {
-		s.schedule(o)
-	}
+	s := &Store{oneOffs: oneOffs}
 	if _, err := s.DeleteExpired(time.Now()); err != nil {
 		return nil, fmt.Errorf("maintenance: %w", err)
 	}
 	return s, nil
 }
+
+func decode(k, v []byte) (dispatch.Silence, error) {
+	var w Window
+	if err := json.Unmarshal(v, &w); err != nil {
+		return dispatch.Silence{}, fmt.Errorf("window %s: %w", k, err)
+	}
+	o, err := toSilence(w)
+	if err != nil {
+		return o, fmt.Errorf("window %s: %w", k, err)
+	}
+	return o, nil
+}
+
+func encode(o dispatch.Silence) ([]byte, error) { return json.Marshal(fromSilence(o)) }
 
 // toSilence is a one-off as the store keeps it in memory: a silence
 // whose comment is the message.
@@ -185,47 +188,29 @@ func (s *Store) Add(w Window) (Window, error) {
 		return w, err
 	}
 	o.ID = oneOffPrefix + hex.EncodeToString(id)
-	v, err := json.Marshal(fromSilence(o))
-	if err != nil {
-		return w, err
-	}
-
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	evict := -1
-	if len(s.oneOffs) >= MaxOneOffs {
-		if evict = s.endedFirst(now); evict < 0 {
-			return w, refuse(OverLimit, "", "Lookout keeps %d one-off windows and none has ended; end one first", MaxOneOffs)
+	err = s.oneOffs.Add(o, func(list dispatch.SilenceList) (int, error) {
+		if len(list) < MaxOneOffs {
+			return -1, nil
 		}
-	}
-	err = s.write(func(b *bolt.Bucket) error {
-		if evict >= 0 {
-			if err := b.Delete([]byte(s.oneOffs[evict].ID)); err != nil {
-				return err
-			}
+		if evict := endedFirst(list, now); evict >= 0 {
+			return evict, nil
 		}
-		return b.Put([]byte(o.ID), v)
+		return -1, refuse(OverLimit, "", "Lookout keeps %d one-off windows and none has ended; end one first", MaxOneOffs)
 	})
 	if err != nil {
 		return w, err
 	}
-	list := slices.Clone(s.oneOffs)
-	if evict >= 0 {
-		list = slices.Delete(list, evict, evict+1)
-	}
-	s.oneOffs = append(list, o)
-	s.schedule(o)
 	out := fromSilence(o)
 	out.State = out.StateAt(now)
 	return out, nil
 }
 
-// endedFirst is the index of the one-off that ended longest ago, -1 when
-// none has ended. s.mu is held.
-func (s *Store) endedFirst(now time.Time) int {
+// endedFirst is the index in list of the one-off that ended longest ago,
+// -1 when none has ended.
+func endedFirst(list dispatch.SilenceList, now time.Time) int {
 	first := -1
-	for i, o := range s.oneOffs {
-		if o.Expired(now) && (first < 0 || o.EndsAt.Before(s.oneOffs[first].EndsAt)) {
+	for i, o := range list {
+		if o.Expired(now) && (first < 0 || o.EndsAt.Before(list[first].EndsAt)) {
 			first = i
 		}
 	}
@@ -252,60 +237,27 @@ func check(o dispatch.Silence, now time.Time) error {
 	return nil
 }
 
-// schedule moves due earlier if o is deleted before it. s.mu is held.
-func (s *Store) schedule(o dispatch.Silence) {
-	if at := o.EndsAt.Add(Retention); s.due.IsZero() || at.Before(s.due) {
-		s.due = at
-	}
-}
-
-// write runs f on the bucket in one transaction; a failure is reported
-// and returned as a *StorageError.
-func (s *Store) write(f func(*bolt.Bucket) error) error {
-	err := s.db.Update(func(tx *bolt.Tx) error { return f(tx.Bucket(bucket)) })
-	if err == nil {
-		return nil
-	}
-	if s.failures != nil {
-		s.failures.WriteFailed(err)
-	}
-	return &StorageError{Err: err}
-}
-
 // End ends a one-off now (one that has not started is cancelled) and
 // returns it. A configured window's ID is ErrConfigured; an unknown one,
 // ErrNotFound; a write the database would not take, a *StorageError.
 func (s *Store) End(id string) (Window, error) {
 	now := time.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if name, ok := strings.CutPrefix(id, ConfiguredPrefix); ok {
-		if slices.ContainsFunc(s.configured, func(c configured) bool { return c.m.Name == name }) {
+		s.mu.RLock()
+		isConfigured := slices.ContainsFunc(s.configured, func(c configured) bool { return c.m.Name == name })
+		s.mu.RUnlock()
+		if isConfigured {
 			return Window{}, fmt.Errorf("maintenance %q cannot be ended here: %w", name, ErrConfigured)
 		}
 	}
-	i := slices.IndexFunc(s.oneOffs, func(o dispatch.Silence) bool { return o.ID == id })
-	if i < 0 {
+	o, ok, err := s.oneOffs.End(id, now)
+	if !ok {
 		return Window{}, fmt.Errorf("maintenance window %q: %w", id, ErrNotFound)
 	}
-	o := s.oneOffs[i]
-	if !o.Expired(now) {
-		o.EndsAt = now
-		if o.StartsAt.After(now) {
-			o.StartsAt = now
-		}
-		v, err := json.Marshal(fromSilence(o))
-		if err != nil {
-			return Window{}, err
-		}
-		if err := s.write(func(b *bolt.Bucket) error { return b.Put([]byte(o.ID), v) }); err != nil {
-			return fromSilence(s.oneOffs[i]), err
-		}
-		s.oneOffs = slices.Clone(s.oneOffs)
-		s.oneOffs[i] = o
-		s.schedule(o)
-	}
 	w := fromSilence(o)
+	if err != nil {
+		return w, err
+	}
 	w.State = w.StateAt(now)
 	return w, nil
 }
@@ -314,36 +266,9 @@ func (s *Store) End(id string) (Window, error) {
 // before now, and returns how many it deleted. It looks at the list and
 // writes only when one is due, so calling it often is cheap.
 func (s *Store) DeleteExpired(now time.Time) (int, error) {
-	gone := func(o dispatch.Silence) bool { return !now.Before(o.EndsAt.Add(Retention)) }
-	s.mu.RLock()
-	due := !s.due.IsZero() && !now.Before(s.due)
-	s.mu.RUnlock()
-	if !due {
-		return 0, nil
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var ids []string
-	for _, o := range s.oneOffs {
-		if gone(o) {
-			ids = append(ids, o.ID)
-		}
-	}
-	err := s.write(func(b *bolt.Bucket) error {
-		for _, id := range ids {
-			if err := b.Delete([]byte(id)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	n, err := s.oneOffs.DeleteExpired(now)
 	if err != nil {
 		return 0, fmt.Errorf("delete ended windows: %w", err)
 	}
-	s.oneOffs = slices.DeleteFunc(slices.Clone(s.oneOffs), gone)
-	s.due = time.Time{}
-	for _, o := range s.oneOffs {
-		s.schedule(o)
-	}
-	return len(ids), nil
+	return n, nil
 }

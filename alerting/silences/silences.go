@@ -27,10 +27,13 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/lookout-dev/lookout/alerting/dispatch"
+	"github.com/lookout-dev/lookout/alerting/internal/kept"
 	"github.com/lookout-dev/lookout/config"
 )
 
-var bucket = []byte("silences")
+// bucket holds the silences in Lookout's database, each as its JSON
+// under its ID.
+const bucket = "silences"
 
 // Retention is how long a silence is kept after it expired, as
 // Alertmanager keeps them.
@@ -82,14 +85,10 @@ type WriteFailures interface {
 
 // Store keeps silences in a bbolt bucket and in memory.
 type Store struct {
-	db       *bolt.DB
-	failures WriteFailures // nil: not reported
+	kept *kept.Silences
 
-	mu     sync.RWMutex
+	mu     sync.RWMutex // guards limits
 	limits config.Silences
-	list   dispatch.SilenceList
-	// due is when the next silence is due for deletion (zero: none is).
-	due time.Time
 }
 
 var (
@@ -146,27 +145,17 @@ func (j JSON) Silence(now time.Time) (dispatch.Silence, error) {
 // zero field sets no bound). Failed writes are reported to failures,
 // which may be nil.
 func Open(db *bolt.DB, limits config.Silences, failures WriteFailures) (*Store, error) {
-	s := &Store{db: db, limits: limits, failures: failures}
-	err := db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bucket)
-		if err != nil {
-			return err
-		}
-		return b.ForEach(func(_, v []byte) error {
-			sil, err := decode(v)
-			if err != nil {
-				return err
-			}
-			s.list = append(s.list, sil)
-			return nil
-		})
+	k, err := kept.Open(db, kept.Config{
+		Bucket:       bucket,
+		Codec:        kept.Codec{Encode: encode, Decode: decode},
+		Retention:    Retention,
+		Failures:     failures,
+		StorageError: func(err error) error { return &StorageError{Err: err} },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("silences: load: %w", err)
 	}
-	for _, sil := range s.list {
-		s.schedule(sil)
-	}
+	s := &Store{kept: k, limits: limits}
 	if _, err := s.DeleteExpired(time.Now()); err != nil {
 		return nil, fmt.Errorf("silences: %w", err)
 	}
@@ -188,7 +177,7 @@ func (s *Store) Limits() config.Silences {
 	return s.limits
 }
 
-func decode(v []byte) (dispatch.Silence, error) {
+func decode(_, v []byte) (dispatch.Silence, error) {
 	var j JSON
 	if err := json.Unmarshal(v, &j); err != nil {
 		return dispatch.Silence{}, err
@@ -229,24 +218,13 @@ func (s *Store) Add(sil dispatch.Silence) (dispatch.Silence, error) {
 	if _, err := s.DeleteExpired(now); err != nil {
 		return sil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if n := len(s.list); s.limits.Max > 0 && n >= s.limits.Max {
-		return sil, refuse(OverLimit, "Lookout keeps %d silences, as many as alerting.silences.max allows (expired ones count until they are deleted %s after they end); expire and wait, or raise the limit", n, Retention)
-	}
-	if err := s.put(sil); err != nil {
-		return sil, err
-	}
-	s.list = append(s.list, sil)
-	s.schedule(sil)
-	return sil, nil
-}
-
-// schedule moves due earlier if sil is deleted before it. s.mu is held.
-func (s *Store) schedule(sil dispatch.Silence) {
-	if at := sil.EndsAt.Add(Retention); s.due.IsZero() || at.Before(s.due) {
-		s.due = at
-	}
+	err := s.kept.Add(sil, func(list dispatch.SilenceList) (int, error) {
+		if n := len(list); limits.Max > 0 && n >= limits.Max {
+			return -1, refuse(OverLimit, "Lookout keeps %d silences, as many as alerting.silences.max allows (expired ones count until they are deleted %s after they end); expire and wait, or raise the limit", n, Retention)
+		}
+		return -1, nil
+	})
+	return sil, err
 }
 
 // check applies the rules every new silence must meet.
@@ -285,105 +263,37 @@ func Size(sil dispatch.Silence) (size int, parts string) {
 	return size, fmt.Sprintf("comment %d bytes, createdBy %d, %d matchers %d", len(sil.Comment), len(sil.CreatedBy), len(sil.Matchers), matchers)
 }
 
-// put stores sil; a failure is reported and returned as a *StorageError.
-func (s *Store) put(sil dispatch.Silence) error {
-	v, err := encode(sil)
-	if err != nil {
-		return err
-	}
-	return s.write(func(b *bolt.Bucket) error { return b.Put([]byte(sil.ID), v) })
-}
-
-func (s *Store) write(f func(*bolt.Bucket) error) error {
-	err := s.db.Update(func(tx *bolt.Tx) error { return f(tx.Bucket(bucket)) })
-	if err == nil {
-		return nil
-	}
-	if s.failures != nil {
-		s.failures.WriteFailed(err)
-	}
-	return &StorageError{Err: err}
-}
-
 // Expire ends a silence now. An unknown ID is ErrNotFound; a write the
 // database would not take, a *StorageError.
 func (s *Store) Expire(id string) (dispatch.Silence, error) {
-	now := time.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	i := slices.IndexFunc(s.list, func(x dispatch.Silence) bool { return x.ID == id })
-	if i < 0 {
+	sil, ok, err := s.kept.End(id, time.Now())
+	if !ok {
 		return dispatch.Silence{}, fmt.Errorf("silence %q: %w", id, ErrNotFound)
 	}
-	sil := s.list[i]
-	if sil.Expired(now) {
-		return sil, nil
-	}
-	sil.EndsAt = now
-	if sil.StartsAt.After(now) {
-		sil.StartsAt = now
-	}
-	if err := s.put(sil); err != nil {
-		return sil, err
-	}
-	s.list = slices.Clone(s.list)
-	s.list[i] = sil
-	s.schedule(sil)
-	return sil, nil
+	return sil, err
 }
 
 // DeleteExpired deletes the silences that expired Retention or longer
 // before now, and returns how many it deleted. It looks at the list and
 // writes only when one is due, so calling it often is cheap.
 func (s *Store) DeleteExpired(now time.Time) (int, error) {
-	gone := func(x dispatch.Silence) bool { return !now.Before(x.EndsAt.Add(Retention)) }
-	s.mu.RLock()
-	due := !s.due.IsZero() && !now.Before(s.due)
-	s.mu.RUnlock()
-	if !due {
-		return 0, nil
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var ids []string
-	for _, x := range s.list {
-		if gone(x) {
-			ids = append(ids, x.ID)
-		}
-	}
-	err := s.write(func(b *bolt.Bucket) error {
-		for _, id := range ids {
-			if err := b.Delete([]byte(id)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	n, err := s.kept.DeleteExpired(now)
 	if err != nil {
 		return 0, fmt.Errorf("delete expired: %w", err)
 	}
-	s.list = slices.DeleteFunc(slices.Clone(s.list), gone)
-	s.due = time.Time{}
-	for _, x := range s.list {
-		s.schedule(x)
-	}
-	return len(ids), nil
+	return n, nil
 }
 
 // List returns every silence, newest first.
 func (s *Store) List() []dispatch.Silence {
-	s.mu.RLock()
-	out := slices.Clone(s.list)
-	s.mu.RUnlock()
+	out := slices.Clone(s.kept.All())
 	slices.SortFunc(out, func(a, b dispatch.Silence) int { return b.StartsAt.Compare(a.StartsAt) })
 	return out
 }
 
 // Muted implements dispatch.Silences.
 func (s *Store) Muted(lset model.LabelSet, at time.Time) []string {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.list.Muted(lset, at)
+	return s.kept.Muted(lset, at)
 }
 
 // State names a silence's state at t: pending, active or expired.
@@ -406,11 +316,9 @@ func (s *Store) Describe(ch chan<- *prometheus.Desc) { ch <- silencesDesc }
 func (s *Store) Collect(ch chan<- prometheus.Metric) {
 	counts := map[string]int{"pending": 0, "active": 0, "expired": 0}
 	now := time.Now()
-	s.mu.RLock()
-	for _, sil := range s.list {
+	for _, sil := range s.kept.All() {
 		counts[State(sil, now)]++
 	}
-	s.mu.RUnlock()
 	for _, st := range []string{"active", "expired", "pending"} {
 		ch <- prometheus.MustNewConstMetric(silencesDesc, prometheus.GaugeValue, float64(counts[st]), st)
 	}

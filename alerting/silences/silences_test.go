@@ -323,3 +323,25 @@ func TestStorageFailure(t *testing.T) {
 		})
 	}
 }
+
+// TestStoredEncoding: a silence is stored in the "silences" bucket as its
+// JSON under its ID, byte for byte as Lookout has always stored it, so
+// the silences in a lookout.db written before read the same.
+func TestStoredEncoding(t *testing.T) {
+	db := openDB(t, filepath.Join(t.TempDir(), "lookout.db"))
+	defer db.Close()
+	start := time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+	sil, err := openStore(t, db, defaults, nil).Add(dispatch.Silence{
+		Matchers: mustMatchers(t, `alertname="ProbeDown"`), StartsAt: start, EndsAt: start.Add(time.Hour), CreatedBy: "alice", Comment: "deploying",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"id":"` + sil.ID + `","matchers":["alertname=\"ProbeDown\""],"startsAt":"2100-01-01T00:00:00Z","endsAt":"2100-01-01T01:00:00Z","createdBy":"alice","comment":"deploying"}`
+	_ = db.View(func(tx *bolt.Tx) error {
+		if got := string(tx.Bucket([]byte("silences")).Get([]byte(sil.ID))); got != want {
+			t.Errorf("stored\n%s\nwant\n%s", got, want)
+		}
+		return nil
+	})
+}

@@ -12,6 +12,20 @@ import (
 	"time"
 )
 
+// clientFlagsUsage is the help of the flags addClientFlags adds, for the
+// commands that talk to a running daemon.
+const clientFlagsUsage = `FLAGS:
+  --url URL                    the daemon's admin address (default http://127.0.0.1:9477)
+  --tls.ca-file FILE           CA of the daemon's certificate, for https:// URLs
+  --tls.server-name NAME       name the certificate must have, when not the URL's host
+  --tls.insecure-skip-verify   do not verify the daemon's certificate
+  --tls.cert-file FILE, --tls.key-file FILE
+                               client certificate, for a daemon that verifies one (mTLS)
+  --token-file FILE            bearer token (default: $LOOKOUT_TOKEN)
+  --username NAME --password-file FILE
+                               basic-auth user of the daemon's web config
+`
+
 // clientFlags are how lookout silence and lookout healthcheck reach a
 // daemon: TLS, and credentials read from files or the environment, never
 // a flag's value (which ps and shell history show).

@@ -25,17 +25,7 @@ select are muted as a silence mutes them, and the probes they select count
 the time as maintenance in their uptime. MATCHER is like probe="api-health"
 or probe=~"api-.*". end ends a one-off (ID from start or ls); a window of
 the config's maintenance section ends when the config says.
-FLAGS:
-  --url URL                    the daemon's admin address (default http://127.0.0.1:9477)
-  --tls.ca-file FILE           CA of the daemon's certificate, for https:// URLs
-  --tls.server-name NAME       name the certificate must have, when not the URL's host
-  --tls.insecure-skip-verify   do not verify the daemon's certificate
-  --tls.cert-file FILE, --tls.key-file FILE
-                               client certificate, for a daemon that verifies one (mTLS)
-  --token-file FILE            bearer token (default: $LOOKOUT_TOKEN)
-  --username NAME --password-file FILE
-                               basic-auth user of the daemon's web config
-start and end need the admin role, ls read.
+` + clientFlagsUsage + `start and end need the admin role, ls read.
 `
 
 func cmdMaintenance(args []string, stdout, stderr io.Writer) int {

@@ -21,17 +21,7 @@ const silenceUsage = `Usage:
   lookout silence expire [FLAGS] ID
 
 MATCHER is like alertname="ProbeDown", probe=~"api-.*" or env!="dev".
-FLAGS:
-  --url URL                    the daemon's admin address (default http://127.0.0.1:9477)
-  --tls.ca-file FILE           CA of the daemon's certificate, for https:// URLs
-  --tls.server-name NAME       name the certificate must have, when not the URL's host
-  --tls.insecure-skip-verify   do not verify the daemon's certificate
-  --tls.cert-file FILE, --tls.key-file FILE
-                               client certificate, for a daemon that verifies one (mTLS)
-  --token-file FILE            bearer token (default: $LOOKOUT_TOKEN)
-  --username NAME --password-file FILE
-                               basic-auth user of the daemon's web config
-add and expire need the admin role, ls read.
+` + clientFlagsUsage + `add and expire need the admin role, ls read.
 `
 
 func cmdSilence(args []string, stdout, stderr io.Writer) int {

@@ -285,7 +285,7 @@ func TestBounded(t *testing.T) {
 	if n := c.seen.len(); n != maxTrackedIDs {
 		t.Errorf("dedupe table holds %d ids, want %d", n, maxTrackedIDs)
 	}
-	if n := c.settings.Load().limiter.len(); n != MaxIPs {
+	if n := c.settings.Load().limiter.Len(); n != MaxIPs {
 		t.Errorf("IP table holds %d, want %d", n, MaxIPs)
 	}
 	// 48 discovered routes (the two templates take the rest) and other.

@@ -43,7 +43,7 @@ func TestClientKeyTrustedProxies(t *testing.T) {
 			for _, v := range tt.xff {
 				req.Header.Add("X-Forwarded-For", v)
 			}
-			if got := clientKey(req, tt.trusted); got != netip.MustParseAddr(tt.want) {
+			if got := ClientKey(req, tt.trusted); got != netip.MustParseAddr(tt.want) {
 				t.Errorf("client %v, want %s", got, tt.want)
 			}
 		})

@@ -9,14 +9,15 @@ import (
 	"time"
 )
 
-// ipLimiter is a token bucket per client, in a table of at most max
-// clients that forgets the least recently seen one. An evicted client comes
+// ClientLimiter is a token bucket per client, in a table of at most max
+// clients that forgets the least recently seen one: the rate limit of
+// Lookout's public endpoints (beacons here, the status pages too). An evicted client comes
 // back with a full bucket: the table bounds memory, not a determined
 // attacker with more addresses than the table holds.
 //
 // golang.org/x/time/rate would serve too, but a rate.Limiter carries a mutex
 // and more; a bucket here is two words, and the table's lock covers it.
-type ipLimiter struct {
+type ClientLimiter struct {
 	rate  float64 // tokens per second
 	burst float64
 
@@ -29,12 +30,14 @@ type bucket struct {
 	last   time.Time
 }
 
-func newIPLimiter(rate float64, burst, maxIPs int) *ipLimiter {
-	return &ipLimiter{rate: rate, burst: float64(burst), table: newLRU[netip.Addr, bucket](maxIPs)}
+// NewClientLimiter allows each client rate requests a second, in bursts
+// of burst, and remembers at most maxIPs clients.
+func NewClientLimiter(rate float64, burst, maxIPs int) *ClientLimiter {
+	return &ClientLimiter{rate: rate, burst: float64(burst), table: newLRU[netip.Addr, bucket](maxIPs)}
 }
 
-// allow takes a token from client's bucket, reporting whether there was one.
-func (l *ipLimiter) allow(client netip.Addr, now time.Time) bool {
+// Allow takes a token from client's bucket, reporting whether there was one.
+func (l *ClientLimiter) Allow(client netip.Addr, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b, ok := l.table.get(client)
@@ -51,13 +54,14 @@ func (l *ipLimiter) allow(client netip.Addr, now time.Time) bool {
 	return true
 }
 
-func (l *ipLimiter) len() int {
+// Len is how many clients the table holds.
+func (l *ClientLimiter) Len() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.table.len()
 }
 
-// clientKey is the limiter's key for a request: its client's IP, or for
+// ClientKey is the limiter's key for a request: its client's IP, or for
 // IPv6 its /64, since one host commonly holds a whole /64 and could rotate
 // through it. The client is the connection's address, unless that is one
 // of trusted (reverse proxies): then X-Forwarded-For is read from the right
@@ -66,7 +70,7 @@ func (l *ipLimiter) len() int {
 // every beacon shares the proxy's bucket, which is safe, where believing
 // the header would let any client choose its own bucket. An unparsable
 // address yields the zero Addr, one bucket shared by all such requests.
-func clientKey(r *http.Request, trusted []netip.Prefix) netip.Addr {
+func ClientKey(r *http.Request, trusted []netip.Prefix) netip.Addr {
 	ip := parseIP(r.RemoteAddr)
 	if len(trusted) > 0 && isTrusted(ip, trusted) {
 		ip = forwardedClient(r.Header.Values("X-Forwarded-For"), ip, trusted)

@@ -91,7 +91,7 @@ type settings struct {
 	trusted []netip.Prefix // the proxies whose X-Forwarded-For is believed
 	origins origins
 	routes  *routeTable
-	limiter *ipLimiter
+	limiter *ClientLimiter
 }
 
 func newSettings(cfg config.WebVitals, trustedProxies []config.Prefix, log *slog.Logger) *settings {
@@ -103,7 +103,7 @@ func newSettings(cfg config.WebVitals, trustedProxies []config.Prefix, log *slog
 		cfg: cfg, trusted: trusted,
 		origins: parseOrigins(cfg.AllowedOrigins),
 		routes:  newRouteTable(cfg.Routes, cfg.MaxRoutes, log),
-		limiter: newIPLimiter(float64(cfg.RateLimit.PerIP), cfg.RateLimit.Burst, MaxIPs),
+		limiter: NewClientLimiter(float64(cfg.RateLimit.PerIP), cfg.RateLimit.Burst, MaxIPs),
 	}
 }
 
@@ -183,7 +183,7 @@ func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	if !set.limiter.allow(clientKey(r, set.trusted), time.Now()) {
+	if !set.limiter.Allow(ClientKey(r, set.trusted), time.Now()) {
 		h.Set("Retry-After", "1")
 		c.refuse(w, reasonRateLimited, http.StatusTooManyRequests)
 		return

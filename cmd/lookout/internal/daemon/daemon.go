@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/lookout-dev/lookout/alerting/rules"
+	"github.com/lookout-dev/lookout/cmd/lookout/internal/statuspage"
 	"github.com/lookout-dev/lookout/cmd/lookout/internal/telemetry"
 	"github.com/lookout-dev/lookout/collectors/webvitals"
 	"github.com/lookout-dev/lookout/config"
@@ -101,6 +102,7 @@ type daemon struct {
 	// maintenance reports whether a maintenance window covers a probe at
 	// a time; nil: none is configured.
 	maintenance func(probe string, labels map[string]string, t time.Time) bool
+	pages       *statusPages
 
 	reloadOK   prometheus.Gauge
 	reloadTime prometheus.Gauge
@@ -357,6 +359,7 @@ func restartOnly(cfg *config.Config) map[string][sha256.Size]byte {
 		"alerting.external_url":             a.ExternalURL,
 		"alerting.send_resolved_when_muted": a.SendResolvedWhenMuted,
 		heartbeatRoutes:                     hasHeartbeats(cfg),
+		"status_pages[].path":               statuspage.Paths(cfg.StatusPages),
 	}
 	prints := make(map[string][sha256.Size]byte, len(sections))
 	for name, v := range sections {

@@ -271,17 +271,29 @@ func (s *secured) samples(t *testing.T) map[string]func() sample {
 			}
 			return sample{method: http.MethodDelete, path: "/api/v1/maintenance/" + created.ID}
 		},
-		"GET /{$}":                   func() sample { return sample{path: "/"} },
-		"GET /probes/{name}":         func() sample { return sample{path: "/probes/self"} },
-		"POST /probes/{name}/run":    func() sample { return sample{method: http.MethodPost, path: "/probes/self/run"} },
-		"GET /alerts":                func() sample { return sample{path: "/alerts"} },
-		"GET /silences":              func() sample { return sample{path: "/silences"} },
-		"GET /silences/preview":      func() sample { return sample{path: "/silences/preview?matcher=alertname%3D%22Test%22"} },
-		"POST /silences":             func() sample { return uiForm("/silences", "matcher=alertname%3D%22Test%22&duration=1h&createdBy=test") },
-		"POST /silences/{id}/expire": func() sample { return uiForm("/silences/"+s.addSilence(t, silence)+"/expire", "") },
-		"POST /silences/{id}/extend": func() sample { return uiForm("/silences/"+s.addSilence(t, silence)+"/extend", "by=1h") },
-		"GET /maintenance":           func() sample { return sample{path: "/maintenance"} },
-		"POST /maintenance":          func() sample { return uiForm("/maintenance", "matcher=probe%3D%22self%22&duration=1h&createdBy=test") },
+		"GET /api/v1/incidents": func() sample {
+			return sample{path: "/api/v1/incidents"}
+		},
+		"POST /api/v1/incidents": func() sample {
+			return sample{method: http.MethodPost, path: "/api/v1/incidents", body: `{"probe":"self","title":"listeners test","message":"m","by":"test"}`}
+		},
+		"POST /api/v1/incidents/{id}/resolve": func() sample {
+			return sample{method: http.MethodPost, path: "/api/v1/incidents/" + s.addIncident(t) + "/resolve", body: `{"message":"fixed","by":"test"}`}
+		},
+		"GET /{$}":                     func() sample { return sample{path: "/"} },
+		"GET /probes/{name}":           func() sample { return sample{path: "/probes/self"} },
+		"POST /probes/{name}/run":      func() sample { return sample{method: http.MethodPost, path: "/probes/self/run"} },
+		"GET /alerts":                  func() sample { return sample{path: "/alerts"} },
+		"GET /silences":                func() sample { return sample{path: "/silences"} },
+		"GET /silences/preview":        func() sample { return sample{path: "/silences/preview?matcher=alertname%3D%22Test%22"} },
+		"POST /silences":               func() sample { return uiForm("/silences", "matcher=alertname%3D%22Test%22&duration=1h&createdBy=test") },
+		"POST /silences/{id}/expire":   func() sample { return uiForm("/silences/"+s.addSilence(t, silence)+"/expire", "") },
+		"POST /silences/{id}/extend":   func() sample { return uiForm("/silences/"+s.addSilence(t, silence)+"/extend", "by=1h") },
+		"GET /incidents":               func() sample { return sample{path: "/incidents"} },
+		"POST /incidents":              func() sample { return uiForm("/incidents", "probe=self&title=t&message=m&by=test") },
+		"POST /incidents/{id}/resolve": func() sample { return uiForm("/incidents/"+s.addIncident(t)+"/resolve", "") },
+		"GET /maintenance":             func() sample { return sample{path: "/maintenance"} },
+		"POST /maintenance":            func() sample { return uiForm("/maintenance", "matcher=probe%3D%22self%22&duration=1h&createdBy=test") },
 		"POST /maintenance/{id}/end": func() sample {
 			resp, text := s.do(t, credential{set: bearer(adminToken)}, http.MethodPost, s.base+"/api/v1/maintenance", window)
 			var created struct {

@@ -28,15 +28,21 @@ func (d *daemon) setupMaintenance(a *alertingParts, cfg *config.Config, failures
 	st.SetConfig(cfg.Maintenance)
 	a.maintenance = st
 	d.maintenance = func(probe string, labels map[string]string, t time.Time) bool {
-		lset := make(model.LabelSet, len(labels)+1)
-		for k, v := range labels {
-			lset[model.LabelName(k)] = model.LabelValue(v)
-		}
-		lset["probe"] = model.LabelValue(probe)
-		_, ok := st.Covers(lset, t)
+		_, ok := st.Covers(probeLabels(probe, labels), t)
 		return ok
 	}
 	return nil
+}
+
+// probeLabels is a probe's own label set, as maintenance windows select
+// probes: probe=NAME and its labels.
+func probeLabels(probe string, labels map[string]string) model.LabelSet {
+	lset := make(model.LabelSet, len(labels)+1)
+	for k, v := range labels {
+		lset[model.LabelName(k)] = model.LabelValue(v)
+	}
+	lset["probe"] = model.LabelValue(probe)
+	return lset
 }
 
 // applyMaintenance applies a reloaded config's maintenance windows; the

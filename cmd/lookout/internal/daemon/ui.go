@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/lookout-dev/lookout/alerting/dispatch"
+	"github.com/lookout-dev/lookout/alerting/incidents"
 	"github.com/lookout-dev/lookout/alerting/maintenance"
 	"github.com/lookout-dev/lookout/alerting/rules"
 	"github.com/lookout-dev/lookout/alerting/silences"
@@ -252,6 +253,18 @@ func (s uiSource) ExtendSilence(id string, d time.Duration) (ui.Silence, error) 
 		s.d.log.Warn("extend a silence: the old one could not be expired; both mute until it ends", "id", id, "err", err)
 	}
 	return uiSilence(silences.ToJSON(next, now)), nil
+}
+
+func (s uiSource) Incidents() []incidents.Incident {
+	return s.d.pages.incidents.List(time.Now().Add(-30 * 24 * time.Hour))
+}
+
+func (s uiSource) PostIncident(id, probe, title, message, status, by string) (incidents.Incident, error) {
+	return s.d.postIncident(incidentRequest{ID: id, Probe: probe, Title: title, Message: message, Status: status, By: by})
+}
+
+func (s uiSource) ResolveIncident(id, message, by string) (incidents.Incident, error) {
+	return s.d.resolveIncident(id, message, by)
 }
 
 func (s uiSource) Maintenance() maintenance.Listing {

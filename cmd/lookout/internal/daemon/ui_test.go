@@ -172,6 +172,11 @@ alerting:
   rule_files: [rules.yml]
   route: {receiver: log, group_wait: 0s, group_interval: 200ms, repeat_interval: 1h}
   receivers: [{name: log, log: {}}]
+status_pages:
+  - name: public
+    path: /status
+    title: Example status
+    groups: [{name: Shop, probes: [shop, api]}]
 probes:
   - {name: shop, interval: 2s, labels: {team: web}, http: {url: %q, assert: ['status == 200']}}
   - {name: api, interval: 2s, labels: {team: backend}, http: {url: %q, headers: {Authorization: "Bearer s3cret-probe-token"}}}
@@ -203,6 +208,8 @@ probes:
 		{"probe", "/probes/api", []string{"Down", "503", "Run now", "Config as loaded", "team", "***"}},
 		{"alerts", "/alerts", []string{"ProbeDown", "Firing", "api is down", "Runbook"}},
 		{"silences", "/silences", []string{"New silence", "Create silence"}},
+		{"incidents", "/incidents", []string{"Open", "api is down", "Add update", "Open an incident"}},
+		{"status", "/status", []string{"Example status", "Shop", "api", "shop", "Down", "api is down"}},
 		{"maintenance", "/maintenance", []string{"Configured", "One-off windows", "Start maintenance"}},
 		{"rules", "/rules", []string{"probes", "ProbeDown", "OK"}},
 		{"mongodb", "/mongodb", []string{"No MongoDB targets"}},
@@ -210,7 +217,7 @@ probes:
 	}
 	for _, p := range pages {
 		t.Run(p.name, func(t *testing.T) {
-			b.do(t, "open "+p.path, chromedp.Navigate(r.base+p.path), chromedp.WaitVisible(chromedp.CSS("main h1")))
+			b.do(t, "open "+p.path, chromedp.Navigate(r.base+p.path), chromedp.WaitVisible(chromedp.CSS("h1")))
 			text := get(t, b, "read "+p.path, chromedp.Text(chromedp.CSS("body")))
 			shot := get(t, b, "screenshot "+p.path, chromedp.FullScreenshot(100))
 			controls := get(t, b, "controls of "+p.path, chromedp.Evaluate[int](focusablesJS))
@@ -282,6 +289,29 @@ probes:
 		text := get(t, b, "read the alerts page", chromedp.Text(chromedp.CSS("main")))
 		if !strings.Contains(text, "silenced by") {
 			t.Errorf("the alerts page does not say the alert is silenced:\n%s", text)
+		}
+		if probs := b.takeProblems(); len(probs) > 0 {
+			t.Errorf("problems: %s", strings.Join(probs, "; "))
+		}
+	})
+
+	t.Run("incident update through the form reaches the status page", func(t *testing.T) {
+		b.do(t, "add an update", chromedp.Navigate(r.base+"/incidents"), chromedp.WaitVisible(chromedp.CSS("form.update")),
+			chromedp.SendKeys(chromedp.CSS(`form.update input[name=message]`), "We found the cause: a full disk."),
+			chromedp.SetValue(chromedp.CSS(`form.update select[name=status]`), "identified"),
+			chromedp.SendKeys(chromedp.CSS(`form.update input[name=by]`), "carol"),
+			chromedp.Click(chromedp.CSS(`form.update button[type=submit]`)), chromedp.WaitVisible(chromedp.CSS(".flash")))
+		flash := get(t, b, "flash", chromedp.Text(chromedp.CSS(".flash")))
+		if !strings.HasPrefix(flash, "Update added to incident ") {
+			t.Errorf("flash %q; want Update added to incident …", flash)
+		}
+		b.do(t, "the status page", chromedp.Navigate(r.base+"/status"), chromedp.WaitVisible(chromedp.CSS("h1")))
+		text := get(t, b, "read the status page", chromedp.Text(chromedp.CSS("body")))
+		if !strings.Contains(text, "We found the cause: a full disk.") || strings.Contains(text, "carol") {
+			t.Errorf("the status page should show the update without its author:\n%s", text)
+		}
+		if strings.Contains(text, target.URL) || strings.Contains(text, "503") || strings.Contains(text, "backend") {
+			t.Errorf("the status page shows a probe's URL, reason or label:\n%s", text)
 		}
 		if probs := b.takeProblems(); len(probs) > 0 {
 			t.Errorf("problems: %s", strings.Join(probs, "; "))

@@ -1,10 +1,10 @@
 package ui
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/lookout-dev/lookout/alerting/maintenance"
 )
@@ -25,16 +25,7 @@ type maintenanceForm struct {
 }
 
 func maintenanceFormOf(v url.Values) maintenanceForm {
-	f := maintenanceForm{Duration: v.Get("duration"), Message: v.Get("message"), CreatedBy: v.Get("createdBy")}
-	for _, m := range v["matcher"] {
-		if m = strings.TrimSpace(m); m != "" {
-			f.Matchers = append(f.Matchers, m)
-		}
-	}
-	if f.Duration == "" {
-		f.Duration = "1h"
-	}
-	return f
+	return maintenanceForm{Matchers: matcherFields(v), Duration: cmp.Or(v.Get("duration"), "1h"), Message: v.Get("message"), CreatedBy: v.Get("createdBy")}
 }
 
 func (u *UI) maintenance(w http.ResponseWriter, r *http.Request) {

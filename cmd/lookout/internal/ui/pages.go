@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"html/template"
@@ -120,18 +121,20 @@ type silenceForm struct {
 	Comment   string
 }
 
-// formOf reads the form; matchers are one per field, empty ones dropped.
+// formOf reads the form.
 func formOf(v url.Values) silenceForm {
-	f := silenceForm{Duration: v.Get("duration"), CreatedBy: v.Get("createdBy"), Comment: v.Get("comment")}
+	return silenceForm{Matchers: matcherFields(v), Duration: cmp.Or(v.Get("duration"), "2h"), CreatedBy: v.Get("createdBy"), Comment: v.Get("comment")}
+}
+
+// matcherFields are a form's matchers, one per field, empty ones dropped.
+func matcherFields(v url.Values) []string {
+	var out []string
 	for _, m := range v["matcher"] {
 		if m = strings.TrimSpace(m); m != "" {
-			f.Matchers = append(f.Matchers, m)
+			out = append(out, m)
 		}
 	}
-	if f.Duration == "" {
-		f.Duration = "2h"
-	}
-	return f
+	return out
 }
 
 func (u *UI) silences(w http.ResponseWriter, r *http.Request) {

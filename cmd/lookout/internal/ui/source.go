@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/lookout-dev/lookout/alerting/incidents"
 	"github.com/lookout-dev/lookout/alerting/maintenance"
 	"github.com/lookout-dev/lookout/collectors/mongodb"
 	"github.com/lookout-dev/lookout/probes"
@@ -57,6 +58,15 @@ type Source interface {
 	StartMaintenance(r maintenance.Request) (maintenance.Window, error)
 	// EndMaintenance ends a one-off window now.
 	EndMaintenance(id string) error
+
+	// Incidents are the open incidents and those resolved in the last
+	// 30 days, newest first.
+	Incidents() []incidents.Incident
+	// PostIncident opens an incident (no id) or adds an update to one;
+	// an update without a status keeps the incident's.
+	PostIncident(id, probe, title, message, status, by string) (incidents.Incident, error)
+	// ResolveIncident resolves an open incident.
+	ResolveIncident(id, message, by string) (incidents.Incident, error)
 
 	// MongoDB is each MongoDB target's slow query shapes, unused and
 	// redundant indexes and backups.
