@@ -32,6 +32,9 @@ type Config struct {
 
 	StatusPages []StatusPage  `yaml:"status_pages"`
 	Maintenance []Maintenance `yaml:"maintenance"`
+	// Cluster, when set, makes this one replica of several sharing a
+	// MongoDB state store; nil: a single replica on bbolt.
+	Cluster *Cluster `yaml:"cluster"`
 }
 
 // Scheduler bounds how probes run.
@@ -57,6 +60,10 @@ type Probe struct {
 	Retries          int               `yaml:"retries"`
 	FailureThreshold FailureThreshold  `yaml:"failure_threshold"`
 	Labels           map[string]string `yaml:"labels"`
+	// Replicas is how many replicas of a cluster run the probe; Quorum is
+	// how many of them must see it down for it to be down.
+	Replicas Replicas `yaml:"replicas"`
+	Quorum   int      `yaml:"quorum"`
 	// The probe's kind: exactly one of these sections is set.
 	HTTP      *HTTP      `yaml:"http"`
 	TCP       *TCP       `yaml:"tcp"`
@@ -123,6 +130,7 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 	cfg.checkStatusPages(d)
 	cfg.checkMaintenance(d)
 	cfg.checkServer(d)
+	cfg.checkCluster(d)
 	if len(d.errs) > 0 {
 		d.errs.sort()
 		return nil, d.errs

@@ -59,6 +59,10 @@ type Options struct {
 	// CertFile and KeyFile, when set, make the server listen for TLS on
 	// TLSAddr, beside the plain port.
 	CertFile, KeyFile string
+	// OnDisk keeps the SQLite databases in files in the test's folder
+	// rather than in memory: FerretDB's in-memory SQLite never answers an
+	// update of a document that exists, so tests that update need it.
+	OnDisk bool
 }
 
 // Start starts FerretDB on a free loopback port with its SQLite backend in
@@ -91,6 +95,9 @@ func StartWith(t testing.TB, o Options) *Server {
 		},
 		t: t,
 	}
+	if o.OnDisk {
+		s.args[3] = "--sqlite-url=file:" + dir + "/"
+	}
 	if o.Username != "" {
 		s.args = append(s.args, "--test-enable-new-auth", "--setup-database=admin",
 			"--setup-username="+o.Username, "--setup-password="+o.Password)
@@ -108,6 +115,7 @@ func StartWith(t testing.TB, o Options) *Server {
 func (s *Server) start() {
 	s.t.Helper()
 	s.cmd = exec.Command(s.bin, s.args...)
+	s.cmd.SysProcAttr = childAttr()
 	s.cmd.Stdout = s.t.Output()
 	s.cmd.Stderr = s.t.Output()
 	if err := s.cmd.Start(); err != nil {
