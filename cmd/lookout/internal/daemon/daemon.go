@@ -96,6 +96,8 @@ type daemon struct {
 	// heartbeats serves the heartbeats' check-ins; nil when Lookout
 	// started without heartbeat probes.
 	heartbeats *heartbeat.Store
+	// cluster is this replica's membership; nil for a single replica.
+	cluster *clusterParts
 	// uptime is every probe's time up, degraded, down and under
 	// maintenance, kept in the alerting database.
 	uptime *uptime.Ledger
@@ -153,6 +155,9 @@ func Run(ctx context.Context, opts Options) error {
 	if b := opts.Browser; b != nil {
 		b.Configure(cfg.Browser)
 		defer b.Close() // after the probes' runs ended: its processes go last
+	}
+	if err := d.setupCluster(cfg); err != nil {
+		return err
 	}
 	if err := d.apply(cfg); err != nil {
 		return err
@@ -231,7 +236,7 @@ func Run(ctx context.Context, opts Options) error {
 	for _, l := range lns.all() {
 		runs = append(runs, func(ctx context.Context) error { return d.serveListener(ctx, l) })
 	}
-	runs = append(runs, d.mongos.Run, d.runUptime, d.runStatusPages)
+	runs = append(runs, d.mongos.Run, d.runUptime, d.runStatusPages, d.runCluster)
 	for _, run := range runs {
 		g.Go(func() error {
 			defer tel.Recover() // a panic reaches Sentry before it ends the process
@@ -285,7 +290,11 @@ func (d *daemon) apply(cfg *config.Config) error {
 	}
 	d.set.swap(runners, prints)
 	d.configureHeartbeats(runners)
-	d.sched.Set(jobs(runners))
+	var here func(config.Probe) bool // nil: every probe runs here
+	if d.cluster != nil {
+		here = d.runsHere
+	}
+	d.sched.Set(jobs(runners, here))
 	d.reloadOK.Set(1)
 	d.reloadTime.SetToCurrentTime()
 	return nil
@@ -360,6 +369,7 @@ func restartOnly(cfg *config.Config) map[string][sha256.Size]byte {
 		"alerting.send_resolved_when_muted": a.SendResolvedWhenMuted,
 		heartbeatRoutes:                     hasHeartbeats(cfg),
 		"status_pages[].path":               statuspage.Paths(cfg.StatusPages),
+		"cluster":                           cfg.Cluster,
 	}
 	prints := make(map[string][sha256.Size]byte, len(sections))
 	for name, v := range sections {

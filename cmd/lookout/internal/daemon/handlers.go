@@ -36,6 +36,7 @@ func (d *daemon) adminRoutes() []endpoint {
 		{pattern: "GET /api/v1/probes/{name}/artifacts", handler: http.HandlerFunc(d.handleArtifacts), access: accessAdmin},
 		{pattern: "GET /api/v1/probes/{name}/artifacts/{run}/{file}", handler: http.HandlerFunc(d.handleArtifact), access: accessAdmin},
 		{pattern: "GET /api/v1/probes/{name}/uptime", handler: http.HandlerFunc(d.handleUptime)},
+		{pattern: "GET /api/v1/cluster", handler: http.HandlerFunc(d.handleCluster)},
 		{pattern: "GET /api/v1/mongodb/slow-queries", handler: http.HandlerFunc(d.handleSlowQueries)},
 		{pattern: "GET /api/v1/mongodb/backups", handler: http.HandlerFunc(d.handleBackups)},
 	}

@@ -250,6 +250,7 @@ func (s *secured) samples(t *testing.T) map[string]func() sample {
 			return sample{path: "/api/v1/probes/self/artifacts/" + keptRun + "/console.json"}
 		},
 		"GET /api/v1/probes/{name}/uptime": func() sample { return sample{path: "/api/v1/probes/self/uptime?step=1h"} },
+		"GET /api/v1/cluster":              func() sample { return sample{path: "/api/v1/cluster"} },
 		"GET /api/v1/mongodb/slow-queries": func() sample { return sample{path: "/api/v1/mongodb/slow-queries"} },
 		"GET /api/v1/mongodb/backups":      func() sample { return sample{path: "/api/v1/mongodb/backups"} },
 		"GET /api/v1/alerts":               func() sample { return sample{path: "/api/v1/alerts"} },

@@ -94,7 +94,7 @@ func closeRemoved(from, kept []*probes.Runner) {
 
 // jobs plans each runner: cron schedules as written, intervals (and
 // @every) at the probe's stable offset.
-func jobs(runners []*probes.Runner) []scheduler.Job {
+func jobs(runners []*probes.Runner, here func(config.Probe) bool) []scheduler.Job {
 	js := make([]scheduler.Job, len(runners))
 	for i, r := range runners {
 		pc := r.Config()
@@ -109,7 +109,11 @@ func jobs(runners []*probes.Runner) []scheduler.Job {
 		if timing == nil {
 			timing = scheduler.Every{Interval: interval, Offset: r.Offset(interval)}
 		}
-		js[i] = scheduler.Job{Task: r, Timing: timing}
+		var task scheduler.Task = r
+		if here != nil {
+			task = clusterTask{Runner: r, here: here}
+		}
+		js[i] = scheduler.Job{Task: task, Timing: timing}
 	}
 	return js
 }

@@ -1,0 +1,157 @@
+package daemon
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/lookout-dev/lookout/collectors/mongodb/ferretdbtest"
+)
+
+// clusterView is GET /api/v1/cluster as the test reads it.
+type clusterView struct {
+	Replica  string `json:"replica"`
+	Leader   string `json:"leader"`
+	Epoch    int64  `json:"epoch"`
+	Replicas []struct {
+		Replica string   `json:"replica"`
+		Probes  []string `json:"probes"`
+	} `json:"replicas"`
+}
+
+func viewOf(t *testing.T, r *running) clusterView {
+	t.Helper()
+	resp, body := r.get(t, "/api/v1/cluster")
+	var v clusterView
+	if resp.StatusCode != http.StatusOK || json.Unmarshal([]byte(body), &v) != nil {
+		t.Fatalf("cluster: %d %s", resp.StatusCode, body)
+	}
+	return v
+}
+
+// ranHere is how many runs of probe the replica made.
+func ranHere(t *testing.T, r *running, probe string) int {
+	t.Helper()
+	resp, body := r.get(t, "/api/v1/probes/"+probe)
+	var st struct {
+		Results []json.RawMessage `json:"results"`
+	}
+	if resp.StatusCode != http.StatusOK || json.Unmarshal([]byte(body), &st) != nil {
+		t.Fatalf("probe %s: %d %s", probe, resp.StatusCode, body)
+	}
+	return len(st.Results)
+}
+
+// TestClusterSpreadsProbes: three `lookout run` on one state database
+// (a real FerretDB) see one another and one leader; each probe of
+// replicas 1 runs on exactly the replica GET /api/v1/cluster names, a
+// probe of replicas all on each; when a replica stops, the others take
+// its probes over.
+func TestClusterSpreadsProbes(t *testing.T) {
+	db := ferretdbtest.StartWith(t, ferretdbtest.Options{OnDisk: true})
+	target := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer target.Close()
+	probeNames := []string{"p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "p9"}
+	var probesYAML string
+	for _, p := range probeNames {
+		probesYAML += fmt.Sprintf("  - {name: %s, interval: 1s, http: {url: %q}}\n", p, target.URL+"/"+p)
+	}
+	probesYAML += fmt.Sprintf("  - {name: everywhere, interval: 1s, replicas: all, http: {url: %q}}\n", target.URL+"/all")
+	var rs []*running
+	for _, name := range []string{"lookout-a", "lookout-b", "lookout-c"} {
+		dir := t.TempDir()
+		cfg := filepath.Join(dir, "lookout.yml")
+		writeConfig(t, cfg, fmt.Sprintf(`server: {listen: "127.0.0.1:0"}
+storage: {path: %q}
+cluster:
+  replica: %s
+  location: loc-%s
+  mongodb: {uri: %q, database: lookout_test}
+  lease: 2s
+probes:
+%s`, filepath.Join(dir, "data"), name, name, db.URI, probesYAML))
+		rs = append(rs, startDaemon(t, cfg))
+	}
+	defer func() {
+		for _, r := range rs {
+			if r != nil {
+				r.stop(t)
+			}
+		}
+	}()
+
+	// All three see one another and agree on the leader.
+	var views []clusterView
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		views = views[:0]
+		for _, r := range rs {
+			views = append(views, viewOf(t, r))
+		}
+		agreed := true
+		for _, v := range views {
+			agreed = agreed && len(v.Replicas) == 3 && v.Leader != "" && v.Leader == views[0].Leader && v.Epoch == views[0].Epoch
+		}
+		if agreed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replicas do not agree within 20 s: %+v", views)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(3 * time.Second) // a few runs
+	owner := map[string]string{}
+	for _, rep := range views[0].Replicas {
+		for _, p := range rep.Probes {
+			if p != "everywhere" {
+				owner[p] = rep.Replica
+			}
+		}
+	}
+	for i, r := range rs {
+		name := []string{"lookout-a", "lookout-b", "lookout-c"}[i]
+		for _, p := range probeNames {
+			n := ranHere(t, r, p)
+			switch {
+			case owner[p] == name && n == 0:
+				t.Errorf("%s owns %s but never ran it", name, p)
+			case owner[p] != name && n > 1:
+				t.Errorf("%s ran %s %d times; %s owns it", name, p, n, owner[p])
+			}
+		}
+		if ranHere(t, r, "everywhere") == 0 {
+			t.Errorf("%s never ran the probe of replicas all", name)
+		}
+	}
+
+	// lookout-a stops: its probes move to b and c within two leases.
+	var moved []string
+	for p, o := range owner {
+		if o == "lookout-a" {
+			moved = append(moved, p)
+		}
+	}
+	slices.Sort(moved)
+	rs[0].stop(t)
+	rs[0] = nil
+	before := map[string]int{}
+	for _, p := range moved {
+		before[p] = ranHere(t, rs[1], p) + ranHere(t, rs[2], p)
+	}
+	time.Sleep(2*2*time.Second + 2*time.Second)
+	for _, p := range moved {
+		if after := ranHere(t, rs[1], p) + ranHere(t, rs[2], p); after <= before[p] {
+			t.Errorf("%s (lookout-a's) did not run on b or c after a stopped: %d runs before, %d after", p, before[p], after)
+		}
+	}
+	if v := viewOf(t, rs[1]); len(v.Replicas) != 2 || v.Leader == "lookout-a" || v.Leader == "" {
+		t.Errorf("after a stopped, b sees %+v; want 2 replicas and a leader among them", v)
+	}
+	t.Logf("lookout-a ran %v; they moved to b and c", moved)
+}
