@@ -30,6 +30,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -86,6 +87,10 @@ type Cluster struct {
 	// lastErr is the last refresh's error, nil when it worked.
 	lastErr   error
 	refreshed time.Time // local, monotonic
+	// lastOK is the wall time of the last refresh that worked; changes
+	// counts the times the lease's holder or epoch changed.
+	lastOK  time.Time
+	changes uint64
 }
 
 // New returns the replica's membership in db; Run keeps it.
@@ -139,7 +144,7 @@ func (c *Cluster) Refresh(ctx context.Context, started time.Time) error {
 	defer c.mu.Unlock()
 	c.lastErr = err
 	if err == nil {
-		c.refreshed = sent
+		c.refreshed, c.lastOK = sent, time.Now()
 	}
 	return err
 }
@@ -238,6 +243,9 @@ func (c *Cluster) elect(ctx context.Context, now, sent time.Time) error {
 	}
 	if claimed && held != got.Epoch && got.Holder == c.opts.Replica {
 		c.opts.Log.Info("cluster: this replica leads now", "replica", c.opts.Replica, "epoch", got.Epoch)
+	}
+	if c.lease.Epoch != 0 && (got.Epoch != c.lease.Epoch || got.Holder != c.lease.Holder) {
+		c.changes++
 	}
 	c.lease, c.held, c.leading = got, 0, time.Time{}
 	if claimed && got.Holder == c.opts.Replica {
@@ -372,4 +380,50 @@ func mix(x uint64) uint64 {
 	x ^= x >> 27
 	x *= 0x94d049bb133111eb
 	return x ^ x>>31
+}
+
+var (
+	replicasDesc   = prometheus.NewDesc("lookout_cluster_replicas", "Live replicas of the cluster, as this replica last read them from the state database.", nil, nil)
+	leaderDesc     = prometheus.NewDesc("lookout_cluster_leader", "1 while this replica leads (holds the lease within its own lease time).", nil, nil)
+	epochDesc      = prometheus.NewDesc("lookout_cluster_epoch", "The leadership lease's epoch as last read: it grows by one at each takeover.", nil, nil)
+	storeUpDesc    = prometheus.NewDesc("lookout_cluster_store_up", "1 when this replica's last refresh of membership and lease reached the state database.", nil, nil)
+	lastOKDesc     = prometheus.NewDesc("lookout_cluster_store_last_success_timestamp_seconds", "When a refresh last reached the state database (this replica's clock).", nil, nil)
+	leaderMovesDsc = prometheus.NewDesc("lookout_cluster_leader_changes_total", "Times this replica saw the lease change holder or epoch.", nil, nil)
+)
+
+var _ prometheus.Collector = (*Cluster)(nil)
+
+// Describe implements prometheus.Collector.
+func (c *Cluster) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{replicasDesc, leaderDesc, epochDesc, storeUpDesc, lastOKDesc, leaderMovesDsc} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector: the cluster as this replica
+// saw it at its last refresh.
+func (c *Cluster) Collect(ch chan<- prometheus.Metric) {
+	_, leading := c.Leading()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	up, last := 0.0, 0.0
+	if c.lastErr == nil && !c.lastOK.IsZero() {
+		up = 1
+	}
+	if !c.lastOK.IsZero() {
+		last = float64(c.lastOK.UnixNano()) / 1e9
+	}
+	ch <- prometheus.MustNewConstMetric(replicasDesc, prometheus.GaugeValue, float64(max(len(c.members), 1)))
+	ch <- prometheus.MustNewConstMetric(leaderDesc, prometheus.GaugeValue, boolValue(leading))
+	ch <- prometheus.MustNewConstMetric(epochDesc, prometheus.GaugeValue, float64(c.lease.Epoch))
+	ch <- prometheus.MustNewConstMetric(storeUpDesc, prometheus.GaugeValue, up)
+	ch <- prometheus.MustNewConstMetric(lastOKDesc, prometheus.GaugeValue, last)
+	ch <- prometheus.MustNewConstMetric(leaderMovesDsc, prometheus.CounterValue, float64(c.changes))
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

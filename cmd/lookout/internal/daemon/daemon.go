@@ -187,6 +187,9 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	applyMongo()
 	d.reg.MustRegister(d.mongos)
+	if d.cluster != nil {
+		d.reg.MustRegister(d.cluster.c)
+	}
 	if cfg.WebVitals.Enabled {
 		if d.vitals, err = webvitals.New(cfg.WebVitals, trustedProxies(cfg), d.reg, d.log); err != nil {
 			return fmt.Errorf("webvitals: %w", err)
