@@ -97,9 +97,9 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	defer lk.stop()
+	defer lk.Stop()
 
-	page, err := fetch(lk.public + "/status")
+	page, err := fetch(lk.Public + "/status")
 	if err != nil {
 		return err
 	}
@@ -116,7 +116,7 @@ func run(ctx context.Context, o options) error {
 	}
 	defer static.Stop()
 
-	urls := [2]string{"http://" + static.Addr + "/status.html", lk.public + "/status"}
+	urls := [2]string{"http://" + static.Addr + "/status.html", lk.Public + "/status"}
 	sizes := [2]int{}
 	for i, u := range urls {
 		b, err := fetch(u)
@@ -126,7 +126,7 @@ func run(ctx context.Context, o options) error {
 		sizes[i] = len(b)
 	}
 	fmt.Printf("status page: %d components, %d bytes (static file: %d bytes); lookout pid %d, static server pid %d; %d keep-alive workers, %v (+%v warm-up) per batch, identity encoding\n",
-		o.components, sizes[1], sizes[0], lk.pid(), static.Pid(), o.workers, o.duration, o.warmup)
+		o.components, sizes[1], sizes[0], lk.Pid(), static.Pid(), o.workers, o.duration, o.warmup)
 	fmt.Printf("%-5s %14s %14s %7s\n", "round", "static req/s", "status req/s", "ratio")
 	var ratios, staticRates, pageRates []float64
 	for i := range o.rounds {
@@ -210,39 +210,15 @@ func seed(data string, names []string, now time.Time) error {
 	return err
 }
 
-// lookout is the daemon child: its public listener serves the page.
-type lookout struct {
-	cmd    *exec.Cmd
-	public string
-	exited chan error
-}
-
-func (l *lookout) pid() int { return l.cmd.Process.Pid }
-
-func (l *lookout) stop() {
-	_ = l.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-l.exited:
-	case <-time.After(30 * time.Second):
-		_ = l.cmd.Process.Kill()
-	}
-}
-
 // startLookout runs `lookout run` with the page and its probes. The
 // public listener trusts 127.0.0.1's X-Forwarded-For, so that each
 // request of the load counts as another client's for the rate limit,
-// which then still runs but does not refuse.
-func startLookout(ctx context.Context, binary, dir, targetAddr string, names []string) (*lookout, error) {
-	admin, err := lookoutproc.FreeAddr()
-	if err != nil {
-		return nil, err
-	}
-	public, err := lookoutproc.FreeAddr()
-	if err != nil {
-		return nil, err
-	}
+// which then still runs but does not refuse. It is ready once every
+// probe has run: the page shows no "no data" state (the page is built
+// again every 5 s).
+func startLookout(ctx context.Context, binary, dir, targetAddr string, names []string) (*lookoutproc.Proc, error) {
 	var cfg strings.Builder
-	fmt.Fprintf(&cfg, "server:\n  listen: %s\n  public: {listen: %q, trusted_proxies: [127.0.0.1]}\nstorage: {path: %q}\nprobes:\n", admin, public, filepath.Join(dir, "data"))
+	cfg.WriteString("probes:\n")
 	for _, name := range names {
 		fmt.Fprintf(&cfg, "  - {name: %s, interval: 5s, http: {url: \"http://%s/health\"}}\n", name, targetAddr)
 	}
@@ -252,38 +228,23 @@ func startLookout(ctx context.Context, binary, dir, targetAddr string, names []s
 	if half < len(names) {
 		fmt.Fprintf(&cfg, "      - {name: API, probes: [%s]}\n", strings.Join(names[half:], ", "))
 	}
-	cfgFile := filepath.Join(dir, "lookout.yml")
-	if err := os.WriteFile(cfgFile, []byte(cfg.String()), 0o600); err != nil {
-		return nil, err
-	}
-	logFile, err := os.Create(filepath.Join(dir, "lookout.log"))
+	l, err := lookoutproc.StartWith(ctx, binary, dir, cfg.String(), lookoutproc.Options{Public: "trusted_proxies: [127.0.0.1]"})
 	if err != nil {
 		return nil, err
 	}
-	defer logFile.Close()
-	cmd := exec.CommandContext(ctx, binary, "run", "--config", cfgFile, "--log.level", "warn")
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", binary, err)
-	}
-	l := &lookout{cmd: cmd, public: "http://" + public, exited: make(chan error, 1)}
-	go func() { l.exited <- cmd.Wait() }()
-	// Ready once every probe has run: the page shows no "no data" state
-	// (the page is built again every 5 s).
 	deadline := time.Now().Add(time.Minute)
 	for {
-		if b, err := fetch(l.public + "/status.json"); err == nil && !strings.Contains(string(b), `"state":"no_data"`) {
+		if b, err := fetch(l.Public + "/status.json"); err == nil && !strings.Contains(string(b), `"state":"no_data"`) {
 			return l, nil
 		}
 		select {
-		case err := <-l.exited:
-			return nil, fmt.Errorf("lookout exited: %v (log: %s)", err, logFile.Name())
+		case err := <-l.Exited:
+			return nil, fmt.Errorf("lookout exited: %v (log: %s)", err, l.LogTail())
 		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			l.stop()
-			return nil, fmt.Errorf("lookout's status page did not show every probe's state within a minute (log: %s)", logFile.Name())
+			_, _ = l.Stop()
+			return nil, fmt.Errorf("lookout's status page did not show every probe's state within a minute (log: %s)", l.LogTail())
 		}
 	}
 }

@@ -20,10 +20,20 @@ import (
 type Proc struct {
 	// Base is the daemon's address as a URL: http://127.0.0.1:PORT.
 	Base string
+	// Public is the public listener's URL, when Options.Public opened it.
+	Public string
 	// Exited receives how the process ended.
 	Exited <-chan error
 	cmd    *exec.Cmd
 	log    string
+}
+
+// Options are what StartWith adds to the config's server section.
+type Options struct {
+	// Public, when set, opens server.public on a free port with these
+	// settings besides its listen address (the inside of a YAML flow
+	// mapping, like "trusted_proxies: [127.0.0.1]"); "{}" opens it bare.
+	Public string
 }
 
 // Start writes cfg (a config without server.listen and storage.path,
@@ -31,12 +41,31 @@ type Proc struct {
 // log in dir/lookout.log, and waits until /readyz answers, for up to two
 // minutes (10,000 probes take seconds to load).
 func Start(ctx context.Context, binary, dir, cfg string) (*Proc, error) {
+	return StartWith(ctx, binary, dir, cfg, Options{})
+}
+
+// StartWith is Start with the public listener.
+func StartWith(ctx context.Context, binary, dir, cfg string, o Options) (*Proc, error) {
 	addr, err := FreeAddr()
 	if err != nil {
 		return nil, err
 	}
+	server := "server:\n  listen: " + addr + "\n"
+	public := ""
+	if o.Public != "" {
+		paddr, err := FreeAddr()
+		if err != nil {
+			return nil, err
+		}
+		settings := strings.Trim(strings.TrimSpace(o.Public), "{}")
+		if settings != "" {
+			settings = ", " + settings
+		}
+		server += fmt.Sprintf("  public: {listen: %q%s}\n", paddr, settings)
+		public = "http://" + paddr
+	}
 	cfgFile := filepath.Join(dir, "lookout.yml")
-	cfg = fmt.Sprintf("server:\n  listen: %s\nstorage:\n  path: %s\n%s", addr, filepath.Join(dir, "data"), cfg)
+	cfg = fmt.Sprintf("%sstorage:\n  path: %s\n%s", server, filepath.Join(dir, "data"), cfg)
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
@@ -53,7 +82,7 @@ func Start(ctx context.Context, binary, dir, cfg string) (*Proc, error) {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	p := &Proc{Base: "http://" + addr, Exited: exited, cmd: cmd, log: logFile.Name()}
+	p := &Proc{Base: "http://" + addr, Public: public, Exited: exited, cmd: cmd, log: logFile.Name()}
 	if err := p.waitReady(ctx); err != nil {
 		_ = cmd.Process.Kill()
 		return nil, fmt.Errorf("%w (log: %s)", err, p.LogTail())

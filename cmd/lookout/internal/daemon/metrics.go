@@ -4,11 +4,11 @@ import (
 	"compress/gzip"
 	"io"
 	"net/http"
-	"strconv"
-	"strings"
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/lookout-dev/lookout/cmd/lookout/internal/negotiate"
 )
 
 // serveMetrics writes the registry's families, then the probes' families
@@ -26,7 +26,7 @@ func (d *daemon) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	format := expfmt.NegotiateIncludingOpenMetrics(r.Header)
 	w.Header().Set("Content-Type", string(format))
 	var out io.Writer = w
-	if acceptsGzip(r.Header.Get("Accept-Encoding")) {
+	if negotiate.AcceptsGzip(r) {
 		w.Header().Set("Content-Encoding", "gzip")
 		w.Header().Add("Vary", "Accept-Encoding")
 		gz := gzip.NewWriter(w)
@@ -49,22 +49,4 @@ func (d *daemon) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	if closer, ok := probeEnc.(expfmt.Closer); ok {
 		_ = closer.Close() // writes OpenMetrics' # EOF
 	}
-}
-
-// acceptsGzip reads an Accept-Encoding header: gzip is accepted unless
-// absent or given q=0.
-func acceptsGzip(header string) bool {
-	for _, part := range strings.Split(header, ",") {
-		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-		if !strings.EqualFold(strings.TrimSpace(coding), "gzip") {
-			continue
-		}
-		q, found := strings.CutPrefix(strings.ReplaceAll(params, " ", ""), "q=")
-		if !found {
-			return true
-		}
-		v, err := strconv.ParseFloat(q, 64)
-		return err == nil && v > 0
-	}
-	return false
 }

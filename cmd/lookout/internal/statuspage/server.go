@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lookout-dev/lookout/cmd/lookout/internal/negotiate"
 	"github.com/lookout-dev/lookout/collectors/webvitals"
 	"github.com/lookout-dev/lookout/config"
 )
@@ -171,7 +172,7 @@ func (a *asset) serve(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	body, etag := a.body, a.etag
 	h.Set("Vary", "Accept-Encoding")
-	if a.gz != nil && acceptsGzip(r) {
+	if a.gz != nil && negotiate.AcceptsGzip(r) {
 		body, etag = a.gz, a.gzETag
 		h.Set("Content-Encoding", "gzip")
 	}
@@ -284,26 +285,6 @@ func noneMatch(header, etag string) bool {
 		tag = strings.TrimPrefix(strings.TrimSpace(tag), "W/")
 		if tag == "*" || tag == etag {
 			return true
-		}
-	}
-	return false
-}
-
-// acceptsGzip reports whether Accept-Encoding takes gzip (at a non-zero
-// q).
-func acceptsGzip(r *http.Request) bool {
-	for _, v := range r.Header.Values("Accept-Encoding") {
-		for part := range strings.SplitSeq(v, ",") {
-			coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-			if !strings.EqualFold(strings.TrimSpace(coding), "gzip") {
-				continue
-			}
-			q, found := strings.CutPrefix(strings.ReplaceAll(params, " ", ""), "q=")
-			if !found {
-				return true
-			}
-			f, err := strconv.ParseFloat(q, 64)
-			return err == nil && f > 0
 		}
 	}
 	return false
