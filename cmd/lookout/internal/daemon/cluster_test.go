@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -104,6 +105,13 @@ probes:
 			t.Fatalf("the replicas do not agree within 20 s: %+v", views)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+	for i, r := range rs {
+		name := []string{"lookout-a", "lookout-b", "lookout-c"}[i]
+		_, body := r.get(t, "/metrics")
+		if want := `lookout_cluster_replicas{replica="` + name + `"} 3`; !strings.Contains(body, want) {
+			t.Errorf("%s's /metrics lacks %s", name, want)
+		}
 	}
 	time.Sleep(3 * time.Second) // a few runs
 	owner := map[string]string{}

@@ -4,7 +4,10 @@ import (
 	"compress/gzip"
 	"io"
 	"net/http"
+	"slices"
+	"strings"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -22,6 +25,9 @@ func (d *daemon) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		d.log.Error("gather metrics", "err", err)
 		http.Error(w, "gather metrics: "+err.Error(), http.StatusInternalServerError)
 		return
+	}
+	if d.cluster != nil {
+		labelReplica(mfs, d.cluster.cfg.Replica)
 	}
 	format := expfmt.NegotiateIncludingOpenMetrics(r.Header)
 	w.Header().Set("Content-Type", string(format))
@@ -48,5 +54,21 @@ func (d *daemon) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	}
 	if closer, ok := probeEnc.(expfmt.Closer); ok {
 		_ = closer.Close() // writes OpenMetrics' # EOF
+	}
+}
+
+// labelReplica adds replica="NAME" to every series of Lookout's own
+// families (lookout_*), so that Prometheus, scraping every replica of a
+// cluster, tells them apart.
+func labelReplica(mfs []*dto.MetricFamily, replica string) {
+	name := "replica"
+	for _, mf := range mfs {
+		if !strings.HasPrefix(mf.GetName(), "lookout_") {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			m.Label = append(m.Label, &dto.LabelPair{Name: &name, Value: &replica})
+			slices.SortFunc(m.Label, func(a, b *dto.LabelPair) int { return strings.Compare(a.GetName(), b.GetName()) })
+		}
 	}
 }
