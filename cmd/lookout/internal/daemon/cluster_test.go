@@ -109,8 +109,10 @@ probes:
 	for i, r := range rs {
 		name := []string{"lookout-a", "lookout-b", "lookout-c"}[i]
 		_, body := r.get(t, "/metrics")
-		if want := `lookout_cluster_replicas{replica="` + name + `"} 3`; !strings.Contains(body, want) {
-			t.Errorf("%s's /metrics lacks %s", name, want)
+		for _, want := range []string{`lookout_cluster_replicas{replica="` + name + `"} 3`, `lookout_cluster_leader_changes_total{replica="` + name + `"} 0`} {
+			if !strings.Contains(body, want) {
+				t.Errorf("%s's /metrics lacks %s", name, want)
+			}
 		}
 	}
 	time.Sleep(3 * time.Second) // a few runs
