@@ -14,7 +14,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -178,21 +177,8 @@ func TestPagesCarryTheScreenshot(t *testing.T) {
 	site := httptest.NewServer(page)
 	t.Cleanup(site.Close)
 	sink := newNotificationSink(t)
-	var (
-		mu       sync.Mutex
-		attached []sentrytest.Attachment
-	)
-	sentrySrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if a, err := sentrytest.DecodeAttachments(r.Body); err == nil {
-			mu.Lock()
-			attached = append(attached, a...)
-			mu.Unlock()
-		}
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{}`)
-	}))
-	t.Cleanup(sentrySrv.Close)
-	dsn := strings.Replace(sentrySrv.URL, "http://", "http://publickey@", 1) + "/1"
+	sentry := newSentrySink(t)
+	dsn := sentry.dsn()
 
 	dir := t.TempDir()
 	writeConfig(t, filepath.Join(dir, "rules.yml"), `groups:
@@ -220,8 +206,8 @@ alerting:
       sentry: {dsn: %[6]q}
 probes:
   - name: shop
-    interval: 3s
-    timeout: 2s
+    interval: 10s
+    timeout: 8s
     browser:
       url: %[4]s/
       steps:
@@ -230,21 +216,7 @@ probes:
 	r, _ := startListening(t, cfgFile, "http")
 	defer r.stop(t)
 
-	deadline := time.Now().Add(30 * time.Second)
-	var slack []string
-	for {
-		_, slack = sink.got()
-		mu.Lock()
-		n := len(attached)
-		mu.Unlock()
-		if len(slack) > 0 && n > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no page with a screenshot within 30s: %d Slack messages, %d Sentry attachments\nlogs:\n%s", len(slack), n, r.logs.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	slack := waitForPage(t, sink, sentry, 45*time.Second, r.logs.String, func(_ []sentryEvent, atts []sentrytest.Attachment) bool { return len(atts) > 0 })
 	link := regexp.MustCompile(`(?:<|\\u003c)https://lookout\.example\.com/api/v1/probes/shop/artifacts/([0-9TZ.]+)/screenshot\.png\|:camera: Screenshot`).FindStringSubmatch(strings.Join(slack, "\n"))
 	if link == nil {
 		t.Fatalf("the Slack message has no Screenshot link:\n%s", strings.Join(slack, "\n"))
@@ -253,9 +225,8 @@ probes:
 	if err != nil {
 		t.Fatalf("the linked run's screenshot: %v", err)
 	}
-	mu.Lock()
+	_, attached := sentry.got()
 	a := attached[0]
-	mu.Unlock()
 	if a.Filename != "screenshot-"+link[1]+".png" || a.ContentType != "image/png" || !bytes.Equal(a.Payload, kept) {
 		t.Errorf("Sentry's attachment %s (%s, %d bytes); want screenshot-%s.png, image/png, the %d bytes the run kept", a.Filename, a.ContentType, len(a.Payload), link[1], len(kept))
 	}

@@ -158,17 +158,7 @@ func (r *running) stop(t *testing.T) {
 
 func (r *running) get(t *testing.T, path string, header ...string) (*http.Response, string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, r.base+path, nil)
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
+	return doURL(t, http.MethodGet, r.base+path, "", header...)
 }
 
 type apiProbes struct {

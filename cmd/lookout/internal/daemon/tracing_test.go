@@ -275,26 +275,8 @@ func TestPagesLinkTheTrace(t *testing.T) {
 	defer collector.Close()
 	target := newTracedTarget(t)
 	sink := newNotificationSink(t)
-	var (
-		mu     sync.Mutex
-		events []struct {
-			Contexts map[string]map[string]any `json:"contexts"`
-		}
-	)
-	sentrySrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		if _, evs, err := sentrytest.DecodeEvents[struct {
-			Contexts map[string]map[string]any `json:"contexts"`
-		}](bytes.NewReader(body)); err == nil {
-			mu.Lock()
-			events = append(events, evs...)
-			mu.Unlock()
-		}
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{}`)
-	}))
-	defer sentrySrv.Close()
-	dsn := strings.Replace(sentrySrv.URL, "http://", "http://publickey@", 1) + "/1"
+	sentry := newSentrySink(t)
+	dsn := sentry.dsn()
 
 	dir := t.TempDir()
 	writeConfig(t, filepath.Join(dir, "rules.yml"), `groups:
@@ -327,30 +309,15 @@ probes:
     http: {url: %[2]s/broken}
 `, collector.URL, target.URL, dir, sink.srv.URL, dsn))
 	d := startDaemon(t, cfgFile)
-	deadline := time.Now().Add(20 * time.Second)
-	var slack []string
-	for {
-		_, slack = sink.got()
-		mu.Lock()
-		n := len(events)
-		mu.Unlock()
-		if len(slack) > 0 && n > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no page within 20s: %d Slack messages, %d Sentry events\nlogs:\n%s", len(slack), n, d.logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	slack := waitForPage(t, sink, sentry, 20*time.Second, d.logs.String, func(evs []sentryEvent, _ []sentrytest.Attachment) bool { return len(evs) > 0 })
 	d.stop(t)
 
 	link := regexp.MustCompile(`(?:<|\\u003c)https://grafana\.example\.com/explore\?traceId=([0-9a-f]{32})\|:link: Trace`).FindStringSubmatch(strings.Join(slack, "\n"))
 	if link == nil {
 		t.Fatalf("the Slack message has no Trace link:\n%s", strings.Join(slack, "\n"))
 	}
-	mu.Lock()
+	events, _ := sentry.got()
 	tc := events[0].Contexts["trace"]
-	mu.Unlock()
 	if tc == nil || tc["trace_id"] != link[1] || tc["span_id"] == "" {
 		t.Errorf("the Sentry event's trace context %v; want the trace %s Slack links, with its span", tc, link[1])
 	}
