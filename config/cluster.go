@@ -108,6 +108,34 @@ func (c *Config) checkCluster(d *decoder) {
 	}
 	if c.Cluster != nil {
 		c.Cluster.check(d, "cluster")
+		c.labelLocation(d)
+	}
+}
+
+// LocationLabel is the label cluster.location puts on every probe, so
+// that a probe run from several locations has a series, a state and an
+// alert per location.
+const LocationLabel = "location"
+
+// labelLocation gives every probe the replica's location as a label; a
+// probe's own label of that name would be overwritten, so it is refused.
+func (c *Config) labelLocation(d *decoder) {
+	loc := c.Cluster.Location
+	if loc == "" {
+		return
+	}
+	for i := range c.Probes {
+		p := &c.Probes[i]
+		if _, taken := p.Labels[LocationLabel]; taken {
+			d.errorAtKey(fmt.Sprintf("probes[%d].labels.%s", i, LocationLabel), "%q is set by cluster.location on every probe; choose another label name, or leave cluster.location out", LocationLabel)
+			continue
+		}
+		labels := make(map[string]string, len(p.Labels)+1)
+		for k, v := range p.Labels {
+			labels[k] = v
+		}
+		labels[LocationLabel] = loc
+		p.Labels = labels
 	}
 }
 

@@ -223,3 +223,30 @@ func TestReplicasChangeFingerprint(t *testing.T) {
 		t.Error("replicas or quorum changed and the fingerprint did not")
 	}
 }
+
+// TestClusterLocationLabel: with cluster.location every probe carries it
+// as its location label, and a probe's own location label is refused,
+// named where it is written.
+func TestClusterLocationLabel(t *testing.T) {
+	const head = "cluster: {replica: a, location: eu-west, mongodb: {uri: \"mongodb://db.example.net/\"}}\nprobes:\n"
+	cfg, err := Parse("lookout.yml", []byte(head+"  - {name: api, labels: {team: shop}, http: {url: \"https://api.example.com/\"}}\n  - {name: home, http: {url: \"https://www.example.com/\"}}\n"), clusterEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range cfg.Probes {
+		if p.Labels[LocationLabel] != "eu-west" {
+			t.Errorf("%s's labels %v; want location eu-west", p.Name, p.Labels)
+		}
+	}
+	if cfg.Probes[0].Labels["team"] != "shop" {
+		t.Errorf("api lost its own label: %v", cfg.Probes[0].Labels)
+	}
+	_, err = Parse("lookout.yml", []byte(head+"  - {name: api, labels: {location: paris}, http: {url: \"https://api.example.com/\"}}\n"), clusterEnv)
+	if err == nil || !strings.Contains(err.Error(), `probes[0].labels.location: "location" is set by cluster.location`) {
+		t.Errorf("a probe's own location label beside cluster.location: %v", err)
+	}
+	noLoc, err := Parse("lookout.yml", []byte("probes:\n  - {name: api, labels: {location: paris}, http: {url: \"https://api.example.com/\"}}\n"), clusterEnv)
+	if err != nil || noLoc.Probes[0].Labels[LocationLabel] != "paris" {
+		t.Errorf("without a cluster a location label is the probe's own: %v %v", err, noLoc)
+	}
+}
