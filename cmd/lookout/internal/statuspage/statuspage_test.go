@@ -190,7 +190,7 @@ func TestPage(t *testing.T) {
 		if webToday := bars[Days-1]; webToday[1] != "none" || !strings.HasSuffix(webToday[2], ": no data.") {
 			t.Errorf("web's bar of today, not watched yet: class %s, label %q; want no data", webToday[1], webToday[2])
 		}
-		if !strings.Contains(html, "97.91% uptime · 30 days: 97.91%") {
+		if !strings.Contains(html, "Uptime 90 days: 97.91% · 30 days: 97.91%") {
 			t.Errorf("api's uptime: want 97.91%% (48 watched hours, one down):\n%s", html)
 		}
 
