@@ -71,12 +71,44 @@ func (s Millis) Watched() uint32 { return s.Up + s.Degraded + s.Down + s.Mainten
 
 // Uptime is the share of the watched time outside maintenance that the
 // probe was up or degraded; false when there was none.
-func (s Millis) Uptime() (float64, bool) {
-	judged := s.Up + s.Degraded + s.Down
+func (s Millis) Uptime() (float64, bool) { return s.Total().Uptime() }
+
+// Total is s as a Total.
+func (s Millis) Total() Total {
+	return Total{uint64(s.Up), uint64(s.Degraded), uint64(s.Down), uint64(s.Maintenance)}
+}
+
+// Total is the time of many periods in each state, in milliseconds: 90
+// days of them pass a uint32.
+type Total struct {
+	Up, Degraded, Down, Maintenance uint64
+}
+
+// Sum adds the periods up.
+func Sum(ps []Period) Total {
+	var t Total
+	for _, p := range ps {
+		t.Add(p.Millis)
+	}
+	return t
+}
+
+// Add adds one period's time.
+func (t *Total) Add(m Millis) {
+	t.Up += uint64(m.Up)
+	t.Degraded += uint64(m.Degraded)
+	t.Down += uint64(m.Down)
+	t.Maintenance += uint64(m.Maintenance)
+}
+
+// Uptime is the share of the time outside maintenance that the probe was
+// up or degraded; false when nobody watched it outside maintenance.
+func (t Total) Uptime() (float64, bool) {
+	judged := t.Up + t.Degraded + t.Down
 	if judged == 0 {
 		return 0, false
 	}
-	return float64(s.Up+s.Degraded) / float64(judged), true
+	return float64(t.Up+t.Degraded) / float64(judged), true
 }
 
 func (s *Millis) add(c category, ms uint32) {

@@ -78,15 +78,7 @@ func (s uiSource) Uptime(probe string, since time.Time) (float64, bool) {
 	if err != nil {
 		return 0, false
 	}
-	var up, judged uint64
-	for _, p := range periods {
-		up += uint64(p.Up) + uint64(p.Degraded)
-		judged += uint64(p.Up) + uint64(p.Degraded) + uint64(p.Down)
-	}
-	if judged == 0 {
-		return 0, false
-	}
-	return float64(up) / float64(judged), true
+	return uptime.Sum(periods).Uptime()
 }
 
 func (s uiSource) Evidence(probe string) []browserprobe.ArtifactRun {

@@ -77,24 +77,14 @@ type uptimePeriod struct {
 	Uptime      *float64   `json:"uptime"`
 }
 
-func periodOf(s uptime.Millis, start *time.Time) uptimePeriod {
-	secs := func(ms uint32) float64 { return uptime.Of(ms).Seconds() }
-	p := uptimePeriod{Start: start, Up: secs(s.Up), Degraded: secs(s.Degraded), Down: secs(s.Down), Maintenance: secs(s.Maintenance)}
-	p.setUptime()
-	return p
-}
-
-// add sums o into p, uptime aside.
-func (p *uptimePeriod) add(o uptimePeriod) {
-	p.Up, p.Degraded, p.Down, p.Maintenance = p.Up+o.Up, p.Degraded+o.Degraded, p.Down+o.Down, p.Maintenance+o.Maintenance
-}
-
-// setUptime sets the uptime from the seconds, to six decimals.
-func (p *uptimePeriod) setUptime() {
-	if judged := p.Up + p.Degraded + p.Down; judged > 0 {
-		u := math.Round((p.Up+p.Degraded)/judged*1e6) / 1e6
+func periodOf(t uptime.Total, start *time.Time) uptimePeriod {
+	secs := func(ms uint64) float64 { return float64(ms) / 1000 }
+	p := uptimePeriod{Start: start, Up: secs(t.Up), Degraded: secs(t.Degraded), Down: secs(t.Down), Maintenance: secs(t.Maintenance)}
+	if u, ok := t.Uptime(); ok {
+		u = math.Round(u*1e6) / 1e6
 		p.Uptime = &u
 	}
+	return p
 }
 
 // handleUptime reports a probe's uptime per hour or day, for SLA reports:
@@ -140,11 +130,9 @@ func (d *daemon) handleUptime(w http.ResponseWriter, r *http.Request) {
 		rep.Step = "1d"
 	}
 	for i := range periods {
-		p := periodOf(periods[i].Millis, &periods[i].Start)
-		rep.Total.add(p)
-		rep.Periods = append(rep.Periods, p)
+		rep.Periods = append(rep.Periods, periodOf(periods[i].Total(), &periods[i].Start))
 	}
-	rep.Total.setUptime()
+	rep.Total = periodOf(uptime.Sum(periods), nil)
 	writeJSON(w, rep)
 }
 

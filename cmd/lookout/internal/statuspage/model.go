@@ -240,12 +240,12 @@ func days(periods []uptime.Period, from time.Time, incs []incidents.Incident, no
 		byDay[p.Start.UTC()] = p.Millis
 	}
 	out := make([]Day, Days)
-	var sum30, sum90 total
+	var sum30, sum90 uptime.Total
 	for i := range out {
 		start := from.AddDate(0, 0, i)
 		m := byDay[start]
 		d := Day{
-			Date: start.Format(time.DateOnly), Uptime: percent(m),
+			Date: start.Format(time.DateOnly), Uptime: percent(m.Total()),
 			DownSeconds: uptime.Of(m.Down).Seconds(), MaintenanceSeconds: uptime.Of(m.Maintenance).Seconds(),
 		}
 		for _, inc := range incs {
@@ -254,33 +254,17 @@ func days(periods []uptime.Period, from time.Time, incs []incidents.Incident, no
 			}
 		}
 		out[i] = d
-		sum90.add(m)
+		sum90.Add(m)
 		if i >= Days-30 {
-			sum30.add(m)
+			sum30.Add(m)
 		}
 	}
-	return out, sum30.percent(), sum90.percent()
+	return out, percent(sum30), percent(sum90)
 }
 
-// total sums periods' milliseconds up (or degraded) and down: 90 days of
-// them pass a uint32.
-type total struct{ up, down uint64 }
-
-func (t *total) add(m uptime.Millis) {
-	t.up += uint64(m.Up) + uint64(m.Degraded)
-	t.down += uint64(m.Down)
-}
-
-func (t total) percent() *float64 {
-	if t.up+t.down == 0 {
-		return nil
-	}
-	return floorPercent(float64(t.up) / float64(t.up+t.down))
-}
-
-// percent is m's uptime as a percentage; nil without judged time.
-func percent(m uptime.Millis) *float64 {
-	u, ok := m.Uptime()
+// percent is t's uptime as a percentage; nil without judged time.
+func percent(t uptime.Total) *float64 {
+	u, ok := t.Uptime()
 	if !ok {
 		return nil
 	}
