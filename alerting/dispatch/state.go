@@ -79,3 +79,14 @@ func (g *group) restore(st NotifiedState) {
 func (g *group) state() NotifiedState {
 	return NotifiedState{Firing: sortedKeys(g.firing), NotifiedAt: g.notifiedAt}
 }
+
+// Reset forgets every group and restored state, as a replica does that
+// stops leading its cluster: the new leader carries on from the stored
+// states, and this one must not flush what it no longer owns.
+func (d *Dispatcher) Reset() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.groups = map[string]*group{}
+	d.restored = map[string]NotifiedState{}
+	d.inhibit = newInhibitor(d.inhibit.rules)
+}

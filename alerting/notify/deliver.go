@@ -16,6 +16,14 @@ func (o *Outbox) deliver(ctx context.Context, q *queue, e *entry) {
 		o.finish(q, e, resultExpired)
 		return
 	}
+	if !e.memoryOnly && o.opts.MaySend != nil && !o.opts.MaySend() {
+		// Another replica leads: it sends what the store holds.
+		o.mu.Lock()
+		delete(o.pending, e.key)
+		o.mu.Unlock()
+		o.metrics.pending.Dec()
+		return
+	}
 	sctx, cancel := context.WithTimeout(ctx, o.opts.SendTimeout)
 	err := q.notifier.Notify(sctx, e.n)
 	cancel()
@@ -49,7 +57,7 @@ func (o *Outbox) deliver(ctx context.Context, q *queue, e *entry) {
 // finish deletes e from the outbox and counts the result.
 func (o *Outbox) finish(q *queue, e *entry, result string) {
 	if !e.memoryOnly {
-		if err := del(o.db, e.key); err != nil {
+		if err := o.store.Delete(e.key); err != nil {
 			// It stays in the file and comes back on the next start.
 			o.writeFailed(fmt.Errorf("outbox: remove %s notification %s (it may be sent again after a restart): %w", result, e.key, err))
 		}

@@ -37,6 +37,18 @@ type OutboxOptions struct {
 	// WriteFailures hears of every write to the database that failed
 	// (nil: each is logged).
 	WriteFailures WriteFailures
+	// Store, when set, keeps the pending deliveries instead of the bbolt
+	// file (which may then be nil): the cluster's shared database.
+	Store Store
+	// StateBucket is the bucket of the bbolt file where EnqueueWithState
+	// keeps group states.
+	StateBucket []byte
+	// MaySend, when set, is asked before each send of a stored
+	// notification. When it says no, the notification leaves this
+	// process's queues but stays stored, for the process that may send
+	// (the cluster's leader, which loads it with Resume). Notifications
+	// the store would not take are sent regardless: paging fails open.
+	MaySend func() bool
 }
 
 // WriteFailures hears of every write to the outbox's database that
@@ -72,7 +84,8 @@ func (o *OutboxOptions) setDefaults() {
 // that is down, or a notification waiting for its retry, holds up no
 // other. Order between notifications is not guaranteed.
 type Outbox struct {
-	db      *bbolt.DB
+	store   Store
+	db      *bbolt.DB // nil with OutboxOptions.Store
 	opts    OutboxOptions
 	log     *slog.Logger
 	metrics *metrics
@@ -93,7 +106,13 @@ type Outbox struct {
 // must stay open until Run has returned.
 func NewOutbox(db *bbolt.DB, receivers map[string]map[string]Notifier, opts OutboxOptions, reg prometheus.Registerer, log *slog.Logger) (*Outbox, error) {
 	opts.setDefaults()
-	o := &Outbox{db: db, opts: opts, log: log, queues: make(map[string][]*queue, len(receivers)), pending: map[string]bool{}}
+	if opts.Store == nil {
+		if db == nil {
+			return nil, errors.New("outbox: no database and no store")
+		}
+		opts.Store = boltStore{db: db, stateBucket: opts.StateBucket}
+	}
+	o := &Outbox{store: opts.Store, db: db, opts: opts, log: log, queues: make(map[string][]*queue, len(receivers)), pending: map[string]bool{}}
 	var all []*queue
 	for _, name := range slices.Sorted(maps.Keys(receivers)) {
 		integrations := receivers[name]
@@ -134,15 +153,21 @@ func (o *Outbox) queue(receiver, integration string) *queue {
 	return nil
 }
 
+// Resume queues what the store holds and is not queued yet: in a
+// cluster, what the previous leader left undelivered, once this replica
+// leads.
+func (o *Outbox) Resume() error { return o.resume() }
+
 // resume queues what the outbox holds, oldest first.
 func (o *Outbox) resume() error {
-	recs, bad, err := load(o.db)
+	entries, err := o.store.Load()
 	if err != nil {
-		return err
+		return fmt.Errorf("outbox: load: %w", err)
 	}
+	recs, bad := decodeAll(entries)
 	for _, key := range bad {
 		o.log.Error("outbox: dropping an entry that cannot be decoded or is not under its key", "key", key)
-		if err := del(o.db, key); err != nil {
+		if err := o.store.Delete(key); err != nil {
 			return fmt.Errorf("outbox: drop undecodable %q: %w", key, err)
 		}
 	}
@@ -158,7 +183,7 @@ func (o *Outbox) resume() error {
 		case now.Sub(rec.EnqueuedAt) >= o.opts.MaxAge:
 			o.log.Warn("outbox: dropping an expired notification for a receiver or integration no longer configured",
 				"receiver", n.Receiver, "integration", n.Integration, "id", n.ID, "age", now.Sub(rec.EnqueuedAt).Round(time.Second))
-			if err := del(o.db, key); err != nil {
+			if err := o.store.Delete(key); err != nil {
 				return fmt.Errorf("outbox: drop expired %q: %w", key, err)
 			}
 		default:
@@ -209,6 +234,13 @@ func (o *Outbox) Enqueue(n *alerting.Notification) error {
 	return o.EnqueueWith(n, nil)
 }
 
+// EnqueueWithState is Enqueue that also stores the state of the group
+// that sent n (under key, deleted when value is nil) in the same write:
+// OutboxOptions.StateBucket of the bbolt file, or the Store's.
+func (o *Outbox) EnqueueWithState(n *alerting.Notification, key string, value []byte) error {
+	return o.enqueue(n, &GroupState{Key: key, Value: value}, nil)
+}
+
 // EnqueueWith is Enqueue that also runs also in the same bbolt
 // transaction, so what the caller writes there (such as the state of the
 // alert group that sent n) commits together with n's entries for every
@@ -217,6 +249,13 @@ func (o *Outbox) Enqueue(n *alerting.Notification) error {
 // failed it, n is delivered from memory as Enqueue says, and what also
 // wrote is lost.
 func (o *Outbox) EnqueueWith(n *alerting.Notification, also func(tx *bbolt.Tx) error) error {
+	if o.db == nil && also != nil {
+		return errors.New("outbox: EnqueueWith needs the bbolt file")
+	}
+	return o.enqueue(n, nil, also)
+}
+
+func (o *Outbox) enqueue(n *alerting.Notification, state *GroupState, also func(tx *bbolt.Tx) error) error {
 	if n.ID == "" {
 		return errors.New("outbox: enqueue: notification has no id")
 	}
@@ -229,7 +268,15 @@ func (o *Outbox) EnqueueWith(n *alerting.Notification, also func(tx *bbolt.Tx) e
 	if err != nil {
 		return fmt.Errorf("outbox: enqueue %s: %w", n.ID, err)
 	}
-	added, err := put(o.db, items, also)
+	var added []bool
+	if also != nil {
+		added, err = put(o.db, items, also)
+	} else {
+		added, err = o.store.Put(items, state)
+	}
+	if errors.Is(err, ErrFenced) {
+		return fmt.Errorf("outbox: enqueue %s: %w", n.ID, err)
+	}
 	if err != nil {
 		o.writeFailed(fmt.Errorf("outbox: enqueue %s: %w", n.ID, err))
 		o.enqueueInMemory(qs, items, recs, now)
@@ -237,7 +284,7 @@ func (o *Outbox) EnqueueWith(n *alerting.Notification, also func(tx *bbolt.Tx) e
 	}
 	for i, q := range qs {
 		if added[i] {
-			o.push(q, o.newEntry(items[i].key, recs[i], now))
+			o.push(q, o.newEntry(items[i].Key, recs[i], now))
 		}
 	}
 	return nil
@@ -245,9 +292,9 @@ func (o *Outbox) EnqueueWith(n *alerting.Notification, also func(tx *bbolt.Tx) e
 
 // enqueueInMemory queues for delivery what the database would not take,
 // for each integration whose entry is not already pending (see push).
-func (o *Outbox) enqueueInMemory(qs []*queue, items []item, recs []*record, now time.Time) {
+func (o *Outbox) enqueueInMemory(qs []*queue, items []Entry, recs []*record, now time.Time) {
 	for i, q := range qs {
-		e := o.newEntry(items[i].key, recs[i], now)
+		e := o.newEntry(items[i].Key, recs[i], now)
 		e.memoryOnly = true
 		o.push(q, e)
 	}
@@ -256,8 +303,8 @@ func (o *Outbox) enqueueInMemory(qs []*queue, items []item, recs []*record, now 
 // encode makes n's record for each of the queues' integrations, and
 // decodes it again: what is sent is decoded from what was stored, so a
 // send after a restart is the same as one before.
-func encode(n *alerting.Notification, qs []*queue, now time.Time) ([]item, []*record, error) {
-	items := make([]item, len(qs))
+func encode(n *alerting.Notification, qs []*queue, now time.Time) ([]Entry, []*record, error) {
+	items := make([]Entry, len(qs))
 	recs := make([]*record, len(qs))
 	for i, q := range qs {
 		c := *n
@@ -269,7 +316,7 @@ func encode(n *alerting.Notification, qs []*queue, now time.Time) ([]item, []*re
 		if recs[i], err = decode(data); err != nil {
 			return nil, nil, err
 		}
-		items[i] = item{key: entryKey(&c), data: data}
+		items[i] = Entry{Key: entryKey(&c), Data: data}
 	}
 	return items, recs, nil
 }

@@ -126,7 +126,7 @@ func (a *alertingParts) build(d *daemon, cfg *config.Config) error {
 	}
 	a.deps = deps
 	outboxFaults := faults.component(storageOutbox, "notifications are sent from memory, and one not delivered before Lookout stops is lost")
-	if a.outbox, err = notify.NewOutbox(a.db, notifiers, notify.OutboxOptions{WriteFailures: outboxFaults}, d.reg, d.log); err != nil {
+	if a.outbox, err = notify.NewOutbox(a.db, notifiers, notify.OutboxOptions{WriteFailures: outboxFaults, StateBucket: dispatchBucket}, d.reg, d.log); err != nil {
 		return err
 	}
 	silenceFaults := faults.component(storageSilences, "silences cannot be created or expired (the API answers 507)")
@@ -299,20 +299,14 @@ var _ dispatch.StateSink = stateSink{}
 func (s stateSink) Enqueue(n *alerting.Notification) error { return s.outbox.Enqueue(n) }
 
 func (s stateSink) EnqueueWithState(n *alerting.Notification, groupKey string, st dispatch.NotifiedState) error {
-	v, err := json.Marshal(st)
-	if err != nil {
-		return err
-	}
-	return s.outbox.EnqueueWith(n, func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(dispatchBucket)
-		if err != nil {
+	var v []byte // nil deletes the state of a group with nothing firing
+	if len(st.Firing) > 0 {
+		var err error
+		if v, err = json.Marshal(st); err != nil {
 			return err
 		}
-		if len(st.Firing) == 0 {
-			return b.Delete([]byte(groupKey))
-		}
-		return b.Put([]byte(groupKey), v)
-	})
+	}
+	return s.outbox.EnqueueWithState(n, groupKey, v)
 }
 
 func loadNotified(db *bolt.DB) (map[string]dispatch.NotifiedState, error) {
