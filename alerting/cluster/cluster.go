@@ -91,6 +91,9 @@ type Cluster struct {
 	// counts the times the lease's holder or epoch changed.
 	lastOK  time.Time
 	changes uint64
+	// failingSince is when the refreshes started failing (local,
+	// monotonic), zero while they work.
+	failingSince time.Time
 }
 
 // New returns the replica's membership in db; Run keeps it.
@@ -143,10 +146,37 @@ func (c *Cluster) Refresh(ctx context.Context, started time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.lastErr = err
-	if err == nil {
-		c.refreshed, c.lastOK = sent, time.Now()
+	switch {
+	case err == nil:
+		c.refreshed, c.lastOK, c.failingSince = sent, time.Now(), time.Time{}
+	case c.failingSince.IsZero():
+		c.failingSince = sent
 	}
 	return err
+}
+
+// Unreachable is how long the state database has failed every refresh
+// without a break, 0 while it answers. A replica paused for a while
+// (SIGSTOP) counts only the refreshes it tried: it is not unreachable
+// until the first one after it wakes fails.
+func (c *Cluster) Unreachable() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.failingSince.IsZero() {
+		return 0
+	}
+	return time.Since(c.failingSince)
+}
+
+// ServerNow is the database server's time now, by its last heartbeat's
+// answer and this replica's monotonic clock since; zero before the first.
+func (c *Cluster) ServerNow() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.serverNow.IsZero() {
+		return time.Time{}
+	}
+	return c.serverNow.Add(time.Since(c.refreshed))
 }
 
 // heartbeat reads the server's time and sets this member's seen to it.

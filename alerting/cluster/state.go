@@ -1,0 +1,234 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/lookout-dev/lookout/alerting/notify"
+)
+
+// Collections of the shared alerting state.
+const (
+	alertsCollection = "alerts"         // each replica's alerts, as of its last evaluation
+	outboxCollection = "outbox"         // the leader's pending deliveries
+	groupsCollection = "dispatch_state" // what each alert group last notified
+)
+
+// Published is what one replica published of its alerts.
+type Published struct {
+	Replica string    `bson:"_id"`
+	Seen    time.Time `bson:"seen"` // server time of the publication
+	Data    []byte    `bson:"data"`
+}
+
+// Publish stores this replica's alerts (encoded by the caller) with the
+// server's time, replacing what it published before.
+func (c *Cluster) Publish(ctx context.Context, data []byte) error {
+	seen := c.ServerNow()
+	if seen.IsZero() {
+		return errors.New("cluster: publish alerts: the state database has not answered yet")
+	}
+	_, err := c.db.Collection(alertsCollection).UpdateOne(ctx, bson.D{{Key: "_id", Value: c.opts.Replica}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "seen", Value: seen}, {Key: "data", Value: data}}}},
+		options.UpdateOne().SetUpsert(true))
+	if err != nil {
+		return fmt.Errorf("cluster: publish alerts: %w", err)
+	}
+	return nil
+}
+
+// AllPublished reads what every replica published, live or not.
+func (c *Cluster) AllPublished(ctx context.Context) ([]Published, error) {
+	out, err := findAll[Published](ctx, c.db.Collection(alertsCollection))
+	if err != nil {
+		return nil, fmt.Errorf("cluster: read alerts: %w", err)
+	}
+	return out, nil
+}
+
+// Outbox is the notification outbox's Store in the shared database: the
+// leader's pending deliveries and the alert groups' states, so a new
+// leader carries on from them.
+//
+// Without multi-document transactions (FerretDB has none), each delivery
+// carries the state of the group that sent it, and the group's own
+// document is written after the deliveries; GroupStates takes the newer
+// of the two, so the state and the deliveries agree even when a leader
+// dies between the writes.
+//
+// Every write carries the leader's epoch and is fenced: a replica that
+// does not hold the lease by its own clock, or whose epoch the stored
+// lease has moved past, is refused with notify.ErrFenced. FailOpen tells
+// when a replica that does not lead may write anyway (the state database
+// has been unreachable for cluster.fail_open_after): the write then fails
+// as the database does, and the outbox sends from memory.
+type Outbox struct {
+	c        *Cluster
+	failOpen func() bool
+}
+
+var _ notify.Store = (*Outbox)(nil)
+
+// Outbox returns the cluster's outbox store; failOpen may be nil.
+func (c *Cluster) Outbox(failOpen func() bool) *Outbox {
+	if failOpen == nil {
+		failOpen = func() bool { return false }
+	}
+	return &Outbox{c: c, failOpen: failOpen}
+}
+
+// outboxDoc is one pending delivery.
+type outboxDoc struct {
+	Key   string    `bson:"_id"`
+	Data  []byte    `bson:"data"`
+	Epoch int64     `bson:"epoch"`
+	At    time.Time `bson:"at"` // the leader's clock; compared within one epoch
+	// The sending group's state, as of this delivery.
+	StateKey   string `bson:"state_key,omitempty"`
+	StateValue []byte `bson:"state_value,omitempty"`
+}
+
+// groupDoc is an alert group's state.
+type groupDoc struct {
+	Key   string    `bson:"_id"`
+	Value []byte    `bson:"value"`
+	Epoch int64     `bson:"epoch"`
+	At    time.Time `bson:"at"`
+}
+
+func (o *Outbox) ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), o.c.opts.Lease/3)
+}
+
+// fence returns the epoch this replica leads at, or notify.ErrFenced.
+func (o *Outbox) fence(ctx context.Context) (int64, error) {
+	epoch, ok := o.c.Leading()
+	if !ok {
+		if o.failOpen() {
+			return 0, errors.New("cluster: the state database is unreachable; paging fails open")
+		}
+		return 0, notify.ErrFenced
+	}
+	if err := o.c.Fence(ctx, epoch); errors.Is(err, ErrDeposed) {
+		return 0, notify.ErrFenced
+	} else if err != nil {
+		return 0, err
+	}
+	return epoch, nil
+}
+
+// Put implements notify.Store.
+func (o *Outbox) Put(entries []notify.Entry, state *notify.GroupState) ([]bool, error) {
+	ctx, cancel := o.ctx()
+	defer cancel()
+	epoch, err := o.fence(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	added := make([]bool, len(entries))
+	for i, e := range entries {
+		doc := outboxDoc{Key: e.Key, Data: e.Data, Epoch: epoch, At: now}
+		if state != nil {
+			doc.StateKey, doc.StateValue = state.Key, state.Value
+		}
+		_, err := o.c.db.Collection(outboxCollection).InsertOne(ctx, doc)
+		switch {
+		case mongo.IsDuplicateKeyError(err):
+		case err != nil:
+			return nil, fmt.Errorf("cluster: store a notification: %w", err)
+		default:
+			added[i] = true
+		}
+	}
+	if state == nil {
+		return added, nil
+	}
+	coll := o.c.db.Collection(groupsCollection)
+	id := bson.D{{Key: "_id", Value: state.Key}}
+	if state.Value == nil {
+		_, err = coll.DeleteOne(ctx, id)
+	} else {
+		_, err = coll.UpdateOne(ctx, id, bson.D{{Key: "$set", Value: groupDoc{Key: state.Key, Value: state.Value, Epoch: epoch, At: now}}},
+			options.UpdateOne().SetUpsert(true))
+	}
+	if err != nil {
+		// The deliveries carry the state: GroupStates reads it there.
+		return added, fmt.Errorf("cluster: store the state of group %s: %w", state.Key, err)
+	}
+	return added, nil
+}
+
+// Delete implements notify.Store.
+func (o *Outbox) Delete(key string) error {
+	ctx, cancel := o.ctx()
+	defer cancel()
+	if _, err := o.c.db.Collection(outboxCollection).DeleteOne(ctx, bson.D{{Key: "_id", Value: key}}); err != nil {
+		return fmt.Errorf("cluster: remove a notification: %w", err)
+	}
+	return nil
+}
+
+// Load implements notify.Store.
+func (o *Outbox) Load() ([]notify.Entry, error) {
+	ctx, cancel := o.ctx()
+	defer cancel()
+	docs, err := findAll[outboxDoc](ctx, o.c.db.Collection(outboxCollection))
+	if err != nil {
+		return nil, fmt.Errorf("cluster: read the outbox: %w", err)
+	}
+	out := make([]notify.Entry, len(docs))
+	for i, d := range docs {
+		out[i] = notify.Entry{Key: d.Key, Data: d.Data}
+	}
+	return out, nil
+}
+
+// GroupStates reads the alert groups' states, by group key: each group's
+// document, or the state a pending delivery carries when it is newer.
+// An empty state (a group with nothing firing) is left out.
+func (o *Outbox) GroupStates(ctx context.Context) (map[string][]byte, error) {
+	groups, err := findAll[groupDoc](ctx, o.c.db.Collection(groupsCollection))
+	if err != nil {
+		return nil, fmt.Errorf("cluster: read the alert groups: %w", err)
+	}
+	pending, err := findAll[outboxDoc](ctx, o.c.db.Collection(outboxCollection))
+	if err != nil {
+		return nil, fmt.Errorf("cluster: read the outbox: %w", err)
+	}
+	newest := map[string]groupDoc{}
+	for _, g := range groups {
+		newest[g.Key] = g
+	}
+	for _, p := range pending {
+		if p.StateKey == "" {
+			continue
+		}
+		if g, ok := newest[p.StateKey]; !ok || p.Epoch > g.Epoch || p.Epoch == g.Epoch && p.At.After(g.At) {
+			newest[p.StateKey] = groupDoc{Key: p.StateKey, Value: p.StateValue, Epoch: p.Epoch, At: p.At}
+		}
+	}
+	out := map[string][]byte{}
+	for k, g := range newest {
+		if len(g.Value) > 0 {
+			out[k] = g.Value
+		}
+	}
+	return out, nil
+}
+
+func findAll[T any](ctx context.Context, coll *mongo.Collection) ([]T, error) {
+	cur, err := coll.Find(ctx, bson.D{})
+	if err != nil {
+		return nil, err
+	}
+	var out []T
+	err = cur.All(ctx, &out)
+	return out, err
+}
