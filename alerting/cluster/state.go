@@ -52,6 +52,17 @@ func (c *Cluster) AllPublished(ctx context.Context) ([]Published, error) {
 	return out, nil
 }
 
+// ForgetPublished deletes the publications of replicas last seen before
+// t (server time): replicas gone long enough for their probes' new
+// owners to have adopted their alerts.
+func (c *Cluster) ForgetPublished(ctx context.Context, before time.Time) error {
+	_, err := c.db.Collection(alertsCollection).DeleteMany(ctx, bson.D{{Key: "seen", Value: bson.D{{Key: "$lt", Value: before}}}})
+	if err != nil {
+		return fmt.Errorf("cluster: forget alerts of replicas gone: %w", err)
+	}
+	return nil
+}
+
 // Outbox is the notification outbox's Store in the shared database: the
 // leader's pending deliveries and the alert groups' states, so a new
 // leader carries on from them.

@@ -225,6 +225,31 @@ func (r *AlertingRule) Restore(alerts []Alert, graceUntil time.Time) {
 	}
 }
 
+// Adopt takes over alerts another replica of a cluster had, for probes
+// that moved here: each one not active here yet is added as it was, so a
+// pending alert keeps its `for` clock and a firing one does not fire
+// again. Until graceUntil, alerts whose series have not come back (the
+// probe has not run here yet) keep their state, as after Restore.
+// Resolved alerts are not adopted. It returns how many it added.
+func (r *AlertingRule) Adopt(alerts []Alert, graceUntil time.Time) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for i := range alerts {
+		a := alerts[i]
+		h := a.Labels.Hash()
+		if _, ok := r.active[h]; ok || a.State == StateInactive {
+			continue
+		}
+		r.active[h] = &a
+		n++
+	}
+	if n > 0 && graceUntil.After(r.graceUntil) {
+		r.graceUntil = graceUntil
+	}
+	return n
+}
+
 // toSend converts the rule's firing and resolved alerts for the
 // dispatcher. Pending alerts are not sent.
 func (r *AlertingRule) toSend() []alerting.Alert {

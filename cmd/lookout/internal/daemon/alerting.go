@@ -65,6 +65,9 @@ type alertingParts struct {
 	// deps are what the integrations were built with, for a reload's dry
 	// run of new receivers.
 	deps integrationDeps
+	// cluster is alerting in a cluster (see clusterAlerts); nil for a
+	// single replica.
+	cluster *clusterAlerts
 }
 
 // setupAlerting opens the database and builds the store, the rule
@@ -126,7 +129,12 @@ func (a *alertingParts) build(d *daemon, cfg *config.Config) error {
 	}
 	a.deps = deps
 	outboxFaults := faults.component(storageOutbox, "notifications are sent from memory, and one not delivered before Lookout stops is lost")
-	if a.outbox, err = notify.NewOutbox(a.db, notifiers, notify.OutboxOptions{WriteFailures: outboxFaults, StateBucket: dispatchBucket}, d.reg, d.log); err != nil {
+	outboxOpts := notify.OutboxOptions{WriteFailures: outboxFaults, StateBucket: dispatchBucket}
+	if d.cluster != nil {
+		a.cluster = newClusterAlerts(d, a, cfg)
+		outboxOpts.Store, outboxOpts.MaySend = a.cluster.store, a.cluster.maySend
+	}
+	if a.outbox, err = notify.NewOutbox(a.db, notifiers, outboxOpts, d.reg, d.log); err != nil {
 		return err
 	}
 	silenceFaults := faults.component(storageSilences, "silences cannot be created or expired (the API answers 507)")
@@ -139,17 +147,27 @@ func (a *alertingParts) build(d *daemon, cfg *config.Config) error {
 	if err := d.setupMaintenance(a, cfg, maintenanceFaults); err != nil {
 		return err
 	}
+	var sink dispatch.Sink = stateSink{a.outbox}
+	var sender rules.Sender
+	if a.cluster != nil {
+		// The leader restores the groups' states from the shared
+		// database when it takes the lease (clusterAlerts.takeOver).
+		sink, sender = clusterSink{stateSink{a.outbox}, a.cluster}, a.cluster
+	}
 	a.dispatcher = dispatch.New(dispatch.Options{
 		Route: route(ac.Route), Inhibit: inhibitRules(ac.InhibitRules), Silences: muters{a.silences, a.maintenance},
 		SendResolvedWhenMuted: *ac.SendResolvedWhenMuted,
-	}, stateSink{a.outbox}, d.reg, d.log)
-	notified, err := loadNotified(a.db)
-	if err != nil {
-		return err
+	}, sink, d.reg, d.log)
+	if a.cluster == nil {
+		notified, err := loadNotified(a.db)
+		if err != nil {
+			return err
+		}
+		a.dispatcher.Restore(notified)
+		sender = a.dispatcher
 	}
-	a.dispatcher.Restore(notified)
 	a.rules = rules.NewManager(rules.Options{
-		Storage: a.store, Sender: a.dispatcher, Interval: ac.EvaluationInterval.Std(), ExternalURL: templateURL,
+		Storage: a.store, Sender: sender, Interval: ac.EvaluationInterval.Std(), ExternalURL: templateURL,
 		Ingest: d.ingest, AfterTick: a.afterTick, Logger: d.log,
 	}, d.reg)
 	d.reg.MustRegister(a.store, a.silences)
@@ -233,6 +251,9 @@ func ruleKey(g *rules.Group, r *rules.AlertingRule) string {
 // silences.Retention and one-off maintenance windows ended for
 // maintenance.Retention, after each evaluation.
 func (a *alertingParts) afterTick(now time.Time) {
+	if a.cluster != nil {
+		a.cluster.afterTick(now)
+	}
 	a.saveRuleAlerts()
 	// A failure is counted and logged as the store's write failure; the
 	// next evaluation tries again.

@@ -87,25 +87,7 @@ probes:
 	}()
 
 	// All three see one another and agree on the leader.
-	var views []clusterView
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		views = views[:0]
-		for _, r := range rs {
-			views = append(views, viewOf(t, r))
-		}
-		agreed := true
-		for _, v := range views {
-			agreed = agreed && len(v.Replicas) == 3 && v.Leader != "" && v.Leader == views[0].Leader && v.Epoch == views[0].Epoch
-		}
-		if agreed {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the replicas do not agree within 20 s: %+v", views)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	views := agreed(t, rs, 3)
 	for i, r := range rs {
 		name := []string{"lookout-a", "lookout-b", "lookout-c"}[i]
 		_, body := r.get(t, "/metrics")
@@ -164,4 +146,31 @@ probes:
 		t.Errorf("after a stopped, b sees %+v; want 2 replicas and a leader among them", v)
 	}
 	t.Logf("lookout-a ran %v; they moved to b and c", moved)
+}
+
+// agreed waits until every running replica sees n replicas and the same
+// leader and epoch, and returns their views.
+func agreed(t *testing.T, rs []*running, n int) []clusterView {
+	t.Helper()
+	var views []clusterView
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		views = views[:0]
+		for _, r := range rs {
+			if r != nil {
+				views = append(views, viewOf(t, r))
+			}
+		}
+		ok := true
+		for _, v := range views {
+			ok = ok && len(v.Replicas) == n && v.Leader != "" && v.Leader == views[0].Leader && v.Epoch == views[0].Epoch
+		}
+		if ok {
+			return views
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replicas do not agree within 20 s: %+v", views)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

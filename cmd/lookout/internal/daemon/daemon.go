@@ -280,7 +280,7 @@ func (d *daemon) registerMetrics() {
 			d.reg.MustRegister(k.Collector)
 		}
 	}
-	d.probeMetrics = probes.NewCollector(d.set.list, d.opts.Kinds)
+	d.probeMetrics = probes.NewCollector(d.ownRunners, d.opts.Kinds)
 }
 
 // apply builds the probes of cfg beside the running ones and swaps them in

@@ -1,0 +1,400 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
+
+	"github.com/lookout-dev/lookout/alerting"
+	"github.com/lookout-dev/lookout/alerting/cluster"
+	"github.com/lookout-dev/lookout/alerting/dispatch"
+	"github.com/lookout-dev/lookout/alerting/rules"
+	"github.com/lookout-dev/lookout/config"
+	"github.com/lookout-dev/lookout/probes"
+)
+
+// clusterAlerts is alerting in a cluster. Every replica evaluates the
+// rules over the probes it runs and publishes its alerts in the shared
+// database after each evaluation, as Prometheus sends its alerts to
+// Alertmanager. The replica holding the leadership lease merges every
+// live replica's alerts into its dispatcher, the only one that notifies;
+// its outbox and the groups' states are in the shared database, fenced by
+// its epoch, so a new leader carries on from them. The others' dispatchers
+// stay empty and their outboxes send nothing.
+//
+// A probe that moves to another replica takes its alerts along: the
+// replica that ran it keeps publishing their state from before the move
+// for a while (handed over), and the new owner adopts them into its rules
+// (rules.AlertingRule.Adopt), so a pending alert keeps its `for` clock and
+// a firing one neither resolves nor pages again.
+//
+// When the state database has not answered for cluster.fail_open_after,
+// each replica dispatches its own alerts and sends from memory: duplicate
+// pages are possible, and each is counted in
+// lookout_cluster_fail_open_notifications_total.
+type clusterAlerts struct {
+	d     *daemon
+	a     *alertingParts
+	c     *cluster.Cluster
+	store *cluster.Outbox
+	// failOpenAfter is cluster.fail_open_after.
+	failOpenAfter time.Duration
+	// validity is how long the leader holds a merged firing alert that
+	// no live replica reports any longer (its replica died and the new
+	// owner has not published it yet) before it resolves.
+	validity time.Duration
+	// handoverFor is how long a replica publishes the alerts of probes
+	// that moved away, and how long the publication of a replica gone
+	// stays for the new owners to adopt.
+	handoverFor time.Duration
+	// grace is how long adopted alerts keep their state while their probe
+	// has not run here yet (restartGrace).
+	grace time.Duration
+	// failOpenSent counts lookout_cluster_fail_open_notifications_total.
+	failOpenSent prometheus.Counter
+
+	mu sync.Mutex
+	// tick are the alerts the rules handed in during this evaluation.
+	tick []alerting.Alert
+	// prev are the rules' alerts at the last publication, by alert key;
+	// handed are those whose probe moved away, with when it moved.
+	prev   map[string]ruleAlert
+	handed map[string]ruleAlert
+	// led is the epoch this replica's dispatcher leads at, 0 when not
+	// leading; alone: it dispatches its own alerts, failing open.
+	led   int64
+	alone bool
+}
+
+// ruleAlert is one alert of one rule, as published.
+type ruleAlert struct {
+	Rule  string      `json:"rule"` // ruleKey
+	Alert rules.Alert `json:"alert"`
+	// since is when its probe moved away (handed over only).
+	since time.Time
+}
+
+func (r ruleAlert) key() string { return r.Rule + "\x00" + r.Alert.Labels.String() }
+
+// publication is what a replica publishes after each evaluation.
+type publication struct {
+	// Send are the alerts of the probes it runs (and those no probe
+	// owns), as the rules hand them to a dispatcher.
+	Send []alerting.Alert `json:"send"`
+	// Rules are its rules' alerts with their state, for adoption: those
+	// of the probes it runs and those handed over.
+	Rules []ruleAlert `json:"rules"`
+}
+
+// newClusterAlerts prepares alerting in the cluster; setup finishes it
+// once the outbox, dispatcher and rules exist.
+func newClusterAlerts(d *daemon, a *alertingParts, cfg *config.Config) *clusterAlerts {
+	cp := d.cluster
+	lease, eval, grace := cp.cfg.Lease.Std(), cfg.Alerting.EvaluationInterval.Std(), restartGrace(cfg)
+	ca := &clusterAlerts{
+		d: d, a: a, c: cp.c, failOpenAfter: cp.cfg.FailOpenAfter.Std(),
+		validity:    4*eval + 2*lease,
+		handoverFor: max(10*lease, grace+2*lease+2*eval),
+		grace:       grace,
+		failOpenSent: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lookout_cluster_fail_open_notifications_total",
+			Help: "Notifications this replica sent on its own while the state database was unreachable for longer than cluster.fail_open_after (other replicas may have sent the same).",
+		}),
+		prev: map[string]ruleAlert{}, handed: map[string]ruleAlert{},
+	}
+	ca.store = cp.c.Outbox(ca.failingOpen)
+	d.reg.MustRegister(ca.failOpenSent)
+	return ca
+}
+
+// failingOpen reports whether the state database has been unreachable for
+// longer than cluster.fail_open_after.
+func (ca *clusterAlerts) failingOpen() bool {
+	return ca.failOpenAfter > 0 && ca.c.Unreachable() > ca.failOpenAfter
+}
+
+// maySend is the outbox's MaySend: the leader sends, and every replica
+// failing open.
+func (ca *clusterAlerts) maySend() bool {
+	_, ok := ca.c.Leading()
+	return ok || ca.failingOpen()
+}
+
+// Put implements rules.Sender: the evaluation's alerts wait for the
+// publication after the tick.
+func (ca *clusterAlerts) Put(alerts ...alerting.Alert) {
+	ca.mu.Lock()
+	ca.tick = append(ca.tick, alerts...)
+	ca.mu.Unlock()
+}
+
+// sink counts what the dispatcher enqueues while failing open.
+type clusterSink struct {
+	stateSink
+	ca *clusterAlerts
+}
+
+func (s clusterSink) EnqueueWithState(n *alerting.Notification, groupKey string, st dispatch.NotifiedState) error {
+	err := s.stateSink.EnqueueWithState(n, groupKey, st)
+	if err == nil && s.ca.isAlone() {
+		s.ca.failOpenSent.Inc()
+	}
+	return err
+}
+
+func (ca *clusterAlerts) isAlone() bool {
+	ca.mu.Lock()
+	defer ca.mu.Unlock()
+	return ca.alone
+}
+
+// owners are the replicas that run the probe an alert is about, among
+// names; ok is false for an alert about no probe this config has (every
+// replica evaluates those alike).
+func (ca *clusterAlerts) owners(probe string, names []string) (owners []string, ok bool) {
+	r := ca.d.set.get(probe)
+	if probe == "" || r == nil {
+		return nil, false
+	}
+	pc := r.Config()
+	return cluster.Assign(pc.Name, names, wanted(pc)), true
+}
+
+// afterTick publishes this replica's alerts, adopts those of probes that
+// moved here, and, on the leader, dispatches every live replica's.
+func (ca *clusterAlerts) afterTick(now time.Time) {
+	ctx, cancel := context.WithTimeout(context.Background(), ca.d.cluster.cfg.Lease.Std()/2)
+	defer cancel()
+	me, names := ca.d.cluster.cfg.Replica, ca.c.Replicas()
+	ca.mu.Lock()
+	sent := ca.tick
+	ca.tick = nil
+	ca.mu.Unlock()
+	pub := ca.publication(sent, now, me, names)
+
+	epoch, leading := ca.c.Leading()
+	reachable := ca.c.Unreachable() == 0
+	var all []cluster.Published
+	if reachable {
+		data, err := json.Marshal(pub)
+		if err == nil {
+			err = ca.c.Publish(ctx, data)
+		}
+		if err == nil {
+			all, err = ca.c.AllPublished(ctx)
+		}
+		if err != nil {
+			ca.a.alertState.WriteFailed(err)
+			reachable = false
+		}
+	}
+	if reachable {
+		ca.adopt(all, me, names, now)
+	}
+	switch {
+	case leading && reachable:
+		ca.lead(ctx, epoch, all, names, now)
+	case ca.failingOpen():
+		ca.mu.Lock()
+		ca.led, ca.alone = 0, true
+		ca.mu.Unlock()
+		ca.a.dispatcher.Put(pub.Send...)
+	default:
+		ca.mu.Lock()
+		reset := ca.led != 0 && !leading || ca.alone
+		if reset {
+			ca.led, ca.alone = 0, false
+		}
+		ca.mu.Unlock()
+		if reset {
+			ca.a.dispatcher.Reset()
+		}
+	}
+}
+
+// publication is this replica's alerts to publish: those of the probes it
+// runs, and those of probes that moved away less than handoverFor ago,
+// from before they moved.
+func (ca *clusterAlerts) publication(sent []alerting.Alert, now time.Time, me string, names []string) publication {
+	pub := publication{Send: []alerting.Alert{}, Rules: []ruleAlert{}}
+	for _, a := range sent {
+		if owners, ok := ca.owners(string(a.Labels["probe"]), names); !ok || slices.Contains(owners, me) {
+			pub.Send = append(pub.Send, a)
+		}
+	}
+	current := map[string]ruleAlert{}
+	for _, g := range ca.a.rules.Groups() {
+		for _, r := range g.Rules {
+			ar, ok := r.(*rules.AlertingRule)
+			if !ok {
+				continue
+			}
+			for _, al := range ar.Alerts() {
+				ra := ruleAlert{Rule: ruleKey(g, ar), Alert: al}
+				if owners, ok := ca.owners(al.Labels.Get("probe"), names); !ok || slices.Contains(owners, me) {
+					current[ra.key()] = ra
+				}
+			}
+		}
+	}
+	ca.mu.Lock()
+	defer ca.mu.Unlock()
+	for k, ra := range ca.prev {
+		if _, still := current[k]; still {
+			continue
+		}
+		if owners, ok := ca.owners(ra.Alert.Labels.Get("probe"), names); ok && !slices.Contains(owners, me) {
+			if _, done := ca.handed[k]; !done && ra.Alert.State != rules.StateInactive {
+				ra.since = now
+				ca.handed[k] = ra
+			}
+		}
+	}
+	for k, ra := range ca.handed {
+		if _, back := current[k]; back || now.Sub(ra.since) > ca.handoverFor {
+			delete(ca.handed, k)
+			continue
+		}
+		pub.Rules = append(pub.Rules, ra)
+	}
+	for _, ra := range current {
+		pub.Rules = append(pub.Rules, ra)
+	}
+	ca.prev = current
+	return pub
+}
+
+// adopt takes into this replica's rules the alerts other replicas
+// published of probes that run here now and not there: a replica gone, or
+// probes moved.
+func (ca *clusterAlerts) adopt(all []cluster.Published, me string, names []string, now time.Time) {
+	serverNow := ca.c.ServerNow()
+	byRule := map[string][]rules.Alert{}
+	for _, p := range all {
+		if p.Replica == me || serverNow.Sub(p.Seen) > ca.handoverFor {
+			continue
+		}
+		var pub publication
+		if err := json.Unmarshal(p.Data, &pub); err != nil {
+			ca.d.log.Warn("cluster: a replica's published alerts do not decode; not adopting them", "replica", p.Replica, "err", err)
+			continue
+		}
+		for _, ra := range pub.Rules {
+			owners, ok := ca.owners(ra.Alert.Labels.Get("probe"), names)
+			if ok && slices.Contains(owners, me) && !slices.Contains(owners, p.Replica) {
+				byRule[ra.Rule] = append(byRule[ra.Rule], ra.Alert)
+			}
+		}
+	}
+	if len(byRule) == 0 {
+		return
+	}
+	graceUntil := now.Add(ca.grace)
+	for _, g := range ca.a.rules.Groups() {
+		for _, r := range g.Rules {
+			if ar, ok := r.(*rules.AlertingRule); ok {
+				if n := ar.Adopt(byRule[ruleKey(g, ar)], graceUntil); n > 0 {
+					ca.d.log.Info("cluster: adopted the alerts of probes that moved here", "rule", ar.Name(), "alerts", n)
+				}
+			}
+		}
+	}
+}
+
+// lead dispatches the live replicas' alerts, merged: an alert fires while
+// any replica that runs its probe says so. On taking the lease over it
+// first restores the groups' states and the outbox's pending deliveries.
+func (ca *clusterAlerts) lead(ctx context.Context, epoch int64, all []cluster.Published, names []string, now time.Time) {
+	ca.mu.Lock()
+	led := ca.led
+	ca.mu.Unlock()
+	if led != epoch {
+		if err := ca.takeOver(ctx); err != nil {
+			ca.d.log.Warn("cluster: this replica leads but cannot read the alert groups' states yet; it dispatches from the next evaluation", "err", err)
+			return
+		}
+		ca.mu.Lock()
+		ca.led, ca.alone = epoch, false
+		ca.mu.Unlock()
+	}
+	merged := map[model.Fingerprint]alerting.Alert{}
+	for _, p := range all {
+		if !slices.Contains(names, p.Replica) {
+			continue // gone: what it reported stays until validity, or its probes' new owners report it
+		}
+		var pub publication
+		if err := json.Unmarshal(p.Data, &pub); err != nil {
+			continue // logged by adopt
+		}
+		for _, a := range pub.Send {
+			fp := a.Fingerprint()
+			old, seen := merged[fp]
+			switch {
+			case !seen:
+			case old.EndsAt.IsZero() && !a.EndsAt.IsZero():
+				continue // firing somewhere wins over resolved elsewhere
+			case old.EndsAt.IsZero() && a.EndsAt.IsZero() && old.StartsAt.Before(a.StartsAt):
+				continue // the earliest start
+			case !old.EndsAt.IsZero() && !a.EndsAt.IsZero() && old.EndsAt.After(a.EndsAt):
+				continue // the latest end
+			}
+			merged[fp] = a
+		}
+	}
+	out := make([]alerting.Alert, 0, len(merged))
+	for _, a := range merged {
+		if a.EndsAt.IsZero() {
+			a.EndsAt = now.Add(ca.validity)
+		}
+		out = append(out, a)
+	}
+	ca.a.dispatcher.Put(out...)
+	_ = ca.c.ForgetPublished(ctx, ca.c.ServerNow().Add(-ca.handoverFor))
+}
+
+// takeOver restores the dispatcher from the shared database: the groups'
+// states, and the deliveries the previous leader left pending.
+func (ca *clusterAlerts) takeOver(ctx context.Context) error {
+	states, err := ca.store.GroupStates(ctx)
+	if err != nil {
+		return err
+	}
+	notified := make(map[string]dispatch.NotifiedState, len(states))
+	for k, v := range states {
+		var st dispatch.NotifiedState
+		if err := json.Unmarshal(v, &st); err != nil {
+			return fmt.Errorf("group %s: %w", k, err)
+		}
+		notified[k] = st
+	}
+	ca.a.dispatcher.Reset()
+	ca.a.dispatcher.Restore(notified)
+	if err := ca.a.outbox.Resume(); err != nil {
+		return err
+	}
+	ca.d.log.Info("cluster: this replica dispatches now, from the stored alert groups", "groups", len(notified))
+	return nil
+}
+
+// ownRunners are the probes this replica runs now: every probe for a
+// single replica. /metrics and the rules see only these, so a probe that
+// moved away leaves no stale series behind.
+func (d *daemon) ownRunners() []*probes.Runner {
+	all := d.set.list()
+	if d.cluster == nil {
+		return all
+	}
+	out := make([]*probes.Runner, 0, len(all))
+	for _, r := range all {
+		if d.runsHere(r.Config()) {
+			out = append(out, r)
+		}
+	}
+	return out
+}

@@ -1,0 +1,117 @@
+package daemon
+
+import (
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/lookout-dev/lookout/collectors/mongodb/ferretdbtest"
+)
+
+// clusterAlertingConfig writes replica name's config: a probe on one
+// replica and one on all, both watching target, whose ProbeDown (for: 0s)
+// pages hook.
+func clusterAlertingConfig(t *testing.T, name, uri, target, hook string) string {
+	t.Helper()
+	dir := t.TempDir()
+	writeConfig(t, filepath.Join(dir, "rules.yml"), `groups:
+  - name: test
+    rules:
+      - alert: ProbeDown
+        expr: lookout_probe_state == 2
+        labels: {severity: page}
+`)
+	path := filepath.Join(dir, "lookout.yml")
+	writeConfig(t, path, fmt.Sprintf(`server: {listen: "127.0.0.1:0"}
+storage: {path: %q}
+cluster:
+  replica: %s
+  mongodb: {uri: %q, database: lookout_test}
+  lease: 2s
+  fail_open_after: 1m
+alerting:
+  evaluation_interval: 200ms
+  rule_files: [rules.yml]
+  route: {receiver: hook, group_by: [alertname, probe], group_wait: 0s, group_interval: 500ms, repeat_interval: 1h}
+  receivers:
+    - name: hook
+      webhook: {url: %q}
+probes:
+  - {name: api, interval: 200ms, timeout: 150ms, http: {url: %q}}
+  - {name: home, interval: 200ms, timeout: 150ms, replicas: all, http: {url: %q}}
+`, filepath.Join(dir, "data"), name, uri, hook, target, target))
+	return path
+}
+
+// counts tallies the notifications a hook server got, by status and probe.
+func (h *hookServer) counts(within time.Duration) map[string]int {
+	got := map[string]int{}
+	deadline := time.After(within)
+	for {
+		select {
+		case m := <-h.got:
+			for _, a := range m.Alerts {
+				if a.Status == m.Status {
+					got[m.Status+" "+a.Labels["probe"]]++
+				}
+			}
+		case <-deadline:
+			return got
+		}
+	}
+}
+
+// TestClusterPagesOnce: three replicas on one state database (a real
+// FerretDB) page once per incident, not once per replica: the leader
+// alone notifies, with every replica's alerts merged. When the leader
+// stops, another takes the lease and carries on from the stored groups
+// without paging again, and each alert resolves once.
+func TestClusterPagesOnce(t *testing.T) {
+	db := ferretdbtest.StartWith(t, ferretdbtest.Options{OnDisk: true})
+	target, hook := newFlappingTarget(t), newHookServer(t)
+	names := []string{"lookout-a", "lookout-b", "lookout-c"}
+	rs := make([]*running, len(names))
+	for i, n := range names {
+		rs[i] = startDaemon(t, clusterAlertingConfig(t, n, db.URI, target.srv.URL, hook.srv.URL))
+	}
+	defer func() {
+		for _, r := range rs {
+			if r != nil {
+				r.stop(t)
+			}
+		}
+	}()
+	views := agreed(t, rs, 3)
+
+	target.down.Store(true)
+	if got := hook.counts(8 * time.Second); got["firing api"] != 1 || got["firing home"] != 1 || len(got) != 2 {
+		t.Fatalf("after the target went down: %v; want one firing page for api and one for home", got)
+	}
+
+	// The leader stops; so does api's replica if another. Their probes
+	// and the dispatching move, and nobody is paged again.
+	stopped := map[string]bool{views[0].Leader: true}
+	for _, rep := range views[0].Replicas {
+		for _, p := range rep.Probes {
+			if p == "api" && len(stopped) == 1 && rep.Replica != views[0].Leader {
+				stopped[rep.Replica] = true
+			}
+		}
+	}
+	for i, n := range names {
+		if stopped[n] {
+			rs[i].stop(t)
+			rs[i] = nil
+		}
+	}
+	left := agreed(t, rs, 3-len(stopped))
+	if got := hook.counts(3 * time.Second); len(got) != 0 {
+		t.Errorf("after %v stopped and %s took over: %v; want no page", stopped, left[0].Leader, got)
+	}
+
+	target.down.Store(false)
+	if got := hook.counts(8 * time.Second); got["resolved api"] != 1 || got["resolved home"] != 1 || len(got) != 2 {
+		t.Errorf("after the target came back: %v; want one resolved notification for api and one for home", got)
+	}
+}
