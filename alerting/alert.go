@@ -23,6 +23,17 @@ type Alert struct {
 	GeneratorURL string         `json:"generatorURL"`
 }
 
+// Bucket is where small records are kept by key: a bbolt bucket of
+// lookout.db, or in a cluster a collection of the shared database.
+// Silences and maintenance windows are kept in one.
+type Bucket interface {
+	// Load returns every record, by key.
+	Load() (map[string][]byte, error)
+	// Write deletes the keys in del and stores put, in one write where
+	// the store can.
+	Write(put map[string][]byte, del []string) error
+}
+
 // Fingerprint identifies the alert by its labels.
 func (a *Alert) Fingerprint() model.Fingerprint { return a.Labels.Fingerprint() }
 

@@ -10,6 +10,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/lookout-dev/lookout/alerting"
 	"github.com/lookout-dev/lookout/alerting/notify"
 )
 
@@ -242,4 +243,58 @@ func findAll[T any](ctx context.Context, coll *mongo.Collection) ([]T, error) {
 	var out []T
 	err = cur.All(ctx, &out)
 	return out, err
+}
+
+// Bucket is a collection of the shared database as an alerting.Bucket:
+// the silences and maintenance windows every replica reads and writes.
+// Its writes are not fenced: any replica may take an API call.
+func (c *Cluster) Bucket(collection string) alerting.Bucket {
+	return bucket{c: c, name: collection}
+}
+
+type bucket struct {
+	c    *Cluster
+	name string
+}
+
+// record is one record of a Bucket.
+type record struct {
+	Key   string `bson:"_id"`
+	Value []byte `bson:"value"`
+}
+
+func (b bucket) Load() (map[string][]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), b.c.opts.Lease/3)
+	defer cancel()
+	recs, err := findAll[record](ctx, b.c.db.Collection(b.name))
+	if err != nil {
+		return nil, fmt.Errorf("cluster: read %s: %w", b.name, err)
+	}
+	out := make(map[string][]byte, len(recs))
+	for _, r := range recs {
+		out[r.Key] = r.Value
+	}
+	return out, nil
+}
+
+// Write deletes, then stores, one document at a time: without
+// transactions a failure part way leaves the earlier ones done, which
+// the caller's retry repeats harmlessly.
+func (b bucket) Write(put map[string][]byte, del []string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), b.c.opts.Lease/3)
+	defer cancel()
+	coll := b.c.db.Collection(b.name)
+	for _, k := range del {
+		if _, err := coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: k}}); err != nil {
+			return fmt.Errorf("cluster: write %s: %w", b.name, err)
+		}
+	}
+	for k, v := range put {
+		_, err := coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: k}}, bson.D{{Key: "$set", Value: bson.D{{Key: "value", Value: v}}}},
+			options.UpdateOne().SetUpsert(true))
+		if err != nil {
+			return fmt.Errorf("cluster: write %s: %w", b.name, err)
+		}
+	}
+	return nil
 }

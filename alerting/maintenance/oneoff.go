@@ -13,6 +13,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/lookout-dev/lookout/alerting"
 	"github.com/lookout-dev/lookout/alerting/dispatch"
 	"github.com/lookout-dev/lookout/alerting/internal/kept"
 	"github.com/lookout-dev/lookout/alerting/silences"
@@ -119,8 +120,17 @@ func (r Request) Window(now time.Time) (Window, error) {
 // Retention ago or more. Failed writes are reported to failures, which
 // may be nil.
 func Open(db *bolt.DB, failures silences.WriteFailures) (*Store, error) {
-	oneOffs, err := kept.Open(db, kept.Config{
-		Bucket:       bucket,
+	b, err := kept.BoltBucket(db, bucket)
+	if err != nil {
+		return nil, fmt.Errorf("maintenance: load: %w", err)
+	}
+	return OpenIn(b, failures)
+}
+
+// OpenIn is Open on another store than lookout.db: in a cluster, the
+// shared database, where every replica reads and writes the one-offs.
+func OpenIn(b alerting.Bucket, failures silences.WriteFailures) (*Store, error) {
+	oneOffs, err := kept.Open(b, kept.Config{
 		Codec:        kept.Codec{Encode: encode, Decode: decode},
 		Retention:    Retention,
 		Failures:     failures,
@@ -261,6 +271,10 @@ func (s *Store) End(id string) (Window, error) {
 	w.State = w.StateAt(now)
 	return w, nil
 }
+
+// Reload reads the stored one-offs again: in a cluster, for those made
+// on other replicas.
+func (s *Store) Reload() error { return s.oneOffs.Reload() }
 
 // DeleteExpired deletes the one-offs that ended Retention or longer
 // before now, and returns how many it deleted. It looks at the list and

@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/lookout-dev/lookout/alerting"
 	"github.com/lookout-dev/lookout/alerting/dispatch"
 	"github.com/lookout-dev/lookout/alerting/internal/kept"
 	"github.com/lookout-dev/lookout/config"
@@ -145,8 +146,17 @@ func (j JSON) Silence(now time.Time) (dispatch.Silence, error) {
 // zero field sets no bound). Failed writes are reported to failures,
 // which may be nil.
 func Open(db *bolt.DB, limits config.Silences, failures WriteFailures) (*Store, error) {
-	k, err := kept.Open(db, kept.Config{
-		Bucket:       bucket,
+	b, err := kept.BoltBucket(db, bucket)
+	if err != nil {
+		return nil, fmt.Errorf("silences: load: %w", err)
+	}
+	return OpenIn(b, limits, failures)
+}
+
+// OpenIn is Open on another store than lookout.db: in a cluster, the
+// shared database, where every replica reads and writes the silences.
+func OpenIn(b alerting.Bucket, limits config.Silences, failures WriteFailures) (*Store, error) {
+	k, err := kept.Open(b, kept.Config{
 		Codec:        kept.Codec{Encode: encode, Decode: decode},
 		Retention:    Retention,
 		Failures:     failures,
@@ -272,6 +282,10 @@ func (s *Store) Expire(id string) (dispatch.Silence, error) {
 	}
 	return sil, err
 }
+
+// Reload reads the stored silences again: in a cluster, for those made
+// on other replicas.
+func (s *Store) Reload() error { return s.kept.Reload() }
 
 // DeleteExpired deletes the silences that expired Retention or longer
 // before now, and returns how many it deleted. It looks at the list and

@@ -1,5 +1,6 @@
-// Package kept keeps a list of silences in memory and in a bbolt bucket
-// of Lookout's database, so they survive restarts, and deletes each one
+// Package kept keeps a list of silences in memory and in a bucket (of
+// Lookout's database, or of a cluster's shared one), so they survive
+// restarts, and deletes each one
 // Retention after it ends. It serves the silences store and the
 // maintenance store's one-offs, which each own their bucket, encoding,
 // limits and errors.
@@ -18,6 +19,7 @@ import (
 	"github.com/prometheus/common/model"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/lookout-dev/lookout/alerting"
 	"github.com/lookout-dev/lookout/alerting/dispatch"
 )
 
@@ -35,9 +37,7 @@ type Codec struct {
 
 // Config says where and how the silences are kept.
 type Config struct {
-	// Bucket names the bucket; Open creates it when it is missing.
-	Bucket string
-	Codec  Codec
+	Codec Codec
 	// Retention is how long a silence is kept after it ended.
 	Retention time.Duration
 	// Failures hears of failed writes; nil: not reported.
@@ -49,7 +49,7 @@ type Config struct {
 
 // Silences are the silences kept in one bucket.
 type Silences struct {
-	db  *bolt.DB
+	b   alerting.Bucket
 	cfg Config
 
 	mu   sync.RWMutex
@@ -60,31 +60,83 @@ type Silences struct {
 
 var _ dispatch.Silences = (*Silences)(nil)
 
-// Open loads the silences stored in db's bucket cfg.Bucket. It deletes
-// none: the owner calls DeleteExpired.
-func Open(db *bolt.DB, cfg Config) (*Silences, error) {
-	k := &Silences{db: db, cfg: cfg}
-	err := db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists([]byte(cfg.Bucket))
+// Open loads the silences stored in b. It deletes none: the owner calls
+// DeleteExpired.
+func Open(b alerting.Bucket, cfg Config) (*Silences, error) {
+	k := &Silences{b: b, cfg: cfg}
+	if err := k.Reload(); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// Reload reads the silences stored in the bucket again, for those that
+// another replica of a cluster wrote.
+func (k *Silences) Reload() error {
+	stored, err := k.b.Load()
+	if err != nil {
+		return err
+	}
+	list := make(dispatch.SilenceList, 0, len(stored))
+	for key, v := range stored {
+		sil, err := k.cfg.Codec.Decode([]byte(key), v)
 		if err != nil {
 			return err
 		}
-		return b.ForEach(func(key, v []byte) error {
-			sil, err := cfg.Codec.Decode(key, v)
-			if err != nil {
-				return err
-			}
-			k.list = append(k.list, sil)
-			return nil
-		})
+		list = append(list, sil)
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.list, k.due = list, time.Time{}
+	for _, sil := range list {
+		k.schedule(sil)
+	}
+	return nil
+}
+
+// BoltBucket is the bucket name of db, created when it is missing.
+func BoltBucket(db *bolt.DB, name string) (alerting.Bucket, error) {
+	err := db.Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists([]byte(name))
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	for _, sil := range k.list {
-		k.schedule(sil)
-	}
-	return k, nil
+	return boltBucket{db: db, name: []byte(name)}, nil
+}
+
+type boltBucket struct {
+	db   *bolt.DB
+	name []byte
+}
+
+func (b boltBucket) Load() (map[string][]byte, error) {
+	out := map[string][]byte{}
+	err := b.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(b.name).ForEach(func(k, v []byte) error {
+			out[string(k)] = slices.Clone(v)
+			return nil
+		})
+	})
+	return out, err
+}
+
+func (b boltBucket) Write(put map[string][]byte, del []string) error {
+	return b.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(b.name)
+		for _, k := range del {
+			if err := bk.Delete([]byte(k)); err != nil {
+				return err
+			}
+		}
+		for k, v := range put {
+			if err := bk.Put([]byte(k), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // All returns the silences kept, in no order. The caller must not change
@@ -115,15 +167,11 @@ func (k *Silences) Add(sil dispatch.Silence, admit func(dispatch.SilenceList) (e
 	if err != nil {
 		return err
 	}
-	err = k.write(func(b *bolt.Bucket) error {
-		if evict >= 0 {
-			if err := b.Delete([]byte(k.list[evict].ID)); err != nil {
-				return err
-			}
-		}
-		return b.Put([]byte(sil.ID), v)
-	})
-	if err != nil {
+	var del []string
+	if evict >= 0 {
+		del = []string{k.list[evict].ID}
+	}
+	if err := k.write(map[string][]byte{sil.ID: v}, del); err != nil {
 		return err
 	}
 	list := slices.Clone(k.list)
@@ -158,7 +206,7 @@ func (k *Silences) End(id string, now time.Time) (sil dispatch.Silence, ok bool,
 	if err != nil {
 		return k.list[i], true, err
 	}
-	if err := k.write(func(b *bolt.Bucket) error { return b.Put([]byte(id), v) }); err != nil {
+	if err := k.write(map[string][]byte{id: v}, nil); err != nil {
 		return k.list[i], true, err
 	}
 	k.list = slices.Clone(k.list)
@@ -186,15 +234,7 @@ func (k *Silences) DeleteExpired(now time.Time) (int, error) {
 			ids = append(ids, x.ID)
 		}
 	}
-	err := k.write(func(b *bolt.Bucket) error {
-		for _, id := range ids {
-			if err := b.Delete([]byte(id)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := k.write(nil, ids); err != nil {
 		return 0, err
 	}
 	k.list = slices.DeleteFunc(slices.Clone(k.list), gone)
@@ -212,10 +252,10 @@ func (k *Silences) schedule(sil dispatch.Silence) {
 	}
 }
 
-// write runs f on the bucket in one transaction; a failure is reported
-// and returned as cfg.StorageError makes it.
-func (k *Silences) write(f func(*bolt.Bucket) error) error {
-	err := k.db.Update(func(tx *bolt.Tx) error { return f(tx.Bucket([]byte(k.cfg.Bucket))) })
+// write deletes del and stores put; a failure is reported and returned
+// as cfg.StorageError makes it.
+func (k *Silences) write(put map[string][]byte, del []string) error {
+	err := k.b.Write(put, del)
 	if err == nil {
 		return nil
 	}

@@ -43,8 +43,12 @@ func (e *storageError) Error() string { return "test: " + e.err.Error() }
 
 func open(t *testing.T, db *bolt.DB) *kept.Silences {
 	t.Helper()
-	k, err := kept.Open(db, kept.Config{
-		Bucket: "test", Codec: codec, Retention: time.Hour,
+	b, err := kept.BoltBucket(db, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := kept.Open(b, kept.Config{
+		Codec: codec, Retention: time.Hour,
 		StorageError: func(err error) error { return &storageError{err} },
 	})
 	if err != nil {

@@ -138,7 +138,12 @@ func (a *alertingParts) build(d *daemon, cfg *config.Config) error {
 		return err
 	}
 	silenceFaults := faults.component(storageSilences, "silences cannot be created or expired (the API answers 507)")
-	if a.silences, err = silences.Open(a.db, ac.Silences, silenceFaults); err != nil {
+	if a.cluster != nil {
+		a.silences, err = silences.OpenIn(a.cluster.bucket("silences"), ac.Silences, silenceFaults)
+	} else {
+		a.silences, err = silences.Open(a.db, ac.Silences, silenceFaults)
+	}
+	if err != nil {
 		return err
 	}
 	// Maintenance windows count with the silences in
@@ -253,6 +258,14 @@ func ruleKey(g *rules.Group, r *rules.AlertingRule) string {
 func (a *alertingParts) afterTick(now time.Time) {
 	if a.cluster != nil {
 		a.cluster.afterTick(now)
+		// Silences and maintenance windows made on other replicas; a
+		// failure keeps what was read last.
+		for _, err := range []error{a.silences.Reload(), a.maintenance.Reload()} {
+			if err != nil {
+				d := a.cluster.d
+				d.log.Warn("cluster: read the silences and maintenance windows; keeping those read before", "err", err)
+			}
+		}
 	}
 	a.saveRuleAlerts()
 	// A failure is counted and logged as the store's write failure; the

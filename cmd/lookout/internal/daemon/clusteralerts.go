@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -380,6 +381,33 @@ func (ca *clusterAlerts) takeOver(ctx context.Context) error {
 	}
 	ca.d.log.Info("cluster: this replica dispatches now, from the stored alert groups", "groups", len(notified))
 	return nil
+}
+
+// bucket is a collection of the shared database for silences or
+// maintenance windows. A database down at the start leaves it empty
+// until the first evaluation that reads it (Reload): Lookout starts all
+// the same.
+func (ca *clusterAlerts) bucket(collection string) alerting.Bucket {
+	return &startingBucket{Bucket: ca.c.Bucket(collection), log: ca.d.log}
+}
+
+// startingBucket answers its first Load with nothing when the database
+// does not answer, so a start does not wait for it.
+type startingBucket struct {
+	alerting.Bucket
+	log    *slog.Logger
+	loaded bool
+}
+
+func (b *startingBucket) Load() (map[string][]byte, error) {
+	m, err := b.Bucket.Load()
+	if err != nil && !b.loaded {
+		b.loaded = true
+		b.log.Warn("cluster: the state database did not answer; starting without its silences and maintenance windows until it does", "err", err)
+		return map[string][]byte{}, nil
+	}
+	b.loaded = true
+	return m, err
 }
 
 // ownRunners are the probes this replica runs now: every probe for a

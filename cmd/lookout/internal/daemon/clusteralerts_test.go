@@ -1,11 +1,14 @@
 package daemon
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/lookout-dev/lookout/alerting/silences"
 	"github.com/lookout-dev/lookout/collectors/mongodb/ferretdbtest"
 )
 
@@ -64,7 +67,8 @@ func (h *hookServer) counts(within time.Duration) map[string]int {
 
 // TestClusterPagesOnce: three replicas on one state database (a real
 // FerretDB) page once per incident, not once per replica: the leader
-// alone notifies, with every replica's alerts merged. When the leader
+// alone notifies, with every replica's alerts merged, and a silence made
+// or expired on any replica holds for all. When the leader
 // stops, another takes the lease and carries on from the stored groups
 // without paging again, and each alert resolves once.
 func TestClusterPagesOnce(t *testing.T) {
@@ -83,10 +87,29 @@ func TestClusterPagesOnce(t *testing.T) {
 		}
 	}()
 	views := agreed(t, rs, 3)
+	var followers []*running
+	for i, n := range names {
+		if n != views[0].Leader {
+			followers = append(followers, rs[i])
+		}
+	}
 
+	// A silence made on one follower mutes the leader's page; expired on
+	// the other follower, it lets the page through.
+	resp, body := followers[0].post(t, "/api/v1/silences", `{"matchers":["probe=\"api\""],"duration":"1h","createdBy":"alice","comment":"deploy"}`)
+	var sil silences.JSON
+	if resp.StatusCode != http.StatusCreated || json.Unmarshal([]byte(body), &sil) != nil {
+		t.Fatalf("create a silence on a follower: %d %s", resp.StatusCode, body)
+	}
 	target.down.Store(true)
-	if got := hook.counts(8 * time.Second); got["firing api"] != 1 || got["firing home"] != 1 || len(got) != 2 {
-		t.Fatalf("after the target went down: %v; want one firing page for api and one for home", got)
+	if got := hook.counts(8 * time.Second); got["firing home"] != 1 || len(got) != 1 {
+		t.Fatalf("after the target went down, api silenced: %v; want one firing page for home only", got)
+	}
+	if resp, body := followers[1].del(t, "/api/v1/silences/"+sil.ID); resp.StatusCode != http.StatusOK {
+		t.Fatalf("expire the silence on the other follower: %d %s", resp.StatusCode, body)
+	}
+	if got := hook.counts(5 * time.Second); got["firing api"] != 1 || len(got) != 1 {
+		t.Fatalf("after the silence expired: %v; want one firing page for api", got)
 	}
 
 	// The leader stops; so does api's replica if another. Their probes

@@ -21,7 +21,13 @@ const maintenanceBodyLimit = 64 << 10
 // database with cfg's windows, and has the uptime sampler ask it whether a
 // probe is under maintenance. Failed writes go to failures.
 func (d *daemon) setupMaintenance(a *alertingParts, cfg *config.Config, failures storageComponent) error {
-	st, err := maintenance.Open(a.db, failures)
+	var st *maintenance.Store
+	var err error
+	if a.cluster != nil {
+		st, err = maintenance.OpenIn(a.cluster.bucket("maintenance"), failures)
+	} else {
+		st, err = maintenance.Open(a.db, failures)
+	}
 	if err != nil {
 		return err
 	}
