@@ -298,3 +298,33 @@ func (b bucket) Write(put map[string][]byte, del []string) error {
 	}
 	return nil
 }
+
+// Records is a collection of the shared database read and written one
+// record at a time: Slack's threads and acknowledgements.
+func (c *Cluster) Records(collection string) Records {
+	return Records{bucket{c: c, name: collection}}
+}
+
+// Records reads and writes single records of a collection.
+type Records struct{ b bucket }
+
+// Get reads the record under key; ok is false when there is none.
+func (r Records) Get(key string) (v []byte, ok bool, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), r.b.c.opts.Lease/3)
+	defer cancel()
+	var rec record
+	err = r.b.c.db.Collection(r.b.name).FindOne(ctx, bson.D{{Key: "_id", Value: key}}).Decode(&rec)
+	switch {
+	case errors.Is(err, mongo.ErrNoDocuments):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, fmt.Errorf("cluster: read %s: %w", r.b.name, err)
+	}
+	return rec.Value, true, nil
+}
+
+// Put stores v under key.
+func (r Records) Put(key string, v []byte) error { return r.b.Write(map[string][]byte{key: v}, nil) }
+
+// Delete removes the record under key.
+func (r Records) Delete(key string) error { return r.b.Write(nil, []string{key}) }

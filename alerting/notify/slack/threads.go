@@ -86,3 +86,39 @@ func (b *BoltThreads) Delete(key string) error {
 	}
 	return nil
 }
+
+// Records stores values by key: in a cluster, a collection of the shared
+// database, so the leader that sends a group's next notification finds
+// the thread another leader started.
+type Records interface {
+	Get(key string) ([]byte, bool, error)
+	Put(key string, v []byte) error
+	Delete(key string) error
+}
+
+// RecordThreads keeps threads in r, as JSON.
+func RecordThreads(r Records) Threads { return recordThreads{r} }
+
+type recordThreads struct{ r Records }
+
+func (rt recordThreads) Get(key string) (Thread, bool, error) {
+	v, ok, err := rt.r.Get(key)
+	if err != nil || !ok {
+		return Thread{}, false, err
+	}
+	var t Thread
+	if err := json.Unmarshal(v, &t); err != nil {
+		return Thread{}, false, fmt.Errorf("slack: threads: get %s: %w", key, err)
+	}
+	return t, true, nil
+}
+
+func (rt recordThreads) Put(key string, t Thread) error {
+	v, err := json.Marshal(t)
+	if err != nil {
+		return fmt.Errorf("slack: threads: put: %w", err)
+	}
+	return rt.r.Put(key, v)
+}
+
+func (rt recordThreads) Delete(key string) error { return rt.r.Delete(key) }

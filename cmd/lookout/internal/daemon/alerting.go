@@ -104,8 +104,13 @@ func (a *alertingParts) build(d *daemon, cfg *config.Config) error {
 		return err
 	}
 	a.alertState = faults.component(storageAlertState, "the rules' alerts are not saved, so a restart starts their `for` clocks over and may page again for what fires")
-	threads, err := slacknotify.NewBoltThreads(a.db)
-	if err != nil {
+	if d.cluster != nil {
+		a.cluster = newClusterAlerts(d, a, cfg)
+	}
+	var threads slacknotify.Threads
+	if a.cluster != nil {
+		threads = slacknotify.RecordThreads(a.cluster.c.Records("slack_threads"))
+	} else if threads, err = slacknotify.NewBoltThreads(a.db); err != nil {
 		return err
 	}
 	a.slack = faults.component(storageSlack, "Slack threads and acknowledgements are not kept: the group's next notification starts a new thread")
@@ -130,8 +135,7 @@ func (a *alertingParts) build(d *daemon, cfg *config.Config) error {
 	a.deps = deps
 	outboxFaults := faults.component(storageOutbox, "notifications are sent from memory, and one not delivered before Lookout stops is lost")
 	outboxOpts := notify.OutboxOptions{WriteFailures: outboxFaults, StateBucket: dispatchBucket}
-	if d.cluster != nil {
-		a.cluster = newClusterAlerts(d, a, cfg)
+	if a.cluster != nil {
 		outboxOpts.Store, outboxOpts.MaySend = a.cluster.store, a.cluster.maySend
 	}
 	if a.outbox, err = notify.NewOutbox(a.db, notifiers, outboxOpts, d.reg, d.log); err != nil {
@@ -544,7 +548,12 @@ func (s slackActions) Ack(groupKey, by string) error {
 		At time.Time `json:"at"`
 	}{by, time.Now()})
 	s.log.Info("alert group acknowledged from Slack", "group", groupKey, "by", by)
-	err := s.a.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(acksBucket).Put([]byte(groupKey), v) })
+	var err error
+	if s.a.cluster != nil {
+		err = s.a.cluster.c.Records("slack_acks").Put(groupKey, v)
+	} else {
+		err = s.a.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(acksBucket).Put([]byte(groupKey), v) })
+	}
 	if err != nil {
 		s.a.slack.WriteFailed(err) // and the user is told in Slack
 		return fmt.Errorf("record the acknowledgement: %w", err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,7 +16,7 @@ import (
 // clusterAlertingConfig writes replica name's config: a probe on one
 // replica and one on all, both watching target, whose ProbeDown (for: 0s)
 // pages hook.
-func clusterAlertingConfig(t *testing.T, name, uri, target, hook string) string {
+func clusterAlertingConfig(t *testing.T, name, uri, target, hook, slack string) string {
 	t.Helper()
 	dir := t.TempDir()
 	writeConfig(t, filepath.Join(dir, "rules.yml"), `groups:
@@ -40,10 +41,11 @@ alerting:
   receivers:
     - name: hook
       webhook: {url: %q}
+      slack: {token: xoxb-test, channel: "#oncall", api_url: "%s/slack/"}
 probes:
   - {name: api, interval: 200ms, timeout: 150ms, http: {url: %q}}
   - {name: home, interval: 200ms, timeout: 150ms, replicas: all, http: {url: %q}}
-`, filepath.Join(dir, "data"), name, uri, hook, target, target))
+`, filepath.Join(dir, "data"), name, uri, hook, slack, target, target))
 	return path
 }
 
@@ -73,11 +75,11 @@ func (h *hookServer) counts(within time.Duration) map[string]int {
 // without paging again, and each alert resolves once.
 func TestClusterPagesOnce(t *testing.T) {
 	db := ferretdbtest.StartWith(t, ferretdbtest.Options{OnDisk: true})
-	target, hook := newFlappingTarget(t), newHookServer(t)
+	target, hook, slack := newFlappingTarget(t), newHookServer(t), newNotificationSink(t)
 	names := []string{"lookout-a", "lookout-b", "lookout-c"}
 	rs := make([]*running, len(names))
 	for i, n := range names {
-		rs[i] = startDaemon(t, clusterAlertingConfig(t, n, db.URI, target.srv.URL, hook.srv.URL))
+		rs[i] = startDaemon(t, clusterAlertingConfig(t, n, db.URI, target.srv.URL, hook.srv.URL, slack.srv.URL))
 	}
 	defer func() {
 		for _, r := range rs {
@@ -137,4 +139,27 @@ func TestClusterPagesOnce(t *testing.T) {
 	if got := hook.counts(8 * time.Second); got["resolved api"] != 1 || got["resolved home"] != 1 || len(got) != 2 {
 		t.Errorf("after the target came back: %v; want one resolved notification for api and one for home", got)
 	}
+	// Slack: the new leader resolved the threads the old one started: one
+	// message per alert, each edited once, nothing posted anew.
+	waitFor(t, 5*time.Second, "two Slack edits", func() bool { _, msgs := slack.got(); return slackKinds(msgs)["edit"] >= 2 })
+	if _, msgs := slack.got(); slackKinds(msgs)["post"] != 2 || slackKinds(msgs)["edit"] != 2 {
+		t.Errorf("Slack got %v; want 2 messages, each edited once on resolve", slackKinds(msgs))
+	}
+}
+
+// slackKinds counts Slack API calls: messages posted, edits (chat.update
+// of a message: a ts) and thread replies (a thread_ts).
+func slackKinds(msgs []string) map[string]int {
+	out := map[string]int{}
+	for _, m := range msgs {
+		switch {
+		case strings.Contains("\n"+m, "\nthread_ts="):
+			out["reply"]++
+		case strings.Contains("\n"+m, "\nts="):
+			out["edit"]++
+		default:
+			out["post"]++
+		}
+	}
+	return out
 }
