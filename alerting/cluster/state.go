@@ -19,6 +19,8 @@ const (
 	alertsCollection = "alerts"         // each replica's alerts, as of its last evaluation
 	outboxCollection = "outbox"         // the leader's pending deliveries
 	groupsCollection = "dispatch_state" // what each alert group last notified
+	// heartbeatsCollection has each replica's signals of each heartbeat.
+	heartbeatsCollection = "heartbeats"
 )
 
 // Published is what one replica published of its alerts.
@@ -328,3 +330,46 @@ func (r Records) Put(key string, v []byte) error { return r.b.Write(map[string][
 
 // Delete removes the record under key.
 func (r Records) Delete(key string) error { return r.b.Write(nil, []string{key}) }
+
+// Heartbeats is where each replica keeps the signals of the heartbeats'
+// check-ins it took (heartbeat.Shared): one document per heartbeat and
+// replica, merged by the reader.
+func (c *Cluster) Heartbeats() Heartbeats { return Heartbeats{c} }
+
+// Heartbeats are the replicas' heartbeat signals.
+type Heartbeats struct{ c *Cluster }
+
+type heartbeatDoc struct {
+	ID      string `bson:"_id"` // replica, NUL, heartbeat
+	Name    string `bson:"name"`
+	Replica string `bson:"replica"`
+	Value   []byte `bson:"value"`
+}
+
+// Save stores this replica's signals of the heartbeat name.
+func (h Heartbeats) Save(name string, v []byte) error {
+	ctx, cancel := context.WithTimeout(context.Background(), h.c.opts.Lease/3)
+	defer cancel()
+	doc := heartbeatDoc{ID: h.c.opts.Replica + "\x00" + name, Name: name, Replica: h.c.opts.Replica, Value: v}
+	_, err := h.c.db.Collection(heartbeatsCollection).UpdateOne(ctx, bson.D{{Key: "_id", Value: doc.ID}},
+		bson.D{{Key: "$set", Value: doc}}, options.UpdateOne().SetUpsert(true))
+	if err != nil {
+		return fmt.Errorf("cluster: save a check-in: %w", err)
+	}
+	return nil
+}
+
+// Load returns every replica's signals, by heartbeat.
+func (h Heartbeats) Load() (map[string][][]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), h.c.opts.Lease/3)
+	defer cancel()
+	docs, err := findAll[heartbeatDoc](ctx, h.c.db.Collection(heartbeatsCollection))
+	if err != nil {
+		return nil, fmt.Errorf("cluster: read check-ins: %w", err)
+	}
+	out := map[string][][]byte{}
+	for _, d := range docs {
+		out[d.Name] = append(out[d.Name], d.Value)
+	}
+	return out, nil
+}

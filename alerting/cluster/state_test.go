@@ -103,3 +103,56 @@ func TestPublish(t *testing.T) {
 		t.Errorf("published %+v, want lookout-a's 2 with a time", got)
 	}
 }
+
+// TestSharedRecords: heartbeat signals saved by two replicas are read
+// back per heartbeat; records and buckets written by one replica are read
+// by another.
+func TestSharedRecords(t *testing.T) {
+	db := database(t)
+	a := cluster.New(db, cluster.Options{Replica: "lookout-a", Lease: lease})
+	b := cluster.New(db, cluster.Options{Replica: "lookout-b", Lease: lease})
+	for _, s := range []struct {
+		c    *cluster.Cluster
+		name string
+		v    string
+	}{{a, "dump", "a1"}, {a, "dump", "a2"}, {b, "dump", "b1"}, {b, "backup", "b2"}} {
+		if err := s.c.Heartbeats().Save(s.name, []byte(s.v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := a.Heartbeats().Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dump []string
+	for _, v := range got["dump"] {
+		dump = append(dump, string(v))
+	}
+	slices.Sort(dump)
+	if !slices.Equal(dump, []string{"a2", "b1"}) || len(got["backup"]) != 1 || string(got["backup"][0]) != "b2" {
+		t.Errorf("check-ins read back: dump %v, backup %q; want a's latest and b's for dump, b's for backup", dump, got["backup"])
+	}
+
+	if err := a.Records("slack_threads").Put("group-1", []byte("ts-1")); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok, err := b.Records("slack_threads").Get("group-1"); err != nil || !ok || string(v) != "ts-1" {
+		t.Errorf("b reads group-1 = %q, %v, %v; want a's ts-1", v, ok, err)
+	}
+	if err := b.Records("slack_threads").Delete("group-1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := a.Records("slack_threads").Get("group-1"); err != nil || ok {
+		t.Errorf("after b deleted it, a reads group-1: %v, %v", ok, err)
+	}
+
+	if err := a.Bucket("silences").Write(map[string][]byte{"s1": []byte("x"), "s2": []byte("y")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Bucket("silences").Write(map[string][]byte{"s3": []byte("z")}, []string{"s1"}); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := a.Bucket("silences").Load(); err != nil || len(m) != 2 || string(m["s2"]) != "y" || string(m["s3"]) != "z" {
+		t.Errorf("silences read back: %q, %v; want s2 and s3", m, err)
+	}
+}

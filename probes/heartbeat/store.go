@@ -50,6 +50,9 @@ type Store struct {
 	failures WriteFailures
 	// onCheckin is told the name of each heartbeat whose signals changed.
 	onCheckin func(name string)
+	// shared is where a cluster's replicas keep their check-ins; nil for
+	// a single replica.
+	shared Shared
 }
 
 // beat is one heartbeat: its token's hash and its signals.
@@ -187,7 +190,7 @@ func (b *beat) record(sig signal, now time.Time, code int, reason string) {
 func (s *Store) checkin(b *beat, sig signal, code int, reason string) {
 	b.record(sig, time.Now(), code, reason)
 	s.mu.RLock()
-	notify, db, failures := s.onCheckin, s.db, s.failures
+	notify, db, failures, shared := s.onCheckin, s.db, s.failures, s.shared
 	s.mu.RUnlock()
 	if notify != nil {
 		notify(b.name)
@@ -195,6 +198,14 @@ func (s *Store) checkin(b *beat, sig signal, code int, reason string) {
 	if db != nil {
 		if err := save(db, b); err != nil {
 			failures.WriteFailed(storeError("save a check-in of "+b.name, err))
+		}
+	}
+	if shared != nil {
+		b.mu.Lock()
+		v := encode(b.sig)
+		b.mu.Unlock()
+		if err := shared.Save(b.name, v); err != nil && failures != nil {
+			failures.WriteFailed(storeError("share a check-in of "+b.name+" with the other replicas", err))
 		}
 	}
 }

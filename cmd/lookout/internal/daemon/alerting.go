@@ -262,12 +262,16 @@ func ruleKey(g *rules.Group, r *rules.AlertingRule) string {
 func (a *alertingParts) afterTick(now time.Time) {
 	if a.cluster != nil {
 		a.cluster.afterTick(now)
-		// Silences and maintenance windows made on other replicas; a
-		// failure keeps what was read last.
-		for _, err := range []error{a.silences.Reload(), a.maintenance.Reload()} {
+		// Silences, maintenance windows and check-ins made on other
+		// replicas; a failure keeps what was read last.
+		errs := []error{a.silences.Reload(), a.maintenance.Reload()}
+		if hb := a.cluster.d.opts.Heartbeats; hb != nil {
+			errs = append(errs, hb.Sync())
+		}
+		for _, err := range errs {
 			if err != nil {
 				d := a.cluster.d
-				d.log.Warn("cluster: read the silences and maintenance windows; keeping those read before", "err", err)
+				d.log.Warn("cluster: read the silences, maintenance windows and check-ins of the other replicas; keeping those read before", "err", err)
 			}
 		}
 	}

@@ -38,6 +38,11 @@ func (d *daemon) setupHeartbeats(cfg *config.Config) error {
 		return err
 	}
 	beats.OnCheckin(d.sched.Trigger)
+	if d.cluster != nil {
+		// Check-ins reach any replica; the one running the heartbeat's
+		// probe merges them after each evaluation.
+		beats.Share(d.cluster.c.Heartbeats())
+	}
 	if hasHeartbeats(cfg) {
 		d.heartbeats = beats
 		d.reg.MustRegister(beats)
