@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -71,6 +73,9 @@ type clusterAlerts struct {
 	// leading; alone: it dispatches its own alerts, failing open.
 	led   int64
 	alone bool
+	// quorumFiring are the merged alerts of probes with a quorum that
+	// reached it, so they resolve when they fall below.
+	quorumFiring map[model.Fingerprint]bool
 }
 
 // ruleAlert is one alert of one rule, as published.
@@ -107,7 +112,7 @@ func newClusterAlerts(d *daemon, a *alertingParts, cfg *config.Config) *clusterA
 			Name: "lookout_cluster_fail_open_notifications_total",
 			Help: "Notifications this replica sent on its own while the state database was unreachable for longer than cluster.fail_open_after (other replicas may have sent the same).",
 		}),
-		prev: map[string]ruleAlert{}, handed: map[string]ruleAlert{},
+		prev: map[string]ruleAlert{}, handed: map[string]ruleAlert{}, quorumFiring: map[model.Fingerprint]bool{},
 	}
 	ca.store = cp.c.Outbox(ca.failingOpen)
 	d.reg.MustRegister(ca.failOpenSent)
@@ -324,7 +329,7 @@ func (ca *clusterAlerts) lead(ctx context.Context, epoch int64, all []cluster.Pu
 		ca.led, ca.alone = epoch, false
 		ca.mu.Unlock()
 	}
-	merged := map[model.Fingerprint]alerting.Alert{}
+	merged := map[model.Fingerprint]*mergedAlert{}
 	for _, p := range all {
 		if !slices.Contains(names, p.Replica) {
 			continue // gone: what it reported stays until validity, or its probes' new owners report it
@@ -334,29 +339,87 @@ func (ca *clusterAlerts) lead(ctx context.Context, epoch int64, all []cluster.Pu
 			continue // logged by adopt
 		}
 		for _, a := range pub.Send {
-			fp := a.Fingerprint()
-			old, seen := merged[fp]
-			switch {
-			case !seen:
-			case old.EndsAt.IsZero() && !a.EndsAt.IsZero():
-				continue // firing somewhere wins over resolved elsewhere
-			case old.EndsAt.IsZero() && a.EndsAt.IsZero() && old.StartsAt.Before(a.StartsAt):
-				continue // the earliest start
-			case !old.EndsAt.IsZero() && !a.EndsAt.IsZero() && old.EndsAt.After(a.EndsAt):
-				continue // the latest end
+			q := ca.quorum(string(a.Labels["probe"]))
+			if q > 1 {
+				// One alert for the probe, from all its locations.
+				a.Labels = maps.Clone(a.Labels)
+				delete(a.Labels, "location")
 			}
-			merged[fp] = a
+			fp := a.Fingerprint()
+			m := merged[fp]
+			if m == nil {
+				m = &mergedAlert{alert: a, quorum: q, firingAt: map[string]bool{}}
+				merged[fp] = m
+			}
+			if a.EndsAt.IsZero() {
+				m.firingAt[p.Replica] = true
+			}
+			m.merge(a)
 		}
 	}
 	out := make([]alerting.Alert, 0, len(merged))
-	for _, a := range merged {
+	ca.mu.Lock()
+	for fp, m := range merged {
+		a := m.alert
+		if m.quorum > 1 {
+			switch {
+			case a.EndsAt.IsZero() && len(m.firingAt) >= m.quorum:
+				ca.quorumFiring[fp] = true
+				a.Annotations = maps.Clone(a.Annotations)
+				a.Annotations["quorum"] = model.LabelValue(fmt.Sprintf("down from %d replicas (%s); quorum %d",
+					len(m.firingAt), strings.Join(slices.Sorted(maps.Keys(m.firingAt)), ", "), m.quorum))
+			case ca.quorumFiring[fp]:
+				// Below the quorum now: resolved.
+				delete(ca.quorumFiring, fp)
+				if a.EndsAt.IsZero() {
+					a.EndsAt = now
+				}
+			default:
+				continue // never reached the quorum
+			}
+		}
 		if a.EndsAt.IsZero() {
 			a.EndsAt = now.Add(ca.validity)
 		}
 		out = append(out, a)
 	}
+	ca.mu.Unlock()
 	ca.a.dispatcher.Put(out...)
 	_ = ca.c.ForgetPublished(ctx, ca.c.ServerNow().Add(-ca.handoverFor))
+}
+
+// mergedAlert is one alert as the leader merges it from the replicas'
+// publications.
+type mergedAlert struct {
+	alert  alerting.Alert
+	quorum int
+	// firingAt are the replicas that report it firing.
+	firingAt map[string]bool
+}
+
+// merge takes a, reported by another replica, into the merged alert: one
+// firing anywhere fires, with the earliest start; resolved everywhere, it
+// ends at the latest end.
+func (m *mergedAlert) merge(a alerting.Alert) {
+	old := m.alert
+	switch {
+	case old.EndsAt.IsZero() && !a.EndsAt.IsZero():
+		return
+	case old.EndsAt.IsZero() && a.EndsAt.IsZero() && !a.StartsAt.Before(old.StartsAt):
+		return
+	case !old.EndsAt.IsZero() && !a.EndsAt.IsZero() && !a.EndsAt.After(old.EndsAt):
+		return
+	}
+	m.alert = a
+}
+
+// quorum is how many replicas must see the probe down (probes[].quorum):
+// 1 for an alert about no probe.
+func (ca *clusterAlerts) quorum(probe string) int {
+	if r := ca.d.set.get(probe); r != nil {
+		return max(r.Config().Quorum, 1)
+	}
+	return 1
 }
 
 // takeOver restores the dispatcher from the shared database: the groups'
@@ -376,6 +439,15 @@ func (ca *clusterAlerts) takeOver(ctx context.Context) error {
 	}
 	ca.a.dispatcher.Reset()
 	ca.a.dispatcher.Restore(notified)
+	ca.mu.Lock()
+	for _, st := range notified {
+		for _, fp := range st.Firing {
+			// A probe's alert that reached its quorum under the old
+			// leader resolves when it falls below under this one.
+			ca.quorumFiring[fp] = true
+		}
+	}
+	ca.mu.Unlock()
 	if err := ca.a.outbox.Resume(); err != nil {
 		return err
 	}

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -162,4 +164,78 @@ func slackKinds(msgs []string) map[string]int {
 		}
 	}
 	return out
+}
+
+// TestClusterQuorum: a probe of replicas all and quorum 2 pages once, and
+// only when two replicas see it down; it resolves once when it falls
+// below the quorum. Each replica's probe watches its own path of the
+// target, so the test makes it down for one replica at a time.
+func TestClusterQuorum(t *testing.T) {
+	db := ferretdbtest.StartWith(t, ferretdbtest.Options{OnDisk: true})
+	var mu sync.Mutex
+	down := map[string]bool{}
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if down[r.URL.Path] {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+		}
+	}))
+	defer target.Close()
+	setDown := func(replica string, v bool) {
+		mu.Lock()
+		down["/"+replica] = v
+		mu.Unlock()
+	}
+	hook := newHookServer(t)
+	names := []string{"lookout-a", "lookout-b", "lookout-c"}
+	rs := make([]*running, len(names))
+	for i, n := range names {
+		dir := t.TempDir()
+		writeConfig(t, filepath.Join(dir, "rules.yml"), "groups:\n  - name: test\n    rules:\n      - {alert: ProbeDown, expr: lookout_probe_state == 2}\n")
+		path := filepath.Join(dir, "lookout.yml")
+		writeConfig(t, path, fmt.Sprintf(`server: {listen: "127.0.0.1:0"}
+storage: {path: %q}
+cluster:
+  replica: %s
+  location: loc-%s
+  mongodb: {uri: %q, database: lookout_test}
+  lease: 2s
+alerting:
+  evaluation_interval: 200ms
+  builtin_rules: false
+  rule_files: [rules.yml]
+  route: {receiver: hook, group_by: [alertname, probe], group_wait: 0s, group_interval: 500ms, repeat_interval: 1h}
+  receivers:
+    - name: hook
+      webhook: {url: %q}
+probes:
+  - {name: home, interval: 200ms, timeout: 150ms, replicas: all, quorum: 2, http: {url: %q}}
+`, filepath.Join(dir, "data"), n, n, db.URI, hook.srv.URL, target.URL+"/"+n))
+		rs[i] = startDaemon(t, path)
+	}
+	defer func() {
+		for _, r := range rs {
+			r.stop(t)
+		}
+	}()
+	agreed(t, rs, 3)
+
+	setDown("lookout-a", true)
+	if got := hook.counts(4 * time.Second); len(got) != 0 {
+		t.Fatalf("down from one replica of three, quorum 2: %v; want no page", got)
+	}
+	setDown("lookout-b", true)
+	m := hook.next(t, "firing", 8*time.Second)
+	if len(m.Alerts) != 1 || m.Alerts[0].Labels["probe"] != "home" || m.Alerts[0].Labels["location"] != "" {
+		t.Errorf("firing: %+v; want one alert for home, without a location", m)
+	}
+	if got := hook.counts(3 * time.Second); len(got) != 0 {
+		t.Errorf("after the page: %v; want nothing more (one page, not one per replica)", got)
+	}
+	setDown("lookout-a", false)
+	hook.next(t, "resolved", 8*time.Second)
+	if got := hook.counts(3 * time.Second); len(got) != 0 {
+		t.Errorf("after the resolve: %v; want nothing more", got)
+	}
 }
