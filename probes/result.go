@@ -37,6 +37,17 @@ func (s State) String() string {
 // MarshalText writes the state as its name in JSON.
 func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+// UnmarshalText reads what MarshalText wrote.
+func (s *State) UnmarshalText(b []byte) error {
+	for _, st := range [...]State{Up, Degraded, Down} {
+		if string(b) == st.String() {
+			*s = st
+			return nil
+		}
+	}
+	return fmt.Errorf("probe state %q: want up, degraded or down", b)
+}
+
 // Prober runs one check once. It never returns an error: what went wrong
 // is the Result's Reason.
 type Prober interface {

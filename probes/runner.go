@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"math/bits"
 	"slices"
 	"sync"
 	"time"
@@ -385,4 +386,52 @@ func (w *failWindow) push(failed bool) {
 		w.failures++
 	}
 	w.next = (w.next + 1) % w.size
+}
+
+// Damping is a probe's flap damping as it stands: which of its recent
+// runs failed (failure_threshold's window) and the damped state, so a
+// probe that moves to another replica of a cluster keeps its window
+// instead of starting over (which would delay a down, or end one early).
+type Damping struct {
+	Window   [2]uint64 `json:"window"`
+	Next     uint8     `json:"next"`
+	Size     uint8     `json:"size"`
+	Failures uint8     `json:"failures"`
+	State    State     `json:"state"`
+	Reason   string    `json:"reason,omitempty"`
+	Since    time.Time `json:"since,omitzero"`
+}
+
+// Damping returns the probe's damping; ok is false before any run judged
+// the target, and while it is up with no failure in its window (what a
+// probe that never ran starts from).
+func (r *Runner) Damping() (d Damping, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.judged() == 0 || r.state == Up && r.window.failures == 0 {
+		return Damping{}, false
+	}
+	w := r.window
+	return Damping{Window: w.bits, Next: w.next, Size: w.size, Failures: w.failures, State: r.state, Reason: r.reason, Since: r.since}, true
+}
+
+// TakeDamping continues from the damping another replica published of
+// this probe; its next run is judged with that window. The zero Damping
+// (the probe was up with no failure) empties the window. A window of
+// another size (failure_threshold.of differs between the replicas'
+// configs) is not taken; nor is one whose bits do not add up.
+func (r *Runner) TakeDamping(d Damping) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if d == (Damping{}) {
+		r.window = failWindow{size: r.window.size}
+		r.state, r.reason = Up, ""
+		return true
+	}
+	if d.Size != r.window.size || d.Next >= d.Size || int(d.Failures) != bits.OnesCount64(d.Window[0])+bits.OnesCount64(d.Window[1]) {
+		return false
+	}
+	r.window = failWindow{bits: d.Window, next: d.Next, size: d.Size, failures: d.Failures}
+	r.state, r.reason, r.since = d.State, d.Reason, d.Since
+	return true
 }

@@ -1,6 +1,7 @@
 package probes_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -295,5 +296,50 @@ func TestEachFamilyOf(t *testing.T) {
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("families and their samples = %v, want %v", got, want)
+	}
+}
+
+// TestDampingMoves: a probe that moves to another replica keeps its
+// failure window: two failures of three needed on the old replica and one
+// on the new make it down, where starting over would take three; a
+// probe that was up with no failure publishes nothing, and the zero
+// Damping empties an old window.
+func TestDampingMoves(t *testing.T) {
+	target := &scripted{script: []int{500, 500, 500}}
+	srv := httptest.NewServer(target)
+	defer srv.Close()
+	const threshold = "    failure_threshold: {failures: 3, of: 5}\n"
+	old, moved := newRunner(t, srv.URL, threshold), newRunner(t, srv.URL, threshold)
+	if _, ok := old.Damping(); ok {
+		t.Error("a probe that never ran has a damping to hand over")
+	}
+	old.Probe(t.Context())
+	old.Probe(t.Context())
+	d, ok := old.Damping()
+	if !ok || d.Failures != 2 || d.State != probes.Up {
+		t.Fatalf("after two failures: %+v, %v; want 2 failures, up", d, ok)
+	}
+	// It travels as JSON, through the cluster's database.
+	data, err := json.Marshal(d)
+	var back probes.Damping
+	if err != nil || json.Unmarshal(data, &back) != nil || !back.Since.Equal(d.Since) || back.Window != d.Window || back.State != d.State || back.Reason != d.Reason {
+		t.Fatalf("damping %+v does not survive JSON (%s): %+v", d, data, back)
+	}
+	if !moved.TakeDamping(back) {
+		t.Fatal("the new replica refused the damping")
+	}
+	moved.Probe(t.Context())
+	if st := moved.Status().State; st != probes.Down {
+		t.Errorf("after the third failure, on the new replica: %s, want down", st)
+	}
+	other := newRunner(t, srv.URL, "    failure_threshold: {failures: 3, of: 4}\n")
+	if other.TakeDamping(d) {
+		t.Error("a window of 4 took a window of 5")
+	}
+	if !moved.TakeDamping(probes.Damping{}) {
+		t.Fatal("the zero Damping was refused")
+	}
+	if _, ok := moved.Damping(); ok {
+		t.Error("after the zero Damping the window still has failures")
 	}
 }

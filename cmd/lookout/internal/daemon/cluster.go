@@ -74,16 +74,29 @@ func (d *daemon) runsHere(pc config.Probe) bool {
 	return slices.Contains(cluster.Assign(pc.Name, d.cluster.c.Replicas(), wanted(pc)), d.cluster.cfg.Replica)
 }
 
+// runHere reports whether this replica runs the probe now; the first
+// time it does after the probe moved here, the probe takes the damping
+// its last replica published (clusterAlerts.gained).
+func (d *daemon) runHere(r *probes.Runner) bool {
+	if !d.runsHere(r.Config()) {
+		return false
+	}
+	if a := d.alerting; a != nil && a.cluster != nil {
+		a.cluster.gained(r)
+	}
+	return true
+}
+
 // clusterTask runs its probe only on the replicas it is assigned to; the
 // scheduler keeps the probe's phase on every replica, so a probe that
 // moves runs at the time it would have.
 type clusterTask struct {
 	*probes.Runner
-	here func(config.Probe) bool
+	here func(*probes.Runner) bool
 }
 
 func (t clusterTask) Run(ctx context.Context) {
-	if t.here(t.Config()) {
+	if t.here(t.Runner) {
 		t.Runner.Run(ctx)
 	}
 }

@@ -16,13 +16,16 @@ import (
 
 // clusterView is GET /api/v1/cluster as the test reads it.
 type clusterView struct {
-	Replica  string `json:"replica"`
-	Leader   string `json:"leader"`
-	Epoch    int64  `json:"epoch"`
-	Replicas []struct {
-		Replica string   `json:"replica"`
-		Probes  []string `json:"probes"`
-	} `json:"replicas"`
+	Replica  string        `json:"replica"`
+	Leader   string        `json:"leader"`
+	Epoch    int64         `json:"epoch"`
+	Replicas []viewReplica `json:"replicas"`
+}
+
+// viewReplica is a replica in GET /api/v1/cluster.
+type viewReplica struct {
+	Replica string   `json:"replica"`
+	Probes  []string `json:"probes"`
 }
 
 func viewOf(t *testing.T, r *running) clusterView {

@@ -76,6 +76,19 @@ type clusterAlerts struct {
 	// quorumFiring are the merged alerts of probes with a quorum that
 	// reached it, so they resolve when they fall below.
 	quorumFiring map[model.Fingerprint]bool
+	// runningHere are the probes this replica ran since they last moved
+	// here; handedDamping the damping of those that moved away, with
+	// when; published is what every replica published at the last tick.
+	runningHere   map[string]bool
+	handedDamping map[string]handedDamping
+	published     []cluster.Published
+}
+
+// handedDamping is the damping of a probe that moved away, published
+// until handoverFor after the move.
+type handedDamping struct {
+	d     probes.Damping
+	since time.Time
 }
 
 // ruleAlert is one alert of one rule, as published.
@@ -96,6 +109,9 @@ type publication struct {
 	// Rules are its rules' alerts with their state, for adoption: those
 	// of the probes it runs and those handed over.
 	Rules []ruleAlert `json:"rules"`
+	// Damping is the flap damping of the probes it runs, and of those
+	// handed over, by probe, when not up with a clean window.
+	Damping map[string]probes.Damping `json:"damping,omitempty"`
 }
 
 // newClusterAlerts prepares alerting in the cluster; setup finishes it
@@ -113,6 +129,7 @@ func newClusterAlerts(d *daemon, a *alertingParts, cfg *config.Config) *clusterA
 			Help: "Notifications this replica sent on its own while the state database was unreachable for longer than cluster.fail_open_after (other replicas may have sent the same).",
 		}),
 		prev: map[string]ruleAlert{}, handed: map[string]ruleAlert{}, quorumFiring: map[model.Fingerprint]bool{},
+		runningHere: map[string]bool{}, handedDamping: map[string]handedDamping{},
 	}
 	ca.store = cp.c.Outbox(ca.failingOpen)
 	d.reg.MustRegister(ca.failOpenSent)
@@ -202,6 +219,9 @@ func (ca *clusterAlerts) afterTick(now time.Time) {
 	}
 	if reachable {
 		ca.adopt(all, me, names, now)
+		ca.mu.Lock()
+		ca.published = all
+		ca.mu.Unlock()
 	}
 	switch {
 	case leading && reachable:
@@ -273,7 +293,95 @@ func (ca *clusterAlerts) publication(sent []alerting.Alert, now time.Time, me st
 		pub.Rules = append(pub.Rules, ra)
 	}
 	ca.prev = current
+	pub.Damping = ca.damping(now, me, names)
 	return pub
+}
+
+// damping is the damping to publish: that of the probes this replica
+// runs, and that of the probes that moved away as it was when they did,
+// for handoverFor. ca.mu is held.
+func (ca *clusterAlerts) damping(now time.Time, me string, names []string) map[string]probes.Damping {
+	out := map[string]probes.Damping{}
+	for _, r := range ca.d.set.list() {
+		pc := r.Config()
+		if wanted(pc) == 0 {
+			continue // on every replica, each from its own location
+		}
+		name := pc.Name
+		if slices.Contains(cluster.Assign(name, names, wanted(pc)), me) {
+			delete(ca.handedDamping, name)
+			if d, ok := r.Damping(); ok {
+				out[name] = d
+			}
+			continue
+		}
+		if ca.runningHere[name] {
+			// It moved away: hand over its damping as it stands.
+			delete(ca.runningHere, name)
+			if d, ok := r.Damping(); ok {
+				ca.handedDamping[name] = handedDamping{d: d, since: now}
+			}
+		}
+	}
+	for name, h := range ca.handedDamping {
+		if now.Sub(h.since) > ca.handoverFor {
+			delete(ca.handedDamping, name)
+			continue
+		}
+		if _, ok := out[name]; !ok {
+			out[name] = h.d
+		}
+	}
+	return out
+}
+
+// gained is told of each run of a probe here: the first since the probe
+// moved here takes the damping the replica that ran it before published
+// (an empty window when it published none: the probe was up).
+func (ca *clusterAlerts) gained(r *probes.Runner) {
+	pc := r.Config()
+	if wanted(pc) == 0 {
+		return
+	}
+	me := ca.d.cluster.cfg.Replica
+	ca.mu.Lock()
+	was := ca.runningHere[pc.Name]
+	ca.runningHere[pc.Name] = true
+	published := ca.published
+	ca.mu.Unlock()
+	if was {
+		return
+	}
+	var from foundDamping
+	names := ca.c.Replicas()
+	owners := cluster.Assign(pc.Name, names, wanted(pc))
+	serverNow := ca.c.ServerNow()
+	for _, p := range published {
+		if p.Replica == me || slices.Contains(owners, p.Replica) || serverNow.Sub(p.Seen) > ca.handoverFor {
+			continue
+		}
+		var pub publication
+		if json.Unmarshal(p.Data, &pub) != nil {
+			continue
+		}
+		if d, ok := pub.Damping[pc.Name]; ok {
+			from = foundDamping{d: d, replica: p.Replica, ok: true}
+		}
+	}
+	if !from.ok {
+		r.TakeDamping(probes.Damping{})
+		return
+	}
+	if r.TakeDamping(from.d) {
+		ca.d.log.Info("cluster: a probe that moved here keeps its flap damping", "probe", pc.Name, "from", from.replica, "failures", from.d.Failures, "state", from.d.State)
+	}
+}
+
+// foundDamping is a damping found in another replica's publication.
+type foundDamping struct {
+	d       probes.Damping
+	replica string
+	ok      bool
 }
 
 // adopt takes into this replica's rules the alerts other replicas

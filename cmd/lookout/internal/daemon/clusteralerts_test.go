@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -45,7 +46,7 @@ alerting:
       webhook: {url: %q}
       slack: {token: xoxb-test, channel: "#oncall", api_url: "%s/slack/"}
 probes:
-  - {name: api, interval: 200ms, timeout: 150ms, http: {url: %q}}
+  - {name: api, interval: 1s, timeout: 500ms, failure_threshold: {failures: 3, of: 3}, http: {url: %q}}
   - {name: home, interval: 200ms, timeout: 150ms, replicas: all, http: {url: %q}}
 `, filepath.Join(dir, "data"), name, uri, hook, slack, target, target))
 	return path
@@ -126,6 +127,12 @@ func TestClusterPagesOnce(t *testing.T) {
 			}
 		}
 	}
+	apiRuns := map[string]int{} // on each replica before the stop: those that ran it before they saw the others
+	for i, n := range names {
+		if !stopped[n] {
+			apiRuns[n] = ranHere(t, rs[i], "api")
+		}
+	}
 	for i, n := range names {
 		if stopped[n] {
 			rs[i].stop(t)
@@ -133,6 +140,19 @@ func TestClusterPagesOnce(t *testing.T) {
 		}
 	}
 	left := agreed(t, rs, 3-len(stopped))
+	// api's new replica continues its failure window: down from its
+	// first run there, where starting over would take three.
+	for i, n := range names {
+		if rs[i] == nil || !slices.ContainsFunc(left[0].Replicas, func(r viewReplica) bool { return r.Replica == n && slices.Contains(r.Probes, "api") }) {
+			continue
+		}
+		waitFor(t, 10*time.Second, "api's first run on its new replica", func() bool { return ranHere(t, rs[i], "api") > apiRuns[n] })
+		for _, p := range rs[i].probes(t).Probes {
+			if p.Name == "api" && len(p.Results)-apiRuns[n] < 3 && p.State != "down" {
+				t.Errorf("api on %s after %d runs there is %s; want down (its failure window moved along)", n, len(p.Results), p.State)
+			}
+		}
+	}
 	if got := hook.counts(3 * time.Second); len(got) != 0 {
 		t.Errorf("after %v stopped and %s took over: %v; want no page", stopped, left[0].Leader, got)
 	}

@@ -293,9 +293,9 @@ func (d *daemon) apply(cfg *config.Config) error {
 	}
 	d.set.swap(runners, prints)
 	d.configureHeartbeats(runners)
-	var here func(config.Probe) bool // nil: every probe runs here
+	var here func(*probes.Runner) bool // nil: every probe runs here
 	if d.cluster != nil {
-		here = d.runsHere
+		here = d.runHere
 	}
 	d.sched.Set(jobs(runners, here))
 	d.reloadOK.Set(1)

@@ -94,7 +94,7 @@ func closeRemoved(from, kept []*probes.Runner) {
 
 // jobs plans each runner: cron schedules as written, intervals (and
 // @every) at the probe's stable offset.
-func jobs(runners []*probes.Runner, here func(config.Probe) bool) []scheduler.Job {
+func jobs(runners []*probes.Runner, here func(*probes.Runner) bool) []scheduler.Job {
 	js := make([]scheduler.Job, len(runners))
 	for i, r := range runners {
 		pc := r.Config()
