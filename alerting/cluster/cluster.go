@@ -240,7 +240,7 @@ func (c *Cluster) elect(ctx context.Context, now, sent time.Time) error {
 	id := bson.D{{Key: "_id", Value: leaderID}}
 	expires := now.Add(c.opts.Lease)
 	c.mu.Lock()
-	held := c.held
+	held, seen := c.held, c.lease.Epoch != 0
 	c.mu.Unlock()
 	var res *mongo.UpdateResult
 	var err error
@@ -255,7 +255,7 @@ func (c *Cluster) elect(ctx context.Context, now, sent time.Time) error {
 			bson.D{{Key: "$set", Value: bson.D{{Key: "holder", Value: c.opts.Replica}, {Key: "expires", Value: expires}}}, {Key: "$inc", Value: bson.D{{Key: "epoch", Value: int64(1)}}}})
 		claimed = err == nil && res.ModifiedCount == 1
 	}
-	if err == nil && !claimed { // the first lease of the database
+	if err == nil && !claimed && !seen { // the first lease of the database
 		_, err = coll.InsertOne(ctx, bson.D{{Key: "_id", Value: leaderID}, {Key: "holder", Value: c.opts.Replica}, {Key: "epoch", Value: int64(1)}, {Key: "expires", Value: expires}})
 		claimed = err == nil
 		if mongo.IsDuplicateKeyError(err) {
@@ -268,6 +268,9 @@ func (c *Cluster) elect(ctx context.Context, now, sent time.Time) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		c.lease = Lease{} // deleted: the next round creates it
+	}
 	if err != nil {
 		return fmt.Errorf("cluster: lease: %w", err)
 	}
