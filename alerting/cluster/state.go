@@ -21,6 +21,8 @@ const (
 	groupsCollection = "dispatch_state" // what each alert group last notified
 	// heartbeatsCollection has each replica's signals of each heartbeat.
 	heartbeatsCollection = "heartbeats"
+	// countersCollection has a Sequence's counter, by its collection.
+	countersCollection = "counters"
 )
 
 // Published is what one replica published of its alerts.
@@ -372,4 +374,47 @@ func (h Heartbeats) Load() (map[string][][]byte, error) {
 		out[d.Name] = append(out[d.Name], d.Value)
 	}
 	return out, nil
+}
+
+// Sequence is a bucket of the shared database with IDs: the incidents.
+// An ID is claimed by inserting a document under it into the counters
+// collection: the unique _id lets one replica have it, and the others
+// take the next. (FerretDB's findAndModify is not atomic, so a counter
+// incremented with it gave two replicas the same ID.)
+func (c *Cluster) Sequence(collection string) Sequence {
+	return Sequence{bucket{c: c, name: collection}}
+}
+
+// Sequence is a Bucket with IDs.
+type Sequence struct{ bucket }
+
+// claim is an ID taken.
+type claim struct {
+	ID  string `bson:"_id"` // sequence/n
+	Seq string `bson:"seq"`
+	N   int64  `bson:"n"`
+}
+
+// NextID returns an ID above every one claimed before.
+func (s Sequence) NextID() (uint64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.c.opts.Lease/3)
+	defer cancel()
+	coll := s.c.db.Collection(countersCollection)
+	for range 5 {
+		var last claim
+		err := coll.FindOne(ctx, bson.D{{Key: "seq", Value: s.name}}, options.FindOne().SetSort(bson.D{{Key: "n", Value: -1}})).Decode(&last)
+		if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+			return 0, fmt.Errorf("cluster: next ID of %s: %w", s.name, err)
+		}
+		for n := last.N + 1; n <= last.N+10; n++ {
+			_, err := coll.InsertOne(ctx, claim{ID: fmt.Sprintf("%s/%d", s.name, n), Seq: s.name, N: n})
+			switch {
+			case err == nil:
+				return uint64(n), nil
+			case !mongo.IsDuplicateKeyError(err):
+				return 0, fmt.Errorf("cluster: next ID of %s: %w", s.name, err)
+			}
+		}
+	}
+	return 0, fmt.Errorf("cluster: next ID of %s: other replicas took every one tried", s.name)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -154,5 +155,38 @@ func TestSharedRecords(t *testing.T) {
 	}
 	if m, err := a.Bucket("silences").Load(); err != nil || len(m) != 2 || string(m["s2"]) != "y" || string(m["s3"]) != "z" {
 		t.Errorf("silences read back: %q, %v; want s2 and s3", m, err)
+	}
+}
+
+// TestSequence: two replicas drawing IDs at once never get the same one.
+func TestSequence(t *testing.T) {
+	db := database(t)
+	a := cluster.New(db, cluster.Options{Replica: "lookout-a", Lease: 3 * time.Second})
+	b := cluster.New(db, cluster.Options{Replica: "lookout-b", Lease: 3 * time.Second})
+	var mu sync.Mutex
+	seen := map[uint64]bool{}
+	var wg sync.WaitGroup
+	for _, c := range []*cluster.Cluster{a, b, a, b} {
+		wg.Go(func() {
+			for range 10 {
+				id, err := c.Sequence("incidents").NextID()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				if seen[id] {
+					t.Errorf("ID %d drawn twice", id)
+				}
+				seen[id] = true
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	for id := range uint64(40) {
+		if !seen[id+1] {
+			t.Errorf("ID %d never drawn; want 1 to 40", id+1)
+		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,6 +28,8 @@ import (
 	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/lookout-dev/lookout/alerting"
 )
 
 // bucketName holds one incident per key: its ID as 8 big-endian bytes,
@@ -181,10 +184,19 @@ type WriteFailures interface {
 	WriteFailed(err error)
 }
 
-// Store keeps the incidents in a bbolt bucket and in memory. Safe for
+// Bucket is where the incidents are kept: a bbolt bucket of lookout.db,
+// or in a cluster a collection of the shared database. Keys are the IDs
+// as 8 big-endian bytes.
+type Bucket interface {
+	alerting.Bucket
+	// NextID returns a new ID, never returned before.
+	NextID() (uint64, error)
+}
+
+// Store keeps the incidents in a Bucket and in memory. Safe for
 // concurrent use.
 type Store struct {
-	db       *bolt.DB
+	b        Bucket
 	limits   Limits
 	failures WriteFailures // nil: not reported
 
@@ -200,31 +212,92 @@ type Store struct {
 // those resolved more than Retention before now. Failed writes are
 // reported to failures, which may be nil.
 func Open(db *bolt.DB, limits Limits, failures WriteFailures, now time.Time) (*Store, error) {
-	s := &Store{db: db, limits: limits.withDefaults(), failures: failures, byID: map[uint64]*Incident{}}
-	err := db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bucketName)
-		if err != nil {
-			return err
-		}
-		return b.ForEach(func(k, v []byte) error {
-			var inc Incident
-			if len(k) != 8 {
-				return fmt.Errorf("key %x is not an incident ID", k)
-			}
-			if err := json.Unmarshal(v, &inc); err != nil {
-				return fmt.Errorf("incident %d: %w", binary.BigEndian.Uint64(k), err)
-			}
-			s.byID[binary.BigEndian.Uint64(k)] = &inc
-			return nil
-		})
-	})
-	if err != nil {
+	if err := db.Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(bucketName)
+		return err
+	}); err != nil {
 		return nil, fmt.Errorf("incidents: load: %w", err)
+	}
+	return OpenIn(boltBucket{db}, limits, failures, now)
+}
+
+// OpenIn is Open on another Bucket: in a cluster, the shared database,
+// where every replica reads and writes the incidents.
+func OpenIn(b Bucket, limits Limits, failures WriteFailures, now time.Time) (*Store, error) {
+	s := &Store{b: b, limits: limits.withDefaults(), failures: failures, byID: map[uint64]*Incident{}}
+	if err := s.Reload(); err != nil {
+		return nil, err
 	}
 	if err := s.Prune(now); err != nil {
 		return nil, fmt.Errorf("incidents: %w", err)
 	}
 	return s, nil
+}
+
+// Reload reads the incidents kept again: in a cluster, for those opened
+// or updated on other replicas.
+func (s *Store) Reload() error {
+	stored, err := s.b.Load()
+	if err != nil {
+		return fmt.Errorf("incidents: load: %w", err)
+	}
+	byID := make(map[uint64]*Incident, len(stored))
+	for k, v := range stored {
+		if len(k) != 8 {
+			return fmt.Errorf("incidents: load: key %x is not an incident ID", k)
+		}
+		var inc Incident
+		if err := json.Unmarshal(v, &inc); err != nil {
+			return fmt.Errorf("incidents: load: incident %d: %w", binary.BigEndian.Uint64([]byte(k)), err)
+		}
+		byID[binary.BigEndian.Uint64([]byte(k))] = &inc
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !maps.EqualFunc(byID, s.byID, func(a, b *Incident) bool { return reflect.DeepEqual(a, b) }) {
+		s.byID = byID
+		s.version++
+	}
+	return nil
+}
+
+// boltBucket is the incidents' bucket of a bbolt file.
+type boltBucket struct{ db *bolt.DB }
+
+func (b boltBucket) Load() (map[string][]byte, error) {
+	out := map[string][]byte{}
+	err := b.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketName).ForEach(func(k, v []byte) error {
+			out[string(k)] = slices.Clone(v)
+			return nil
+		})
+	})
+	return out, err
+}
+
+func (b boltBucket) Write(put map[string][]byte, del []string) error {
+	return b.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bucketName)
+		for _, k := range del {
+			if err := bk.Delete([]byte(k)); err != nil {
+				return err
+			}
+		}
+		for k, v := range put {
+			if err := bk.Put([]byte(k), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (b boltBucket) NextID() (id uint64, err error) {
+	err = b.db.Update(func(tx *bolt.Tx) error {
+		id, err = tx.Bucket(bucketName).NextSequence()
+		return err
+	})
+	return id, err
 }
 
 // Version changes whenever an incident does.
@@ -410,7 +483,7 @@ func (s *Store) prune(now time.Time) error {
 	if len(old) == 0 {
 		return nil
 	}
-	if err := s.write(func(b *bolt.Bucket) error { return deleteAll(b, old) }); err != nil {
+	if err := s.write(nil, keys(old)); err != nil {
 		return fmt.Errorf("delete incidents resolved %s ago: %w", Retention, err)
 	}
 	for _, n := range old {
@@ -429,23 +502,16 @@ func (s *Store) create(inc Incident) (Incident, error) {
 	if len(s.byID) >= s.limits.MaxKept {
 		evict = s.oldestResolved(len(s.byID) - s.limits.MaxKept + 1)
 	}
-	var id uint64
-	err := s.write(func(b *bolt.Bucket) error {
-		if err := deleteAll(b, evict); err != nil {
-			return err
-		}
-		var err error
-		if id, err = b.NextSequence(); err != nil {
-			return err
-		}
-		inc.ID = strconv.FormatUint(id, 10)
-		v, err := json.Marshal(inc)
-		if err != nil {
-			return err
-		}
-		return b.Put(key(id), v)
-	})
+	id, err := s.b.NextID()
 	if err != nil {
+		return Incident{}, s.failed(err)
+	}
+	inc.ID = strconv.FormatUint(id, 10)
+	v, err := json.Marshal(inc)
+	if err != nil {
+		return Incident{}, err
+	}
+	if err := s.write(map[string][]byte{string(key(id)): v}, keys(evict)); err != nil {
 		return Incident{}, err
 	}
 	for _, n := range evict {
@@ -463,7 +529,7 @@ func (s *Store) replace(inc Incident) error {
 	if err != nil {
 		return err
 	}
-	if err := s.write(func(b *bolt.Bucket) error { return b.Put(key(n), v) }); err != nil {
+	if err := s.write(map[string][]byte{string(key(n)): v}, nil); err != nil {
 		return err
 	}
 	s.byID[n] = &inc
@@ -471,24 +537,29 @@ func (s *Store) replace(inc Incident) error {
 	return nil
 }
 
-func (s *Store) write(f func(*bolt.Bucket) error) error {
-	err := s.db.Update(func(tx *bolt.Tx) error { return f(tx.Bucket(bucketName)) })
-	if err == nil {
-		return nil
+// write deletes del and stores put; a failure is reported and returned
+// as a *StorageError.
+func (s *Store) write(put map[string][]byte, del []string) error {
+	if err := s.b.Write(put, del); err != nil {
+		return s.failed(err)
 	}
+	return nil
+}
+
+func (s *Store) failed(err error) error {
 	if s.failures != nil {
 		s.failures.WriteFailed(err)
 	}
 	return &StorageError{Err: err}
 }
 
-func deleteAll(b *bolt.Bucket, ids []uint64) error {
-	for _, n := range ids {
-		if err := b.Delete(key(n)); err != nil {
-			return err
-		}
+// keys are the bucket keys of IDs.
+func keys(ids []uint64) []string {
+	out := make([]string, len(ids))
+	for i, n := range ids {
+		out[i] = string(key(n))
 	}
-	return nil
+	return out
 }
 
 // sorted are the incidents by ID, oldest first. s.mu is held.

@@ -268,10 +268,17 @@ func (a *alertingParts) afterTick(now time.Time) {
 		if hb := a.cluster.d.opts.Heartbeats; hb != nil {
 			errs = append(errs, hb.Sync())
 		}
+		if pages := a.cluster.d.pages; pages != nil {
+			before := pages.incidents.Version()
+			errs = append(errs, pages.incidents.Reload())
+			if pages.incidents.Version() != before {
+				pages.server.Invalidate()
+			}
+		}
 		for _, err := range errs {
 			if err != nil {
 				d := a.cluster.d
-				d.log.Warn("cluster: read the silences, maintenance windows and check-ins of the other replicas; keeping those read before", "err", err)
+				d.log.Warn("cluster: read the silences, maintenance windows, check-ins and incidents of the other replicas; keeping those read before", "err", err)
 			}
 		}
 	}

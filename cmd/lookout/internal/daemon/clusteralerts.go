@@ -17,6 +17,7 @@ import (
 	"github.com/lookout-dev/lookout/alerting"
 	"github.com/lookout-dev/lookout/alerting/cluster"
 	"github.com/lookout-dev/lookout/alerting/dispatch"
+	"github.com/lookout-dev/lookout/alerting/incidents"
 	"github.com/lookout-dev/lookout/alerting/rules"
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
@@ -82,6 +83,9 @@ type clusterAlerts struct {
 	runningHere   map[string]bool
 	handedDamping map[string]handedDamping
 	published     []cluster.Published
+	// down is, by probe, when its merged ProbeDown started firing, as
+	// the leader last dispatched it: for automatic incidents.
+	down map[string]time.Time
 }
 
 // handedDamping is the damping of a probe that moved away, published
@@ -466,6 +470,7 @@ func (ca *clusterAlerts) lead(ctx context.Context, epoch int64, all []cluster.Pu
 		}
 	}
 	out := make([]alerting.Alert, 0, len(merged))
+	down := map[string]time.Time{}
 	ca.mu.Lock()
 	for fp, m := range merged {
 		a := m.alert
@@ -487,10 +492,16 @@ func (ca *clusterAlerts) lead(ctx context.Context, epoch int64, all []cluster.Pu
 			}
 		}
 		if a.EndsAt.IsZero() {
+			if probe := string(a.Labels["probe"]); a.Name() == probeDownAlert && probe != "" {
+				if since, ok := down[probe]; !ok || a.StartsAt.Before(since) {
+					down[probe] = a.StartsAt
+				}
+			}
 			a.EndsAt = now.Add(ca.validity)
 		}
 		out = append(out, a)
 	}
+	ca.down = down
 	ca.mu.Unlock()
 	ca.a.dispatcher.Put(out...)
 	_ = ca.c.ForgetPublished(ctx, ca.c.ServerNow().Add(-ca.handoverFor))
@@ -562,6 +573,29 @@ func (ca *clusterAlerts) takeOver(ctx context.Context) error {
 	ca.d.log.Info("cluster: this replica dispatches now, from the stored alert groups", "groups", len(notified))
 	return nil
 }
+
+// firingDown is the probes whose merged ProbeDown fires, with since when,
+// as this replica last dispatched them (nothing unless it leads).
+func (ca *clusterAlerts) firingDown() map[string]time.Time {
+	ca.mu.Lock()
+	defer ca.mu.Unlock()
+	return maps.Clone(ca.down)
+}
+
+// sequence is a collection of the shared database for incidents, which
+// a database down at the start leaves empty (see bucket).
+func (ca *clusterAlerts) sequence(collection string) incidents.Bucket {
+	seq := ca.c.Sequence(collection)
+	return startingSequence{&startingBucket{Bucket: seq, log: ca.d.log}, seq}
+}
+
+// startingSequence is a startingBucket with the sequence's IDs.
+type startingSequence struct {
+	*startingBucket
+	seq cluster.Sequence
+}
+
+func (s startingSequence) NextID() (uint64, error) { return s.seq.NextID() }
 
 // bucket is a collection of the shared database for silences or
 // maintenance windows. A database down at the start leaves it empty

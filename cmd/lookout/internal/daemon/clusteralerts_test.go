@@ -73,7 +73,8 @@ func (h *hookServer) counts(within time.Duration) map[string]int {
 // TestClusterPagesOnce: three replicas on one state database (a real
 // FerretDB) page once per incident, not once per replica: the leader
 // alone notifies, with every replica's alerts merged, and a silence made
-// or expired on any replica holds for all. When the leader
+// or expired, or an incident opened or updated, on any replica holds for
+// all. When the leader
 // stops, another takes the lease and carries on from the stored groups
 // without paging again, and each alert resolves once.
 func TestClusterPagesOnce(t *testing.T) {
@@ -106,6 +107,20 @@ func TestClusterPagesOnce(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated || json.Unmarshal([]byte(body), &sil) != nil {
 		t.Fatalf("create a silence on a follower: %d %s", resp.StatusCode, body)
 	}
+	// An incident opened on one follower is updated on the other.
+	resp, body = followers[0].post(t, "/api/v1/incidents", `{"probe":"home","title":"Slow pages","message":"Looking into it","status":"investigating","by":"alice"}`)
+	var inc struct{ ID string }
+	if resp.StatusCode != http.StatusCreated || json.Unmarshal([]byte(body), &inc) != nil {
+		t.Fatalf("open an incident on a follower: %d %s", resp.StatusCode, body)
+	}
+	waitFor(t, 5*time.Second, "the incident on the other follower", func() bool {
+		_, body := followers[1].get(t, "/api/v1/incidents")
+		return strings.Contains(body, "Slow pages")
+	})
+	if resp, body := followers[1].post(t, "/api/v1/incidents", `{"id":"`+inc.ID+`","message":"Fixed","status":"resolved","by":"bob"}`); resp.StatusCode != http.StatusOK {
+		t.Errorf("update the incident on the other follower: %d %s", resp.StatusCode, body)
+	}
+
 	target.down.Store(true)
 	if got := hook.counts(8 * time.Second); got["firing home"] != 1 || len(got) != 1 {
 		t.Fatalf("after the target went down, api silenced: %v; want one firing page for home only", got)

@@ -54,7 +54,13 @@ type statusPages struct {
 // builds the status pages at start.
 func (d *daemon) setupStatusPages(cfg *config.Config) error {
 	failures := d.alerting.uptime.f.component(storageIncidents, "an incident or its update was not saved: the API answered 507, or an automatic incident opens or resolves at the next evaluation")
-	store, err := incidents.Open(d.alerting.db, incidents.Limits{}, failures, time.Now())
+	var store *incidents.Store
+	var err error
+	if ca := d.alerting.cluster; ca != nil {
+		store, err = incidents.OpenIn(ca.sequence("incidents"), incidents.Limits{}, failures, time.Now())
+	} else {
+		store, err = incidents.Open(d.alerting.db, incidents.Limits{}, failures, time.Now())
+	}
 	if err != nil {
 		return err
 	}
@@ -121,6 +127,13 @@ func (p *statusPages) interval() time.Duration {
 // automatic incident open already (so that it resolves only when its
 // alert stops).
 func (p *statusPages) observe(d *daemon, now time.Time) {
+	if ca := d.alerting.cluster; ca != nil {
+		// In a cluster the leader alone opens and resolves them, from
+		// every replica's alerts; the others read them (afterTick).
+		if _, leading := ca.c.Leading(); !leading {
+			return
+		}
+	}
 	open := map[string]bool{}
 	for _, inc := range p.incidents.List(now) {
 		if inc.Open() && inc.Auto {
@@ -154,8 +167,12 @@ func (p *statusPages) observe(d *daemon, now time.Time) {
 	}
 }
 
-// firingDown is, by probe, when its firing down alert became active.
+// firingDown is, by probe, when its firing down alert became active: in a
+// cluster, as the leader merged every replica's alerts.
 func (d *daemon) firingDown() map[string]time.Time {
+	if ca := d.alerting.cluster; ca != nil {
+		return ca.firingDown()
+	}
 	out := map[string]time.Time{}
 	for _, g := range d.alerting.rules.Groups() {
 		for _, r := range g.Rules {
