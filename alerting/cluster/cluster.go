@@ -94,6 +94,12 @@ type Cluster struct {
 	// failingSince is when the refreshes started failing (local,
 	// monotonic), zero while they work.
 	failingSince time.Time
+	// attempted is whether a refresh has been tried (it may have failed).
+	attempted bool
+	// keepUntil: until this server time, after an outage of the
+	// database, members seen before it stay live although their
+	// heartbeats are old (they could not beat either).
+	keepUntil time.Time
 }
 
 // New returns the replica's membership in db; Run keeps it.
@@ -138,6 +144,12 @@ func (c *Cluster) Refresh(ctx context.Context, started time.Time) error {
 		var members []Member
 		if members, err = c.live(ctx, now); err == nil {
 			c.mu.Lock()
+			if !c.failingSince.IsZero() {
+				c.keepUntil = now.Add(c.opts.Lease)
+			}
+			if now.Before(c.keepUntil) {
+				members = union(members, c.members)
+			}
 			c.members, c.serverNow = members, now
 			c.mu.Unlock()
 			err = c.elect(ctx, now, sent)
@@ -145,6 +157,7 @@ func (c *Cluster) Refresh(ctx context.Context, started time.Time) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.attempted = true
 	c.lastErr = err
 	switch {
 	case err == nil:
@@ -153,6 +166,27 @@ func (c *Cluster) Refresh(ctx context.Context, started time.Time) error {
 		c.failingSince = sent
 	}
 	return err
+}
+
+// union adds to members those of before that it lacks, sorted by name.
+func union(members, before []Member) []Member {
+	out := slices.Clone(members)
+	for _, m := range before {
+		if !slices.ContainsFunc(out, func(x Member) bool { return x.Replica == m.Replica }) {
+			out = append(out, m)
+		}
+	}
+	slices.SortFunc(out, func(a, b Member) int { return cmpString(a.Replica, b.Replica) })
+	return out
+}
+
+// Attempted reports whether a refresh has been tried yet, whether or not
+// it reached the database: until then a replica knows nothing of the
+// others and runs no probe.
+func (c *Cluster) Attempted() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.attempted
 }
 
 // Unreachable is how long the state database has failed every refresh

@@ -90,3 +90,36 @@ func (d *Dispatcher) Reset() {
 	d.restored = map[string]NotifiedState{}
 	d.inhibit = newInhibitor(d.inhibit.rules)
 }
+
+// Merge adds what another dispatcher notified (in a cluster, a replica
+// that paged on its own while the shared database was away): an alert
+// either of them told a receiver is firing counts as told, so it is not
+// paged again and its resolved notification is sent.
+func (d *Dispatcher) Merge(notified map[string]NotifiedState) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for key, st := range notified {
+		if g := d.groups[key]; g != nil {
+			for _, fp := range st.Firing {
+				g.firing[fp] = true
+			}
+			if st.NotifiedAt.After(g.notifiedAt) {
+				g.notifiedAt = st.NotifiedAt
+			}
+			continue
+		}
+		if old, ok := d.restored[key]; ok {
+			st.Firing = sortedUnion(old.Firing, st.Firing)
+			if old.NotifiedAt.After(st.NotifiedAt) {
+				st.NotifiedAt = old.NotifiedAt
+			}
+		}
+		d.restored[key] = NotifiedState{Firing: slices.Clone(st.Firing), NotifiedAt: st.NotifiedAt}
+	}
+}
+
+func sortedUnion(a, b []model.Fingerprint) []model.Fingerprint {
+	out := slices.Concat(a, b)
+	slices.Sort(out)
+	return slices.Compact(out)
+}

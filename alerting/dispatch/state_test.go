@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/model"
 
 	"github.com/lookout-dev/lookout/alerting"
 )
@@ -217,4 +218,27 @@ lookout_alerts{state="suppressed"} 2
 			t.Fatal(err)
 		}
 	})
+}
+
+// TestMerge: a group another dispatcher told about an alert firing sends
+// its resolved notification here, and does not page for it again.
+func TestMerge(t *testing.T) {
+	sink := &memSink{}
+	d := New(Options{Route: &Route{Receiver: "oncall", GroupBy: []model.LabelName{"alertname"}, GroupWait: time.Nanosecond, GroupInterval: time.Hour, RepeatInterval: 4 * time.Hour}}, sink, nil, nil)
+	fired := alerting.Alert{Labels: model.LabelSet{"alertname": "ProbeDown", "probe": "api"}, StartsAt: time.Now().Add(-time.Minute)}
+	key := d.tree.match(fired.Labels)[0].groupKey(model.LabelSet{"alertname": "ProbeDown"})
+	d.Merge(map[string]NotifiedState{key: {Firing: []model.Fingerprint{fired.Fingerprint()}, NotifiedAt: time.Now()}})
+	d.Put(fired)
+	d.flushDue(time.Now())
+	if n := len(sink.notifications()); n != 0 {
+		t.Fatalf("an alert another replica paged for paged again: %d notifications", n)
+	}
+	resolved := fired
+	resolved.EndsAt = time.Now()
+	d.Merge(map[string]NotifiedState{key: {Firing: []model.Fingerprint{fired.Fingerprint()}}}) // into the group now
+	d.Put(resolved)
+	d.flushDue(time.Now().Add(time.Hour))
+	if got := sink.notifications(); len(got) != 1 || got[0].Status != alerting.StatusResolved {
+		t.Errorf("after it resolved: %+v; want one resolved notification", got)
+	}
 }

@@ -58,7 +58,11 @@ func (o *Outbox) deliver(ctx context.Context, q *queue, e *entry) {
 func (o *Outbox) finish(q *queue, e *entry, result string) {
 	if !e.memoryOnly {
 		if err := o.store.Delete(e.key); err != nil {
-			// It stays in the file and comes back on the next start.
+			// It stays in the file and comes back on the next start;
+			// Resume, meanwhile, removes it instead of sending it.
+			o.mu.Lock()
+			o.undeleted[e.key] = true
+			o.mu.Unlock()
 			o.writeFailed(fmt.Errorf("outbox: remove %s notification %s (it may be sent again after a restart): %w", result, e.key, err))
 		}
 	}

@@ -95,6 +95,10 @@ type Outbox struct {
 
 	mu      sync.Mutex
 	pending map[string]bool // keys of the entries in the queues or being sent
+	// undeleted are the keys of entries delivered or dropped whose
+	// removal from the store failed: Resume removes them rather than
+	// send them again.
+	undeleted map[string]bool
 }
 
 // NewOutbox opens the outbox in db (creating its bucket, notify_outbox,
@@ -112,7 +116,7 @@ func NewOutbox(db *bbolt.DB, receivers map[string]map[string]Notifier, opts Outb
 		}
 		opts.Store = boltStore{db: db, stateBucket: opts.StateBucket}
 	}
-	o := &Outbox{store: opts.Store, db: db, opts: opts, log: log, queues: make(map[string][]*queue, len(receivers)), pending: map[string]bool{}}
+	o := &Outbox{store: opts.Store, db: db, opts: opts, log: log, queues: make(map[string][]*queue, len(receivers)), pending: map[string]bool{}, undeleted: map[string]bool{}}
 	var all []*queue
 	for _, name := range slices.Sorted(maps.Keys(receivers)) {
 		integrations := receivers[name]
@@ -176,6 +180,17 @@ func (o *Outbox) resume() error {
 	for _, rec := range recs {
 		n := &rec.Notification
 		key := entryKey(n)
+		o.mu.Lock()
+		done := o.undeleted[key]
+		o.mu.Unlock()
+		if done {
+			if err := o.store.Delete(key); err == nil {
+				o.mu.Lock()
+				delete(o.undeleted, key)
+				o.mu.Unlock()
+			}
+			continue
+		}
 		q := o.queue(n.Receiver, n.Integration)
 		switch {
 		case q != nil:

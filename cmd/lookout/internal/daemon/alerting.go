@@ -108,10 +108,11 @@ func (a *alertingParts) build(d *daemon, cfg *config.Config) error {
 		a.cluster = newClusterAlerts(d, a, cfg)
 	}
 	var threads slacknotify.Threads
-	if a.cluster != nil {
-		threads = slacknotify.RecordThreads(a.cluster.c.Records("slack_threads"))
-	} else if threads, err = slacknotify.NewBoltThreads(a.db); err != nil {
+	if threads, err = slacknotify.NewBoltThreads(a.db); err != nil {
 		return err
+	}
+	if a.cluster != nil {
+		threads = fallbackThreads{shared: slacknotify.RecordThreads(a.cluster.c.Records("slack_threads")), local: threads}
 	}
 	a.slack = faults.component(storageSlack, "Slack threads and acknowledgements are not kept: the group's next notification starts a new thread")
 	a.heartbeats = faults.component(storageHeartbeats, "heartbeat check-ins are kept in memory only: a restart forgets those not saved")

@@ -65,11 +65,14 @@ func wanted(pc config.Probe) int {
 }
 
 // runsHere reports whether this replica runs the probe now: always for a
-// single replica; in a cluster, when it is among the live replicas the
-// probe is assigned to.
+// single replica; in a cluster, once it has tried to read the membership,
+// when it is among the live replicas the probe is assigned to.
 func (d *daemon) runsHere(pc config.Probe) bool {
 	if d.cluster == nil {
 		return true
+	}
+	if !d.cluster.c.Attempted() {
+		return false // it would run every probe as if alone
 	}
 	return slices.Contains(cluster.Assign(pc.Name, d.cluster.c.Replicas(), wanted(pc)), d.cluster.cfg.Replica)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/lookout-dev/lookout/alerting/cluster"
 	"github.com/lookout-dev/lookout/alerting/dispatch"
 	"github.com/lookout-dev/lookout/alerting/incidents"
+	slacknotify "github.com/lookout-dev/lookout/alerting/notify/slack"
 	"github.com/lookout-dev/lookout/alerting/rules"
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
@@ -146,11 +147,21 @@ func (ca *clusterAlerts) failingOpen() bool {
 	return ca.failOpenAfter > 0 && ca.c.Unreachable() > ca.failOpenAfter
 }
 
-// maySend is the outbox's MaySend: the leader sends, and every replica
-// failing open.
+// maySend is the outbox's MaySend: the leader sends, once the stored
+// lease says it still leads (one read of the database a send: a leader
+// that cannot reach it sends nothing it could not then mark delivered,
+// which the next leader would send again), and every replica failing open.
 func (ca *clusterAlerts) maySend() bool {
-	_, ok := ca.c.Leading()
-	return ok || ca.failingOpen()
+	if ca.failingOpen() {
+		return true
+	}
+	epoch, ok := ca.c.Leading()
+	if !ok {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), ca.d.cluster.cfg.Lease.Std()/3)
+	defer cancel()
+	return ca.c.Fence(ctx, epoch) == nil
 }
 
 // Put implements rules.Sender: the evaluation's alerts wait for the
@@ -237,16 +248,65 @@ func (ca *clusterAlerts) afterTick(now time.Time) {
 		ca.a.dispatcher.Put(pub.Send...)
 	default:
 		ca.mu.Lock()
-		reset := ca.led != 0 && !leading || ca.alone
+		wasAlone := ca.alone
+		reset := ca.led != 0 && !leading || wasAlone
 		if reset {
 			ca.led, ca.alone = 0, false
 		}
 		ca.mu.Unlock()
+		if wasAlone && reachable {
+			// Hand what it paged for on its own to the leader, so
+			// those alerts are neither paged again nor left without
+			// their resolved notification.
+			ca.handBack(ctx, me)
+		}
 		if reset {
 			ca.a.dispatcher.Reset()
 		}
 	}
 }
+
+// handBack stores the states of the groups this replica notified while
+// failing open, for the leader to merge (takeHandedBack).
+func (ca *clusterAlerts) handBack(ctx context.Context, me string) {
+	snap := ca.a.dispatcher.Snapshot()
+	if len(snap) == 0 {
+		return
+	}
+	v, err := json.Marshal(snap)
+	if err == nil {
+		err = ca.c.Bucket(handbackCollection).Write(map[string][]byte{me: v}, nil)
+	}
+	if err != nil {
+		ca.d.log.Warn("cluster: hand the groups paged while failing open to the leader; their resolved notifications may be lost", "err", err)
+	}
+}
+
+// takeHandedBack merges into the leader's dispatcher the groups other
+// replicas paged for while failing open, and deletes them.
+func (ca *clusterAlerts) takeHandedBack() {
+	b := ca.c.Bucket(handbackCollection)
+	all, err := b.Load()
+	if err != nil || len(all) == 0 {
+		return
+	}
+	var done []string
+	for replica, v := range all {
+		var notified map[string]dispatch.NotifiedState
+		if err := json.Unmarshal(v, &notified); err != nil {
+			ca.d.log.Warn("cluster: groups handed back do not decode; dropping them", "replica", replica, "err", err)
+		} else {
+			ca.a.dispatcher.Merge(notified)
+			ca.d.log.Info("cluster: took over the groups a replica paged for while failing open", "replica", replica, "groups", len(notified))
+		}
+		done = append(done, replica)
+	}
+	_ = b.Write(nil, done) // again at the next evaluation if it failed: merging twice changes nothing
+}
+
+// handbackCollection has, by replica, the groups it notified while
+// failing open.
+const handbackCollection = "dispatch_handback"
 
 // publication is this replica's alerts to publish: those of the probes it
 // runs, and those of probes that moved away less than handoverFor ago,
@@ -344,16 +404,13 @@ func (ca *clusterAlerts) damping(now time.Time, me string, names []string) map[s
 // (an empty window when it published none: the probe was up).
 func (ca *clusterAlerts) gained(r *probes.Runner) {
 	pc := r.Config()
-	if wanted(pc) == 0 {
-		return
-	}
 	me := ca.d.cluster.cfg.Replica
 	ca.mu.Lock()
 	was := ca.runningHere[pc.Name]
 	ca.runningHere[pc.Name] = true
 	published := ca.published
 	ca.mu.Unlock()
-	if was {
+	if was || wanted(pc) == 0 {
 		return
 	}
 	var from foundDamping
@@ -440,7 +497,11 @@ func (ca *clusterAlerts) lead(ctx context.Context, epoch int64, all []cluster.Pu
 		ca.mu.Lock()
 		ca.led, ca.alone = epoch, false
 		ca.mu.Unlock()
+	} else if err := ca.a.outbox.Resume(); err != nil {
+		// What it could not send while the database was away.
+		ca.d.log.Warn("cluster: read the outbox", "err", err)
 	}
+	ca.takeHandedBack()
 	merged := map[model.Fingerprint]*mergedAlert{}
 	for _, p := range all {
 		if !slices.Contains(names, p.Replica) {
@@ -544,6 +605,10 @@ func (ca *clusterAlerts) quorum(probe string) int {
 // takeOver restores the dispatcher from the shared database: the groups'
 // states, and the deliveries the previous leader left pending.
 func (ca *clusterAlerts) takeOver(ctx context.Context) error {
+	var own map[string]dispatch.NotifiedState
+	if ca.isAlone() {
+		own = ca.a.dispatcher.Snapshot() // what it paged for, failing open
+	}
 	states, err := ca.store.GroupStates(ctx)
 	if err != nil {
 		return err
@@ -558,6 +623,7 @@ func (ca *clusterAlerts) takeOver(ctx context.Context) error {
 	}
 	ca.a.dispatcher.Reset()
 	ca.a.dispatcher.Restore(notified)
+	ca.a.dispatcher.Merge(own)
 	ca.mu.Lock()
 	for _, st := range notified {
 		for _, fp := range st.Firing {
@@ -626,17 +692,62 @@ func (b *startingBucket) Load() (map[string][]byte, error) {
 
 // ownRunners are the probes this replica runs now: every probe for a
 // single replica. /metrics and the rules see only these, so a probe that
-// moved away leaves no stale series behind.
+// moved away leaves no stale series behind; one that moved here shows
+// from its first run here on (gained), never with what it showed the last
+// time it ran here.
 func (d *daemon) ownRunners() []*probes.Runner {
 	all := d.set.list()
 	if d.cluster == nil {
 		return all
 	}
+	var ca *clusterAlerts
+	if d.alerting != nil {
+		ca = d.alerting.cluster
+	}
 	out := make([]*probes.Runner, 0, len(all))
 	for _, r := range all {
-		if d.runsHere(r.Config()) {
+		if d.runsHere(r.Config()) && (ca == nil || ca.ranHere(r.Name())) {
 			out = append(out, r)
 		}
 	}
 	return out
+}
+
+// ranHere reports whether the probe has started a run here since it
+// last moved here.
+func (ca *clusterAlerts) ranHere(probe string) bool {
+	ca.mu.Lock()
+	defer ca.mu.Unlock()
+	return ca.runningHere[probe]
+}
+
+// fallbackThreads keeps Slack threads in the shared database, and in
+// lookout.db when it cannot: a replica that pages while failing open
+// still finds the thread to resolve.
+type fallbackThreads struct{ shared, local slacknotify.Threads }
+
+func (f fallbackThreads) Get(key string) (slacknotify.Thread, bool, error) {
+	t, ok, err := f.shared.Get(key)
+	if err == nil && ok {
+		return t, true, nil
+	}
+	if lt, lok, lerr := f.local.Get(key); lerr == nil && lok {
+		return lt, true, nil
+	}
+	return t, ok, err
+}
+
+func (f fallbackThreads) Put(key string, t slacknotify.Thread) error {
+	if err := f.shared.Put(key, t); err != nil {
+		return f.local.Put(key, t)
+	}
+	return nil
+}
+
+func (f fallbackThreads) Delete(key string) error {
+	err := f.shared.Delete(key)
+	if lerr := f.local.Delete(key); err != nil {
+		return lerr
+	}
+	return nil
 }
