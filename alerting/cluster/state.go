@@ -89,7 +89,10 @@ type Outbox struct {
 	failOpen func() bool
 }
 
-var _ notify.Store = (*Outbox)(nil)
+var (
+	_ notify.Store   = (*Outbox)(nil)
+	_ notify.Checker = (*Outbox)(nil)
+)
 
 // Outbox returns the cluster's outbox store; failOpen may be nil.
 func (c *Cluster) Outbox(failOpen func() bool) *Outbox {
@@ -417,4 +420,15 @@ func (s Sequence) NextID() (uint64, error) {
 		}
 	}
 	return 0, fmt.Errorf("cluster: next ID of %s: other replicas took every one tried", s.name)
+}
+
+// Has reports whether the delivery is still stored (notify.Checker).
+func (o *Outbox) Has(key string) (bool, error) {
+	ctx, cancel := o.ctx()
+	defer cancel()
+	n, err := o.c.db.Collection(outboxCollection).CountDocuments(ctx, bson.D{{Key: "_id", Value: key}})
+	if err != nil {
+		return false, fmt.Errorf("cluster: read the outbox: %w", err)
+	}
+	return n > 0, nil
 }

@@ -24,6 +24,17 @@ func (o *Outbox) deliver(ctx context.Context, q *queue, e *entry) {
 		o.metrics.pending.Dec()
 		return
 	}
+	if c, ok := o.store.(Checker); ok && e.resumed {
+		if has, err := c.Has(e.key); err == nil && !has {
+			// Delivered by the process that stored it.
+			o.mu.Lock()
+			delete(o.pending, e.key)
+			o.mu.Unlock()
+			o.metrics.pending.Dec()
+			return
+		}
+		e.resumed = false
+	}
 	sctx, cancel := context.WithTimeout(ctx, o.opts.SendTimeout)
 	err := q.notifier.Notify(sctx, e.n)
 	cancel()

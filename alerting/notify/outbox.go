@@ -141,7 +141,7 @@ func NewOutbox(db *bbolt.DB, receivers map[string]map[string]Notifier, opts Outb
 		return nil, err
 	}
 	o.metrics = m
-	if err := o.resume(); err != nil {
+	if err := o.resume(0); err != nil {
 		return nil, err
 	}
 	return o, nil
@@ -158,12 +158,37 @@ func (o *Outbox) queue(receiver, integration string) *queue {
 }
 
 // Resume queues what the store holds and is not queued yet: in a
-// cluster, what the previous leader left undelivered, once this replica
-// leads.
-func (o *Outbox) Resume() error { return o.resume() }
+// cluster, what the leader could not send while the database was away.
+func (o *Outbox) Resume() error { return o.resume(0) }
 
-// resume queues what the outbox holds, oldest first.
-func (o *Outbox) resume() error {
+// ResumeAfter is Resume for a replica that has just taken its cluster's
+// lead: what the previous leader left is sent after wait, and only if it
+// is still stored then (when the store is a Checker). A leader cut off
+// from the database keeps a delivery it made and could not remove, and
+// removes it once it can (RetryRemovals); the wait gives it that time.
+func (o *Outbox) ResumeAfter(wait time.Duration) error { return o.resume(wait) }
+
+// RetryRemovals removes from the store the deliveries made whose removal
+// failed, and reports how many are left.
+func (o *Outbox) RetryRemovals() int {
+	o.mu.Lock()
+	keys := slices.Collect(maps.Keys(o.undeleted))
+	o.mu.Unlock()
+	left := 0
+	for _, k := range keys {
+		if err := o.store.Delete(k); err != nil {
+			left++
+			continue
+		}
+		o.mu.Lock()
+		delete(o.undeleted, k)
+		o.mu.Unlock()
+	}
+	return left
+}
+
+// resume queues what the outbox holds, oldest first, due after wait.
+func (o *Outbox) resume(wait time.Duration) error {
 	entries, err := o.store.Load()
 	if err != nil {
 		return fmt.Errorf("outbox: load: %w", err)
@@ -194,7 +219,9 @@ func (o *Outbox) resume() error {
 		q := o.queue(n.Receiver, n.Integration)
 		switch {
 		case q != nil:
-			o.push(q, o.newEntry(key, rec, now))
+			e := o.newEntry(key, rec, now)
+			e.due, e.resumed = now.Add(wait), wait > 0
+			o.push(q, e)
 		case now.Sub(rec.EnqueuedAt) >= o.opts.MaxAge:
 			o.log.Warn("outbox: dropping an expired notification for a receiver or integration no longer configured",
 				"receiver", n.Receiver, "integration", n.Integration, "id", n.ID, "age", now.Sub(rec.EnqueuedAt).Round(time.Second))

@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"encoding/json"
 	"errors"
 	"maps"
 	"slices"
@@ -8,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -15,10 +17,42 @@ import (
 // memStore is a Store in memory, as the cluster's shared database is one
 // outside the process; fenced makes it refuse writes.
 type memStore struct {
-	mu      sync.Mutex
-	entries map[string][]byte
-	states  map[string][]byte
-	fenced  bool
+	mu         sync.Mutex
+	entries    map[string][]byte
+	states     map[string][]byte
+	fenced     bool
+	failDelete bool
+}
+
+func (s *memStore) setFailDelete(v bool) {
+	s.mu.Lock()
+	s.failDelete = v
+	s.mu.Unlock()
+}
+
+func (s *memStore) remove(key string) {
+	s.mu.Lock()
+	delete(s.entries, key)
+	s.mu.Unlock()
+}
+
+// Has implements Checker.
+func (s *memStore) Has(key string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.entries[key]
+	return ok, nil
+}
+
+// mustEncode is a stored record of notification id for hook's webhook.
+func mustEncode(t *testing.T, id string) []byte {
+	n := *notification(id, "hook")
+	n.Integration = "webhook"
+	data, err := json.Marshal(record{Notification: n, EnqueuedAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
 
 func newMemStore() *memStore {
@@ -46,6 +80,9 @@ func (s *memStore) Put(entries []Entry, state *GroupState) ([]bool, error) {
 func (s *memStore) Delete(key string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.failDelete {
+		return errors.New("the database went away")
+	}
 	delete(s.entries, key)
 	return nil
 }
@@ -128,6 +165,57 @@ func TestFencedEnqueue(t *testing.T) {
 		synctest.Wait()
 		if n := len(f.attempts()); n != 0 {
 			t.Errorf("a fenced replica made %d attempts", n)
+		}
+	})
+}
+
+// TestResumeAfter: a new leader sends what the old one left only if it is
+// still stored when its wait is over: the old leader, back in touch with
+// the database, removes what it delivered meanwhile (RetryRemovals).
+func TestResumeAfter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := newMemStore()
+		old, next := &fakeNotifier{}, &fakeNotifier{}
+		oldBox, err := NewOutbox(nil, map[string]map[string]Notifier{"hook": {"webhook": old}}, OutboxOptions{Store: store}, prometheus.NewRegistry(), quietLog())
+		if err != nil {
+			t.Fatal(err)
+		}
+		nextBox, err := NewOutbox(nil, map[string]map[string]Notifier{"hook": {"webhook": next}}, OutboxOptions{Store: store}, prometheus.NewRegistry(), quietLog())
+		if err != nil {
+			t.Fatal(err)
+		}
+		stopOld, stopNext := running(t, oldBox), running(t, nextBox)
+		defer stopOld()
+		defer stopNext()
+		store.setFailDelete(true) // the database goes away as the old leader delivers
+		for _, id := range []string{"n1", "n2"} {
+			if err := oldBox.Enqueue(notification(id, "hook")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		synctest.Wait()
+		if len(old.attempts()) != 2 || len(store.keys()) != 2 {
+			t.Fatalf("old leader: %d sent, store holds %v; want both sent and still stored", len(old.attempts()), store.keys())
+		}
+		if err := nextBox.ResumeAfter(2 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		store.setFailDelete(false)
+		store.remove("n2/webhook") // only n1 is left for the old leader to remove
+		if left := oldBox.RetryRemovals(); left != 0 {
+			t.Fatalf("%d removals still failing", left)
+		}
+		if _, err := store.Put([]Entry{{Key: "n2/webhook", Data: mustEncode(t, "n2")}}, nil); err != nil {
+			t.Fatal(err) // n2: the old leader never sent it after all
+		}
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		next.mu.Lock()
+		ids := slices.Clone(next.ids)
+		next.mu.Unlock()
+		if !slices.Equal(ids, []string{"n2"}) {
+			t.Errorf("the new leader sent %v; want n2 only (n1 was delivered and removed by the old one)", ids)
 		}
 	})
 }

@@ -20,6 +20,9 @@ type entry struct {
 	// memoryOnly is an entry the database would not take: it is not in
 	// the outbox bucket and is lost at a restart.
 	memoryOnly bool
+	// resumed is an entry loaded from a Store another process may also
+	// have delivered: it is sent only if still stored (see Checker).
+	resumed bool
 }
 
 // queue holds one integration's pending deliveries that are not being

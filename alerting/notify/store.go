@@ -24,6 +24,14 @@ type Store interface {
 	Load() ([]Entry, error)
 }
 
+// Checker is a Store that tells whether an entry is still stored. An
+// outbox on one sends an entry it loaded with ResumeAfter only if it is:
+// in a cluster, the replica that led before may have delivered it and
+// removed it meanwhile.
+type Checker interface {
+	Has(key string) (bool, error)
+}
+
 // Entry is one pending delivery as a Store keeps it: the notification's
 // ID, "/" and the integration, and the encoded record.
 type Entry struct {

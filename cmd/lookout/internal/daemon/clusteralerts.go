@@ -233,6 +233,7 @@ func (ca *clusterAlerts) afterTick(now time.Time) {
 		}
 	}
 	if reachable {
+		ca.a.outbox.RetryRemovals()
 		ca.adopt(all, me, names, now)
 		ca.mu.Lock()
 		ca.published = all
@@ -624,6 +625,12 @@ func (ca *clusterAlerts) takeOver(ctx context.Context) error {
 	ca.a.dispatcher.Reset()
 	ca.a.dispatcher.Restore(notified)
 	ca.a.dispatcher.Merge(own)
+	// What the old leader left: after a lease, unless it delivered and
+	// removed it meanwhile (it may have sent it just before losing the
+	// database, and removes it once it is back).
+	if err := ca.a.outbox.ResumeAfter(ca.d.cluster.cfg.Lease.Std()); err != nil {
+		return err
+	}
 	ca.mu.Lock()
 	for _, st := range notified {
 		for _, fp := range st.Firing {
@@ -633,9 +640,6 @@ func (ca *clusterAlerts) takeOver(ctx context.Context) error {
 		}
 	}
 	ca.mu.Unlock()
-	if err := ca.a.outbox.Resume(); err != nil {
-		return err
-	}
 	ca.d.log.Info("cluster: this replica dispatches now, from the stored alert groups", "groups", len(notified))
 	return nil
 }
@@ -723,31 +727,38 @@ func (ca *clusterAlerts) ranHere(probe string) bool {
 
 // fallbackThreads keeps Slack threads in the shared database, and in
 // lookout.db when it cannot: a replica that pages while failing open
-// still finds the thread to resolve.
+// still finds the thread to resolve, and a thread it could not forget
+// there (the zero Thread in lookout.db marks it) is not replied to by the
+// group's next incident.
 type fallbackThreads struct{ shared, local slacknotify.Threads }
 
+// Get prefers lookout.db's copy: it is there only when the shared
+// database would not take a newer one, or forget the thread.
 func (f fallbackThreads) Get(key string) (slacknotify.Thread, bool, error) {
-	t, ok, err := f.shared.Get(key)
-	if err == nil && ok {
-		return t, true, nil
-	}
 	if lt, lok, lerr := f.local.Get(key); lerr == nil && lok {
+		if lt == (slacknotify.Thread{}) { // forgotten
+			if f.shared.Delete(key) == nil {
+				_ = f.local.Delete(key)
+			}
+			return slacknotify.Thread{}, false, nil
+		}
 		return lt, true, nil
 	}
-	return t, ok, err
+	return f.shared.Get(key)
 }
 
 func (f fallbackThreads) Put(key string, t slacknotify.Thread) error {
 	if err := f.shared.Put(key, t); err != nil {
 		return f.local.Put(key, t)
 	}
+	_ = f.local.Delete(key) // an older copy from while the database was away
 	return nil
 }
 
 func (f fallbackThreads) Delete(key string) error {
-	err := f.shared.Delete(key)
-	if lerr := f.local.Delete(key); err != nil {
-		return lerr
+	if err := f.shared.Delete(key); err != nil {
+		return f.local.Put(key, slacknotify.Thread{})
 	}
+	_ = f.local.Delete(key)
 	return nil
 }
