@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/lookout-dev/lookout/alerting"
 	"github.com/lookout-dev/lookout/alerting/notify"
+	"github.com/lookout-dev/lookout/probes/uptime"
 )
 
 // Collections of the shared alerting state.
@@ -21,8 +23,10 @@ const (
 	groupsCollection = "dispatch_state" // what each alert group last notified
 	// heartbeatsCollection has each replica's signals of each heartbeat.
 	heartbeatsCollection = "heartbeats"
-	// countersCollection has a Sequence's counter, by its collection.
+	// countersCollection has a Sequence's claimed IDs.
 	countersCollection = "counters"
+	// uptimeCollection has each replica's uptime periods.
+	uptimeCollection = "uptime"
 )
 
 // Published is what one replica published of its alerts.
@@ -431,4 +435,121 @@ func (o *Outbox) Has(key string) (bool, error) {
 		return false, fmt.Errorf("cluster: read the outbox: %w", err)
 	}
 	return n > 0, nil
+}
+
+// Uptime is where each replica keeps the uptime periods it counted
+// (uptime.Shared): one document per replica, probe, step and period
+// start. Reads are cached for uptimeCacheFor per probe and step, so a
+// status page rebuilt every few seconds reads the database about twice a
+// minute per probe; a read that fails serves what was read before.
+func (c *Cluster) Uptime() *Uptime {
+	return &Uptime{c: c, cache: map[string]uptimeCached{}}
+}
+
+const uptimeCacheFor = 30 * time.Second
+
+// Uptime are the replicas' uptime periods.
+type Uptime struct {
+	c *Cluster
+
+	mu    sync.Mutex
+	cache map[string]uptimeCached // by probe and step
+}
+
+type uptimeCached struct {
+	at      time.Time
+	periods []uptime.SharedPeriod
+}
+
+type uptimeDoc struct {
+	ID          string    `bson:"_id"`
+	Replica     string    `bson:"replica"`
+	Probe       string    `bson:"probe"`
+	Step        string    `bson:"step"`
+	Start       time.Time `bson:"start"`
+	Up          int64     `bson:"up_ms"`
+	Degraded    int64     `bson:"degraded_ms"`
+	Down        int64     `bson:"down_ms"`
+	Maintenance int64     `bson:"maintenance_ms"`
+}
+
+// Save stores this replica's periods, in one bulk write.
+func (u *Uptime) Save(periods []uptime.SharedPeriod) error {
+	ctx, cancel := context.WithTimeout(context.Background(), u.c.opts.Lease)
+	defer cancel()
+	models := make([]mongo.WriteModel, 0, len(periods))
+	for _, p := range periods {
+		d := uptimeDoc{
+			ID:      fmt.Sprintf("%s\x00%s\x00%c\x00%d", u.c.opts.Replica, p.Probe, p.Step, p.Start.Unix()),
+			Replica: u.c.opts.Replica, Probe: p.Probe, Step: string(p.Step), Start: p.Start.UTC(),
+			Up: int64(p.Millis.Up), Degraded: int64(p.Millis.Degraded), Down: int64(p.Millis.Down), Maintenance: int64(p.Millis.Maintenance),
+		}
+		models = append(models, mongo.NewUpdateOneModel().SetFilter(bson.D{{Key: "_id", Value: d.ID}}).
+			SetUpdate(bson.D{{Key: "$set", Value: d}}).SetUpsert(true))
+	}
+	if _, err := u.c.db.Collection(uptimeCollection).BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
+		return fmt.Errorf("cluster: save uptime: %w", err)
+	}
+	return nil
+}
+
+// Load returns the other replicas' periods of probe and step s that
+// start in [from, to).
+func (u *Uptime) Load(probe string, s uptime.Step, from, to time.Time) ([]uptime.SharedPeriod, error) {
+	key := probe + "\x00" + string(s)
+	u.mu.Lock()
+	cached, ok := u.cache[key]
+	u.mu.Unlock()
+	if !ok || time.Since(cached.at) > uptimeCacheFor {
+		periods, err := u.load(probe, s)
+		if err != nil && !ok {
+			return nil, err
+		}
+		if err == nil {
+			cached = uptimeCached{at: time.Now(), periods: periods}
+			u.mu.Lock()
+			u.cache[key] = cached
+			u.mu.Unlock()
+		}
+	}
+	var out []uptime.SharedPeriod
+	for _, p := range cached.periods {
+		if !p.Start.Before(from) && p.Start.Before(to) {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+func (u *Uptime) load(probe string, s uptime.Step) ([]uptime.SharedPeriod, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), u.c.opts.Lease/3)
+	defer cancel()
+	cur, err := u.c.db.Collection(uptimeCollection).Find(ctx, bson.D{
+		{Key: "probe", Value: probe}, {Key: "step", Value: string(s)}, {Key: "replica", Value: bson.D{{Key: "$ne", Value: u.c.opts.Replica}}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: read uptime: %w", err)
+	}
+	var docs []uptimeDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("cluster: read uptime: %w", err)
+	}
+	out := make([]uptime.SharedPeriod, len(docs))
+	for i, d := range docs {
+		out[i] = uptime.SharedPeriod{Probe: d.Probe, Step: s, Period: uptime.Period{Start: d.Start.UTC(), Millis: uptime.Millis{
+			Up: uint32(d.Up), Degraded: uint32(d.Degraded), Down: uint32(d.Down), Maintenance: uint32(d.Maintenance)}}}
+	}
+	return out, nil
+}
+
+// Prune deletes every replica's periods of step s that start before
+// before.
+func (u *Uptime) Prune(s uptime.Step, before time.Time) error {
+	ctx, cancel := context.WithTimeout(context.Background(), u.c.opts.Lease)
+	defer cancel()
+	_, err := u.c.db.Collection(uptimeCollection).DeleteMany(ctx, bson.D{{Key: "step", Value: string(s)}, {Key: "start", Value: bson.D{{Key: "$lt", Value: before.UTC()}}}})
+	if err != nil {
+		return fmt.Errorf("cluster: prune uptime: %w", err)
+	}
+	return nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/lookout-dev/lookout/alerting/cluster"
 	"github.com/lookout-dev/lookout/alerting/notify"
+	"github.com/lookout-dev/lookout/probes/uptime"
 )
 
 // TestOutboxFencedAndCarriedOver: only the leader stores notifications;
@@ -188,5 +189,36 @@ func TestSequence(t *testing.T) {
 		if !seen[id+1] {
 			t.Errorf("ID %d never drawn; want 1 to 40", id+1)
 		}
+	}
+}
+
+// TestSharedUptime: each replica's periods are saved in one bulk write,
+// replaced when saved again, read by the other replicas only, and pruned.
+func TestSharedUptime(t *testing.T) {
+	db := database(t)
+	a := cluster.New(db, cluster.Options{Replica: "lookout-a", Lease: 3 * time.Second})
+	b := cluster.New(db, cluster.Options{Replica: "lookout-b", Lease: 3 * time.Second})
+	h := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	period := func(start time.Time, up uint32) uptime.SharedPeriod {
+		return uptime.SharedPeriod{Probe: "api", Step: uptime.Hour, Period: uptime.Period{Start: start, Millis: uptime.Millis{Up: up}}}
+	}
+	if err := a.Uptime().Save([]uptime.SharedPeriod{period(h, 1), period(h.Add(time.Hour), 2)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Uptime().Save([]uptime.SharedPeriod{period(h.Add(time.Hour), 3)}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.Uptime().Load("api", uptime.Hour, h, h.Add(2*time.Hour))
+	if err != nil || len(got) != 2 || got[0].Millis.Up+got[1].Millis.Up != 4 {
+		t.Fatalf("b reads %+v, %v; want a's two hours, the second saved again (1 and 3 ms)", got, err)
+	}
+	if own, err := a.Uptime().Load("api", uptime.Hour, h, h.Add(2*time.Hour)); err != nil || len(own) != 0 {
+		t.Errorf("a reads its own periods back: %+v, %v", own, err)
+	}
+	if err := b.Uptime().Prune(uptime.Hour, h.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := cluster.New(db, cluster.Options{Replica: "lookout-c", Lease: 3 * time.Second}).Uptime().Load("api", uptime.Hour, h, h.Add(2*time.Hour)); err != nil || len(got) != 1 {
+		t.Errorf("after pruning the first hour: %+v, %v; want the second", got, err)
 	}
 }

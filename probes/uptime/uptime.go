@@ -192,6 +192,12 @@ type Options struct {
 	// MaxGap is the longest time between two samples of a probe that
 	// still counts; 0 means DefaultMaxGap.
 	MaxGap time.Duration
+	// Shared, in a cluster, keeps every replica's periods (see Shared);
+	// nil for a single replica.
+	Shared Shared
+	// ShareEvery is how many flushes apart the open periods are shared;
+	// 0 means DefaultShareEvery.
+	ShareEvery int
 }
 
 // Ledger keeps the probes' periods. Safe for concurrent use.
@@ -202,6 +208,8 @@ type Ledger struct {
 	mu     sync.Mutex
 	tally  map[string]*tally
 	pruned time.Time // the hour last pruned
+	// flushes counts the flushes, for ShareEvery.
+	flushes int
 }
 
 // tally is a probe's open periods and its last sample.
@@ -212,6 +220,10 @@ type tally struct {
 	// done are the periods closed since the last flush.
 	done  []donePeriod
 	dirty bool
+	// unshared are the periods closed since they were last shared;
+	// counted whether time was counted since.
+	unshared []donePeriod
+	counted  bool
 }
 
 type donePeriod struct {
@@ -229,6 +241,9 @@ func Open(db *bolt.DB, opts Options) (*Ledger, error) {
 	}
 	if opts.MaxGap <= 0 {
 		opts.MaxGap = DefaultMaxGap
+	}
+	if opts.ShareEvery <= 0 {
+		opts.ShareEvery = DefaultShareEvery
 	}
 	if err := db.Update(func(tx *bolt.Tx) error {
 		_, err := tx.CreateBucketIfNotExists(bucketName)
@@ -295,7 +310,7 @@ func (t *tally) count(from, to time.Time) {
 		if t.cat != catNone && ms > 0 {
 			t.hour.add(t.cat, ms)
 			t.day.add(t.cat, ms)
-			t.dirty = true
+			t.dirty, t.counted = true, true
 		}
 		from = end
 	}
@@ -307,12 +322,14 @@ func (t *tally) roll(at time.Time) {
 	if h := Hour.start(at); !h.Equal(t.hour.Start) {
 		if t.hour.Watched() > 0 {
 			t.done = append(t.done, donePeriod{Hour, t.hour})
+			t.unshared = append(t.unshared, donePeriod{Hour, t.hour})
 		}
 		t.hour = Period{Start: h}
 	}
 	if d := Day.start(at); !d.Equal(t.day.Start) {
 		if t.day.Watched() > 0 {
 			t.done = append(t.done, donePeriod{Day, t.day})
+			t.unshared = append(t.unshared, donePeriod{Day, t.day})
 		}
 		t.day = Period{Start: d}
 	}
@@ -367,6 +384,9 @@ func (l *Ledger) Flush(now time.Time) error {
 	}
 	if prune {
 		l.pruned = Hour.start(now)
+	}
+	if l.opts.Shared != nil {
+		return l.share(now, prune)
 	}
 	return nil
 }
@@ -442,13 +462,18 @@ func (l *Ledger) Periods(probe string, s Step, from, to time.Time) ([]Period, er
 		return nil, fmt.Errorf("uptime: read %s: %w", probe, err)
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if t := l.tally[probe]; t != nil { // newer than what is stored
 		for _, d := range slices.Concat(t.done, []donePeriod{{Hour, t.hour}, {Day, t.day}}) {
 			if d.step == s && !d.p.Start.Before(from) && d.p.Start.Before(to) {
 				out[int(d.p.Start.Sub(from)/s.Duration())].Millis = d.p.Millis
 			}
 		}
+	}
+	l.mu.Unlock()
+	if l.opts.Shared != nil {
+		// Without the other replicas' periods (the shared database does
+		// not answer), this replica's own are still worth showing.
+		_ = l.addShared(probe, s, from, to, out)
 	}
 	return out, nil
 }

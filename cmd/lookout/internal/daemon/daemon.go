@@ -165,7 +165,11 @@ func Run(ctx context.Context, opts Options) error {
 	if d.alerting, err = d.setupAlerting(cfg); err != nil {
 		return err
 	}
-	if d.uptime, err = uptime.Open(d.alerting.db, uptime.Options{MaxGap: 12 * cmp.Or(opts.UptimeEvery, defaultUptimeEvery)}); err != nil {
+	uptimeOpts := uptime.Options{MaxGap: 12 * cmp.Or(opts.UptimeEvery, defaultUptimeEvery)}
+	if d.cluster != nil {
+		uptimeOpts.Shared = d.cluster.c.Uptime()
+	}
+	if d.uptime, err = uptime.Open(d.alerting.db, uptimeOpts); err != nil {
 		d.alerting.close()
 		return err
 	}

@@ -25,9 +25,10 @@ const (
 // lookout_storage_write_failures_total.
 const storageUptime = "uptime"
 
-// uptimeSample is every probe's state now, for the ledger.
+// uptimeSample is the state now of every probe this replica runs, for the
+// ledger: in a cluster, the others count the time of theirs.
 func (d *daemon) uptimeSample() []uptime.Observation {
-	runners := d.set.list()
+	runners := d.ownRunners()
 	now := time.Now()
 	out := make([]uptime.Observation, 0, len(runners))
 	for _, r := range runners {
