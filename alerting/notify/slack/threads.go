@@ -122,3 +122,17 @@ func (rt recordThreads) Put(key string, t Thread) error {
 }
 
 func (rt recordThreads) Delete(key string) error { return rt.r.Delete(key) }
+
+// Each calls fn with every thread kept, in key order; fn must not write
+// to b.
+func (b *BoltThreads) Each(fn func(key string, t Thread) error) error {
+	return b.db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(threadsBucket).ForEach(func(k, v []byte) error {
+			var t Thread
+			if err := json.Unmarshal(v, &t); err != nil {
+				return fmt.Errorf("slack: threads: %s: %w", k, err)
+			}
+			return fn(string(k), t)
+		})
+	})
+}

@@ -107,12 +107,14 @@ func (a *alertingParts) build(d *daemon, cfg *config.Config) error {
 	if d.cluster != nil {
 		a.cluster = newClusterAlerts(d, a, cfg)
 	}
-	var threads slacknotify.Threads
-	if threads, err = slacknotify.NewBoltThreads(a.db); err != nil {
+	boltThreads, err := slacknotify.NewBoltThreads(a.db)
+	if err != nil {
 		return err
 	}
+	var threads slacknotify.Threads = boltThreads
 	if a.cluster != nil {
-		threads = fallbackThreads{shared: slacknotify.RecordThreads(a.cluster.c.Records("slack_threads")), local: threads}
+		a.cluster.threads = fallbackThreads{shared: slacknotify.RecordThreads(a.cluster.c.Records("slack_threads")), local: boltThreads}
+		threads = a.cluster.threads
 	}
 	a.slack = faults.component(storageSlack, "Slack threads and acknowledgements are not kept: the group's next notification starts a new thread")
 	a.heartbeats = faults.component(storageHeartbeats, "heartbeat check-ins are kept in memory only: a restart forgets those not saved")

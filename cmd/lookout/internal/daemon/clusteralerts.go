@@ -87,6 +87,9 @@ type clusterAlerts struct {
 	// down is, by probe, when its merged ProbeDown started firing, as
 	// the leader last dispatched it: for automatic incidents.
 	down map[string]time.Time
+	// threads are the Slack threads, shared with a fallback in
+	// lookout.db.
+	threads fallbackThreads
 }
 
 // handedDamping is the damping of a probe that moved away, published
@@ -234,6 +237,7 @@ func (ca *clusterAlerts) afterTick(now time.Time) {
 	}
 	if reachable {
 		ca.a.outbox.RetryRemovals()
+		ca.threads.sync()
 		ca.adopt(all, me, names, now)
 		ca.mu.Lock()
 		ca.published = all
@@ -258,7 +262,8 @@ func (ca *clusterAlerts) afterTick(now time.Time) {
 		if wasAlone && reachable {
 			// Hand what it paged for on its own to the leader, so
 			// those alerts are neither paged again nor left without
-			// their resolved notification.
+			// their resolved notification: their Slack threads first.
+			ca.threads.sync()
 			ca.handBack(ctx, me)
 		}
 		if reset {
@@ -730,7 +735,37 @@ func (ca *clusterAlerts) ranHere(probe string) bool {
 // still finds the thread to resolve, and a thread it could not forget
 // there (the zero Thread in lookout.db marks it) is not replied to by the
 // group's next incident.
-type fallbackThreads struct{ shared, local slacknotify.Threads }
+type fallbackThreads struct {
+	shared slacknotify.Threads
+	local  *slacknotify.BoltThreads
+}
+
+// sync hands what lookout.db holds to the shared database once it
+// answers again, so the replica that sends the group's next notification
+// finds the thread, or finds it forgotten.
+func (f fallbackThreads) sync() {
+	type kept struct {
+		key string
+		t   slacknotify.Thread
+	}
+	var all []kept
+	_ = f.local.Each(func(key string, t slacknotify.Thread) error {
+		all = append(all, kept{key, t})
+		return nil
+	})
+	for _, k := range all {
+		var err error
+		if k.t == (slacknotify.Thread{}) {
+			err = f.shared.Delete(k.key)
+		} else {
+			err = f.shared.Put(k.key, k.t)
+		}
+		if err != nil {
+			return // the database is away again
+		}
+		_ = f.local.Delete(k.key)
+	}
+}
 
 // Get prefers lookout.db's copy: it is there only when the shared
 // database would not take a newer one, or forget the thread.
