@@ -49,6 +49,10 @@ type Member struct {
 	Location string    `bson:"location" json:"location,omitempty"`
 	Seen     time.Time `bson:"seen" json:"last_seen"` // server time
 	Started  time.Time `bson:"started" json:"started"`
+	// Joined is when it last joined, after being gone (server time): it
+	// takes probes from half a lease later, once every replica has read
+	// it, so all of them move the probes at the same server time.
+	Joined time.Time `bson:"joined,omitempty" json:"joined,omitzero"`
 }
 
 // Lease is the leadership lease.
@@ -128,6 +132,7 @@ func (c *Cluster) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			c.resign(rctx)
+			c.leave(rctx)
 			cancel()
 			return nil
 		case <-t.C:
@@ -213,13 +218,28 @@ func (c *Cluster) ServerNow() time.Time {
 	return c.serverNow.Add(time.Since(c.refreshed))
 }
 
-// heartbeat reads the server's time and sets this member's seen to it.
+// heartbeat reads the server's time and sets this member's seen to it;
+// a member that was gone (or new) joins again, with joined set to it too.
 func (c *Cluster) heartbeat(ctx context.Context, started time.Time) (time.Time, error) {
 	now, err := ServerTime(ctx, c.db)
 	if err == nil {
-		_, err = c.db.Collection(membersCollection).UpdateOne(ctx, bson.D{{Key: "_id", Value: c.opts.Replica}},
-			bson.D{{Key: "$set", Value: bson.D{{Key: "location", Value: c.opts.Location}, {Key: "started", Value: started.UTC()}, {Key: "seen", Value: now}}}},
-			options.UpdateOne().SetUpsert(true))
+		coll := c.db.Collection(membersCollection)
+		set := bson.D{{Key: "location", Value: c.opts.Location}, {Key: "started", Value: started.UTC()}, {Key: "seen", Value: now}}
+		var res *mongo.UpdateResult
+		res, err = coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: c.opts.Replica}, {Key: "seen", Value: bson.D{{Key: "$gt", Value: now.Add(-c.opts.Lease)}}}},
+			bson.D{{Key: "$set", Value: set}})
+		if err == nil && res.MatchedCount == 0 {
+			c.mu.Lock()
+			outage := !c.failingSince.IsZero()
+			c.mu.Unlock()
+			if !outage {
+				// New, restarted, or back from a pause the others
+				// counted it out for: it joins again.
+				set = append(set, bson.E{Key: "joined", Value: now})
+			} // after an outage of the database nobody counted anyone out
+			_, err = coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: c.opts.Replica}},
+				bson.D{{Key: "$set", Value: set}}, options.UpdateOne().SetUpsert(true))
+		}
 	}
 	if err != nil {
 		return time.Time{}, fmt.Errorf("cluster: heartbeat: %w", err)
@@ -321,6 +341,16 @@ func (c *Cluster) elect(ctx context.Context, now, sent time.Time) error {
 	return nil
 }
 
+// leave marks this member gone, so the others take its probes at their
+// next refresh rather than after a lease.
+func (c *Cluster) leave(ctx context.Context) {
+	_, err := c.db.Collection(membersCollection).UpdateOne(ctx, bson.D{{Key: "_id", Value: c.opts.Replica}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "seen", Value: time.Unix(0, 0).UTC()}}}})
+	if err != nil {
+		c.opts.Log.Warn("cluster: leave; the others take this replica's probes after a lease", "err", err)
+	}
+}
+
 // resign gives the lease up at once, if this replica holds it.
 func (c *Cluster) resign(ctx context.Context) {
 	c.mu.Lock()
@@ -389,15 +419,27 @@ func (c *Cluster) State() State {
 	return s
 }
 
-// Replicas are the names of the live members; this replica is always
-// among them (a replica that cannot reach the database runs as if alone
-// with the members it last saw).
+// Replicas are the names of the members that take probes now, by the
+// server's time as this replica estimates it: those live (seen less than
+// a lease ago) and joined at least half a lease ago, so every replica
+// counts a member in or out at the same server time, one refresh of
+// each apart at most. A replica that has never reached the database runs
+// alone; one that cannot reach it now, or just could again, keeps the
+// members it last saw (their heartbeats are as old as its own).
 func (c *Cluster) Replicas() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	names := []string{c.opts.Replica}
+	if len(c.members) == 0 {
+		return []string{c.opts.Replica}
+	}
+	now := c.serverNow.Add(time.Since(c.refreshed))
+	frozen := !c.failingSince.IsZero() || now.Before(c.keepUntil)
+	var names []string
 	for _, m := range c.members {
-		if m.Replica != c.opts.Replica {
+		switch {
+		case !frozen && !now.Before(m.Seen.Add(c.opts.Lease)): // gone
+		case !m.Joined.IsZero() && now.Before(m.Joined.Add(c.opts.Lease/2)): // joining
+		default:
 			names = append(names, m.Replica)
 		}
 	}

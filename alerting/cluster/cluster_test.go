@@ -67,8 +67,14 @@ func TestMembershipAndLease(t *testing.T) {
 	refresh(t, cs...)
 	refresh(t, cs...) // the first round may have read the members before the last joined
 	for _, c := range cs {
+		if got := c.Replicas(); len(got) != 0 {
+			t.Errorf("%s gives probes to %v at once; want none until half a lease after they joined", c.State().Replica, got)
+		}
+	}
+	time.Sleep(lease / 2)
+	for _, c := range cs {
 		if got := c.Replicas(); !slices.Equal(got, []string{"lookout-a", "lookout-b", "lookout-c"}) {
-			t.Errorf("%s sees %v, want all three", c.State().Replica, got)
+			t.Errorf("%s sees %v half a lease later, want all three", c.State().Replica, got)
 		}
 	}
 	if l := leaders(cs...); len(l) != 1 {
