@@ -53,6 +53,9 @@ type Member struct {
 	// takes probes from half a lease later, once every replica has read
 	// it, so all of them move the probes at the same server time.
 	Joined time.Time `bson:"joined,omitempty" json:"joined,omitzero"`
+	// Leaving is when a stopping member hands its probes over (server
+	// time): it runs them until then, the others from then on.
+	Leaving time.Time `bson:"leaving,omitempty" json:"leaving,omitzero"`
 }
 
 // Lease is the leadership lease.
@@ -116,7 +119,10 @@ func New(db *mongo.Database, opts Options) *Cluster {
 
 // Run refreshes membership and the lease every third of a lease until
 // ctx ends; then it gives the lease up if it holds it, so another replica
-// takes over at once rather than after the lease.
+// takes over at once rather than after the lease, and leaves: it names the
+// server instant half a lease away at which the others take its probes,
+// and returns then (at once when the database does not answer). Keep
+// probing until Run returns, so no run falls between the two.
 func (c *Cluster) Run(ctx context.Context) error {
 	t := time.NewTicker(c.opts.Lease / 3)
 	defer t.Stop()
@@ -130,10 +136,11 @@ func (c *Cluster) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			rctx, cancel := context.WithTimeout(context.Background(), c.opts.Lease/3)
 			c.resign(rctx)
-			c.leave(rctx)
+			wait := c.leave(rctx)
 			cancel()
+			time.Sleep(wait)
 			return nil
 		case <-t.C:
 		}
@@ -227,7 +234,7 @@ func (c *Cluster) heartbeat(ctx context.Context, started time.Time) (time.Time, 
 		set := bson.D{{Key: "location", Value: c.opts.Location}, {Key: "started", Value: started.UTC()}, {Key: "seen", Value: now}}
 		var res *mongo.UpdateResult
 		res, err = coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: c.opts.Replica}, {Key: "seen", Value: bson.D{{Key: "$gt", Value: now.Add(-c.opts.Lease)}}}},
-			bson.D{{Key: "$set", Value: set}})
+			bson.D{{Key: "$set", Value: set}, {Key: "$unset", Value: bson.D{{Key: "leaving", Value: ""}}}})
 		if err == nil && res.MatchedCount == 0 {
 			c.mu.Lock()
 			outage := !c.failingSince.IsZero()
@@ -238,7 +245,7 @@ func (c *Cluster) heartbeat(ctx context.Context, started time.Time) (time.Time, 
 				set = append(set, bson.E{Key: "joined", Value: now})
 			} // after an outage of the database nobody counted anyone out
 			_, err = coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: c.opts.Replica}},
-				bson.D{{Key: "$set", Value: set}}, options.UpdateOne().SetUpsert(true))
+				bson.D{{Key: "$set", Value: set}, {Key: "$unset", Value: bson.D{{Key: "leaving", Value: ""}}}}, options.UpdateOne().SetUpsert(true))
 		}
 	}
 	if err != nil {
@@ -341,14 +348,34 @@ func (c *Cluster) elect(ctx context.Context, now, sent time.Time) error {
 	return nil
 }
 
-// leave marks this member gone, so the others take its probes at their
-// next refresh rather than after a lease.
-func (c *Cluster) leave(ctx context.Context) {
-	_, err := c.db.Collection(membersCollection).UpdateOne(ctx, bson.D{{Key: "_id", Value: c.opts.Replica}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "seen", Value: time.Unix(0, 0).UTC()}}}})
-	if err != nil {
-		c.opts.Log.Warn("cluster: leave; the others take this replica's probes after a lease", "err", err)
+// leave marks when this member hands its probes over, half a lease from
+// now by the server's time (every replica reads it within a third of a
+// lease), and returns how long until then; 0 when the database does not
+// take it (the others count this member out a lease after its last
+// heartbeat).
+func (c *Cluster) leave(ctx context.Context) time.Duration {
+	c.mu.Lock()
+	now := c.serverNow.Add(time.Since(c.refreshed))
+	reachable := c.failingSince.IsZero() && !c.serverNow.IsZero()
+	c.mu.Unlock()
+	if !reachable {
+		return 0
 	}
+	at := now.Add(c.opts.Lease / 2)
+	_, err := c.db.Collection(membersCollection).UpdateOne(ctx, bson.D{{Key: "_id", Value: c.opts.Replica}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "leaving", Value: at}}}})
+	if err != nil {
+		c.opts.Log.Warn("cluster: leave; the others take this replica's probes a lease after its last heartbeat", "err", err)
+		return 0
+	}
+	c.mu.Lock()
+	for i := range c.members {
+		if c.members[i].Replica == c.opts.Replica {
+			c.members[i].Leaving = at
+		}
+	}
+	c.mu.Unlock()
+	return c.opts.Lease / 2
 }
 
 // resign gives the lease up at once, if this replica holds it.
@@ -439,6 +466,7 @@ func (c *Cluster) Replicas() []string {
 		switch {
 		case !frozen && !now.Before(m.Seen.Add(c.opts.Lease)): // gone
 		case !m.Joined.IsZero() && now.Before(m.Joined.Add(c.opts.Lease/2)): // joining
+		case !m.Leaving.IsZero() && !now.Before(m.Leaving): // left
 		default:
 			names = append(names, m.Replica)
 		}

@@ -141,23 +141,33 @@ func TestMembershipAndLease(t *testing.T) {
 // takes it at its next refresh rather than a lease later.
 func TestResignHandsOver(t *testing.T) {
 	db := database(t)
-	a := cluster.New(db, cluster.Options{Replica: "a", Lease: time.Minute})
-	b := cluster.New(db, cluster.Options{Replica: "b", Lease: time.Minute})
+	const lease = 6 * time.Second
+	a := cluster.New(db, cluster.Options{Replica: "a", Lease: lease})
+	b := cluster.New(db, cluster.Options{Replica: "b", Lease: lease})
 	refresh(t, a, b)
 	if l := leaders(a, b); !slices.Equal(l, []string{"a"}) {
 		t.Fatalf("leaders %v, want a", l)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
+	start := time.Now()
 	go func() { done <- a.Run(ctx) }()
 	time.Sleep(200 * time.Millisecond)
 	cancel()
+	time.Sleep(300 * time.Millisecond) // a resigns at once, then hands its probes over half a lease later
+	refresh(t, b)
+	if l := leaders(a, b); !slices.Equal(l, []string{"b"}) {
+		t.Errorf("leaders %v after a stopped, want b at once (the lease is %s)", l, lease)
+	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	refresh(t, b)
-	if l := leaders(a, b); !slices.Equal(l, []string{"b"}) {
-		t.Errorf("leaders %v after a stopped, want b at once (the lease is a minute)", l)
+	if took := time.Since(start); took < lease/2 {
+		t.Errorf("a's Run returned after %s; want it to probe on until the handover, half a lease (%s) after the stop", took, lease/2)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if got := b.Replicas(); slices.Contains(got, "a") {
+		t.Errorf("after the handover b still gives probes to %v", got)
 	}
 }
 

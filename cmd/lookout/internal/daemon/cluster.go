@@ -43,13 +43,15 @@ func (d *daemon) setupCluster(cfg *config.Config) error {
 	return nil
 }
 
-// runCluster keeps this replica's membership and the lease until ctx ends.
+// runCluster keeps this replica's membership and the lease until ctx
+// ends, then hands the probes over and stops them.
 func (d *daemon) runCluster(ctx context.Context) error {
 	if d.cluster == nil {
 		<-ctx.Done()
 		return nil
 	}
-	err := d.cluster.c.Run(ctx)
+	err := d.cluster.c.Run(ctx) // returns once the probes are handed over
+	d.stopProbes()
 	dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = d.cluster.client.Disconnect(dctx)

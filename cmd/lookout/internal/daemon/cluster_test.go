@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,10 +56,16 @@ func ranHere(t *testing.T, r *running, probe string) int {
 // (a real FerretDB) see one another and one leader; each probe of
 // replicas 1 runs on exactly the replica GET /api/v1/cluster names, a
 // probe of replicas all on each; when a replica stops, the others take
-// its probes over.
+// its probes over without skipping or doubling a run.
 func TestClusterSpreadsProbes(t *testing.T) {
 	db := ferretdbtest.StartWith(t, ferretdbtest.Options{OnDisk: true})
-	target := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	var mu sync.Mutex
+	runs := map[string][]time.Time{} // by path: when the target was probed
+	target := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		runs[r.URL.Path] = append(runs[r.URL.Path], time.Now())
+		mu.Unlock()
+	}))
 	defer target.Close()
 	probeNames := []string{"p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "p9"}
 	var probesYAML string
@@ -133,6 +140,7 @@ probes:
 		}
 	}
 	slices.Sort(moved)
+	stopped := time.Now()
 	rs[0].stop(t)
 	rs[0] = nil
 	before := map[string]int{}
@@ -145,6 +153,23 @@ probes:
 			t.Errorf("%s (lookout-a's) did not run on b or c after a stopped: %d runs before, %d after", p, before[p], after)
 		}
 	}
+	// A stop hands the probes over at one instant: no run of theirs is
+	// skipped (interval 1s) or doubled around it.
+	mu.Lock()
+	for _, p := range moved {
+		var around []time.Time
+		for _, at := range runs["/"+p] {
+			if at.After(stopped.Add(-2*time.Second)) && at.Before(stopped.Add(4*time.Second)) {
+				around = append(around, at)
+			}
+		}
+		for i := 1; i < len(around); i++ {
+			if gap := around[i].Sub(around[i-1]); gap > 1500*time.Millisecond || gap < 500*time.Millisecond {
+				t.Errorf("%s: runs %s apart around the stop (every 1s); a run was skipped or doubled", p, gap.Round(time.Millisecond))
+			}
+		}
+	}
+	mu.Unlock()
 	if v := viewOf(t, rs[1]); len(v.Replicas) != 2 || v.Leader == "lookout-a" || v.Leader == "" {
 		t.Errorf("after a stopped, b sees %+v; want 2 replicas and a leader among them", v)
 	}

@@ -98,6 +98,9 @@ type daemon struct {
 	heartbeats *heartbeat.Store
 	// cluster is this replica's membership; nil for a single replica.
 	cluster *clusterParts
+	// stopProbes ends the scheduler: when Run's context ends, or in a
+	// cluster once the probes are handed over.
+	stopProbes context.CancelFunc
 	// uptime is every probe's time up, degraded, down and under
 	// maintenance, kept in the alerting database.
 	uptime *uptime.Ledger
@@ -236,10 +239,24 @@ func Run(ctx context.Context, opts Options) error {
 	g, gctx := errgroup.WithContext(ctx)
 	var runs []func(context.Context) error
 	for _, run := range []func(context.Context) error{
-		d.sched.Run, d.reloadLoop, d.alerting.outbox.Run, d.alerting.dispatcher.Run, d.alerting.rules.Run,
+		d.reloadLoop, d.alerting.outbox.Run, d.alerting.dispatcher.Run, d.alerting.rules.Run,
 	} {
 		runs = append(runs, run)
 	}
+	// In a cluster the probes run until this replica has handed them
+	// over (runCluster), so a stop skips none of their runs.
+	schedCtx, stopProbes := context.WithCancel(context.Background())
+	defer stopProbes()
+	runs = append(runs, func(ctx context.Context) error {
+		go func() {
+			<-ctx.Done()
+			if d.cluster == nil {
+				stopProbes()
+			}
+		}()
+		return d.sched.Run(schedCtx)
+	})
+	d.stopProbes = stopProbes
 	for _, l := range lns.all() {
 		runs = append(runs, func(ctx context.Context) error { return d.serveListener(ctx, l) })
 	}
