@@ -90,6 +90,9 @@ type clusterAlerts struct {
 	// threads are the Slack threads, shared with a fallback in
 	// lookout.db.
 	threads fallbackThreads
+	// states are the listed probes' states the other replicas that run
+	// them published, as of the last evaluation.
+	states map[string]pageState
 }
 
 // handedDamping is the damping of a probe that moved away, published
@@ -120,6 +123,16 @@ type publication struct {
 	// Damping is the flap damping of the probes it runs, and of those
 	// handed over, by probe, when not up with a clean window.
 	Damping map[string]probes.Damping `json:"damping,omitempty"`
+	// States are the states of the probes it runs that a status page
+	// lists, for whichever replica serves the page.
+	States map[string]pageState `json:"states,omitempty"`
+}
+
+// pageState is a probe's state as a status page shows it.
+type pageState struct {
+	State  probes.State `json:"state"`
+	Judged bool         `json:"judged,omitempty"`
+	Reason string       `json:"reason,omitempty"`
 }
 
 // newClusterAlerts prepares alerting in the cluster; setup finishes it
@@ -242,6 +255,7 @@ func (ca *clusterAlerts) afterTick(now time.Time) {
 		ca.mu.Lock()
 		ca.published = all
 		ca.mu.Unlock()
+		ca.remoteStates(all, me, names)
 	}
 	switch {
 	case leading && reachable:
@@ -364,7 +378,72 @@ func (ca *clusterAlerts) publication(sent []alerting.Alert, now time.Time, me st
 	}
 	ca.prev = current
 	pub.Damping = ca.damping(now, me, names)
+	pub.States = ca.listedStates(me, names)
 	return pub
+}
+
+// listedStates are the states of the probes a status page lists that
+// this replica runs.
+func (ca *clusterAlerts) listedStates(me string, names []string) map[string]pageState {
+	pages := ca.d.pages
+	if pages == nil {
+		return nil
+	}
+	pages.mu.Lock()
+	listed := pages.listed
+	pages.mu.Unlock()
+	out := map[string]pageState{}
+	for name := range listed {
+		r := ca.d.set.get(name)
+		if r == nil {
+			continue
+		}
+		if owners, _ := ca.owners(name, names); !slices.Contains(owners, me) {
+			continue
+		}
+		st, judged := r.Current()
+		ps := pageState{State: st, Judged: judged}
+		if st != probes.Up {
+			ps.Reason = r.Status().Reason
+		}
+		out[name] = ps
+	}
+	return out
+}
+
+// remoteStates keeps, from what the live replicas published, the states
+// of the listed probes they run.
+func (ca *clusterAlerts) remoteStates(all []cluster.Published, me string, names []string) {
+	states := map[string]pageState{}
+	for _, p := range all {
+		if p.Replica == me || !slices.Contains(names, p.Replica) {
+			continue
+		}
+		var pub publication
+		if json.Unmarshal(p.Data, &pub) != nil {
+			continue
+		}
+		for name, ps := range pub.States {
+			if owners, _ := ca.owners(name, names); slices.Contains(owners, p.Replica) {
+				states[name] = ps
+			}
+		}
+	}
+	ca.mu.Lock()
+	ca.states = states
+	ca.mu.Unlock()
+}
+
+// pageState is the state a status page shows of a probe another replica
+// runs; ok is false for one this replica runs (or nobody published).
+func (ca *clusterAlerts) remoteState(name string) (pageState, bool) {
+	if ca.d.runsHere(ca.d.set.get(name).Config()) {
+		return pageState{}, false
+	}
+	ca.mu.Lock()
+	defer ca.mu.Unlock()
+	ps, ok := ca.states[name]
+	return ps, ok
 }
 
 // damping is the damping to publish: that of the probes this replica

@@ -45,6 +45,8 @@ alerting:
     - name: hook
       webhook: {url: %q}
       slack: {token: xoxb-test, channel: "#oncall", api_url: "%s/slack/"}
+status_pages:
+  - {name: public, path: /status, title: Example, groups: [{name: API, probes: [api]}]}
 probes:
   - {name: api, interval: 1s, timeout: 500ms, failure_threshold: {failures: 3, of: 3}, http: {url: %q}}
   - {name: home, interval: 200ms, timeout: 150ms, replicas: all, http: {url: %q}}
@@ -130,6 +132,13 @@ func TestClusterPagesOnce(t *testing.T) {
 	}
 	if got := hook.counts(5 * time.Second); got["firing api"] != 1 || len(got) != 1 {
 		t.Fatalf("after the silence expired: %v; want one firing page for api", got)
+	}
+	// Every replica's status page shows api down, though one runs it.
+	for i, r := range rs {
+		waitFor(t, 10*time.Second, names[i]+"'s status page showing api down", func() bool {
+			_, body := r.get(t, "/status.json")
+			return strings.Contains(body, `"name":"api","state":"down"`)
+		})
 	}
 
 	// The leader stops; so does api's replica if another. Their probes

@@ -211,8 +211,15 @@ func (s pageSource) Probe(name string) (statuspage.ProbeStatus, bool) {
 	if r == nil {
 		return statuspage.ProbeStatus{}, false
 	}
+	maintenance := s.d.underMaintenance(name, r.Config().Labels, time.Now())
+	if ca := s.d.alerting.cluster; ca != nil {
+		// Run by another replica: as it published it.
+		if ps, ok := ca.remoteState(name); ok {
+			return statuspage.ProbeStatus{State: ps.State, Judged: ps.Judged, Reason: ps.Reason, Maintenance: maintenance}, true
+		}
+	}
 	st, judged := r.Current()
-	out := statuspage.ProbeStatus{State: st, Judged: judged, Maintenance: s.d.underMaintenance(name, r.Config().Labels, time.Now())}
+	out := statuspage.ProbeStatus{State: st, Judged: judged, Maintenance: maintenance}
 	if st != probes.Up {
 		out.Reason = r.Status().Reason
 	}
