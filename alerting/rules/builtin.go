@@ -62,3 +62,20 @@ func Builtin(disabled []string, user []*Group, log *slog.Logger) ([]*Group, erro
 	}
 	return groups, errors.Join(errs...)
 }
+
+// BuiltinFiles are the built-in rule files as Lookout embeds them, by
+// file name, for `lookout rules export`: the rule pack in Prometheus's
+// format, for teams that evaluate it in their own Prometheus.
+func BuiltinFiles() (map[string][]byte, error) {
+	names, err := fs.Glob(builtinFiles, "*.yml")
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string][]byte, len(names))
+	for _, name := range names {
+		if out[name], err = builtinFiles.ReadFile(name); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}

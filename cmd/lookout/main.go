@@ -34,6 +34,7 @@ Usage:
   lookout check [lookout.yml]
   lookout probe NAME [--config lookout.yml] [--fail-on-degraded]
   lookout test rules FILE...
+  lookout rules export [-force] DIR
   lookout silence add|ls|expire [--url http://127.0.0.1:9477] [--tls.* ...] [--token-file FILE] ...
   lookout maintenance start|ls|end [--url http://127.0.0.1:9477] [--tls.* ...] [--token-file FILE] ...
   lookout healthcheck [--url http://127.0.0.1:9477/healthz | --config lookout.yml] [--tls.* ...]
@@ -64,6 +65,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdSilence(args[1:], stdout, stderr)
 	case "maintenance":
 		return cmdMaintenance(args[1:], stdout, stderr)
+	case "rules":
+		return cmdRules(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "lookout", buildVersion())
 		return 0
