@@ -67,6 +67,9 @@ func (o *Outbox) deliver(ctx context.Context, q *queue, e *entry) {
 
 // finish deletes e from the outbox and counts the result.
 func (o *Outbox) finish(q *queue, e *entry, result string) {
+	o.mu.Lock()
+	o.finished[e.key] = time.Now()
+	o.mu.Unlock()
 	if !e.memoryOnly {
 		if err := o.store.Delete(e.key); err != nil {
 			// It stays in the file and comes back on the next start;

@@ -99,6 +99,10 @@ type Outbox struct {
 	// removal from the store failed: Resume removes them rather than
 	// send them again.
 	undeleted map[string]bool
+	// finished are the keys of entries delivered or dropped lately, with
+	// when: a Resume whose read of the store came before their removal
+	// does not queue them again.
+	finished map[string]time.Time
 }
 
 // NewOutbox opens the outbox in db (creating its bucket, notify_outbox,
@@ -116,7 +120,7 @@ func NewOutbox(db *bbolt.DB, receivers map[string]map[string]Notifier, opts Outb
 		}
 		opts.Store = boltStore{db: db, stateBucket: opts.StateBucket}
 	}
-	o := &Outbox{store: opts.Store, db: db, opts: opts, log: log, queues: make(map[string][]*queue, len(receivers)), pending: map[string]bool{}, undeleted: map[string]bool{}}
+	o := &Outbox{store: opts.Store, db: db, opts: opts, log: log, queues: make(map[string][]*queue, len(receivers)), pending: map[string]bool{}, undeleted: map[string]bool{}, finished: map[string]time.Time{}}
 	var all []*queue
 	for _, name := range slices.Sorted(maps.Keys(receivers)) {
 		integrations := receivers[name]
@@ -189,6 +193,13 @@ func (o *Outbox) RetryRemovals() int {
 
 // resume queues what the outbox holds, oldest first, due after wait.
 func (o *Outbox) resume(wait time.Duration) error {
+	o.mu.Lock()
+	for k, at := range o.finished {
+		if time.Since(at) > time.Minute {
+			delete(o.finished, k)
+		}
+	}
+	o.mu.Unlock()
 	entries, err := o.store.Load()
 	if err != nil {
 		return fmt.Errorf("outbox: load: %w", err)
@@ -207,7 +218,11 @@ func (o *Outbox) resume(wait time.Duration) error {
 		key := entryKey(n)
 		o.mu.Lock()
 		done := o.undeleted[key]
+		_, finished := o.finished[key]
 		o.mu.Unlock()
+		if finished && !done {
+			continue // delivered after the store was read
+		}
 		if done {
 			if err := o.store.Delete(key); err == nil {
 				o.mu.Lock()
