@@ -141,9 +141,18 @@ func (o *Outbox) fence(ctx context.Context) (int64, error) {
 	if err := o.c.Fence(ctx, epoch); errors.Is(err, ErrDeposed) {
 		return 0, notify.ErrFenced
 	} else if err != nil {
-		return 0, err
+		return 0, o.unavailable(err)
 	}
 	return epoch, nil
+}
+
+// unavailable is a write the database did not take: the outbox sends from
+// memory only when failing open; before, the group tries again later.
+func (o *Outbox) unavailable(err error) error {
+	if o.failOpen() {
+		return err
+	}
+	return fmt.Errorf("%w (%v)", notify.ErrUnavailable, err)
 }
 
 // Put implements notify.Store.
@@ -165,7 +174,7 @@ func (o *Outbox) Put(entries []notify.Entry, state *notify.GroupState) ([]bool, 
 		switch {
 		case mongo.IsDuplicateKeyError(err):
 		case err != nil:
-			return nil, fmt.Errorf("cluster: store a notification: %w", err)
+			return nil, o.unavailable(fmt.Errorf("cluster: store a notification: %w", err))
 		default:
 			added[i] = true
 		}

@@ -331,7 +331,7 @@ func (o *Outbox) enqueue(n *alerting.Notification, state *GroupState, also func(
 	} else {
 		added, err = o.store.Put(items, state)
 	}
-	if errors.Is(err, ErrFenced) {
+	if errors.Is(err, ErrFenced) || errors.Is(err, ErrUnavailable) {
 		return fmt.Errorf("outbox: enqueue %s: %w", n.ID, err)
 	}
 	if err != nil {

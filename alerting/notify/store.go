@@ -52,6 +52,13 @@ type GroupState struct {
 // again at its next interval (by then on the leader only).
 var ErrFenced = errors.New("this replica does not lead the cluster; the leader notifies")
 
+// ErrUnavailable is what a Store answers when it cannot take a write now
+// and the notification must not be sent from memory either: in a cluster,
+// the leader cut off from the shared database before fail_open_after (a
+// send it could not record would be sent again by the next leader).
+// Enqueue returns it, and the group tries again at its next interval.
+var ErrUnavailable = errors.New("the state database cannot take the notification now; retrying at the next group interval")
+
 // boltStore is the Store of an Outbox on a bbolt file: the notify_outbox
 // bucket, and group states in stateBucket.
 type boltStore struct {
