@@ -230,7 +230,10 @@ func (r *AlertingRule) Restore(alerts []Alert, graceUntil time.Time) {
 // pending alert keeps its `for` clock and a firing one does not fire
 // again. Until graceUntil, alerts whose series have not come back (the
 // probe has not run here yet) keep their state, as after Restore.
-// Resolved alerts are not adopted. It returns how many it added.
+// Resolved alerts are not adopted. An alert this rule resolved before the
+// adopted one became active (an earlier incident, from when the probe
+// last ran here) gives way to it; one resolved here since stays resolved.
+// It returns how many it added.
 func (r *AlertingRule) Adopt(alerts []Alert, graceUntil time.Time) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -238,7 +241,10 @@ func (r *AlertingRule) Adopt(alerts []Alert, graceUntil time.Time) int {
 	for i := range alerts {
 		a := alerts[i]
 		h := a.Labels.Hash()
-		if _, ok := r.active[h]; ok || a.State == StateInactive {
+		if a.State == StateInactive {
+			continue
+		}
+		if old, ok := r.active[h]; ok && (old.State != StateInactive || !a.ActiveAt.After(old.ResolvedAt)) {
 			continue
 		}
 		r.active[h] = &a

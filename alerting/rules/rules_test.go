@@ -473,6 +473,64 @@ func TestRestoredAlertsWaitForTheirSeries(t *testing.T) {
 	}
 }
 
+// TestAdoptOverAnEarlierIncident: a probe moves back to a replica that
+// resolved its alert in an earlier incident while the replica it leaves
+// has it firing again. The adopted alert replaces the old resolved one,
+// so it keeps firing instead of resolving and paging again; adopting it
+// once more after it resolved here does not bring it back.
+func TestAdoptOverAnEarlierIncident(t *testing.T) {
+	const rule = `groups:
+  - name: g
+    rules:
+      - alert: Down
+        expr: up == 0
+`
+	elsewhere := newHarness(t, rule) // the replica the probe leaves
+	elsewhere.step(t, 2, 0)
+	var moved []rules.Alert
+	for _, g := range elsewhere.m.Groups() {
+		moved = g.Rules[0].(*rules.AlertingRule).Alerts()
+	}
+	if len(moved) != 1 || moved[0].State != rules.StateFiring {
+		t.Fatalf("the other replica's alerts: %+v, want one firing", moved)
+	}
+
+	h := newHarness(t, rule)
+	h.step(t, 0, 0) // the earlier incident here…
+	h.step(t, 1, 1) // …resolved
+	if got := h.state(t); got != "inactive" {
+		t.Fatalf("after the earlier incident: %s, want inactive", got)
+	}
+	h.sent.take()
+	ar := h.m.Groups()[0].Rules[0].(*rules.AlertingRule)
+	if n := ar.Adopt(moved, h.at(4)); n != 1 {
+		t.Fatalf("adopted %d alerts over the earlier resolved one, want 1", n)
+	}
+	for _, g := range h.m.Groups() {
+		h.m.EvalGroup(context.Background(), g, h.at(3)) // the probe has not run here yet
+	}
+	if got := h.state(t); got != "firing" {
+		t.Errorf("adopted over an earlier incident, before the probe runs here: %s, want firing", got)
+	}
+	for _, a := range h.sent.take() {
+		if !a.EndsAt.IsZero() {
+			t.Errorf("sent the alert resolved (ends %s) while the other replica had it firing", a.EndsAt)
+		}
+	}
+
+	h.step(t, 5, 1) // up here: resolved here, after the adopted alert began
+	if got := h.state(t); got != "inactive" {
+		t.Fatalf("up on this replica: %s, want inactive", got)
+	}
+	if n := ar.Adopt(moved, h.at(8)); n != 0 {
+		t.Errorf("adopted the other replica's stale firing alert again after it resolved here (%d)", n)
+	}
+	h.step(t, 6, 1)
+	if got := h.state(t); got != "inactive" {
+		t.Errorf("after adopting a stale alert again: %s, want inactive", got)
+	}
+}
+
 // TestBuiltinWebVitalsRule runs the promtool-format unit test of the
 // built-in WebVitalsP75Poor rule.
 func TestBuiltinWebVitalsRule(t *testing.T) {
