@@ -68,6 +68,28 @@ type Receiver struct {
 	Sentry  *Sentry  `yaml:"sentry"`
 	Webhook *Webhook `yaml:"webhook"`
 	Log     *LogRcv  `yaml:"log"`
+	// Alertmanager forwards the alerts routed here to an Alertmanager
+	// cluster, as Prometheus does, instead of notifying.
+	Alertmanager *AlertmanagerRcv `yaml:"alertmanager"`
+}
+
+// AlertmanagerRcv forwards alerts to an existing Alertmanager cluster the
+// way Prometheus does: every evaluation, each alert routed to the
+// receiver is POSTed to /api/v2/alerts of every URL, a firing one with an
+// endsAt a few evaluations ahead (Alertmanager resolves it if Lookout
+// stops sending it), a resolved one with its end. Alertmanager groups,
+// silences and notifies; group_wait and the other timers of Lookout's
+// route do not apply.
+type AlertmanagerRcv struct {
+	// URLs are the Alertmanagers of one cluster, each sent every alert:
+	// http://alertmanager:9093, or with a path prefix. They may hold
+	// credentials, so they never appear in errors or logs.
+	URLs []URL `yaml:"urls"`
+	// Timeout bounds one POST; check fills in DefaultWebhookTimeout.
+	Timeout     Duration   `yaml:"timeout"`
+	BasicAuth   *BasicAuth `yaml:"basic_auth"`
+	BearerToken string     `yaml:"bearer_token"`
+	TLS         TLS        `yaml:"tls"`
 }
 
 // Slack posts one message per alert group, threads what follows, and edits
@@ -301,9 +323,29 @@ func (r *Receiver) check(d *decoder, path string, names map[string]int, i int) {
 	if r.Log != nil {
 		kinds++
 	}
-	if kinds == 0 && r.Name != "" {
-		d.errorAt(path, "receiver %q has no integration; want at least one of: slack, sentry, webhook, log", r.Name)
+	if r.Alertmanager != nil {
+		r.Alertmanager.check(d, path+".alertmanager")
+		if kinds > 0 {
+			d.errorAt(path+".alertmanager", "forwards every evaluation and cannot share a receiver with slack, sentry, webhook or log, which Lookout groups; give it a receiver of its own and route to both with continue: true")
+		}
+		kinds++
 	}
+	if kinds == 0 && r.Name != "" {
+		d.errorAt(path, "receiver %q has no integration; want at least one of: slack, sentry, webhook, log, alertmanager", r.Name)
+	}
+}
+
+func (a *AlertmanagerRcv) check(d *decoder, path string) {
+	if len(a.URLs) == 0 && !d.has(path+".urls") {
+		d.errorAt(path+".urls", "missing; want the URLs of the Alertmanagers of one cluster, like [\"http://alertmanager:9093\"]")
+	}
+	if a.Timeout == 0 {
+		a.Timeout = DefaultWebhookTimeout
+	}
+	if a.BasicAuth != nil && a.BearerToken != "" {
+		d.errorAt(path+".bearer_token", "basic_auth and bearer_token are both set; want one of them")
+	}
+	a.TLS.check(d, path+".tls")
 }
 
 func (s *Slack) check(d *decoder, path string) {

@@ -71,6 +71,17 @@ type Options struct {
 	// configuration defaults it to true; the zero Options keep
 	// Alertmanager's behaviour of dropping it.
 	SendResolvedWhenMuted bool
+	// Forward are the receivers whose alerts are not grouped but handed,
+	// at every Put, to Forwarder: those that forward to an Alertmanager,
+	// which groups, silences and notifies itself.
+	Forward   map[string]bool
+	Forwarder Forwarder
+}
+
+// Forwarder takes, at every Put, the alerts routed to each receiver of
+// Options.Forward. It must not block.
+type Forwarder interface {
+	Forward(receiver string, alerts []alerting.Alert)
 }
 
 // Sink takes the notifications the dispatcher decides to send: the
@@ -102,6 +113,8 @@ type Dispatcher struct {
 	silences              Silences
 	sendResolvedWhenMuted bool
 	sink                  Sink
+	forward               map[string]bool
+	forwarder             Forwarder
 	log                   *slog.Logger
 	wake                  chan struct{} // a group's schedule may have moved earlier
 
@@ -124,6 +137,8 @@ func New(opts Options, sink Sink, reg prometheus.Registerer, log *slog.Logger) *
 		silences:              opts.Silences,
 		sendResolvedWhenMuted: opts.SendResolvedWhenMuted,
 		sink:                  sink,
+		forward:               opts.Forward,
+		forwarder:             opts.Forwarder,
 		log:                   log,
 		wake:                  make(chan struct{}, 1),
 		groups:                map[string]*group{},
@@ -138,21 +153,33 @@ func New(opts Options, sink Sink, reg prometheus.Registerer, log *slog.Logger) *
 }
 
 // Put hands the dispatcher the alerts of one evaluation: the firing ones
-// and those that have just resolved. Alerts are copied.
+// and those that have just resolved. Alerts are copied. Those routed to a
+// receiver of Options.Forward go to the Forwarder at once, ungrouped.
 func (d *Dispatcher) Put(alerts ...alerting.Alert) {
 	now := time.Now()
+	var forward map[string][]alerting.Alert
 	d.mu.Lock()
 	changed := false
 	for i := range alerts {
 		a := cloneAlert(&alerts[i])
 		d.inhibit.observe(a, now)
 		for _, r := range d.tree.match(a.Labels) {
+			if d.forward[r.receiver] && d.forwarder != nil {
+				if forward == nil {
+					forward = map[string][]alerting.Alert{}
+				}
+				forward[r.receiver] = append(forward[r.receiver], *a)
+				continue
+			}
 			if d.insert(r, a, now) {
 				changed = true
 			}
 		}
 	}
 	d.mu.Unlock()
+	for receiver, as := range forward {
+		d.forwarder.Forward(receiver, as)
+	}
 	if changed {
 		select {
 		case d.wake <- struct{}{}:

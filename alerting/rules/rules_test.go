@@ -540,6 +540,15 @@ func TestBuiltinWebVitalsRule(t *testing.T) {
 	}
 }
 
+// TestBuiltinProbeRules runs the promtool-format unit tests of the
+// built-in probe rules.
+func TestBuiltinProbeRules(t *testing.T) {
+	var out strings.Builder
+	if sum := ruletest.Run(context.Background(), &out, "testdata/probes_test.yml"); !sum.OK() || sum.Tests != 2 {
+		t.Errorf("rule unit tests failed (%+v):\n%s", sum, out.String())
+	}
+}
+
 // TestBuiltinMongoDBRules runs the promtool-format unit tests of the
 // built-in MongoDB rules.
 func TestBuiltinMongoDBRules(t *testing.T) {

@@ -18,6 +18,7 @@ import (
 	"github.com/lookout-dev/lookout/alerting/dispatch"
 	"github.com/lookout-dev/lookout/alerting/maintenance"
 	"github.com/lookout-dev/lookout/alerting/notify"
+	"github.com/lookout-dev/lookout/alerting/notify/alertmanager"
 	sentrynotify "github.com/lookout-dev/lookout/alerting/notify/sentry"
 	slacknotify "github.com/lookout-dev/lookout/alerting/notify/slack"
 	"github.com/lookout-dev/lookout/alerting/rules"
@@ -47,7 +48,10 @@ type alertingParts struct {
 	rules        *rules.Manager
 	dispatcher   *dispatch.Dispatcher
 	outbox       *notify.Outbox
-	silences     *silences.Store
+	// forwarder sends the alerts of the receivers that forward to an
+	// Alertmanager.
+	forwarder *alertmanager.Forwarder
+	silences  *silences.Store
 	// maintenance holds the maintenance windows, which mute as silences
 	// do (see maintenance.go).
 	maintenance *maintenance.Store
@@ -126,7 +130,9 @@ func (a *alertingParts) build(d *daemon, cfg *config.Config) error {
 		if err != nil {
 			return err
 		}
-		notifiers[r.Name] = ns
+		if r.Alertmanager == nil { // forwarded, never through the outbox
+			notifiers[r.Name] = ns
+		}
 		a.sentries = append(a.sentries, sentries...)
 		if r.Slack != nil && r.Slack.SigningSecret != "" {
 			if a.slackSecrets == nil {
@@ -136,6 +142,13 @@ func (a *alertingParts) build(d *daemon, cfg *config.Config) error {
 		}
 	}
 	a.deps = deps
+	// Receivers that forward to an Alertmanager, as Prometheus does:
+	// firing alerts valid for four evaluations (a minute at least).
+	if a.forwarder, err = alertmanager.New(ac.Receivers, alertmanager.Options{
+		ValidFor: 4 * max(ac.EvaluationInterval.Std(), time.Minute), Registerer: d.reg, Logger: d.log,
+	}); err != nil {
+		return err
+	}
 	outboxFaults := faults.component(storageOutbox, "notifications are sent from memory, and one not delivered before Lookout stops is lost")
 	outboxOpts := notify.OutboxOptions{WriteFailures: outboxFaults, StateBucket: dispatchBucket}
 	if a.cluster != nil {
@@ -169,6 +182,7 @@ func (a *alertingParts) build(d *daemon, cfg *config.Config) error {
 	a.dispatcher = dispatch.New(dispatch.Options{
 		Route: route(ac.Route), Inhibit: inhibitRules(ac.InhibitRules), Silences: muters{a.silences, a.maintenance},
 		SendResolvedWhenMuted: *ac.SendResolvedWhenMuted,
+		Forward:               a.forwarder.Receivers(), Forwarder: a.forwarder,
 	}, sink, d.reg, d.log)
 	if a.cluster == nil {
 		notified, err := loadNotified(a.db)

@@ -240,6 +240,7 @@ func Run(ctx context.Context, opts Options) error {
 	var runs []func(context.Context) error
 	for _, run := range []func(context.Context) error{
 		d.reloadLoop, d.alerting.outbox.Run, d.alerting.dispatcher.Run, d.alerting.rules.Run,
+		func(ctx context.Context) error { d.alerting.forwarder.Run(ctx); return nil },
 	} {
 		runs = append(runs, run)
 	}
