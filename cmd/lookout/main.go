@@ -35,6 +35,7 @@ Usage:
   lookout probe NAME [--config lookout.yml] [--fail-on-degraded]
   lookout test rules FILE...
   lookout rules export [-force] DIR
+  lookout import blackbox --config blackbox.yml --prometheus prometheus.yml > lookout.yml
   lookout silence add|ls|expire [--url http://127.0.0.1:9477] [--tls.* ...] [--token-file FILE] ...
   lookout maintenance start|ls|end [--url http://127.0.0.1:9477] [--tls.* ...] [--token-file FILE] ...
   lookout healthcheck [--url http://127.0.0.1:9477/healthz | --config lookout.yml] [--tls.* ...]
@@ -67,6 +68,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdMaintenance(args[1:], stdout, stderr)
 	case "rules":
 		return cmdRules(args[1:], stdout, stderr)
+	case "import":
+		return cmdImport(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "lookout", buildVersion())
 		return 0
