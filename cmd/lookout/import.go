@@ -6,14 +6,17 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/lookout-dev/lookout/cmd/lookout/internal/importer"
 	"github.com/lookout-dev/lookout/cmd/lookout/internal/importer/blackbox"
+	"github.com/lookout-dev/lookout/cmd/lookout/internal/importer/gatus"
 	"github.com/lookout-dev/lookout/config"
 )
 
 const importUsage = `usage:
   lookout import blackbox --config blackbox.yml --prometheus prometheus.yml > lookout.yml
+  lookout import gatus config.yaml > lookout.yml
 `
 
 // Exit codes of `lookout import`.
@@ -40,6 +43,8 @@ func cmdImport(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "blackbox":
 		out, left, err = importBlackbox(args[1:], stderr)
+	case "gatus":
+		out, left, err = importGatus(args[1:])
 	default:
 		fmt.Fprintf(stderr, "lookout import: unknown tool %q\n%s", args[0], importUsage)
 		return importFailed
@@ -95,6 +100,22 @@ func importBlackbox(args []string, stderr io.Writer) ([]byte, []importer.Left, e
 	out, left, err := blackbox.Convert(bb, prom)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s, %s: %w", *bbFile, *promFile, err)
+	}
+	return out, left, nil
+}
+
+// importGatus reads a Gatus config.
+func importGatus(args []string) ([]byte, []importer.Left, error) {
+	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
+		return nil, nil, errors.New("import gatus needs the Gatus config file, and nothing else: lookout import gatus config.yaml")
+	}
+	src, err := os.ReadFile(args[0])
+	if err != nil {
+		return nil, nil, err
+	}
+	out, left, err := gatus.Convert(src)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", args[0], err)
 	}
 	return out, left, nil
 }

@@ -88,3 +88,59 @@ func TestImportBlackbox(t *testing.T) {
 		t.Errorf("an unknown tool: exit %d, stderr %q", code, errOut.String())
 	}
 }
+
+// TestImportGatus: `lookout import gatus` writes a config that `lookout
+// check` passes, exits 0 when everything was carried over and 1, with
+// each item on stderr, when something was not; a missing file or extra
+// arguments write nothing and exit 2.
+func TestImportGatus(t *testing.T) {
+	// Gatus's .examples/tcp: everything in it has its equivalent.
+	complete := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(complete, []byte(`endpoints:
+  - name: redis
+    url: "tcp://127.0.0.1:6379"
+    interval: 30s
+    conditions:
+      - "[CONNECTED] == true"
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, file string
+		wantCode   int
+	}{
+		{"complete", complete, importComplete},
+		{"left behind", "internal/importer/gatus/testdata/readme.yaml", importPartial},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			if code := run([]string{"import", "gatus", tc.file}, &out, &errOut); code != tc.wantCode {
+				t.Fatalf("exit %d, want %d; stderr:\n%s", code, tc.wantCode, errOut.String())
+			}
+			cfgFile := filepath.Join(t.TempDir(), "lookout.yml")
+			if err := os.WriteFile(cfgFile, out.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var checkOut, checkErr bytes.Buffer
+			if c := run([]string{"check", cfgFile}, &checkOut, &checkErr); c != 0 {
+				t.Fatalf("lookout check on the imported config: exit %d: %s\n%s", c, checkErr.String(), out.String())
+			}
+			if tc.wantCode == importComplete && errOut.Len() > 0 {
+				t.Errorf("nothing was left behind, yet stderr says:\n%s", errOut.String())
+			}
+			if tc.wantCode == importPartial && !strings.Contains(errOut.String(), "endpoints[3].conditions[10]: [IP] == 127.0.0.1") {
+				t.Errorf("stderr does not list what was left behind, by place:\n%s", errOut.String())
+			}
+		})
+	}
+	for _, args := range [][]string{
+		{"import", "gatus", filepath.Join(t.TempDir(), "nope.yaml")},
+		{"import", "gatus"},
+		{"import", "gatus", complete, "extra"},
+	} {
+		var out, errOut bytes.Buffer
+		if code := run(args, &out, &errOut); code != importFailed || out.Len() > 0 || errOut.Len() == 0 {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want 2, nothing written, and why", args, code, out.String(), errOut.String())
+		}
+	}
+}
