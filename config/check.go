@@ -40,6 +40,7 @@ func (c *Config) check(d *decoder) {
 	c.Alerting.check(d, "alerting")
 	c.WebVitals.check(d, "webvitals")
 	checkMongoDBs(d, c.MongoDB)
+	checkRemoteWrites(d, c.RemoteWrite)
 	if c.Telemetry.Sentry != nil {
 		c.Telemetry.Sentry.check(d, "telemetry.sentry")
 	}

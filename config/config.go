@@ -32,6 +32,8 @@ type Config struct {
 
 	StatusPages []StatusPage  `yaml:"status_pages"`
 	Maintenance []Maintenance `yaml:"maintenance"`
+	// RemoteWrite pushes Lookout's own series to remote-write receivers.
+	RemoteWrite []RemoteWrite `yaml:"remote_write"`
 	// Cluster, when set, makes this one replica of several sharing a
 	// MongoDB state store; nil: a single replica on bbolt.
 	Cluster *Cluster `yaml:"cluster"`

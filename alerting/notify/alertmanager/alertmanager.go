@@ -139,20 +139,7 @@ func New(receivers []config.Receiver, opts Options) (*Forwarder, error) {
 }
 
 func newTarget(receiver string, cfg config.AlertmanagerRcv) (*target, error) {
-	hc := commoncfg.HTTPClientConfig{
-		TLSConfig: commoncfg.TLSConfig{
-			CAFile: cfg.TLS.CAFile, CertFile: cfg.TLS.CertFile, KeyFile: cfg.TLS.KeyFile,
-			ServerName: cfg.TLS.ServerName, InsecureSkipVerify: cfg.TLS.InsecureSkipVerify,
-		},
-		EnableHTTP2: true,
-	}
-	if b := cfg.BasicAuth; b != nil {
-		hc.BasicAuth = &commoncfg.BasicAuth{Username: b.Username, Password: commoncfg.Secret(b.Password)}
-	}
-	if cfg.BearerToken != "" {
-		hc.Authorization = &commoncfg.Authorization{Type: "Bearer", Credentials: commoncfg.Secret(cfg.BearerToken)}
-	}
-	client, err := commoncfg.NewClientFromConfig(hc, "lookout_alertmanager")
+	client, err := commoncfg.NewClientFromConfig(config.PeerHTTPConfig(cfg.BasicAuth, cfg.BearerToken, cfg.TLS), "lookout_alertmanager")
 	if err != nil {
 		return nil, err
 	}

@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/lookout-dev/lookout/alerting/rules"
+	"github.com/lookout-dev/lookout/cmd/lookout/internal/remotewrite"
 	"github.com/lookout-dev/lookout/cmd/lookout/internal/statuspage"
 	"github.com/lookout-dev/lookout/cmd/lookout/internal/telemetry"
 	"github.com/lookout-dev/lookout/collectors/webvitals"
@@ -197,6 +198,12 @@ func Run(ctx context.Context, opts Options) error {
 	if d.cluster != nil {
 		d.reg.MustRegister(d.cluster.c)
 	}
+	remoteWrite, err := remotewrite.New(cfg.RemoteWrite, remotewrite.Options{
+		Families: d.families, Instance: replicaName(cfg), Registerer: d.reg, Logger: d.log,
+	})
+	if err != nil {
+		return err
+	}
 	if cfg.WebVitals.Enabled {
 		if d.vitals, err = webvitals.New(cfg.WebVitals, trustedProxies(cfg), d.reg, d.log); err != nil {
 			return fmt.Errorf("webvitals: %w", err)
@@ -241,6 +248,7 @@ func Run(ctx context.Context, opts Options) error {
 	for _, run := range []func(context.Context) error{
 		d.reloadLoop, d.alerting.outbox.Run, d.alerting.dispatcher.Run, d.alerting.rules.Run,
 		func(ctx context.Context) error { d.alerting.forwarder.Run(ctx); return nil },
+		func(ctx context.Context) error { remoteWrite.Run(ctx); return nil },
 	} {
 		runs = append(runs, run)
 	}
@@ -272,6 +280,15 @@ func Run(ctx context.Context, opts Options) error {
 	err = g.Wait()
 	d.log.Info("lookout stopped")
 	return err
+}
+
+// replicaName is the instance label remote_write gives Lookout's series:
+// the cluster replica's name, or "" for the host's.
+func replicaName(cfg *config.Config) string {
+	if cfg.Cluster != nil {
+		return cfg.Cluster.Replica
+	}
+	return ""
 }
 
 // applyRuntime sets the garbage collector's target to runtime.gogc,
@@ -395,6 +412,7 @@ func restartOnly(cfg *config.Config) map[string][sha256.Size]byte {
 		heartbeatRoutes:                     hasHeartbeats(cfg),
 		"status_pages[].path":               statuspage.Paths(cfg.StatusPages),
 		"cluster":                           cfg.Cluster,
+		"remote_write":                      cfg.RemoteWrite,
 	}
 	prints := make(map[string][sha256.Size]byte, len(sections))
 	for name, v := range sections {

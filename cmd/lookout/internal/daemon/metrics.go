@@ -20,14 +20,11 @@ import (
 // OpenMetrics or protobuf (which carries native histograms), gzipped when
 // the scraper accepts it.
 func (d *daemon) serveMetrics(w http.ResponseWriter, r *http.Request) {
-	mfs, err := d.reg.Gather()
+	mfs, err := d.ownFamilies()
 	if err != nil {
 		d.log.Error("gather metrics", "err", err)
 		http.Error(w, "gather metrics: "+err.Error(), http.StatusInternalServerError)
 		return
-	}
-	if d.cluster != nil {
-		labelReplica(mfs, d.cluster.cfg.Replica)
 	}
 	format := expfmt.NegotiateIncludingOpenMetrics(r.Header)
 	w.Header().Set("Content-Type", string(format))
@@ -55,6 +52,34 @@ func (d *daemon) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	if closer, ok := probeEnc.(expfmt.Closer); ok {
 		_ = closer.Close() // writes OpenMetrics' # EOF
 	}
+}
+
+// ownFamilies gathers the registry's families, each series of Lookout's
+// own labelled with the cluster replica's name.
+func (d *daemon) ownFamilies() ([]*dto.MetricFamily, error) {
+	mfs, err := d.reg.Gather()
+	if err != nil {
+		return nil, err
+	}
+	if d.cluster != nil {
+		labelReplica(mfs, d.cluster.cfg.Replica)
+	}
+	return mfs, nil
+}
+
+// families calls fn with each family /metrics serves, as remote_write
+// sends them: the registry's, then the probes' one at a time.
+func (d *daemon) families(fn func(*dto.MetricFamily) error) error {
+	mfs, err := d.ownFamilies()
+	if err != nil {
+		return err
+	}
+	for _, mf := range mfs {
+		if err := fn(mf); err != nil {
+			return err
+		}
+	}
+	return d.probeMetrics.EachFamily(fn)
 }
 
 // labelReplica adds replica="NAME" to every series of Lookout's own

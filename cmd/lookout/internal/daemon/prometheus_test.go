@@ -581,3 +581,74 @@ func checkQuery(t *testing.T, prom *promtest.Server, q promQuery) bool {
 	t.Errorf("%s: no data from Prometheus: %s", q.where, q.expr)
 	return false
 }
+
+// TestRemoteWriteFromLookout: with remote_write, a running Lookout pushes
+// what /metrics serves (its own families and its probes') to a real
+// Prometheus's remote-write receiver, labelled job="lookout" and with the
+// host as instance, and a probe removed by a reload ends there at once
+// (a staleness marker), as it does when Prometheus scrapes.
+func TestRemoteWriteFromLookout(t *testing.T) {
+	prom := promtest.Prometheus(t, "global: {}\n", "--web.enable-remote-write-receiver")
+	tg := newTargets(t)
+	dir := t.TempDir()
+	head := fmt.Sprintf(`server: {listen: "127.0.0.1:0"}
+storage: {path: %q}
+remote_write:
+  - url: %s/api/v1/write
+    interval: 200ms
+    external_labels: {location: eu-west}
+probes:
+  - name: api
+    interval: 200ms
+    http: {url: %s/health}
+`, filepath.Join(dir, "data"), prom.URL, tg.plain.URL)
+	gone := fmt.Sprintf("  - name: gone\n    interval: 200ms\n    http: {url: %s/broken}\n", tg.plain.URL)
+	cfgFile := filepath.Join(dir, "lookout.yml")
+	writeConfig(t, cfgFile, head+gone)
+	d := startDaemon(t, cfgFile)
+	defer d.stop(t)
+
+	host, _ := os.Hostname()
+	for q, want := range map[string]float64{
+		`lookout_probe_state{probe="api", job="lookout", location="eu-west"}`:  0,
+		`lookout_probe_state{probe="gone", job="lookout", location="eu-west"}`: 2,
+		fmt.Sprintf(`lookout_build_info{job="lookout", instance=%q}`, host):    1,
+	} {
+		promtest.Eventually(t, 20*time.Second, func(ctx context.Context) string {
+			v, err := prom.Query(ctx, q)
+			if err != nil {
+				return err.Error()
+			}
+			if vec := v.(model.Vector); len(vec) != 1 || float64(vec[0].Value) != want {
+				return fmt.Sprintf("%s = %v, want %v", q, vec, want)
+			}
+			return ""
+		})
+	}
+	promtest.Eventually(t, 20*time.Second, func(ctx context.Context) string {
+		v, err := prom.Query(ctx, `histogram_count(lookout_probe_duration_seconds{probe="api"}) > 0`)
+		if err != nil || len(v.(model.Vector)) != 1 {
+			return fmt.Sprintf("the native run-duration histogram did not arrive: %v %v", v, err)
+		}
+		return ""
+	})
+
+	writeConfig(t, cfgFile, head)
+	if resp, body := postReload(t, d); resp.StatusCode != http.StatusOK {
+		t.Fatalf("reload: %d %s", resp.StatusCode, body)
+	}
+	promtest.Eventually(t, 15*time.Second, func(ctx context.Context) string {
+		v, err := prom.Query(ctx, `{probe="gone"}`)
+		if err != nil {
+			return err.Error()
+		}
+		if n := len(v.(model.Vector)); n > 0 {
+			return fmt.Sprintf("%d series of the removed probe are not stale", n)
+		}
+		return ""
+	})
+	_, m := d.get(t, "/metrics")
+	if !regexp.MustCompile(`(?m)^lookout_remote_write_samples_sent_total\{remote="[^"]+"\} [1-9]`).MatchString(m) {
+		t.Errorf("/metrics does not count the samples sent:\n%s", grepLines(m, "lookout_remote_write_"))
+	}
+}
