@@ -1,10 +1,12 @@
 package daemon
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -12,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/model"
+
+	"github.com/lookout-dev/lookout/alerting/promtest"
 	"github.com/lookout-dev/lookout/collectors/mongodb/ferretdbtest"
 )
 
@@ -98,6 +103,7 @@ probes:
 
 	// All three see one another and agree on the leader.
 	views := agreed(t, rs, 3)
+	prom := scrapeCluster(t, rs)
 	for i, r := range rs {
 		name := []string{"lookout-a", "lookout-b", "lookout-c"}[i]
 		_, body := r.get(t, "/metrics")
@@ -174,6 +180,53 @@ probes:
 		t.Errorf("after a stopped, b sees %+v; want 2 replicas and a leader among them", v)
 	}
 	t.Logf("lookout-a ran %v; they moved to b and c", moved)
+	if prom != nil {
+		// The alerting dashboard's cluster panels, through a Prometheus
+		// that scraped the three replicas all along.
+		ran, withData := 0, 0
+		for _, q := range dashboardQueries(t) {
+			if strings.Contains(q.expr, "lookout_cluster_") {
+				ran++
+				if checkQuery(t, prom, q, nil) {
+					withData++
+				}
+			}
+		}
+		if ran == 0 {
+			t.Error("no dashboard query reads lookout_cluster_*")
+		}
+		t.Logf("the dashboards' %d cluster queries: %d returned data", ran, withData)
+	}
+}
+
+// scrapeCluster starts a Prometheus scraping every replica of rs each
+// second, when the test setup built one (nil otherwise), and waits for its
+// first scrape of each.
+func scrapeCluster(t *testing.T, rs []*running) *promtest.Server {
+	t.Helper()
+	if os.Getenv(promtest.DirEnv) == "" {
+		return nil
+	}
+	var targets []string
+	for _, r := range rs {
+		targets = append(targets, fmt.Sprintf("%q", strings.TrimPrefix(r.base, "http://")))
+	}
+	prom := promtest.Prometheus(t, fmt.Sprintf(`global: {scrape_interval: 1s, scrape_timeout: 900ms}
+scrape_configs:
+  - job_name: lookout
+    static_configs: [{targets: [%s]}]
+`, strings.Join(targets, ", ")))
+	promtest.Eventually(t, 30*time.Second, func(ctx context.Context) string {
+		v, err := prom.Query(ctx, `count(up{job="lookout"} == 1)`)
+		if err != nil {
+			return err.Error()
+		}
+		if vec, _ := v.(model.Vector); len(vec) != 1 || int(vec[0].Value) != len(rs) {
+			return fmt.Sprintf("Prometheus scrapes %v of the %d replicas", v, len(rs))
+		}
+		return ""
+	})
+	return prom
 }
 
 // agreed waits until every running replica sees n replicas and the same

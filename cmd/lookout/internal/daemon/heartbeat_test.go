@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lookout-dev/lookout/cmd/lookout/internal/kinds"
+	"github.com/lookout-dev/lookout/probes/browserprobe"
 	"github.com/lookout-dev/lookout/probes/heartbeat"
 	"github.com/lookout-dev/lookout/probes/httpprobe"
 )
@@ -53,8 +54,9 @@ func startBeatDaemon(t *testing.T, cfgFile string) *beatDaemon {
 	logs := &syncBuffer{}
 	r := &running{cancel: cancel, done: make(chan error, 1), logs: logs}
 	beats := heartbeat.NewStore()
+	browser := browserprobe.NewBrowser(slog.New(slog.DiscardHandler)) // Chromium starts with the first browser probe
 	go func() {
-		r.done <- Run(ctx, Options{Kinds: kinds.All(httpprobe.NewTransports(), beats, nil), Heartbeats: beats,
+		r.done <- Run(ctx, Options{Kinds: kinds.All(httpprobe.NewTransports(), beats, browser), Heartbeats: beats, Browser: browser,
 			ConfigFile: cfgFile, Version: "test", Logger: slog.New(slog.NewTextHandler(logs, nil)),
 			Listening: func(a net.Addr) { admin <- a }, ListeningPublic: func(a net.Addr) { public <- a },
 		})
