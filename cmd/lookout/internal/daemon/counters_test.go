@@ -196,7 +196,7 @@ func checkCountersAtZero(t *testing.T, d *running, cfgFile string, zc zeroCase) 
 		t.Fatal(err)
 	}
 	want := owners{"probe": slices.Clone(zc.probes), "target": slices.Clone(zc.targets), "receiver": slices.Collect(maps.Keys(zc.receivers)),
-		"component": {storageAlertState, storageOutbox, storageSilences, storageSlack, storageHeartbeats, storageUptime, storageIncidents}}
+		"component": {storageAlertState, storageOutbox, storageSilences, storageSlack, storageHeartbeats, storageUptime, storageIncidents, storageRemoteWrite}}
 	for _, g := range groups {
 		want["rule_group"] = append(want["rule_group"], g.Name)
 	}

@@ -200,6 +200,8 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	remoteWrite, err := remotewrite.New(cfg.RemoteWrite, remotewrite.Options{
 		Families: d.families, Instance: replicaName(cfg), Registerer: d.reg, Logger: d.log,
+		DB: d.alerting.db, WriteFailures: d.alerting.uptime.f.component(storageRemoteWrite,
+			"a request for a remote_write receiver waits in memory only: a restart loses it"),
 	})
 	if err != nil {
 		return err
@@ -281,6 +283,11 @@ func Run(ctx context.Context, opts Options) error {
 	d.log.Info("lookout stopped")
 	return err
 }
+
+// storageRemoteWrite is remote_write's component of
+// lookout_storage_write_failures_total: its requests waiting for a
+// receiver.
+const storageRemoteWrite = "remote_write"
 
 // replicaName is the instance label remote_write gives Lookout's series:
 // the cluster replica's name, or "" for the host's.

@@ -112,11 +112,11 @@ func newStorageFaults(reg prometheus.Registerer, log *slog.Logger) (*storageFaul
 	f := &storageFaults{
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lookout_storage_write_failures_total",
-			Help: "Writes to Lookout's database (storage.path) that failed, by component (outbox, silences, alert_state, slack, heartbeats, uptime, incidents) and reason (no_space, read_only, permission_denied, io_error, other).",
+			Help: "Writes to Lookout's database (storage.path) that failed, by component (outbox, silences, alert_state, slack, heartbeats, uptime, incidents, remote_write) and reason (no_space, read_only, permission_denied, io_error, other).",
 		}, []string{"component", "reason"}),
 		log: log, logged: map[string]time.Time{}, unlogged: map[string]int{},
 	}
-	for _, c := range []string{storageOutbox, storageSilences, storageAlertState, storageSlack, storageHeartbeats, storageUptime, storageIncidents} {
+	for _, c := range []string{storageOutbox, storageSilences, storageAlertState, storageSlack, storageHeartbeats, storageUptime, storageIncidents, storageRemoteWrite} {
 		for _, r := range storageReasons {
 			f.failures.WithLabelValues(c, r.reason)
 		}

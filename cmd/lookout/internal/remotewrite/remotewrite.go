@@ -14,14 +14,12 @@
 // Series are sharded by their labels over the remote's senders, so each
 // series' samples arrive in order; requests are encoded at once and wait
 // in the sender's buffer (bounded in bytes, oldest dropped first) while
-// the receiver is away. Sending is Prometheus's own remote-write client
+// the receiver is away. The buffer is written ahead to lookout.db (see
+// spool.go), so what waits when Lookout stops is sent after it starts. Sending is Prometheus's own remote-write client
 // (github.com/prometheus/client_golang/exp/api/remote): snappy-compressed
 // protobuf, 1.0 or 2.0, retried with exponential backoff on 5xx, 429 and
 // network errors, honouring Retry-After, until it succeeds. A request the
 // receiver refuses (another 4xx) is dropped and counted.
-//
-// Unlike Prometheus's agent, the buffer is in memory: what waits in it
-// when Lookout stops is lost.
 package remotewrite
 
 import (
@@ -48,6 +46,7 @@ import (
 	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/lookout-dev/lookout/config"
 )
@@ -63,6 +62,10 @@ type Options struct {
 	// Instance is the default of the instance label: the cluster
 	// replica's name, or the host's.
 	Instance string
+	// DB, when set, keeps the requests waiting for a receiver across
+	// restarts; WriteFailures is told when a write to it fails.
+	DB            *bolt.DB
+	WriteFailures WriteFailures
 	// Registerer takes the writer's metrics; nil registers none.
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
@@ -146,6 +149,7 @@ type remote struct {
 	scrub    func(string) string
 	log      *slog.Logger
 	shards   []*shard
+	spool    *spool // nil: the buffer is in memory only
 	m        *metrics
 	// last are the series of the previous gather, for staleness markers.
 	last map[uint64]labels.Labels
@@ -181,6 +185,17 @@ func newRemote(rc config.RemoteWrite, opts Options, m *metrics, log *slog.Logger
 	}
 	for range rc.Shards {
 		r.shards = append(r.shards, &shard{max: int(rc.MaxBuffer), wake: make(chan struct{}, 1)})
+	}
+	if opts.DB != nil {
+		r.spool = &spool{db: opts.DB, name: []byte(r.name), failures: opts.WriteFailures}
+		// An earlier run's requests go first, each to a shard of its
+		// series' (the same one unless shards changed).
+		err := r.spool.load(func(i int, key uint64, req request) {
+			r.keep(i%len(r.shards), req, key)
+		})
+		if err != nil {
+			r.log.Warn("the requests an earlier run left unsent cannot be read; they are not sent", "err", err)
+		}
 	}
 	for _, c := range []*prometheus.CounterVec{m.sent, m.failed, m.dropped, m.retries} {
 		c.WithLabelValues(r.name)
@@ -312,9 +327,8 @@ func (r *remote) gather(now time.Time) error {
 			if err != nil {
 				return err
 			}
-			if dropped := r.shards[i].push(data, n); dropped > 0 {
-				r.m.dropped.WithLabelValues(r.name).Add(float64(dropped))
-			}
+			req := request{data: data, samples: n}
+			r.keep(i, req, r.spool.save(i, req))
 			ss = ss[n:]
 		}
 	}
@@ -428,6 +442,17 @@ func (r *remote) encode(ss []series, ts int64) ([]byte, error) {
 	return req.Marshal()
 }
 
+// keep queues req (saved under key, 0: not saved) on shard i, and
+// forgets what the buffer drops for it.
+func (r *remote) keep(i int, req request, key uint64) {
+	req.key = key
+	samples, keys := r.shards[i].push(req)
+	if samples > 0 {
+		r.m.dropped.WithLabelValues(r.name).Add(float64(samples))
+	}
+	r.spool.remove(keys...)
+}
+
 func (r *remote) bufferedBytes() int {
 	n := 0
 	for _, s := range r.shards {
@@ -447,21 +472,24 @@ type shard struct {
 	wake    chan struct{}
 }
 
-// request is one encoded request and how many samples it holds.
+// request is one encoded request, how many samples it holds, and its key
+// in the spool (0: not saved).
 type request struct {
 	data    []byte
 	samples int
+	key     uint64
 }
 
 // push adds a request, dropping the oldest ones while the buffer is over
 // its bound (never the one just added), and returns how many samples
-// were dropped.
-func (s *shard) push(data []byte, samples int) (dropped int) {
+// were dropped, and their requests' keys.
+func (s *shard) push(req request) (dropped int, keys []uint64) {
 	s.mu.Lock()
-	s.pending = append(s.pending, request{data, samples})
-	s.bytes += len(data)
+	s.pending = append(s.pending, req)
+	s.bytes += len(req.data)
 	for s.bytes > s.max && len(s.pending) > 1 {
 		dropped += s.pending[0].samples
+		keys = append(keys, s.pending[0].key)
 		s.bytes -= len(s.pending[0].data)
 		s.pending[0] = request{}
 		s.pending = s.pending[1:]
@@ -471,7 +499,7 @@ func (s *shard) push(data []byte, samples int) (dropped int) {
 	case s.wake <- struct{}{}:
 	default:
 	}
-	return dropped
+	return dropped, keys
 }
 
 // pop takes the oldest request, or reports there is none.
@@ -518,9 +546,11 @@ func (r *remote) send(ctx context.Context, s *shard) {
 		}
 		r.m.buffered.WithLabelValues(r.name).Set(float64(r.bufferedBytes()))
 		_, err := r.api.Write(ctx, msgType, encoded(req.data), retried)
+		if ctx.Err() != nil {
+			return // the request stays in the spool for the next start
+		}
+		r.spool.remove(req.key)
 		switch {
-		case ctx.Err() != nil:
-			return
 		case err != nil:
 			r.m.failed.WithLabelValues(r.name).Add(float64(req.samples))
 			r.log.Warn("the receiver refused a request; its samples are dropped", "samples", req.samples, "err", r.scrub(err.Error()))

@@ -10,6 +10,8 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/model"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/lookout-dev/lookout/alerting/promtest"
 	"github.com/lookout-dev/lookout/config"
@@ -294,22 +297,106 @@ func TestRemoteWriteToPrometheus(t *testing.T) {
 	})
 }
 
+// TestBufferSurvivesARestart: with lookout.db, requests that wait for a
+// receiver that is away are still sent after Lookout restarts, before the
+// new ones, and are forgotten once the receiver took them.
+func TestBufferSurvivesARestart(t *testing.T) {
+	prom := promtest.Prometheus(t, "global: {}\n", "--web.enable-remote-write-receiver")
+	gw := newGateway(t, prom)
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "lookout.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	src := newSource()
+	rc := remoteConfig(t, "v1", gw.URL+"/api/v1/write")
+	rc.BasicAuth = &config.BasicAuth{Username: "lookout", Password: "basic-secret"}
+	var failures writeFailures
+	run := func(ctx context.Context) (*Writer, chan struct{}) {
+		w, err := New([]config.RemoteWrite{rc}, Options{Families: src.families, Instance: "replica-1", DB: db, WriteFailures: &failures})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { w.Run(ctx); close(done) }()
+		return w, done
+	}
+	stored := func() int {
+		n := 0
+		db.View(func(tx *bolt.Tx) error {
+			if b := tx.Bucket(bucketRemoteWrite); b != nil && b.Bucket([]byte("v1")) != nil {
+				n = b.Bucket([]byte("v1")).Stats().KeyN
+			}
+			return nil
+		})
+		return n
+	}
+
+	gw.down.Store(true)
+	ctx, stop := context.WithCancel(context.Background())
+	_, done := run(ctx)
+	away := time.Now()
+	for range 10 {
+		src.runs.WithLabelValues("api").Inc()
+		time.Sleep(interval)
+	}
+	stop()
+	<-done
+	stopped := time.Now()
+	if n := stored(); n < 10 {
+		t.Fatalf("%d requests kept in lookout.db after %s away; want one per gather and shard at least", n, stopped.Sub(away).Round(time.Millisecond))
+	}
+
+	gw.down.Store(false)
+	ctx, stop = context.WithCancel(context.Background())
+	defer func() { stop(); <-done }()
+	_, done = run(ctx)
+	promtest.Eventually(t, 20*time.Second, func(ctx context.Context) string {
+		v, err := prom.Query(ctx, fmt.Sprintf(`count_over_time(lookout_test_runs_total{probe="api"}[%dms] offset %dms)`,
+			stopped.Sub(away).Milliseconds(), time.Since(stopped).Milliseconds()))
+		if err != nil {
+			return err.Error()
+		}
+		if vec, _ := v.(model.Vector); len(vec) != 1 || vec[0].Value < 8 {
+			return fmt.Sprintf("samples of the time before the restart: %v, want about 10", v)
+		}
+		return ""
+	})
+	promtest.Eventually(t, 10*time.Second, func(context.Context) string {
+		if n := stored(); n > 2 {
+			return fmt.Sprintf("%d requests still kept after the receiver took them", n)
+		}
+		return ""
+	})
+	if n := failures.n.Load(); n != 0 {
+		t.Errorf("%d writes to lookout.db failed", n)
+	}
+}
+
+// writeFailures counts failed writes to lookout.db.
+type writeFailures struct{ n atomic.Int64 }
+
+func (w *writeFailures) WriteFailed(error) { w.n.Add(1) }
+
 // TestBufferDropsOldest: a shard over its bound drops its oldest requests,
 // never the newest, and counts their samples.
 func TestBufferDropsOldest(t *testing.T) {
 	s := &shard{max: 10, wake: make(chan struct{}, 1)}
-	if d := s.push(bytes.Repeat([]byte{1}, 6), 3); d != 0 {
-		t.Fatalf("dropped %d with room left", d)
+	req := func(b byte, size, samples int, key uint64) request {
+		return request{data: bytes.Repeat([]byte{b}, size), samples: samples, key: key}
 	}
-	if d := s.push(bytes.Repeat([]byte{2}, 6), 4); d != 3 {
-		t.Errorf("dropped %d samples, want the oldest request's 3", d)
+	if d, keys := s.push(req(1, 6, 3, 11)); d != 0 || len(keys) != 0 {
+		t.Fatalf("dropped %d (%v) with room left", d, keys)
 	}
-	if d := s.push(bytes.Repeat([]byte{3}, 20), 5); d != 4 {
-		t.Errorf("dropped %d samples, want 4: a request larger than the bound is kept alone", d)
+	if d, keys := s.push(req(2, 6, 4, 12)); d != 3 || !slices.Equal(keys, []uint64{11}) {
+		t.Errorf("dropped %d samples of %v, want the oldest request's 3, key 11", d, keys)
 	}
-	req, ok := s.pop()
-	if !ok || req.data[0] != 3 || req.samples != 5 {
-		t.Errorf("left %v, want the newest request", req)
+	if d, keys := s.push(req(3, 20, 5, 13)); d != 4 || !slices.Equal(keys, []uint64{12}) {
+		t.Errorf("dropped %d samples of %v, want 4 of key 12: a request larger than the bound is kept alone", d, keys)
+	}
+	got, ok := s.pop()
+	if !ok || got.data[0] != 3 || got.samples != 5 || got.key != 13 {
+		t.Errorf("left %v, want the newest request", got)
 	}
 	if _, ok := s.pop(); ok || s.bytes != 0 {
 		t.Errorf("the buffer holds %d bytes after its last request", s.bytes)
