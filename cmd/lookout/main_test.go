@@ -33,12 +33,12 @@ func TestCheck(t *testing.T) {
 		wantCode int
 		wantOut  string
 	}{
-		{"valid", good, 0, good + ": OK, 1 probes, 21 rules"},
+		{"valid", good, 0, good + ": OK, 1 probes, 23 rules"},
 		{"rule file with an error", badRules, 1, filepath.Join(filepath.Dir(badRules), "rules.yml") +
 			`:5:15: group "g", rule 1, "X": could not parse expression: 1:6: parse error: unexpected end of input`},
 		{"every problem reported", bad, 1, bad + `:3:14: probes[0].timeout: "-1s" is negative; want a duration of 0 or more` + "\n" +
 			bad + `:4:17: probes[0].http.url: is not an absolute URL; want one starting with http:// or https://, like https://api.example.com/health (the value is not shown: it may hold a password or token)`},
-		{"quickstart example", "../../examples/quickstart.yml", 0, "../../examples/quickstart.yml: OK, 2 probes, 21 rules"},
+		{"quickstart example", "../../examples/quickstart.yml", 0, "../../examples/quickstart.yml: OK, 2 probes, 23 rules"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
