@@ -42,9 +42,11 @@ const dashboardsDir = "../../../../dashboards"
 // /metrics serves arrives under its names, the native histograms arrive as
 // native histograms (besides their classic series), the duration
 // histogram's exemplars arrive with the trace ID of a run the trace
-// collector received, a removed probe's series go stale, and the README's
-// PromQL recipes and every query of the Grafana dashboards run through
-// Prometheus's HTTP API, returning data except where noData says why not.
+// collector received, a removed probe's series go stale (scraped, and
+// those Lookout's remote_write sent to the same Prometheus), and the
+// README's PromQL recipes and every query of the Grafana dashboards run
+// through Prometheus's HTTP API, returning data except where noData says
+// why not.
 func TestPrometheusScrapesLookout(t *testing.T) {
 	promtest.Bin(t, "prometheus") // skips, or fails in CI, before starting anything
 	recv := &otlpReceiver{}
@@ -54,6 +56,17 @@ func TestPrometheusScrapesLookout(t *testing.T) {
 	hook := newHookServer(t)
 	dir := t.TempDir()
 	mongoDB := newMongoFixture(t, dir)
+	// Prometheus scrapes Lookout, and takes its remote_write too (as
+	// job lookout-remote, beside the scraped job lookout).
+	admin := promtest.FreeAddr(t)
+	prom := promtest.Prometheus(t, fmt.Sprintf(`global: {scrape_interval: 1s, scrape_timeout: 900ms}
+scrape_configs:
+  - job_name: lookout
+    scrape_protocols: [PrometheusProto, OpenMetricsText1.0.0, PrometheusText0.0.4]
+    scrape_native_histograms: true
+    always_scrape_classic_histograms: true
+    static_configs: [{targets: [%q]}]
+`, admin), "--enable-feature=exemplar-storage", "--web.enable-remote-write-receiver")
 
 	writeConfig(t, filepath.Join(dir, "rules.yml"), `groups:
   - name: scraped
@@ -91,8 +104,10 @@ func TestPrometheusScrapesLookout(t *testing.T) {
     interval: 1s
     http: {url: %s/health}
 `, tg.plain.URL)
-	head := mongoDB.section + browserSection + fmt.Sprintf(`server:
-  listen: "127.0.0.1:0"
+	head := mongoDB.section + browserSection + fmt.Sprintf(`remote_write:
+  - {url: %q, interval: 1s, external_labels: {job: lookout-remote}}
+`, prom.URL+"/api/v1/write") + fmt.Sprintf(`server:
+  listen: %[6]q
   public: {listen: "127.0.0.1:0"}
 storage: {path: %[1]q}
 telemetry:
@@ -110,7 +125,7 @@ alerting:
       webhook: {url: %[4]q}
     - name: chat
       slack: {token: xoxb-test, channel: "#oncall", api_url: %[5]q}
-`, filepath.Join(dir, "data"), collector.URL, origin, hook.srv.URL, slack.GetAPIURL())
+`, filepath.Join(dir, "data"), collector.URL, origin, hook.srv.URL, slack.GetAPIURL(), admin)
 	cfgFile := filepath.Join(dir, "lookout.yml")
 	writeConfig(t, cfgFile, head+probes+gone)
 	bd := startBeatDaemon(t, cfgFile)
@@ -119,15 +134,6 @@ alerting:
 	if code := bd.checkin(t, http.MethodPost, "/v1/heartbeat/restore-drill", beatToken, ""); code != http.StatusOK {
 		t.Fatalf("the restore drill's check-in: %d", code)
 	}
-
-	prom := promtest.Prometheus(t, fmt.Sprintf(`global: {scrape_interval: 1s, scrape_timeout: 900ms}
-scrape_configs:
-  - job_name: lookout
-    scrape_protocols: [PrometheusProto, OpenMetricsText1.0.0, PrometheusText0.0.4]
-    scrape_native_histograms: true
-    always_scrape_classic_histograms: true
-    static_configs: [{targets: [%q]}]
-`, strings.TrimPrefix(d.base, "http://")), "--enable-feature=exemplar-storage")
 
 	// Prometheus applies its targets some seconds after it starts.
 	promtest.Eventually(t, 30*time.Second, func(ctx context.Context) string {
@@ -264,8 +270,8 @@ scrape_configs:
 
 	t.Run("a removed probe goes stale", func(t *testing.T) {
 		ctx := context.Background()
-		if v, err := prom.Query(ctx, `lookout_probe_state{probe="gone"}`); err != nil || len(v.(model.Vector)) != 1 {
-			t.Fatalf("before the reload: %v, %v; want the probe's series", v, err)
+		if v, err := prom.Query(ctx, `lookout_probe_state{probe="gone"}`); err != nil || len(v.(model.Vector)) != 2 {
+			t.Fatalf("before the reload: %v, %v; want the probe's series, scraped and remote-written", v, err)
 		}
 		writeConfig(t, cfgFile, head+probes)
 		if resp, body := postReload(t, d); resp.StatusCode != http.StatusOK {
@@ -281,7 +287,7 @@ scrape_configs:
 			}
 			return ""
 		})
-		if v, err := prom.Query(ctx, `lookout_probe_state{probe="api"}`); err != nil || len(v.(model.Vector)) != 1 {
+		if v, err := prom.Query(ctx, `lookout_probe_state{probe="api"}`); err != nil || len(v.(model.Vector)) != 2 {
 			t.Errorf("the probes that stay: %v, %v; want their series", v, err)
 		}
 	})
