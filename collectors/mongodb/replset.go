@@ -137,7 +137,13 @@ func collectOplogWindow(ctx context.Context, client *mongo.Client, p *pass) erro
 		}
 		ends[i] = raw
 	}
-	window, err := oplogWindow(ends[0], ends[1])
+	return addOplogWindow(ends[0], ends[1], p)
+}
+
+// addOplogWindow adds the oplog window of its first and last entries (as
+// collectOplogWindow reads them: ts only).
+func addOplogWindow(first, last bson.Raw, p *pass) error {
+	window, err := oplogWindow(first, last)
 	if err != nil {
 		return err
 	}

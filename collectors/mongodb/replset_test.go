@@ -1,7 +1,6 @@
 package mongodb
 
 import (
-	"os"
 	"strings"
 	"testing"
 
@@ -12,13 +11,6 @@ import (
 )
 
 func TestAddReplSetStatus(t *testing.T) {
-	golden := func(path string) string {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(b)
-	}
 	tests := []struct {
 		name  string
 		reply bson.Raw
@@ -29,7 +21,7 @@ func TestAddReplSetStatus(t *testing.T) {
 			// the arbiter (it has none).
 			name:  "MongoDB 7.0 reply: primary, two secondaries, one down, an arbiter",
 			reply: readExtJSON(t, "testdata/replsetgetstatus-mongodb-7.0.json"),
-			want:  golden("testdata/replsetgetstatus-mongodb-7.0.metrics"),
+			want:  goldenFile(t, "testdata/replsetgetstatus-mongodb-7.0.metrics"),
 		},
 		{
 			name: "no primary: no lag, and no term when the reply has none",
@@ -88,15 +80,28 @@ func TestReplSetMemberStates(t *testing.T) {
 	}
 }
 
-func TestOplogWindow(t *testing.T) {
-	first := mustMarshal(t, bson.D{{Key: "ts", Value: bson.Timestamp{T: 1795000000, I: 7}}})
-	last := mustMarshal(t, bson.D{{Key: "ts", Value: bson.Timestamp{T: 1795608000, I: 3}}})
-	got, err := oplogWindow(first, last)
-	if err != nil {
+// TestAddOplogWindow: the window between the first and the last entry
+// of a MongoDB 7.0 primary's local.oplog.rs, as find returns them with
+// collectOplogWindow's projection.
+func TestAddOplogWindow(t *testing.T) {
+	var ends struct{ First, Last bson.Raw }
+	if err := bson.Unmarshal(readExtJSON(t, "testdata/oplog-ends-mongodb-7.0.json"), &ends); err != nil {
 		t.Fatal(err)
 	}
-	if want := 608000.0; got != want {
-		t.Errorf("oplogWindow = %v, want %v", got, want)
+	p := &pass{target: "t", descs: newDescs(), features: map[string]bool{}}
+	if err := addOplogWindow(ends.First, ends.Last, p); err != nil {
+		t.Fatal(err)
+	}
+	// The daemon's Prometheus test serves this file for the dashboards'
+	// queries too.
+	if err := testutil.CollectAndCompare(passCollector{p}, strings.NewReader(goldenFile(t, "testdata/oplog-mongodb-7.0.metrics"))); err != nil {
+		t.Error(err)
+	}
+	if !p.features[featureOplog] {
+		t.Error("the oplog feature is not reported present")
+	}
+	if err := addOplogWindow(ends.First, bson.Raw("bad"), p); err == nil {
+		t.Error("an entry that is not BSON: no error")
 	}
 }
 

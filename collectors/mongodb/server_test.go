@@ -20,6 +20,16 @@ func (c passCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// goldenFile reads what Lookout exposes for a recorded reply.
+func goldenFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
 // readExtJSON reads a recorded reply in MongoDB Extended JSON as BSON, the
 // form the driver hands to the decoders.
 func readExtJSON(t *testing.T, path string) bson.Raw {
@@ -52,27 +62,9 @@ func TestAddServerStatus(t *testing.T) {
 			features: map[string]bool{
 				featureUptime: true, featureConnections: true, featureOpcounters: true,
 			},
-			want: `
-# HELP mongodb_connections Incoming connections by state (serverStatus connections).
-# TYPE mongodb_connections gauge
-mongodb_connections{state="active",target="t"} 7
-mongodb_connections{state="available",target="t"} 838818
-mongodb_connections{state="current",target="t"} 42
-# HELP mongodb_connections_created_total Incoming connections accepted since the server started (serverStatus connections.totalCreated).
-# TYPE mongodb_connections_created_total counter
-mongodb_connections_created_total{target="t"} 1289
-# HELP mongodb_op_counters_total Operations since the server started, by type (serverStatus opcounters).
-# TYPE mongodb_op_counters_total counter
-mongodb_op_counters_total{target="t",type="command"} 2.345678e+06
-mongodb_op_counters_total{target="t",type="delete"} 1234
-mongodb_op_counters_total{target="t",type="getmore"} 5678
-mongodb_op_counters_total{target="t",type="insert"} 120345
-mongodb_op_counters_total{target="t",type="query"} 9.876543e+06
-mongodb_op_counters_total{target="t",type="update"} 45678
-# HELP mongodb_uptime_seconds Seconds since the server started (serverStatus uptime).
-# TYPE mongodb_uptime_seconds gauge
-mongodb_uptime_seconds{target="t"} 864123
-`,
+			// What Lookout exposes for it; the daemon's Prometheus test
+			// serves this file for the dashboards' queries too.
+			want: goldenFile(t, "testdata/serverstatus-mongodb-7.0.metrics"),
 		},
 		{
 			name:  "reply without the optional sections",
