@@ -1,6 +1,7 @@
 package blackbox
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,15 +12,14 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/lookout-dev/lookout/cmd/lookout/internal/importer"
+	"github.com/lookout-dev/lookout/cmd/lookout/internal/importer/importertest"
 	"github.com/lookout-dev/lookout/config"
 )
 
 // converted is a testdata pair converted and loaded as Lookout loads it.
 type converted struct {
-	out    string
-	cfg    *config.Config
-	probes map[string]config.Probe
-	left   []importer.Left
+	importertest.Loaded
+	left []importer.Left
 }
 
 // convertDir converts dir's blackbox.yml and prometheus.yml and loads the
@@ -38,15 +38,7 @@ func convertAndLoad(t *testing.T, bb, prom []byte) converted {
 	if err != nil {
 		t.Fatalf("Convert: %v", err)
 	}
-	cfg, err := config.Parse("lookout.yml", out, func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatalf("the converted config does not load: %v\n%s", err, out)
-	}
-	c := converted{out: string(out), cfg: cfg, probes: map[string]config.Probe{}, left: left}
-	for _, p := range cfg.Probes {
-		c.probes[p.Name] = p
-	}
-	return c
+	return converted{importertest.Load(t, out, func(string) (string, bool) { return "", false }), left}
 }
 
 func readFile(t *testing.T, path string) []byte {
@@ -56,26 +48,6 @@ func readFile(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-// probe returns the probe named name, failing the test without it.
-func (c converted) probe(t *testing.T, name string) config.Probe {
-	t.Helper()
-	p, ok := c.probes[name]
-	if !ok {
-		t.Fatalf("no probe %q; probes: %v", name, slices.Sorted(mapsKeys(c.probes)))
-	}
-	return p
-}
-
-func mapsKeys(m map[string]config.Probe) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // staticTargets counts the static targets of the scrape jobs of
@@ -158,8 +130,8 @@ func asserts(xs []config.Expr) []string {
 // exporter's own job, and a job finding its targets in DNS.
 func TestReadmeShape(t *testing.T) {
 	c := convertDir(t, "testdata/readme")
-	if got, want := len(c.cfg.Probes), staticTargets(t, "testdata/readme"); got != want {
-		t.Fatalf("%d probes, want %d, one per target of the probing job:\n%s", got, want, c.out)
+	if got, want := len(c.Cfg.Probes), staticTargets(t, "testdata/readme"); got != want {
+		t.Fatalf("%d probes, want %d, one per target of the probing job:\n%s", got, want, c.Out)
 	}
 	for _, tc := range []struct{ name, url string }{
 		{"websites/status.example.org", "http://status.example.org"},
@@ -167,7 +139,7 @@ func TestReadmeShape(t *testing.T) {
 		{"websites/intranet.example.org:8080", "http://intranet.example.org:8080"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := c.probe(t, tc.name)
+			p := c.Probe(t, tc.name)
 			if p.HTTP == nil {
 				t.Fatalf("kind %s, want http", p.Kind())
 			}
@@ -184,8 +156,8 @@ func TestReadmeShape(t *testing.T) {
 		})
 	}
 	wantLeft(t, c.left, []string{"scrape_configs[2].dns_sd_configs"})
-	if !strings.Contains(c.out, "#   scrape_configs[2].dns_sd_configs: job websites_by_address: ") {
-		t.Errorf("no comment on the job left behind:\n%s", c.out)
+	if !strings.Contains(c.Out, "#   scrape_configs[2].dns_sd_configs: job websites_by_address: ") {
+		t.Errorf("no comment on the job left behind:\n%s", c.Out)
 	}
 }
 
@@ -195,8 +167,8 @@ func TestReadmeShape(t *testing.T) {
 // interval and timeout.
 func TestBlackboxYMLShape(t *testing.T) {
 	c := convertDir(t, "testdata/default")
-	if got, want := len(c.cfg.Probes), staticTargets(t, "testdata/default"); got != want {
-		t.Fatalf("%d probes, want %d:\n%s", got, want, c.out)
+	if got, want := len(c.Cfg.Probes), staticTargets(t, "testdata/default"); got != want {
+		t.Fatalf("%d probes, want %d:\n%s", got, want, c.Out)
 	}
 	tests := []struct {
 		name              string
@@ -264,7 +236,7 @@ func TestBlackboxYMLShape(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p := c.probe(t, tc.name)
+			p := c.Probe(t, tc.name)
 			wantEqual(t, "interval", p.Interval.Std(), tc.interval)
 			wantEqual(t, "timeout", p.Timeout.Std(), tc.timeout)
 			tc.check(t, p)
@@ -281,8 +253,8 @@ func TestBlackboxYMLShape(t *testing.T) {
 		"modules.ping_ttl3.icmp.ttl",
 	})
 	// Each is a comment in each probe that lost it: two probe with ssh_banner.
-	if n := strings.Count(c.out, "#   modules.ssh_banner.tcp.query_response[1]: send: "); n != 2 {
-		t.Errorf("the send ssh_banner leaves behind is commented %d times, want once in each of its 2 probes:\n%s", n, c.out)
+	if n := strings.Count(c.Out, "#   modules.ssh_banner.tcp.query_response[1]: send: "); n != 2 {
+		t.Errorf("the send ssh_banner leaves behind is commented %d times, want once in each of its 2 probes:\n%s", n, c.Out)
 	}
 }
 
@@ -290,8 +262,8 @@ func TestBlackboxYMLShape(t *testing.T) {
 // blackbox_exporter's example.yml: every setting it shows.
 func TestExampleYMLShape(t *testing.T) {
 	c := convertDir(t, "testdata/example")
-	if got, want := len(c.cfg.Probes), staticTargets(t, "testdata/example"); got != want {
-		t.Fatalf("%d probes, want %d:\n%s", got, want, c.out)
+	if got, want := len(c.Cfg.Probes), staticTargets(t, "testdata/example"); got != want {
+		t.Fatalf("%d probes, want %d:\n%s", got, want, c.Out)
 	}
 	tests := []struct {
 		name  string
@@ -411,7 +383,7 @@ func TestExampleYMLShape(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.check(t, c.probe(t, tc.name))
+			tc.check(t, c.Probe(t, tc.name))
 		})
 	}
 	wantLeft(t, c.left, []string{
@@ -477,18 +449,18 @@ func TestLeftBehind(t *testing.T) {
 				t.Errorf("left behind item shows a secret: %s", l)
 			}
 		}
-		if !strings.Contains(c.out, l.String()) {
+		if !strings.Contains(c.Out, l.String()) {
 			t.Errorf("%s is not a comment of the output", l)
 		}
 	}
 	// The job's first module only; the target relabelling drops, none;
 	// the snmp_exporter job, none.
-	for _, name := range slices.Sorted(mapsKeys(c.probes)) {
+	for _, name := range slices.Sorted(maps.Keys(c.Probes)) {
 		if !slices.Contains([]string{"two_modules/two.example.org", "misc/login/login.example.org", "misc/dns_rcodes/ns.example.org"}, name) {
 			t.Errorf("unexpected probe %q", name)
 		}
 	}
-	p := c.probe(t, "two_modules/two.example.org")
+	p := c.Probe(t, "two_modules/two.example.org")
 	if _, ok := p.Labels["version"]; ok {
 		t.Error("label version, which Lookout sets, is carried over")
 	}
@@ -502,9 +474,9 @@ func TestLeftBehind(t *testing.T) {
 		t.Error(`a header with "{{" is carried over`)
 	}
 	// Lookout's one response code: NOERROR, of the two valid ones.
-	wantEqual(t, "expect.rcode", c.probe(t, "misc/dns_rcodes/ns.example.org").DNS.Expect.RCode, "NOERROR")
-	if !strings.Contains(c.out, "# Modules no job probes with: unused") {
-		t.Errorf("the unused module is not named:\n%s", c.out)
+	wantEqual(t, "expect.rcode", c.Probe(t, "misc/dns_rcodes/ns.example.org").DNS.Expect.RCode, "NOERROR")
+	if !strings.Contains(c.Out, "# Modules no job probes with: unused") {
+		t.Errorf("the unused module is not named:\n%s", c.Out)
 	}
 }
 
@@ -539,7 +511,7 @@ func TestUnreadable(t *testing.T) {
 	}
 	// Empty files are read: nothing to convert.
 	c := convertAndLoad(t, nil, nil)
-	if len(c.cfg.Probes) != 0 || len(c.left) != 0 {
-		t.Errorf("empty files: %d probes, left %v", len(c.cfg.Probes), c.left)
+	if len(c.Cfg.Probes) != 0 || len(c.left) != 0 {
+		t.Errorf("empty files: %d probes, left %v", len(c.Cfg.Probes), c.left)
 	}
 }

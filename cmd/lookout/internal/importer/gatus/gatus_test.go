@@ -9,16 +9,15 @@ import (
 	"time"
 
 	"github.com/lookout-dev/lookout/cmd/lookout/internal/importer"
+	"github.com/lookout-dev/lookout/cmd/lookout/internal/importer/importertest"
 	"github.com/lookout-dev/lookout/config"
 )
 
 // converted is a Gatus config converted and loaded as `lookout check`
 // loads it.
 type converted struct {
-	out    string
-	cfg    *config.Config
-	probes map[string]config.Probe
-	left   []importer.Left
+	importertest.Loaded
+	left []importer.Left
 }
 
 // convertFile converts testdata/name.
@@ -31,41 +30,15 @@ func convertFile(t *testing.T, name string) converted {
 	return convertAndLoad(t, src)
 }
 
-// convertAndLoad converts src, writes the output to a file and loads it
-// with config.Load, which `lookout check` runs.
+// convertAndLoad converts src and loads the output as `lookout check`
+// does, with the environment.
 func convertAndLoad(t *testing.T, src []byte) converted {
 	t.Helper()
 	out, left, err := Convert(src)
 	if err != nil {
 		t.Fatalf("Convert: %v", err)
 	}
-	file := filepath.Join(t.TempDir(), "lookout.yml")
-	if err := os.WriteFile(file, out, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(file)
-	if err != nil {
-		t.Fatalf("the converted config does not load: %v\n%s", err, out)
-	}
-	c := converted{out: string(out), cfg: cfg, probes: map[string]config.Probe{}, left: left}
-	for _, p := range cfg.Probes {
-		c.probes[p.Name] = p
-	}
-	return c
-}
-
-func (c converted) probe(t *testing.T, name string) config.Probe {
-	t.Helper()
-	p, ok := c.probes[name]
-	if !ok {
-		var names []string
-		for n := range c.probes {
-			names = append(names, n)
-		}
-		slices.Sort(names)
-		t.Fatalf("no probe %q; probes: %v\n%s", name, names, c.out)
-	}
-	return p
+	return converted{importertest.Load(t, out, os.LookupEnv), left}
 }
 
 // places are the places of the items left behind.
@@ -113,7 +86,7 @@ func TestReadme(t *testing.T) {
 	c := convertFile(t, "readme.yaml")
 
 	t.Run("http", func(t *testing.T) {
-		p := c.probe(t, "front-end")
+		p := c.Probe(t, "front-end")
 		if p.Interval.Std() != 5*time.Minute || p.Labels["group"] != "core" {
 			t.Errorf("interval %s, labels %v; want 5m and group core", p.Interval.Std(), p.Labels)
 		}
@@ -129,7 +102,7 @@ func TestReadme(t *testing.T) {
 		}
 	})
 	t.Run("certificate", func(t *testing.T) {
-		p := c.probe(t, "back-end-certificate")
+		p := c.Probe(t, "back-end-certificate")
 		if p.TLS == nil || p.TLS.Address != "example.org:443" || p.TLS.ExpiresWithin.Std() != 48*time.Hour {
 			t.Fatalf("back-end-certificate: %+v; want a tls probe of example.org:443 with expires_within 48h", p.TLS)
 		}
@@ -138,14 +111,14 @@ func TestReadme(t *testing.T) {
 		}
 	})
 	t.Run("body pattern", func(t *testing.T) {
-		p := c.probe(t, "make-sure-header-is-rendered")
+		p := c.Probe(t, "make-sure-header-is-rendered")
 		re := p.HTTP.Expect.BodyRegex
 		if re == nil || !re.MatchString("<html><h1>Example Domain</h1></html>") || re.MatchString("<h1>Other</h1>") {
 			t.Errorf("body_regex %v; want one matching a body holding <h1>Example Domain</h1>", re)
 		}
 	})
 	t.Run("conditions table", func(t *testing.T) {
-		p := c.probe(t, "conditions")
+		p := c.Probe(t, "conditions")
 		if got := statuses(p.HTTP.Expect.Status); !slices.Equal(got, []string{"200", "429"}) {
 			t.Errorf("expect.status %v; want [200 429]", got)
 		}
@@ -154,7 +127,7 @@ func TestReadme(t *testing.T) {
 		}
 	})
 	t.Run("dns", func(t *testing.T) {
-		p := c.probe(t, "example-dns-query")
+		p := c.Probe(t, "example-dns-query")
 		d := p.DNS
 		if d.Name != "example.com" || d.Server != "8.8.8.8:53" || d.Type != "A" || d.Expect.RCode != "NOERROR" {
 			t.Errorf("dns %+v; want example.com A at 8.8.8.8:53, rcode NOERROR", d)
@@ -165,21 +138,21 @@ func TestReadme(t *testing.T) {
 		}
 	})
 	t.Run("other kinds", func(t *testing.T) {
-		if p := c.probe(t, "icmp-ping"); p.ICMP == nil || p.ICMP.Host != "example.org" {
+		if p := c.Probe(t, "icmp-ping"); p.ICMP == nil || p.ICMP.Host != "example.org" {
 			t.Errorf("icmp-ping: %+v", p.ICMP)
 		}
-		if p := c.probe(t, "my-grpc"); p.GRPC == nil || p.GRPC.Address != "localhost:50051" || p.Timeout.Std() != 5*time.Second || p.GRPC.TLS.Enabled {
+		if p := c.Probe(t, "my-grpc"); p.GRPC == nil || p.GRPC.Address != "localhost:50051" || p.Timeout.Std() != 5*time.Second || p.GRPC.TLS.Enabled {
 			t.Errorf("my-grpc: %+v, timeout %s", p.GRPC, p.Timeout.Std())
 		}
-		if p := c.probe(t, "website"); *p.HTTP.FollowRedirects {
+		if p := c.Probe(t, "website"); *p.HTTP.FollowRedirects {
 			t.Error("website follows redirects; Gatus's ignore-redirect says not to")
 		}
 	})
 	c.wantLeft(t, "storage", "web", "ui",
 		"endpoints[3].conditions[10]", "endpoints[3].conditions[11]",
 		"endpoints[7].ui", "endpoints[7].client.dns-resolver")
-	if !strings.Contains(c.out, "# not carried over: conditions[10]: [IP] == 127.0.0.1") {
-		t.Errorf("no comment where [IP] stood:\n%s", c.out)
+	if !strings.Contains(c.Out, "# not carried over: conditions[10]: [IP] == 127.0.0.1") {
+		t.Errorf("no comment where [IP] stood:\n%s", c.Out)
 	}
 }
 
@@ -187,79 +160,79 @@ func TestKinds(t *testing.T) {
 	t.Setenv("API_TOKEN", "api-token-value")
 	t.Setenv("BACKUP_PUSH_TOKEN", "0123456789abcdef0123")
 	c := convertFile(t, "kinds.yaml")
-	if c.cfg.Scheduler.MaxConcurrent != 10 {
-		t.Errorf("max_concurrent %d; want Gatus's concurrency 10", c.cfg.Scheduler.MaxConcurrent)
+	if c.Cfg.Scheduler.MaxConcurrent != 10 {
+		t.Errorf("max_concurrent %d; want Gatus's concurrency 10", c.Cfg.Scheduler.MaxConcurrent)
 	}
 	t.Run("tcp", func(t *testing.T) {
-		p := c.probe(t, "redis")
+		p := c.Probe(t, "redis")
 		if p.TCP == nil || p.TCP.Address != "127.0.0.1:6379" || p.TCP.Expect != nil || p.Interval.Std() != 30*time.Second {
 			t.Errorf("redis: %+v", p.TCP)
 		}
-		p = c.probe(t, "redis-ping")
+		p = c.Probe(t, "redis-ping")
 		if p.TCP.Send != "PING\r\n" || p.TCP.Expect == nil || !p.TCP.Expect.MatchString("+PONG\r\n") || p.TCP.Expect.MatchString("-ERR") {
 			t.Errorf("redis-ping: send %q, expect %v; want PING and a pattern matching PONG", p.TCP.Send, p.TCP.Expect)
 		}
 	})
 	t.Run("websocket", func(t *testing.T) {
-		p := c.probe(t, "websocket")
+		p := c.Probe(t, "websocket")
 		if p.WebSocket == nil || p.WebSocket.URL != "wss://echo.websocket.org/" || p.WebSocket.Send != "status" || !p.WebSocket.Expect.MatchString("Request served by abc") {
 			t.Errorf("websocket: %+v", p.WebSocket)
 		}
 	})
 	t.Run("grpcs", func(t *testing.T) {
-		p := c.probe(t, "my-grpcs")
+		p := c.Probe(t, "my-grpcs")
 		if !p.GRPC.TLS.Enabled || !p.GRPC.TLS.InsecureSkipVerify {
 			t.Errorf("my-grpcs tls %+v; want TLS without verification", p.GRPC.TLS)
 		}
 	})
 	t.Run("icmp", func(t *testing.T) {
-		p := c.probe(t, "ping-example")
+		p := c.Probe(t, "ping-example")
 		if p.ICMP.IPProtocol != "ip4" || !slices.Equal(sources(p.ICMP.Assert), []string{`rtt.avg < duration("100ms")`}) {
 			t.Errorf("ping-example: %+v", p.ICMP)
 		}
 	})
 	t.Run("dns mx", func(t *testing.T) {
-		p := c.probe(t, "example-dns-query")
+		p := c.Probe(t, "example-dns-query")
 		if p.DNS.Type != "MX" || !p.DNS.Expect.Answers[0].MatchString("example.com.\t300\tIN\tMX\t10 mail.example.com.") {
 			t.Errorf("dns: %+v", p.DNS)
 		}
 	})
 	t.Run("ssh and starttls", func(t *testing.T) {
-		if p := c.probe(t, "ssh-example-password"); p.TCP.Address != "example.com:22" || !p.TCP.Expect.MatchString("SSH-2.0-OpenSSH") {
+		if p := c.Probe(t, "ssh-example-password"); p.TCP.Address != "example.com:22" || !p.TCP.Expect.MatchString("SSH-2.0-OpenSSH") {
 			t.Errorf("ssh: %+v", p.TCP)
 		}
-		if p := c.probe(t, "starttls-smtp-example"); p.TCP.Address != "smtp.gmail.com:587" || !p.TCP.Expect.MatchString("220 smtp.gmail.com ESMTP") {
+		if p := c.Probe(t, "starttls-smtp-example"); p.TCP.Address != "smtp.gmail.com:587" || !p.TCP.Expect.MatchString("220 smtp.gmail.com ESMTP") {
 			t.Errorf("starttls: %+v", p.TCP)
 		}
 	})
 	t.Run("tls", func(t *testing.T) {
-		p := c.probe(t, "tls-ldaps-example")
+		p := c.Probe(t, "tls-ldaps-example")
 		if p.TLS.Address != "ldap.example.com:636" || p.TLS.ExpiresWithin.Std() != 48*time.Hour || p.Timeout.Std() != 5*time.Second {
 			t.Errorf("tls: %+v", p.TLS)
 		}
 	})
 	t.Run("disabled", func(t *testing.T) {
-		if _, ok := c.probes["disabled-one"]; ok {
+		if _, ok := c.Probes["disabled-one"]; ok {
 			t.Error("disabled-one runs; Gatus does not run it")
 		}
-		if !strings.Contains(c.out, "# - name: disabled-one") {
-			t.Errorf("disabled-one is not written as a comment:\n%s", c.out)
+		if !strings.Contains(c.Out, "# - name: disabled-one") {
+			t.Errorf("disabled-one is not written as a comment:\n%s", c.Out)
 		}
 	})
 	t.Run("graphql", func(t *testing.T) {
-		p := c.probe(t, "graphql")
+		p := c.Probe(t, "graphql")
 		if p.HTTP.Method != "POST" || !strings.HasPrefix(p.HTTP.Body, `{"query":"{\n  users(gender: \"female\")`) ||
 			p.HTTP.Headers["Content-Type"] != "application/json" || p.HTTP.Headers["Authorization"] != "Bearer api-token-value" {
 			t.Errorf("graphql: method %s, body %q, headers %v", p.HTTP.Method, p.HTTP.Body, p.HTTP.Headers)
 		}
 	})
 	t.Run("external endpoints", func(t *testing.T) {
-		p := c.probe(t, "ext-ep-test")
+		p := c.Probe(t, "ext-ep-test")
 		h := p.Heartbeat
 		if h.Every.Std() != 30*time.Minute || h.Grace != 0 || len(h.Token) < 16 || h.Token == "potato" || p.Labels["group"] != "core" {
 			t.Errorf("ext-ep-test: %+v, labels %v", h, p.Labels)
 		}
-		p = c.probe(t, "nightly-backup")
+		p = c.Probe(t, "nightly-backup")
 		if p.Heartbeat.Token != "0123456789abcdef0123" {
 			t.Errorf("nightly-backup token %q; want ${BACKUP_PUSH_TOKEN}", p.Heartbeat.Token)
 		}
@@ -284,11 +257,11 @@ func TestAlerting(t *testing.T) {
 		"api":                  {Failures: 10, Of: 12}, // the first alert's 10 and 3
 	}
 	for name, want := range damping {
-		if got := c.probe(t, name).FailureThreshold; got != want {
+		if got := c.Probe(t, name).FailureThreshold; got != want {
 			t.Errorf("%s: failure_threshold %+v; want %+v", name, got, want)
 		}
 	}
-	a := c.cfg.Alerting
+	a := c.Cfg.Alerting
 	receivers := map[string]config.Receiver{}
 	for _, r := range a.Receivers {
 		receivers[r.Name] = r
@@ -348,8 +321,8 @@ func TestAlerting(t *testing.T) {
 func TestMaintenance(t *testing.T) {
 	c := convertFile(t, "maintenance.yaml")
 	windows := map[string]*config.Maintenance{}
-	for i := range c.cfg.Maintenance {
-		windows[c.cfg.Maintenance[i].Name] = &c.cfg.Maintenance[i]
+	for i := range c.Cfg.Maintenance {
+		windows[c.Cfg.Maintenance[i].Name] = &c.Cfg.Maintenance[i]
 	}
 	at := func(zone, s string) time.Time {
 		loc, err := time.LoadLocation(zone)
@@ -378,7 +351,7 @@ func TestMaintenance(t *testing.T) {
 		t.Run(tt.window+" "+tt.at, func(t *testing.T) {
 			m := windows[tt.window]
 			if m == nil {
-				t.Fatalf("no maintenance %q:\n%s", tt.window, c.out)
+				t.Fatalf("no maintenance %q:\n%s", tt.window, c.Out)
 			}
 			if _, _, on := m.ActiveAt(at(tt.zone, tt.at)); on != tt.on {
 				t.Errorf("on at %s %s: %v; want %v", tt.at, tt.zone, on, tt.on)
@@ -393,12 +366,12 @@ func TestMaintenance(t *testing.T) {
 	}
 	// The anchored defaults are merged into both endpoints.
 	for _, name := range []string{"anchor-example-1", "anchor-example-2"} {
-		p := c.probe(t, name)
+		p := c.Probe(t, name)
 		if p.Interval.Std() != 5*time.Minute || p.Timeout.Std() != 30*time.Second || !p.HTTP.TLS.InsecureSkipVerify || len(p.HTTP.Expect.Status) != 1 {
 			t.Errorf("%s: interval %s, timeout %s, tls %+v; want the anchored defaults", name, p.Interval.Std(), p.Timeout.Std(), p.HTTP.TLS)
 		}
 	}
-	if g := c.probe(t, "anchor-example-2").Labels["group"]; g != "example" {
+	if g := c.Probe(t, "anchor-example-2").Labels["group"]; g != "example" {
 		t.Errorf("anchor-example-2's group %q; want its own, example", g)
 	}
 	c.wantLeft(t, "endpoints[1].maintenance-windows[0].start")

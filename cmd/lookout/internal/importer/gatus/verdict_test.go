@@ -41,7 +41,7 @@ func verdict(t *testing.T, endpoint string) (bool, string) {
 	t.Cleanup(transports.CloseIdle)
 	ks := kinds.All(transports, heartbeat.NewStore(), nil)
 	up, reasons := true, []string{}
-	for _, pc := range c.cfg.Probes {
+	for _, pc := range c.Cfg.Probes {
 		r, err := ks.NewRunner(pc, slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatal(err)
