@@ -36,30 +36,20 @@ func backupRulesWithoutFor(t *testing.T) string {
 	return strings.Replace(s, "name: lookout-mongodb-backups", "name: backups-test", 1)
 }
 
-// TestBackupRulesPage: every built-in backup rule pages a real webhook
-// when its condition is true on a running daemon: PBM's collections in a
-// real FerretDB (a failed newest backup, one stuck, PITR an hour behind,
-// no restore), dump folders whose files the test dates (stale, shrunk,
-// short of the retention, an off-site copy days behind), a restore-drill
-// heartbeat that never checked in, and an S3 bucket and the Atlas API that
-// cannot be reached, which count as never backed up. Their secrets appear
-// nowhere: not in the log, /metrics, the backups API or the pages.
-func TestBackupRulesPage(t *testing.T) {
-	srv := ferretdbtest.Start(t)
-	now := time.Now()
+// insertPBMState writes into the admin database what Percona Backup for
+// MongoDB keeps there: a done backup 20 hours old, a failed one 2 hours
+// old, an incremental one running for an hour (its heartbeat 5 minutes
+// old), and point-in-time chunks an hour behind.
+func insertPBMState(t *testing.T, client *mongo.Client, now time.Time) {
+	t.Helper()
 	ago := func(d time.Duration) int64 { return now.Add(-d).Unix() }
 	ts := func(d time.Duration) bson.Timestamp { return bson.Timestamp{T: uint32(ago(d)), I: 1} }
-	client, err := mongo.Connect(options.Client().ApplyURI(srv.URI))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Disconnect(t.Context())
-	admin := client.Database("admin")
 	backup := func(typ, status string, start, end, hb time.Duration, errText string) bson.D {
 		return bson.D{{Key: "name", Value: fmt.Sprint(ago(start))}, {Key: "type", Value: typ}, {Key: "status", Value: status},
 			{Key: "start_ts", Value: ago(start)}, {Key: "last_transition_ts", Value: ago(end)}, {Key: "last_write_ts", Value: ts(end)},
 			{Key: "hb", Value: ts(hb)}, {Key: "size", Value: int64(500)}, {Key: "error", Value: errText}}
 	}
+	admin := client.Database("admin")
 	if _, err := admin.Collection("pbmBackups").InsertMany(t.Context(), []any{
 		backup("logical", "done", 21*time.Hour, 20*time.Hour, 20*time.Hour, ""),
 		backup("logical", "error", 3*time.Hour, 2*time.Hour, 2*time.Hour, "upload: access denied"),
@@ -71,25 +61,46 @@ func TestBackupRulesPage(t *testing.T) {
 		bson.D{{Key: "rs", Value: "rs0"}, {Key: "start_ts", Value: ts(70 * time.Minute)}, {Key: "end_ts", Value: ts(time.Hour)}}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// writeDump writes a dump file of size bytes into folder, dated at.
+func writeDump(t *testing.T, folder, name string, size int, at time.Time) {
+	t.Helper()
+	if err := os.MkdirAll(folder, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(folder, name)
+	if err := os.WriteFile(p, make([]byte, size), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(p, at, at); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBackupRulesPage: every built-in backup rule pages a real webhook
+// when its condition is true on a running daemon: PBM's collections in a
+// real FerretDB (a failed newest backup, one stuck, PITR an hour behind,
+// no restore), dump folders whose files the test dates (stale, shrunk,
+// short of the retention, an off-site copy days behind), a restore-drill
+// heartbeat that never checked in, and an S3 bucket and the Atlas API that
+// cannot be reached, which count as never backed up. Their secrets appear
+// nowhere: not in the log, /metrics, the backups API or the pages.
+func TestBackupRulesPage(t *testing.T) {
+	srv := ferretdbtest.Start(t)
+	now := time.Now()
+	client, err := mongo.Connect(options.Client().ApplyURI(srv.URI))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Disconnect(t.Context())
+	insertPBMState(t, client, now)
 
 	dir := t.TempDir()
 	dumps, offsite := filepath.Join(dir, "dumps"), filepath.Join(dir, "offsite")
-	dump := func(folder, name string, size int, age time.Duration) {
-		t.Helper()
-		if err := os.MkdirAll(folder, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		p := filepath.Join(folder, name)
-		if err := os.WriteFile(p, make([]byte, size), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chtimes(p, now.Add(-age), now.Add(-age)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	dump(dumps, "a.archive.gz", 1000, 96*time.Hour)
-	dump(dumps, "b.archive.gz", 100, 72*time.Hour) // less than half the one before
-	dump(offsite, "a.archive.gz", 1000, 144*time.Hour)
+	writeDump(t, dumps, "a.archive.gz", 1000, now.Add(-96*time.Hour))
+	writeDump(t, dumps, "b.archive.gz", 100, now.Add(-72*time.Hour)) // less than half the one before
+	writeDump(t, offsite, "a.archive.gz", 1000, now.Add(-144*time.Hour))
 
 	hook := newHookServer(t)
 	writeConfig(t, filepath.Join(dir, "rules.yml"), backupRulesWithoutFor(t))

@@ -365,25 +365,7 @@ func newMongoFixture(t *testing.T, dir string) *mongoFixture {
 	}
 	defer client.Disconnect(t.Context())
 	now := time.Now()
-	ago := func(d time.Duration) int64 { return now.Add(-d).Unix() }
-	ts := func(d time.Duration) bson.Timestamp { return bson.Timestamp{T: uint32(ago(d)), I: 1} }
-	backup := func(typ, status string, start, end, hb time.Duration, errText string) bson.D {
-		return bson.D{{Key: "name", Value: fmt.Sprint(ago(start))}, {Key: "type", Value: typ}, {Key: "status", Value: status},
-			{Key: "start_ts", Value: ago(start)}, {Key: "last_transition_ts", Value: ago(end)}, {Key: "last_write_ts", Value: ts(end)},
-			{Key: "hb", Value: ts(hb)}, {Key: "size", Value: int64(5000)}, {Key: "error", Value: errText}}
-	}
-	admin := client.Database("admin")
-	if _, err := admin.Collection("pbmBackups").InsertMany(t.Context(), []any{
-		backup("logical", "done", 21*time.Hour, 20*time.Hour, 20*time.Hour, ""),
-		backup("logical", "error", 3*time.Hour, 2*time.Hour, 2*time.Hour, "upload: access denied"),
-		backup("incremental", "running", time.Hour, time.Hour, 5*time.Minute, ""),
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.Collection("pbmPITRChunks").InsertOne(t.Context(),
-		bson.D{{Key: "rs", Value: "rs0"}, {Key: "start_ts", Value: ts(70 * time.Minute)}, {Key: "end_ts", Value: ts(time.Hour)}}); err != nil {
-		t.Fatal(err)
-	}
+	insertPBMState(t, client, now)
 	// {customer: 1} is a prefix of the second index: redundant.
 	if _, err := client.Database("shop").Collection("orders").Indexes().CreateMany(t.Context(), []mongo.IndexModel{
 		{Keys: bson.D{{Key: "customer", Value: 1}}},
@@ -393,17 +375,9 @@ func newMongoFixture(t *testing.T, dir string) *mongoFixture {
 	}
 	dumps, offsite := filepath.Join(dir, "dumps"), filepath.Join(dir, "offsite")
 	for folder, ages := range map[string][]time.Duration{dumps: {50 * time.Hour, 26 * time.Hour, 2 * time.Hour}, offsite: {26 * time.Hour}} {
-		if err := os.MkdirAll(folder, 0o755); err != nil {
-			t.Fatal(err)
-		}
 		for _, age := range ages {
-			p := filepath.Join(folder, fmt.Sprintf("%d.archive.gz", ago(age)))
-			if err := os.WriteFile(p, make([]byte, 1000), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Chtimes(p, now.Add(-age), now.Add(-age)); err != nil {
-				t.Fatal(err)
-			}
+			at := now.Add(-age)
+			writeDump(t, folder, fmt.Sprintf("%d.archive.gz", at.Unix()), 1000, at)
 		}
 	}
 	m := &mongoFixture{slowLog: filepath.Join(dir, "mongod.log")}
