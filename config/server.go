@@ -116,6 +116,15 @@ type Prefix struct {
 	netip.Prefix
 }
 
+// NetPrefixes are ps as netip prefixes.
+func NetPrefixes(ps []Prefix) []netip.Prefix {
+	out := make([]netip.Prefix, len(ps))
+	for i, p := range ps {
+		out[i] = p.Prefix
+	}
+	return out
+}
+
 func (p *Prefix) parseScalar(s string) error {
 	if a, err := netip.ParseAddr(s); err == nil {
 		p.Prefix = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())

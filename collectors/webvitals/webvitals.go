@@ -95,12 +95,8 @@ type settings struct {
 }
 
 func newSettings(cfg config.WebVitals, trustedProxies []config.Prefix, log *slog.Logger) *settings {
-	trusted := make([]netip.Prefix, len(trustedProxies))
-	for i, p := range trustedProxies {
-		trusted[i] = p.Prefix
-	}
 	return &settings{
-		cfg: cfg, trusted: trusted,
+		cfg: cfg, trusted: config.NetPrefixes(trustedProxies),
 		origins: parseOrigins(cfg.AllowedOrigins),
 		routes:  newRouteTable(cfg.Routes, cfg.MaxRoutes, log),
 		limiter: NewClientLimiter(float64(cfg.RateLimit.PerIP), cfg.RateLimit.Burst, MaxIPs),

@@ -27,9 +27,10 @@ const (
 	resultUnknown      = "unknown"      // no heartbeat at the path
 	resultTooLarge     = "too_large"    // a body over MaxBody
 	resultInvalid      = "invalid"      // a method or exit code not accepted
+	resultRateLimited  = "rate_limited" // over its client address's rate
 )
 
-var results = []string{resultOK, resultUnauthorized, resultUnknown, resultTooLarge, resultInvalid}
+var results = []string{resultOK, resultUnauthorized, resultUnknown, resultTooLarge, resultInvalid, resultRateLimited}
 
 var _ http.Handler = (*Store)(nil)
 
@@ -39,7 +40,8 @@ var _ http.Handler = (*Store)(nil)
 // the heartbeat's token as "Authorization: Bearer TOKEN" or ?token=TOKEN.
 // It answers 200 once the check-in is recorded; 404 for a path naming no
 // heartbeat, 401 for a wrong or missing token, 413 for a body over
-// MaxBody, 405 for another method and 400 for an exit code over 255. Each
+// MaxBody, 405 for another method, 400 for an exit code over 255 and 429
+// for a client over the rate LimitClients sets. Each
 // answer counts in lookout_heartbeat_checkins_total; none repeats the
 // token or the path.
 func (s *Store) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -48,6 +50,14 @@ func (s *Store) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		w.Header().Set("Allow", "GET, HEAD, POST")
 		s.refuse(w, resultInvalid, http.StatusMethodNotAllowed, "a check-in is GET or POST")
+		return
+	}
+	s.mu.RLock()
+	allow := s.allow
+	s.mu.RUnlock()
+	if allow != nil && !allow(r) {
+		w.Header().Set("Retry-After", "1")
+		s.refuse(w, resultRateLimited, http.StatusTooManyRequests, "too many check-ins from this address; try again in a second")
 		return
 	}
 	b, sig, code, refused := s.route(strings.TrimPrefix(r.URL.Path, RoutePrefix))

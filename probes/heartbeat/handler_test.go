@@ -2,6 +2,7 @@ package heartbeat_test
 
 import (
 	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -124,7 +125,7 @@ func TestCheckinRoutes(t *testing.T) {
 		})
 	}
 
-	want := map[string]float64{"ok": 7, "unauthorized": 4, "unknown": 2, "too_large": 1, "invalid": 2}
+	want := map[string]float64{"ok": 7, "unauthorized": 4, "unknown": 2, "too_large": 1, "invalid": 2, "rate_limited": 0}
 	if got := b.counts(); !maps.Equal(got, want) {
 		t.Errorf("lookout_heartbeat_checkins_total by result = %v, want %v", got, want)
 	}
@@ -141,11 +142,61 @@ func TestCheckinRoutes(t *testing.T) {
 	}
 }
 
+// TestCheckinsLimitedPerClient: a client over the rate LimitClients sets
+// is answered 429 with Retry-After before its token is read, counted as
+// rate_limited, and its check-in changes nothing; another client is not
+// affected.
+func TestCheckinsLimitedPerClient(t *testing.T) {
+	b := newBeats(t, twoBeats)
+	left := map[string]int{"192.0.2.1": 2}
+	b.store.LimitClients(func(r *http.Request) bool {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		n, limited := left[host]
+		if !limited {
+			return true
+		}
+		left[host] = n - 1
+		return n > 0
+	})
+	checkin := func(remote, bearer string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, "/v1/heartbeat/nightly-dump", nil)
+		req.RemoteAddr = remote + ":40000"
+		req.Header.Set("Authorization", "Bearer "+bearer)
+		rec := httptest.NewRecorder()
+		b.store.ServeHTTP(rec, req)
+		return rec
+	}
+	for i, want := range []int{http.StatusOK, http.StatusUnauthorized, http.StatusTooManyRequests, http.StatusTooManyRequests} {
+		bearer := token
+		if i == 1 {
+			bearer = "wrong"
+		}
+		if rec := checkin("192.0.2.1", bearer); rec.Code != want {
+			t.Errorf("check-in %d from the limited client: %d, want %d", i+1, rec.Code, want)
+		} else if want == http.StatusTooManyRequests && rec.Header().Get("Retry-After") != "1" {
+			t.Errorf("a 429 without Retry-After: %v", rec.Header())
+		}
+	}
+	before, _ := b.store.Signals("nightly-dump")
+	if rec := checkin("192.0.2.1", token); rec.Code != http.StatusTooManyRequests {
+		t.Fatalf("over the rate: %d", rec.Code)
+	}
+	if after, _ := b.store.Signals("nightly-dump"); after != before {
+		t.Errorf("a refused check-in changed the signals from %+v to %+v", before, after)
+	}
+	if rec := checkin("198.51.100.7", token); rec.Code != http.StatusOK {
+		t.Errorf("another client: %d, want 200", rec.Code)
+	}
+	if got := b.counts()["rate_limited"]; got != 3 {
+		t.Errorf("rate_limited = %v, want 3", got)
+	}
+}
+
 // TestCheckinCountersStartAtZero: every result has its series at 0 before
 // any check-in, so increase() counts the first.
 func TestCheckinCountersStartAtZero(t *testing.T) {
 	b := newBeats(t, twoBeats)
-	want := map[string]float64{"ok": 0, "unauthorized": 0, "unknown": 0, "too_large": 0, "invalid": 0}
+	want := map[string]float64{"ok": 0, "unauthorized": 0, "unknown": 0, "too_large": 0, "invalid": 0, "rate_limited": 0}
 	if got := b.counts(); !maps.Equal(got, want) {
 		t.Errorf("lookout_heartbeat_checkins_total = %v, want %v", got, want)
 	}

@@ -2,6 +2,7 @@ package heartbeat
 
 import (
 	"crypto/sha256"
+	"net/http"
 	"sync"
 	"time"
 
@@ -53,6 +54,9 @@ type Store struct {
 	// shared is where a cluster's replicas keep their check-ins; nil for
 	// a single replica.
 	shared Shared
+	// allow tells whether a check-in's client is within its rate; nil:
+	// every one is.
+	allow func(*http.Request) bool
 }
 
 // beat is one heartbeat: its token's hash and its signals.
@@ -70,7 +74,7 @@ func NewStore() *Store {
 	s := &Store{
 		checkins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lookout_heartbeat_checkins_total",
-			Help: "Heartbeat check-ins by result: ok, unauthorized (wrong or missing token), unknown (no such heartbeat), too_large (a body over 10 KiB), invalid (a method or exit code not accepted).",
+			Help: "Heartbeat check-ins by result: ok, unauthorized (wrong or missing token), unknown (no such heartbeat), too_large (a body over 10 KiB), invalid (a method or exit code not accepted), rate_limited (over its client address's rate).",
 		}, []string{"result"}),
 		beats: map[string]*beat{},
 	}
@@ -94,6 +98,15 @@ func (s *Store) Collect(ch chan<- prometheus.Metric) { s.checkins.Collect(ch) }
 func (s *Store) OnCheckin(f func(name string)) {
 	s.mu.Lock()
 	s.onCheckin = f
+	s.mu.Unlock()
+}
+
+// LimitClients has every check-in first asked of allow, which tells
+// whether its client is within its rate; one that is not is answered 429
+// before its token is read. Set it before serving.
+func (s *Store) LimitClients(allow func(*http.Request) bool) {
+	s.mu.Lock()
+	s.allow = allow
 	s.mu.Unlock()
 }
 

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"runtime/debug"
 	"slices"
@@ -97,6 +98,9 @@ type daemon struct {
 	// heartbeats serves the heartbeats' check-ins; nil when Lookout
 	// started without heartbeat probes.
 	heartbeats *heartbeat.Store
+	// checkinTrusted are the proxies whose X-Forwarded-For the check-ins'
+	// rate limit believes; a reload changes them.
+	checkinTrusted atomic.Pointer[[]netip.Prefix]
 	// cluster is this replica's membership; nil for a single replica.
 	cluster *clusterParts
 	// stopProbes ends the scheduler: when Run's context ends, or in a
@@ -376,6 +380,7 @@ func (d *daemon) reload() error {
 		return err
 	}
 	applyVitals()
+	d.checkinTrusted.Store(new(config.NetPrefixes(trustedProxies(cfg))))
 	if b := d.opts.Browser; b != nil {
 		b.Configure(cfg.Browser)
 	}

@@ -2,8 +2,11 @@ package daemon
 
 import (
 	"errors"
+	"net/http"
 	"slices"
+	"time"
 
+	"github.com/lookout-dev/lookout/collectors/webvitals"
 	"github.com/lookout-dev/lookout/config"
 	"github.com/lookout-dev/lookout/probes"
 )
@@ -46,9 +49,25 @@ func (d *daemon) setupHeartbeats(cfg *config.Config) error {
 	if hasHeartbeats(cfg) {
 		d.heartbeats = beats
 		d.reg.MustRegister(beats)
+		// Check-ins arrive on the public listener: each client address
+		// (behind server.public.trusted_proxies, the one they forward)
+		// has its rate, so a flood from one cannot crowd out the others.
+		limiter := webvitals.NewClientLimiter(checkinRate, checkinBurst, checkinClients)
+		d.checkinTrusted.Store(new(config.NetPrefixes(trustedProxies(cfg))))
+		beats.LimitClients(func(r *http.Request) bool {
+			return limiter.Allow(webvitals.ClientKey(r, *d.checkinTrusted.Load()), time.Now())
+		})
 	}
 	return nil
 }
+
+// The rate of check-ins per client address: a host running many cron jobs
+// checks each in as it starts and ends, often at the same minute.
+const (
+	checkinRate    = 10  // a second
+	checkinBurst   = 300 // at once
+	checkinClients = 10000
+)
 
 // configureHeartbeats tells the store which heartbeats the running
 // probes have, after a start or a reload swapped them in.

@@ -131,6 +131,57 @@ func (d *beatDaemon) waitFor(t *testing.T, name, what string, ok func(beatStatus
 	}
 }
 
+// TestCheckinRateLimit: one client address past its burst of check-ins
+// is answered 429 with Retry-After, counted as rate_limited, while
+// another address (here a client behind a trusted proxy, by its
+// X-Forwarded-For) still checks in. The test sends at most 450 check-ins,
+// to 127.0.0.1.
+func TestCheckinRateLimit(t *testing.T) {
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "lookout.yml")
+	writeConfig(t, cfgFile, strings.Replace(heartbeatConfig(dir), "public: {listen: 127.0.0.1:0}",
+		"public: {listen: 127.0.0.1:0, trusted_proxies: [127.0.0.1]}", 1))
+	d := startBeatDaemon(t, cfgFile)
+	defer d.stop(t)
+	checkin := func(client string) *http.Response {
+		req, _ := http.NewRequest("POST", d.public+"/v1/heartbeat/backup", nil)
+		req.Header.Set("Authorization", "Bearer "+beatToken)
+		req.Header.Set("X-Forwarded-For", client)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	accepted, limited := 0, 0
+	for range checkinBurst + 150 {
+		resp := checkin("203.0.113.9")
+		switch resp.StatusCode {
+		case http.StatusOK:
+			accepted++
+		case http.StatusTooManyRequests:
+			limited++
+			if resp.Header.Get("Retry-After") != "1" {
+				t.Fatalf("429 without Retry-After: %v", resp.Header)
+			}
+		default:
+			t.Fatalf("check-in: %d", resp.StatusCode)
+		}
+	}
+	if accepted < checkinBurst || limited == 0 {
+		t.Errorf("one address: %d accepted, %d refused; want its burst of %d accepted, then 429s", accepted, limited, checkinBurst)
+	}
+	if resp := checkin("198.51.100.20"); resp.StatusCode != http.StatusOK {
+		t.Errorf("another address: %d, want 200", resp.StatusCode)
+	}
+	_, metrics := d.get(t, "/metrics")
+	if want := fmt.Sprintf(`lookout_heartbeat_checkins_total{result="rate_limited"} %d`, limited); !strings.Contains(metrics, want) {
+		t.Errorf("/metrics lacks %s:\n%s", want, grepLines(metrics, "lookout_heartbeat_checkins_total"))
+	}
+}
+
 // TestHeartbeatCheckins: check-ins reach the public listener only; a
 // failure makes a probe evaluated once an hour down at once, with the
 // job's words as the reason, and a success brings it back; refusals are

@@ -124,11 +124,7 @@ func New(src Source, pages []config.StatusPage, trusted []config.Prefix, opts Op
 
 // Configure serves pages from now on; the next request builds them.
 func (s *Server) Configure(pages []config.StatusPage, trusted []config.Prefix) {
-	set := &settings{pages: pages, trusted: make([]netip.Prefix, len(trusted))}
-	for i, p := range trusted {
-		set.trusted[i] = p.Prefix
-	}
-	s.cfg.Store(set)
+	s.cfg.Store(&settings{pages: pages, trusted: config.NetPrefixes(trusted)})
 	s.Invalidate()
 }
 
