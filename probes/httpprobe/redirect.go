@@ -143,9 +143,10 @@ func (to *redirectTo) refuse(a netip.Addr) error {
 }
 
 // privateKind names the kind of address a is when deny_private_redirects
-// refuses it (loopback, private as of RFC 1918 and RFC 4193, link-local,
-// which holds cloud metadata services at 169.254.169.254, or
-// unspecified), and is "" for any other address.
+// refuses it (loopback, private as of RFC 1918 and RFC 4193, shared as of
+// RFC 6598 (carrier-grade NAT, and some clouds' metadata service at
+// 100.100.100.200), link-local, which holds cloud metadata services at
+// 169.254.169.254, or unspecified), and is "" for any other address.
 func privateKind(a netip.Addr) string {
 	a = a.Unmap()
 	switch {
@@ -153,6 +154,8 @@ func privateKind(a netip.Addr) string {
 		return "loopback"
 	case a.IsPrivate():
 		return "private"
+	case sharedAddressSpace.Contains(a):
+		return "shared (carrier-grade NAT)"
 	case a.IsLinkLocalUnicast(), a.IsLinkLocalMulticast():
 		return "link-local"
 	case a.IsUnspecified():
@@ -160,6 +163,9 @@ func privateKind(a netip.Addr) string {
 	}
 	return ""
 }
+
+// sharedAddressSpace is RFC 6598's 100.64.0.0/10, for carrier-grade NAT.
+var sharedAddressSpace = netip.MustParsePrefix("100.64.0.0/10")
 
 // refusedRedirect is a redirect deny_private_redirects refused.
 type refusedRedirect struct {
