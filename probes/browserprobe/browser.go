@@ -19,8 +19,9 @@ import (
 // their timeout. A browser that crashed or stopped answering is replaced
 // at the next run, counted in lookout_browser_restarts_total.
 //
-// No Chromium outlives Lookout: Close (at shutdown) and a reload that
-// changes the executable or remote_url close it (killing its process
+// No Chromium outlives Lookout: Close (at shutdown), a reload that
+// changes the executable or remote_url, and one that leaves no browser
+// probe (Release) close it (killing its process
 // group when it does not close in time), kill any process left with its
 // user data directory and remove the directory; on Linux the kernel
 // kills it if Lookout dies, even killed.
@@ -83,6 +84,18 @@ func (b *Browser) Configure(s config.BrowserSettings) {
 	b.settings = s
 	if b.cur != nil {
 		b.retire(b.cur, "the browser settings changed (reload): this run's browser was stopped")
+		b.cur = nil
+	}
+}
+
+// Release stops the running browser, if any, when no browser probe is
+// left (a reload removed the last), so that an idle Chromium holds no
+// memory; a run that needs one later starts it again. That is no restart.
+func (b *Browser) Release() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cur != nil {
+		b.retire(b.cur, "no browser probe is left (reload): the browser was stopped")
 		b.cur = nil
 	}
 }

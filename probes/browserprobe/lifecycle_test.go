@@ -302,6 +302,36 @@ func TestReloadReplacesBrowser(t *testing.T) {
 	}
 }
 
+// TestReleaseStopsIdleBrowser: Release (a reload that left no browser
+// probe) stops the running Chromium at once, no process of it left; a
+// later run starts a new one, and neither is a restart.
+func TestReleaseStopsIdleBrowser(t *testing.T) {
+	chrome := chromium(t)
+	srv := site(t)
+	var log logBuffer
+	cfg := loadConfig(t, chrome, "", "10s", indent(6, "url: "+srv.URL+"/broken.html"))
+	b := shared(t, cfg, &log)
+	r, _ := runner(t, b, cfg, &log)
+	if res := r.Probe(t.Context()); res.Facts == nil {
+		t.Fatalf("first run: %s, %q", res.State, res.Reason)
+	}
+	_, dir := b.Process()
+	b.Release()
+	waitGone(t, "the idle Chromium", dir)
+	if pid, _ := b.Process(); pid != 0 {
+		t.Errorf("after Release the browser has process %d", pid)
+	}
+	if res := r.Probe(t.Context()); res.Facts == nil || res.ProberError {
+		t.Fatalf("run after Release: %s, %q", res.State, res.Reason)
+	}
+	if _, dir2 := b.Process(); dir2 == dir || dir2 == "" {
+		t.Errorf("the run after Release used %q, want a new Chromium", dir2)
+	}
+	if got := testutil.ToFloat64(b); got != 0 {
+		t.Errorf("lookout_browser_restarts_total %v, want 0", got)
+	}
+}
+
 // TestRemoteBrowser runs a probe in a Chromium that Lookout did not start
 // (browser.remote_url, a sidecar): the run works in a browser context of
 // its own, which it disposes of, and closing Lookout's browser leaves the

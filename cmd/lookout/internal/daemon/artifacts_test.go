@@ -234,3 +234,71 @@ probes:
 		t.Errorf("Sentry's attachment is not a PNG: %v", err)
 	}
 }
+
+// TestReloadWithoutBrowserProbes: a reload that removes the last browser
+// probe stops the Chromium Lookout started for it; it does not idle on.
+func TestReloadWithoutBrowserProbes(t *testing.T) {
+	chrome := chromium(t)
+	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, `<!doctype html><h1>Shop</h1>`)
+	}))
+	defer page.Close()
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "lookout.yml")
+	head := fmt.Sprintf(`server:
+  listen: 127.0.0.1:0
+  public: {listen: 127.0.0.1:0}
+storage: {path: %q}
+browser: {executable: %s}
+probes:
+  - {name: api, interval: 1s, http: {url: %q}}
+`, dir, chrome, page.URL)
+	writeConfig(t, cfgFile, head+fmt.Sprintf("  - {name: shop, interval: 2s, timeout: 1900ms, browser: {url: %q}}\n", page.URL))
+	d := startBeatDaemon(t, cfgFile)
+	defer d.stop(t)
+	d.waitFor(t, "shop", "run in Chromium", func(st beatStatus) bool { return len(st.Results) > 0 })
+	if n := len(chromiumChildren(t)); n == 0 {
+		t.Fatal("no Chromium process runs the browser probe")
+	}
+
+	writeConfig(t, cfgFile, head)
+	if resp, body := postReload(t, d.running); resp.StatusCode != http.StatusOK {
+		t.Fatalf("reload: %d %s", resp.StatusCode, body)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for len(chromiumChildren(t)) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("Chromium processes %v still run after the last browser probe was removed", chromiumChildren(t))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// chromiumChildren are the Chromium processes this test process started
+// (through the daemon it runs), by PID.
+func chromiumChildren(t *testing.T) []int {
+	t.Helper()
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var pids []int
+	for _, f := range stats {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // gone meanwhile
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so split after ')'.
+		s := string(b)
+		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || end < open {
+			continue
+		}
+		fields := strings.Fields(s[end+1:])
+		if len(fields) < 2 || !strings.HasPrefix(s[open+1:end], "chrom") {
+			continue
+		}
+		if ppid, _ := strconv.Atoi(fields[1]); ppid == os.Getpid() {
+			pid, _ := strconv.Atoi(strings.TrimSpace(s[:open]))
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}

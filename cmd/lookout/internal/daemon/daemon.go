@@ -383,6 +383,9 @@ func (d *daemon) reload() error {
 	d.checkinTrusted.Store(new(config.NetPrefixes(trustedProxies(cfg))))
 	if b := d.opts.Browser; b != nil {
 		b.Configure(cfg.Browser)
+		if !slices.ContainsFunc(cfg.Probes, func(p config.Probe) bool { return p.Browser != nil }) {
+			b.Release() // an idle Chromium would hold its memory for nothing
+		}
 	}
 	d.alerting.silences.SetLimits(cfg.Alerting.Silences)
 	d.applyMaintenance(cfg)
