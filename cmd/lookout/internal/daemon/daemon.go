@@ -98,6 +98,9 @@ type daemon struct {
 	// heartbeats serves the heartbeats' check-ins; nil when Lookout
 	// started without heartbeat probes.
 	heartbeats *heartbeat.Store
+	// heartbeatMetrics is whether the heartbeats' counter is registered
+	// (from the first heartbeat probe on).
+	heartbeatMetrics bool
 	// checkinTrusted are the proxies whose X-Forwarded-For the check-ins'
 	// rate limit believes; a reload changes them.
 	checkinTrusted atomic.Pointer[[]netip.Prefix]
@@ -424,7 +427,6 @@ func restartOnly(cfg *config.Config) map[string][sha256.Size]byte {
 		"alerting.receivers":                a.Receivers,
 		"alerting.external_url":             a.ExternalURL,
 		"alerting.send_resolved_when_muted": a.SendResolvedWhenMuted,
-		heartbeatRoutes:                     hasHeartbeats(cfg),
 		"status_pages[].path":               statuspage.Paths(cfg.StatusPages),
 		"cluster":                           cfg.Cluster,
 		"remote_write":                      cfg.RemoteWrite,

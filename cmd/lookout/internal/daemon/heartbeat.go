@@ -11,11 +11,6 @@ import (
 	"github.com/lookout-dev/lookout/probes"
 )
 
-// heartbeatRoutes names, among the sections only a restart applies,
-// whether /v1/heartbeat/ is served: the routes are built at the start, so
-// a reload that adds the first heartbeat probe says it needs a restart.
-const heartbeatRoutes = "probes[].heartbeat (whether /v1/heartbeat/ is served)"
-
 // hasHeartbeats reports whether cfg has a heartbeat probe.
 func hasHeartbeats(cfg *config.Config) bool {
 	return slices.ContainsFunc(cfg.Probes, func(p config.Probe) bool { return p.Heartbeat != nil })
@@ -27,8 +22,9 @@ func hasHeartbeats(cfg *config.Config) bool {
 // and logged, and the check-in counts from memory), runs a heartbeat's
 // probe at each of its check-ins (so a failure is down at once, and an
 // older evaluation never overtakes it: the scheduler runs a probe once at
-// a time), and, when cfg has heartbeat probes, serves their routes on the
-// public listener with lookout_heartbeat_checkins_total.
+// a time), and serves the check-in routes on the public listener, even
+// before a reload adds the first heartbeat probe (until then every name
+// is unknown, 404).
 func (d *daemon) setupHeartbeats(cfg *config.Config) error {
 	beats := d.opts.Heartbeats
 	if beats == nil {
@@ -46,18 +42,15 @@ func (d *daemon) setupHeartbeats(cfg *config.Config) error {
 		// probe merges them after each evaluation.
 		beats.Share(d.cluster.c.Heartbeats())
 	}
-	if hasHeartbeats(cfg) {
-		d.heartbeats = beats
-		d.reg.MustRegister(beats)
-		// Check-ins arrive on the public listener: each client address
-		// (behind server.public.trusted_proxies, the one they forward)
-		// has its rate, so a flood from one cannot crowd out the others.
-		limiter := webvitals.NewClientLimiter(checkinRate, checkinBurst, checkinClients)
-		d.checkinTrusted.Store(new(config.NetPrefixes(trustedProxies(cfg))))
-		beats.LimitClients(func(r *http.Request) bool {
-			return limiter.Allow(webvitals.ClientKey(r, *d.checkinTrusted.Load()), time.Now())
-		})
-	}
+	d.heartbeats = beats
+	// Check-ins arrive on the public listener: each client address
+	// (behind server.public.trusted_proxies, the one they forward) has its
+	// rate, so a flood from one cannot crowd out the others.
+	limiter := webvitals.NewClientLimiter(checkinRate, checkinBurst, checkinClients)
+	d.checkinTrusted.Store(new(config.NetPrefixes(trustedProxies(cfg))))
+	beats.LimitClients(func(r *http.Request) bool {
+		return limiter.Allow(webvitals.ClientKey(r, *d.checkinTrusted.Load()), time.Now())
+	})
 	return nil
 }
 
@@ -82,4 +75,10 @@ func (d *daemon) configureHeartbeats(runners []*probes.Runner) {
 		}
 	}
 	d.opts.Heartbeats.Configure(beats)
+	// lookout_heartbeat_checkins_total is served from the first heartbeat
+	// probe on, a reload's too, and kept after the last is removed.
+	if len(beats) > 0 && !d.heartbeatMetrics {
+		d.reg.MustRegister(d.opts.Heartbeats)
+		d.heartbeatMetrics = true
+	}
 }
