@@ -69,9 +69,9 @@ type alerting struct {
 	receivers []*yaml.Node
 	names     map[string]bool // receiver names taken
 	routes    []route
-	// certs are the probes that got a tls probe for their certificate,
-	// which their routes also select.
-	certs map[string]bool
+	// certs are, by probe, the tls probe that checks its certificate,
+	// which its routes also select.
+	certs map[string]string
 }
 
 // provider is one configured alerting provider.
@@ -405,8 +405,8 @@ func (a *alerting) node() *yaml.Node {
 		routes := list()
 		for _, r := range a.routes {
 			names := []string{r.probe}
-			if a.certs[r.probe] {
-				names = append(names, r.probe+"-certificate")
+			if cert := a.certs[r.probe]; cert != "" {
+				names = append(names, cert)
 			}
 			m := mapping()
 			set(m, "matchers", flowList(matcherFor(names)))

@@ -442,10 +442,12 @@ func (b *probeBuilder) certProbe() {
 		port = "443"
 	}
 	cert := mapping()
+	// NAME-certificate, or NAME-certificate-2 when an endpoint has it.
+	b.certName = b.c.probeName("", b.name+"-certificate")
 	for i := 0; i+1 < len(b.node.Content); i += 2 {
 		switch k := b.node.Content[i]; k.Value {
 		case "name":
-			set(cert, "name", str(b.name+"-certificate"))
+			set(cert, "name", str(b.certName))
 		case "interval", "timeout", "failure_threshold", "labels":
 			set(cert, k.Value, b.node.Content[i+1])
 		}

@@ -64,7 +64,7 @@ func Convert(src []byte) (out []byte, left []importer.Left, err error) {
 		return nil, nil, fmt.Errorf("gatus config: line %d: want a mapping with endpoints, found %s", root.Line, kindName(root))
 	}
 	c := &converter{names: map[string]int{}}
-	c.alerting.providers, c.alerting.names, c.alerting.certs = map[string]*provider{}, map[string]bool{}, map[string]bool{}
+	c.alerting.providers, c.alerting.names, c.alerting.certs = map[string]*provider{}, map[string]bool{}, map[string]string{}
 	if err := c.read(root); err != nil {
 		return nil, nil, err
 	}
@@ -690,8 +690,9 @@ type probeBuilder struct {
 	sectKey *yaml.Node
 	checks  checks
 	// cert is the tls probe that checks an HTTP endpoint's certificate,
-	// when a condition asks about it.
+	// when a condition asks about it, and certName its name.
 	cert     *yaml.Node
+	certName string
 	interval time.Duration
 }
 
@@ -740,17 +741,16 @@ func (b *probeBuilder) build() {
 	}
 	b.c.probes = append(b.c.probes, out)
 	if b.cert != nil {
-		b.c.alerting.certs[b.name] = true
-		b.c.names[b.name+"-certificate"] = len(b.c.probes)
+		b.c.alerting.certs[b.name] = b.certName
 		b.c.probes = append(b.c.probes, &probeOut{node: b.cert, disabled: out.disabled,
-			notes: []string{fmt.Sprintf("%s: the certificate of %s, which Gatus's [CERTIFICATE_EXPIRATION] checked", b.name+"-certificate", b.name)}})
+			notes: []string{fmt.Sprintf("%s: the certificate of %s, which Gatus's [CERTIFICATE_EXPIRATION] checked", b.certName, b.name)}})
 	}
 }
 
 // probeNames are the probes the endpoint became, for matchers.
 func (b *probeBuilder) probeNames() []string {
 	if b.cert != nil {
-		return []string{b.name, b.name + "-certificate"}
+		return []string{b.name, b.certName}
 	}
 	return []string{b.name}
 }

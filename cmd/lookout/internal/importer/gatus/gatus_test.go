@@ -377,6 +377,32 @@ func TestMaintenance(t *testing.T) {
 	c.wantLeft(t, "endpoints[1].maintenance-windows[0].start")
 }
 
+// TestCertificateProbeNameTaken: an endpoint already named like the
+// certificate probe of another keeps its name, the certificate probe
+// takes the next free one, and the alert's route selects it.
+func TestCertificateProbeNameTaken(t *testing.T) {
+	c := convertAndLoad(t, []byte(`alerting:
+  custom: {url: "https://hooks.example.com/gatus"}
+endpoints:
+  - name: shop-certificate
+    url: "https://shop.example.com/cert-report"
+    conditions: ["[STATUS] == 200"]
+  - name: shop
+    url: "https://shop.example.com/"
+    conditions: ["[STATUS] == 200", "[CERTIFICATE_EXPIRATION] > 48h"]
+    alerts: [{type: custom}]
+`))
+	if p := c.Probe(t, "shop-certificate"); p.HTTP == nil {
+		t.Errorf("shop-certificate is not the HTTP endpoint of that name: %+v", p)
+	}
+	if p := c.Probe(t, "shop-certificate-2"); p.TLS == nil || p.TLS.Address != "shop.example.com:443" {
+		t.Errorf("shop's certificate probe: %+v", p.TLS)
+	}
+	if !strings.Contains(c.Out, "shop|shop-certificate-2") {
+		t.Errorf("the route of shop's alert does not select its certificate probe:\n%s", c.Out)
+	}
+}
+
 func TestNotAGatusConfig(t *testing.T) {
 	for name, src := range map[string]string{
 		"empty":        "",
