@@ -16,7 +16,7 @@ import (
 
 const importUsage = `usage:
   lookout import blackbox --config blackbox.yml --prometheus prometheus.yml > lookout.yml
-  lookout import gatus config.yaml > lookout.yml
+  lookout import gatus config.yaml|CONFIG_FOLDER > lookout.yml
 `
 
 // Exit codes of `lookout import`.
@@ -104,12 +104,12 @@ func importBlackbox(args []string, stderr io.Writer) ([]byte, []importer.Left, e
 	return out, left, nil
 }
 
-// importGatus reads a Gatus config.
+// importGatus reads a Gatus config file, or a folder of them.
 func importGatus(args []string) ([]byte, []importer.Left, error) {
 	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
-		return nil, nil, errors.New("import gatus needs the Gatus config file, and nothing else: lookout import gatus config.yaml")
+		return nil, nil, errors.New("import gatus needs the Gatus config file or folder (GATUS_CONFIG_PATH), and nothing else: lookout import gatus config.yaml")
 	}
-	src, err := os.ReadFile(args[0])
+	src, err := gatus.ReadPath(args[0])
 	if err != nil {
 		return nil, nil, err
 	}

@@ -403,6 +403,47 @@ endpoints:
 	}
 }
 
+// TestConfigFolder: a folder is read as Gatus reads GATUS_CONFIG_PATH:
+// its YAML files, in subfolders too, merged (the endpoints of each file
+// in one list); a plain setting made in two files is an error naming
+// both.
+func TestConfigFolder(t *testing.T) {
+	src, err := ReadPath("testdata/folder")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := convertAndLoad(t, src)
+	for _, name := range []string{"front-end", "api", "db"} {
+		c.Probe(t, name)
+	}
+	if p := c.Probe(t, "db"); p.TCP == nil || p.TCP.Address != "db.example.org:5432" {
+		t.Errorf("db, from endpoints/api.yml: %+v", p.TCP)
+	}
+	if len(c.Cfg.Alerting.Receivers) < 2 {
+		t.Errorf("the Slack provider of config.yaml did not become a receiver: %+v", c.Cfg.Alerting.Receivers)
+	}
+
+	dir := t.TempDir()
+	for name, text := range map[string]string{
+		"a.yaml": "storage: {type: sqlite, path: /data/a.db}\nendpoints: [{name: a, url: 'https://a.example', conditions: ['[STATUS] == 200']}]\n",
+		"b.yml":  "storage: {type: sqlite, path: /data/b.db}\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = ReadPath(dir)
+	if err == nil || !strings.Contains(err.Error(), "storage.type: set in "+filepath.Join(dir, "a.yaml")+" and again in "+filepath.Join(dir, "b.yml")) {
+		t.Errorf("a setting made in two files: %v; want an error naming the setting and both files", err)
+	}
+	if _, err := ReadPath(t.TempDir()); err == nil || !strings.Contains(err.Error(), "no *.yaml or *.yml file") {
+		t.Errorf("an empty folder: %v", err)
+	}
+	if src, err := ReadPath("testdata/readme.yaml"); err != nil || !strings.Contains(string(src), "endpoints:") {
+		t.Errorf("a file is read as it is: %v", err)
+	}
+}
+
 func TestNotAGatusConfig(t *testing.T) {
 	for name, src := range map[string]string{
 		"empty":        "",
