@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/lookout-dev/lookout/cmd/lookout/internal/importer"
@@ -97,7 +98,7 @@ func importBlackbox(args []string, stderr io.Writer) ([]byte, []importer.Left, e
 	if err != nil {
 		return nil, nil, err
 	}
-	out, left, err := blackbox.Convert(bb, prom)
+	out, left, err := blackbox.Convert(bb, prom, filepath.Dir(*promFile))
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s, %s: %w", *bbFile, *promFile, err)
 	}

@@ -29,13 +29,15 @@ import (
 )
 
 // Convert reads a blackbox_exporter config and a Prometheus config and returns Lookout config (YAML, commented where a setting had no exact equivalent), one probe per target of every scrape job that uses a module, and the items it left behind.
-func Convert(blackboxYAML, prometheusYAML []byte) (out []byte, left []importer.Left, err error) {
+// promDir is the folder of the Prometheus config, where the files of its
+// file_sd_configs are looked for as Prometheus does; "" reads none.
+func Convert(blackboxYAML, prometheusYAML []byte, promDir string) (out []byte, left []importer.Left, err error) {
 	modules, err := readModules(blackboxYAML)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read blackbox_exporter config: %w", err)
 	}
 	var ls leftSet
-	jobs, err := readJobs(prometheusYAML, &ls)
+	jobs, err := readJobs(prometheusYAML, promDir, &ls)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read Prometheus config: %w", err)
 	}

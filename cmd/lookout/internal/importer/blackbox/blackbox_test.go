@@ -29,12 +29,14 @@ func convertDir(t *testing.T, dir string) converted {
 	t.Helper()
 	bb := readFile(t, filepath.Join(dir, "blackbox.yml"))
 	prom := readFile(t, filepath.Join(dir, "prometheus.yml"))
-	return convertAndLoad(t, bb, prom)
+	return convertAndLoad(t, bb, prom, dir)
 }
 
-func convertAndLoad(t *testing.T, bb, prom []byte) converted {
+// convertAndLoad converts and loads; promDir is where the file_sd files
+// are.
+func convertAndLoad(t *testing.T, bb, prom []byte, promDir string) converted {
 	t.Helper()
-	out, left, err := Convert(bb, prom)
+	out, left, err := Convert(bb, prom, promDir)
 	if err != nil {
 		t.Fatalf("Convert: %v", err)
 	}
@@ -414,13 +416,42 @@ func TestExampleYMLShape(t *testing.T) {
 	}
 }
 
+// TestFileSD converts a job whose targets are in file_sd files beside
+// prometheus.yml (YAML and JSON, by glob): one probe per target, with the
+// file's labels and the module a label chose; a pattern that matches no
+// file here is left behind, naming it.
+func TestFileSD(t *testing.T) {
+	c := convertDir(t, "testdata/filesd")
+	if len(c.Cfg.Probes) != 3 {
+		t.Fatalf("%d probes, want one per target of the files:\n%s", len(c.Cfg.Probes), c.Out)
+	}
+	var web, db int
+	for _, p := range c.Cfg.Probes {
+		switch {
+		case p.HTTP != nil && p.Labels["team"] == "web":
+			web++
+		case p.TCP != nil && p.TCP.Address == "db.example.org:5432" && p.Labels["team"] == "data":
+			db++
+		default:
+			t.Errorf("probe %s: %+v", p.Name, p)
+		}
+	}
+	if web != 2 || db != 1 {
+		t.Errorf("%d web probes from web.yml, %d tcp probes from db.json; want 2 and 1", web, db)
+	}
+	wantLeft(t, c.left, []string{"scrape_configs[0].file_sd_configs[1]"})
+	if !strings.Contains(c.left[0].Why, "/etc/prometheus/elsewhere/*.yml") || !strings.Contains(c.left[0].Why, "matches no file here") {
+		t.Errorf("the left pattern: %s", c.left[0])
+	}
+}
+
 // TestLeftBehind converts what Lookout cannot take: targets found by
 // service discovery, modules it has no prober for, settings without an
 // equivalent, jobs and targets blackbox_exporter itself refuses.
 func TestLeftBehind(t *testing.T) {
 	c := convertDir(t, "testdata/left")
 	wantLeft(t, c.left, []string{
-		"scrape_configs[0].file_sd_configs",
+		"scrape_configs[0].file_sd_configs[0]",
 		"scrape_configs[0].kubernetes_sd_configs",
 		"scrape_configs[1].params.module",
 		"scrape_configs[1].static_configs[0].targets[0]", // label version
@@ -498,7 +529,7 @@ func TestUnreadable(t *testing.T) {
 		{"global interval", string(good), "global:\n  scrape_interval: soon\n", []string{"Prometheus config", "line 2", "scrape_interval"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, _, err := Convert([]byte(tc.bb), []byte(tc.prom))
+			_, _, err := Convert([]byte(tc.bb), []byte(tc.prom), "")
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -510,7 +541,7 @@ func TestUnreadable(t *testing.T) {
 		})
 	}
 	// Empty files are read: nothing to convert.
-	c := convertAndLoad(t, nil, nil)
+	c := convertAndLoad(t, nil, nil, "")
 	if len(c.Cfg.Probes) != 0 || len(c.left) != 0 {
 		t.Errorf("empty files: %d probes, left %v", len(c.Cfg.Probes), c.left)
 	}

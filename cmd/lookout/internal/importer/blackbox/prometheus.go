@@ -1,9 +1,12 @@
 package blackbox
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -58,18 +61,25 @@ type scrapeConfig struct {
 	Params         map[string][]string `yaml:"params"`
 	ScrapeInterval string              `yaml:"scrape_interval"`
 	ScrapeTimeout  string              `yaml:"scrape_timeout"`
-	StaticConfigs  []struct {
-		Targets []string          `yaml:"targets"`
-		Labels  map[string]string `yaml:"labels"`
-	} `yaml:"static_configs"`
+	StaticConfigs  []targetGroup       `yaml:"static_configs"`
+	FileSDConfigs  []struct {
+		Files []string `yaml:"files"`
+	} `yaml:"file_sd_configs"`
 	RelabelConfigs []*relabel.Config `yaml:"relabel_configs"`
 	Rest           map[string]any    `yaml:",inline"`
 }
 
+// targetGroup is a static_configs entry, or one of a file_sd file.
+type targetGroup struct {
+	Targets []string          `yaml:"targets"`
+	Labels  map[string]string `yaml:"labels"`
+}
+
 // readJobs reads the scrape jobs of a Prometheus config that probe
-// through blackbox_exporter. A job it cannot read, or reads only in part,
-// is in ls; the error is for a file that cannot be read at all.
-func readJobs(data []byte, ls *leftSet) ([]job, error) {
+// through blackbox_exporter; dir is the config's folder, for the files of
+// file_sd_configs ("": none read). A job it cannot read, or reads only in
+// part, is in ls; the error is for a file that cannot be read at all.
+func readJobs(data []byte, dir string, ls *leftSet) ([]job, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, err
@@ -116,7 +126,7 @@ func readJobs(data []byte, ls *leftSet) ([]job, error) {
 	var jobs []job
 	for i, n := range configs.Content {
 		where := fmt.Sprintf("scrape_configs[%d]", i)
-		if j, ok := readJob(deref(n), where, interval, timeout, ls); ok {
+		if j, ok := readJob(deref(n), where, dir, interval, timeout, ls); ok {
 			jobs = append(jobs, j)
 		}
 	}
@@ -125,7 +135,7 @@ func readJobs(data []byte, ls *leftSet) ([]job, error) {
 
 // readJob reads one scrape config; ok is false when it is not a job of
 // blackbox_exporter, or one the importer cannot read (then in ls).
-func readJob(n *yaml.Node, where string, globalInterval, globalTimeout time.Duration, ls *leftSet) (job, bool) {
+func readJob(n *yaml.Node, where, dir string, globalInterval, globalTimeout time.Duration, ls *leftSet) (job, bool) {
 	var sc scrapeConfig
 	if err := n.Decode(&sc); err != nil {
 		// Only a job that reads like blackbox_exporter's is worth a word.
@@ -164,10 +174,22 @@ func readJob(n *yaml.Node, where string, globalInterval, globalTimeout time.Dura
 			return bad(fmt.Sprintf("relabel_configs[%d]", i), err)
 		}
 	}
+	groups := make([]placedGroup, 0, len(sc.StaticConfigs))
+	for g, sg := range sc.StaticConfigs {
+		groups = append(groups, placedGroup{fmt.Sprintf("%s.static_configs[%d]", where, g), sg})
+	}
+	for i, fc := range sc.FileSDConfigs {
+		fwhere := fmt.Sprintf("%s.file_sd_configs[%d]", where, i)
+		read, err := fileGroups(dir, fc.Files, fwhere)
+		if err != nil {
+			ls.addTop(importer.Left{Where: fwhere, Item: item, Why: err.Error()})
+		}
+		groups = append(groups, read...)
+	}
 	for _, key := range slices.Sorted(maps.Keys(sc.Rest)) {
 		if strings.HasSuffix(key, "_sd_configs") {
 			ls.addTop(importer.Left{Where: where + "." + key, Item: item,
-				Why: "Lookout imports static_configs only: the targets " + key + " finds are known only while Prometheus runs; add a probe for each of them"})
+				Why: "Lookout imports static_configs and the files of file_sd_configs only: the targets " + key + " finds are known only while Prometheus runs; add a probe for each of them"})
 		}
 	}
 	if mods := sc.Params["module"]; len(mods) > 1 {
@@ -176,10 +198,10 @@ func readJob(n *yaml.Node, where string, globalInterval, globalTimeout time.Dura
 	}
 	lb := labels.NewBuilder(labels.EmptyLabels())
 	noTarget := 0
-	for g, sg := range sc.StaticConfigs {
-		for k, addr := range sg.Targets {
-			twhere := fmt.Sprintf("%s.static_configs[%d].targets[%d]", where, g, k)
-			t, keep := relabelTarget(lb, &sc, j, addr, sg.Labels)
+	for _, pg := range groups {
+		for k, addr := range pg.group.Targets {
+			twhere := fmt.Sprintf("%s.targets[%d]", pg.where, k)
+			t, keep := relabelTarget(lb, &sc, j, addr, pg.group.Labels)
 			if !keep {
 				continue // dropped by relabelling: Prometheus never scrapes it
 			}
@@ -242,6 +264,74 @@ func relabelTarget(lb *labels.Builder, sc *scrapeConfig, j job, addr string, gro
 		}
 	})
 	return t, true
+}
+
+// placedGroup is a target group and its place in the configs.
+type placedGroup struct {
+	where string
+	group targetGroup
+}
+
+// fileGroups reads the target groups of the files a file_sd_configs entry
+// names, as Prometheus does: each pattern relative to dir (the Prometheus
+// config's folder), its last element a glob; a file .json, .yml or .yaml,
+// holding a list of {targets, labels}; each target labelled
+// __meta_filepath. What cannot be read is in the error, beside the groups
+// that could.
+func fileGroups(dir string, patterns []string, where string) ([]placedGroup, error) {
+	if dir == "" {
+		return nil, errors.New("its files are not read: the import was given no Prometheus config file")
+	}
+	var groups []placedGroup
+	var errs []error
+	for i, pattern := range patterns {
+		path := pattern
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(dir, path)
+		}
+		files, err := filepath.Glob(path)
+		if err == nil && len(files) == 0 {
+			err = fmt.Errorf("matches no file here (%s); copy the files beside prometheus.yml as on the Prometheus host, or import there", path)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("files[%d] %q: %w", i, pattern, err))
+			continue
+		}
+		for _, f := range files {
+			read, err := readTargetFile(f)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("files[%d] %s: cannot be read: %w", i, f, err))
+				continue
+			}
+			for g, tg := range read {
+				labels := maps.Clone(tg.Labels)
+				if labels == nil {
+					labels = map[string]string{}
+				}
+				labels[model.MetaLabelPrefix+"filepath"] = f
+				groups = append(groups, placedGroup{fmt.Sprintf("%s.files[%d] %s[%d]", where, i, filepath.Base(f), g), targetGroup{tg.Targets, labels}})
+			}
+		}
+	}
+	return groups, errors.Join(errs...)
+}
+
+// readTargetFile reads a file_sd file: JSON or YAML by its extension.
+func readTargetFile(path string) ([]targetGroup, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var groups []targetGroup
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".json":
+		err = json.Unmarshal(data, &groups)
+	case ".yml", ".yaml":
+		err = yaml.Unmarshal(data, &groups)
+	default:
+		return nil, errors.New("not .json, .yml or .yaml, which Prometheus reads")
+	}
+	return groups, err
 }
 
 // looksLikeProbeJob reports whether a scrape config that failed to decode
